@@ -1,0 +1,47 @@
+# One helper per kind of target keeps module CMakeLists short.
+#
+#   warren_library(NAME SOURCES a.cc b.cc DEPS other_lib ...)
+#   warren_test(NAME SOURCES a_test.cc DEPS lib ...)      -> gtest binary, label "unit"
+#   warren_benchmark(NAME SOURCES a_bench.cc DEPS lib ...) -> google benchmark binary (not a test)
+#   warren_interop_test(NAME COMMAND ... [TIMEOUT s] [LABELS l])  -> ctest entry, label "interop"
+
+function(warren_library name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  if(A_SOURCES)
+    add_library(${name} STATIC ${A_SOURCES})
+    target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${name} PUBLIC ${A_DEPS})
+  else()
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${name} INTERFACE ${A_DEPS})
+  endif()
+endfunction()
+
+function(warren_test name)
+  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE ${A_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 120)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS unit)
+endfunction()
+
+function(warren_benchmark name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE ${A_DEPS} benchmark::benchmark)
+endfunction()
+
+# Interop tests start a real warrend through tests/interop/harness.py.
+function(warren_interop_test name)
+  cmake_parse_arguments(A "" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 180)
+  endif()
+  add_test(NAME ${name} COMMAND ${A_COMMAND} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/tests/interop)
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS "interop;${A_LABELS}"
+    ENVIRONMENT "WARREND=$<TARGET_FILE:warrend>;WARREN_BUILD=${PROJECT_BINARY_DIR};WARREN_SOURCE=${PROJECT_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,63 @@
+#pragma once
+// Errors the core reports, in AMQP 0-9-1 reply-code terms (RabbitMQ's values). AMQP sends them
+// as channel.close/connection.close; STOMP turns them into ERROR frames. One enum, wire values.
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+
+namespace warren::core {
+
+enum class reply_code : uint16_t {
+    ok = 200,
+    content_too_large = 311,    // soft: message too large
+    no_route = 312,             // basic.return for mandatory, unroutable
+    no_consumers = 313,         // basic.return for immediate (unused: immediate gets 540)
+    connection_forced = 320,    // broker shutting down / admin closed connection
+    invalid_path = 402,         // unknown vhost (RabbitMQ uses 530 for connection.open)
+    access_refused = 403,       // reserved names (amq.*), auth, exclusive consumer taken
+    not_found = 404,            // exchange / queue does not exist
+    resource_locked = 405,      // exclusive queue owned by another connection
+    precondition_failed = 406,  // redeclare with other args, if-unused/if-empty, unknown tag
+    frame_error = 501,          // malformed frame
+    syntax_error = 502,         // bad field values
+    command_invalid = 503,      // method not allowed now
+    channel_error = 504,        // channel not open / already open
+    unexpected_frame = 505,     // frame out of sequence
+    resource_error = 506,       // server out of a resource
+    not_allowed = 530,          // vhost access / channel_max / unsupported
+    not_implemented = 540,      // immediate=true and other unimplemented features
+    internal_error = 541,       // our bug: never crash, say so
+};
+
+// Codes at or above 500 (and 320, 402, 530, 540, 541) close the connection; the rest close
+// the channel only.
+inline bool is_connection_error(reply_code c) {
+    switch (c) {
+        case reply_code::connection_forced:
+        case reply_code::invalid_path:
+        case reply_code::frame_error:
+        case reply_code::syntax_error:
+        case reply_code::command_invalid:
+        case reply_code::channel_error:
+        case reply_code::unexpected_frame:
+        case reply_code::resource_error:
+        case reply_code::not_allowed:
+        case reply_code::not_implemented:
+        case reply_code::internal_error:
+            return true;
+        default:
+            return false;
+    }
+}
+
+struct error {
+    reply_code code = reply_code::internal_error;
+    std::string text;  // RabbitMQ style: "NOT_FOUND - no queue 'q' in vhost '/'"
+};
+
+template <typename T>
+using result = basic_result<T, error>;
+
+}  // namespace warren::core
