@@ -1,0 +1,47 @@
+# Warren: two commands do everything on a fresh Debian 12 machine.
+#   make run    installs dependencies if missing, builds (Release), starts warrend in the foreground
+#   make test   installs dependencies, builds, runs every test through ctest
+# Other targets: build, debug, asan (sanitizer build + tests), bench, clean, deps, format.
+
+BUILD_TYPE ?= Release
+BUILD_DIR  ?= build/release
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+  CMAKE_FLAGS += -DWARREN_WERROR=ON
+endif
+
+.PHONY: all run test build debug asan bench clean deps format
+
+all: build
+
+deps:
+	@bash scripts/install-deps
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@mkdir -p data
+	$(BUILD_DIR)/warrend --config warren.conf
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
+
+debug:
+	$(MAKE) build BUILD_TYPE=Debug BUILD_DIR=build/debug
+
+asan:
+	$(MAKE) test BUILD_TYPE=Debug BUILD_DIR=build/asan CMAKE_FLAGS="$(CMAKE_FLAGS) -DWARREN_SANITIZE=ON"
+
+bench: build
+	bash bench/run
+
+format:
+	find src tools -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build

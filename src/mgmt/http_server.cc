@@ -1,0 +1,187 @@
+#include "mgmt/http_server.h"
+
+#include "base/log.h"
+
+namespace warren::mgmt {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using boost::asio::ip::tcp;
+
+response make_response(const request& req, http::status status, std::string body,
+                       std::string_view content_type) {
+    response res{status, req.version()};
+    res.set(http::field::server, "Warren");
+    res.set(http::field::content_type, content_type);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+// One HTTP connection: read a request, answer it, repeat; or upgrade to WebSocket.
+struct http_server::session : std::enable_shared_from_this<http_server::session> {
+    session(http_server& srv, tcp::socket s) : server(srv), stream(std::move(s)) {}
+
+    void start() { read(); }
+
+    void read() {
+        req = {};
+        parser.emplace();
+        parser->body_limit(1024 * 1024);
+        parser->header_limit(16 * 1024);
+        stream.expires_after(std::chrono::seconds(60));
+        http::async_read(stream, buffer, *parser,
+                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->on_read(ec);
+                         });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == boost::asio::error::operation_aborted) {
+            close();
+            return;
+        }
+        if (ec) {
+            // Malformed request: a 400 and close.
+            WLOG_INFO("http bad request peer={} error={}", peer(), ec.message());
+            request dummy;
+            dummy.version(11);
+            auto res = make_response(dummy, http::status::bad_request,
+                                     R"({"error":"bad_request","reason":")" + ec.message() +
+                                         "\"}");
+            res.keep_alive(false);
+            write(std::move(res));
+            return;
+        }
+        req = parser->release();
+        if (websocket::is_upgrade(req) && server.is_websocket_path(req.target())) {
+            stream.expires_never();
+            ws_stream ws(std::move(stream));
+            server.upgrade(std::move(ws), req);
+            return;
+        }
+        write(server.dispatch(req));
+    }
+
+    void write(response res) {
+        auto sp = std::make_shared<response>(std::move(res));
+        bool keep = sp->keep_alive();
+        http::async_write(stream, *sp,
+                          [self = shared_from_this(), sp, keep](beast::error_code ec, size_t) {
+                              if (ec || !keep) {
+                                  self->close();
+                                  return;
+                              }
+                              self->read();
+                          });
+    }
+
+    std::string peer() {
+        beast::error_code ec;
+        auto ep = stream.socket().remote_endpoint(ec);
+        return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+
+    void close() {
+        beast::error_code ec;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        stream.close();
+    }
+
+    http_server& server;
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    std::optional<http::request_parser<http::string_body>> parser;
+    request req;
+};
+
+http_server::http_server(boost::asio::io_context& io) : _io(io) {}
+http_server::~http_server() = default;
+
+void http_server::route(std::string method, std::string path, handler h) {
+    _routes.emplace_back(std::move(method), std::move(path), std::move(h));
+}
+
+void http_server::on_websocket(std::string path, std::vector<std::string> subprotocols,
+                               ws_handler h) {
+    _ws_path = std::move(path);
+    _ws_subprotocols = std::move(subprotocols);
+    _ws_handler = std::move(h);
+}
+
+void http_server::accept(tcp::socket s) {
+    auto sp = std::make_shared<session>(*this, std::move(s));
+    // Forget sessions that are gone, so the list stays as long as the live set.
+    std::erase_if(_sessions, [](auto& w) { return w.expired(); });
+    _sessions.push_back(sp);
+    sp->start();
+}
+
+void http_server::shutdown() {
+    for (auto& w : _sessions)
+        if (auto s = w.lock()) s->close();
+    _sessions.clear();
+}
+
+bool http_server::is_websocket_path(std::string_view target) const {
+    if (_ws_path.empty() || !_ws_handler) return false;
+    auto q = target.find('?');
+    return target.substr(0, q) == _ws_path;
+}
+
+std::string http_server::pick_subprotocol(std::string_view offered) const {
+    // offered: "v10.stomp, v11.stomp, v12.stomp"
+    std::vector<std::string_view> items;
+    while (!offered.empty()) {
+        auto c = offered.find(',');
+        auto item = offered.substr(0, c);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) items.push_back(item);
+        if (c == std::string_view::npos) break;
+        offered.remove_prefix(c + 1);
+    }
+    for (auto& mine : _ws_subprotocols)
+        for (auto& o : items)
+            if (o == mine) return mine;
+    return {};
+}
+
+void http_server::upgrade(ws_stream ws, const request& req) {
+    std::string proto = pick_subprotocol(req[http::field::sec_websocket_protocol]);
+    ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& res) {
+        res.set(http::field::server, "Warren");
+        if (!proto.empty()) res.set(http::field::sec_websocket_protocol, proto);
+    }));
+    auto wsp = std::make_shared<ws_stream>(std::move(ws));
+    wsp->async_accept(req, [this, wsp](beast::error_code ec) {
+        if (ec) {
+            WLOG_INFO("websocket handshake failed: {}", ec.message());
+            return;
+        }
+        _ws_handler(std::move(*wsp));
+    });
+}
+
+response http_server::dispatch(const request& req) const {
+    std::string_view target = req.target();
+    target = target.substr(0, target.find('?'));
+    bool path_known = false;
+    for (auto& [method, path, h] : _routes) {
+        bool match = (!path.empty() && path.back() == '*')
+                         ? target.substr(0, path.size() - 1) == std::string_view(path).substr(0, path.size() - 1)
+                         : target == path;
+        if (!match) continue;
+        path_known = true;
+        if (method == std::string_view(req.method_string())) return h(req);
+    }
+    if (path_known)
+        return make_response(req, http::status::method_not_allowed,
+                             R"({"error":"method_not_allowed"})");
+    return make_response(req, http::status::not_found,
+                         R"({"error":"not_found","reason":"no such path"})");
+}
+
+}  // namespace warren::mgmt

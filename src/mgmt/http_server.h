@@ -1,0 +1,62 @@
+#pragma once
+// The HTTP listener's protocol: a small Boost.Beast HTTP/1.1 server for the management API and
+// the WebSocket upgrade at /ws (STOMP over WebSocket, subprotocols v12.stomp, v11.stomp,
+// v10.stomp). Lives on the broker thread. Routes are registered by the server wiring; the
+// upgrade is handed to a callback (stomp::server::accept_websocket).
+//
+//   mgmt::http_server http(io);
+//   http.route("GET", "/api/health", [](const request&) { return json_response(200, {...}); });
+//   http.on_websocket("/ws", [&](ws_stream ws) { stomp.accept_websocket(std::move(ws)); });
+//   listener l(io, "http", ep, [&](tcp::socket s) { http.accept(std::move(s)); });
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace warren::mgmt {
+
+namespace http = boost::beast::http;
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+using ws_stream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+response make_response(const request& req, http::status status, std::string body,
+                       std::string_view content_type = "application/json");
+
+class http_server {
+public:
+    using handler = std::function<response(const request&)>;
+    using ws_handler = std::function<void(ws_stream)>;
+
+    explicit http_server(boost::asio::io_context& io);
+    ~http_server();
+    // Exact-path routes; method "GET", "POST", ... A path ending in '*' matches a prefix.
+    void route(std::string method, std::string path, handler h);
+    // WebSocket upgrade at `path`; subprotocols offered by the client are matched against
+    // `subprotocols` in the server's order of preference.
+    void on_websocket(std::string path, std::vector<std::string> subprotocols, ws_handler h);
+    void accept(boost::asio::ip::tcp::socket s);
+    void shutdown();
+
+    // Internals used by the per-connection session.
+    response dispatch(const request& req) const;
+    bool is_websocket_path(std::string_view target) const;
+    void upgrade(ws_stream ws, const request& req);
+    std::string pick_subprotocol(std::string_view offered) const;
+
+private:
+    struct session;
+    boost::asio::io_context& _io;
+    std::vector<std::tuple<std::string, std::string, handler>> _routes;
+    std::string _ws_path;
+    std::vector<std::string> _ws_subprotocols;
+    ws_handler _ws_handler;
+    std::vector<std::weak_ptr<session>> _sessions;
+};
+
+}  // namespace warren::mgmt

@@ -1,0 +1,145 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace warren::server {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
+    return s;
+}
+
+template <typename T>
+T parse_uint(std::string_view key, std::string_view v, uint64_t min, uint64_t max) {
+    uint64_t out = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size())
+        throw config_error(fmt::format("key '{}': '{}' is not a number", key, v));
+    if (out < min || out > max)
+        throw config_error(
+            fmt::format("key '{}': {} is out of range ({}..{})", key, out, min, max));
+    return static_cast<T>(out);
+}
+
+std::optional<uint16_t> parse_port(std::string_view key, std::string_view v) {
+    if (v == "off") return std::nullopt;
+    return parse_uint<uint16_t>(key, v, 1, 65535);
+}
+
+std::string parse_string(std::string_view key, std::string_view v) {
+    if (v.size() >= 2 && ((v.front() == '"' && v.back() == '"') ||
+                          (v.front() == '\'' && v.back() == '\'')))
+        v = v.substr(1, v.size() - 2);
+    if (v.empty()) throw config_error(fmt::format("key '{}': value is empty", key));
+    return std::string(v);
+}
+
+}  // namespace
+
+const std::vector<key_doc>& describe() {
+    static const std::vector<key_doc> docs = {
+        {"bind", "127.0.0.1", "address every listener binds to"},
+        {"amqp.port", "5672", "AMQP 0-9-1 port, or off"},
+        {"stomp.port", "61613", "STOMP port, or off"},
+        {"http.port", "15672", "HTTP port (management API, STOMP over WebSocket at /ws), or off"},
+        {"data_dir", "data", "directory for durable state (created if missing)"},
+        {"log.level", "info", "trace, debug, info, warn, error, critical or off"},
+        {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
+        {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
+        {"amqp.heartbeat", "60", "heartbeat interval offered to AMQP clients, seconds (0 = off)"},
+        {"default_user", "guest", "user created on first start"},
+        {"default_pass", "guest", "password of default_user"},
+        {"default_vhost", "/", "vhost created on first start"},
+        {"stomp.max_frame_size", "4194304", "largest STOMP frame accepted, bytes"},
+        {"stomp.heartbeat", "10000", "STOMP heart-beat the broker offers, milliseconds (0 = off)"},
+    };
+    return docs;
+}
+
+void apply_setting(config& c, std::string_view key, std::string_view value) {
+    value = trim(value);
+    if (key == "bind") {
+        c.bind = parse_string(key, value);
+    } else if (key == "amqp.port") {
+        c.amqp_port = parse_port(key, value);
+    } else if (key == "stomp.port") {
+        c.stomp_port = parse_port(key, value);
+    } else if (key == "http.port") {
+        c.http_port = parse_port(key, value);
+    } else if (key == "data_dir") {
+        c.data_dir = parse_string(key, value);
+    } else if (key == "log.level") {
+        spdlog::level::level_enum l;
+        std::string v = parse_string(key, value);
+        if (!log::parse_level(v, l))
+            throw config_error(fmt::format(
+                "key '{}': unknown level '{}' (trace, debug, info, warn, error, critical, off)",
+                key, v));
+        c.log_level = v;
+    } else if (key == "amqp.frame_max") {
+        c.amqp_frame_max = parse_uint<uint32_t>(key, value, 4096, 16 * 1024 * 1024);
+    } else if (key == "amqp.channel_max") {
+        c.amqp_channel_max = parse_uint<uint16_t>(key, value, 1, 65535);
+    } else if (key == "amqp.heartbeat") {
+        c.amqp_heartbeat = parse_uint<uint16_t>(key, value, 0, 65535);
+    } else if (key == "default_user") {
+        c.default_user = parse_string(key, value);
+    } else if (key == "default_pass") {
+        c.default_pass = parse_string(key, value);
+    } else if (key == "default_vhost") {
+        c.default_vhost = parse_string(key, value);
+    } else if (key == "stomp.max_frame_size") {
+        c.stomp_max_frame_size = parse_uint<uint32_t>(key, value, 1024, 256 * 1024 * 1024);
+    } else if (key == "stomp.heartbeat") {
+        c.stomp_heartbeat_ms = parse_uint<uint16_t>(key, value, 0, 65535);
+    } else {
+        throw config_error(fmt::format("unknown key '{}'", key));
+    }
+}
+
+void parse_config(config& c, std::string_view text, std::string_view origin) {
+    size_t line_no = 0;
+    while (!text.empty()) {
+        ++line_no;
+        auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        line = trim(line);
+        if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+        auto eq = line.find('=');
+        if (eq == std::string_view::npos)
+            throw config_error(fmt::format("{}:{}: expected 'key = value', got '{}'", origin,
+                                           line_no, line));
+        auto key = trim(line.substr(0, eq));
+        auto value = trim(line.substr(eq + 1));
+        if (key.empty())
+            throw config_error(fmt::format("{}:{}: missing key before '='", origin, line_no));
+        try {
+            apply_setting(c, key, value);
+        } catch (const config_error& e) {
+            throw config_error(fmt::format("{}:{}: {}", origin, line_no, e.what()));
+        }
+    }
+}
+
+config load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw config_error(fmt::format("{}: cannot read config file", path));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    config c;
+    parse_config(c, ss.str(), path);
+    return c;
+}
+
+}  // namespace warren::server

@@ -1,0 +1,57 @@
+#pragma once
+// warrend's configuration: a file in RabbitMQ's `key = value` style (rabbitmq.conf), overridden
+// by command-line flags. Every key is documented in docs/configuration.md and in
+// config::describe(). A bad file yields one error line naming the file, line, key and problem;
+// warrend exits with code 2 on it.
+//
+//   auto cfg = server::load_config_file("warren.conf");   // throws config_error
+//   server::apply_setting(cfg, "amqp.port", "5673");        // throws config_error
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace warren::server {
+
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct config {
+    std::string bind = "127.0.0.1";
+    // nullopt = listener off
+    std::optional<uint16_t> amqp_port = 5672;
+    std::optional<uint16_t> stomp_port = 61613;
+    std::optional<uint16_t> http_port = 15672;
+    std::string data_dir = "data";
+    std::string log_level = "info";
+    uint32_t amqp_frame_max = 131072;
+    uint16_t amqp_channel_max = 2047;
+    uint16_t amqp_heartbeat = 60;
+    std::string default_user = "guest";
+    std::string default_pass = "guest";
+    std::string default_vhost = "/";
+    uint32_t stomp_max_frame_size = 4 * 1024 * 1024;
+    uint16_t stomp_heartbeat_ms = 10000;
+};
+
+struct key_doc {
+    std::string_view key;
+    std::string_view default_value;
+    std::string_view meaning;
+};
+// Every key the file accepts, for docs and --help.
+const std::vector<key_doc>& describe();
+
+// Sets one key from its text value. Throws config_error("unknown key 'x'") or
+// ("key 'x': <problem>").
+void apply_setting(config& c, std::string_view key, std::string_view value);
+// Parses a whole file's text; `origin` names it in errors ("warren.conf:3: ...").
+void parse_config(config& c, std::string_view text, std::string_view origin);
+config load_config_file(const std::string& path);
+
+}  // namespace warren::server

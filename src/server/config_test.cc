@@ -1,0 +1,72 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+namespace warren::server {
+namespace {
+
+TEST(config, defaults_listen_on_loopback_with_standard_ports) {
+    config c;
+    EXPECT_EQ(c.bind, "127.0.0.1");
+    EXPECT_EQ(c.amqp_port, 5672);
+    EXPECT_EQ(c.stomp_port, 61613);
+    EXPECT_EQ(c.http_port, 15672);
+}
+
+TEST(config, parses_keys_comments_and_off) {
+    config c;
+    parse_config(c,
+                 "# comment\n"
+                 "amqp.port = 5673\r\n"
+                 "  stomp.port=off\n"
+                 "\n"
+                 "data_dir = \"/tmp/w\"\n"
+                 "log.level = debug\n"
+                 "amqp.heartbeat = 0\n",
+                 "t.conf");
+    EXPECT_EQ(c.amqp_port, 5673);
+    EXPECT_FALSE(c.stomp_port.has_value());
+    EXPECT_EQ(c.data_dir, "/tmp/w");
+    EXPECT_EQ(c.log_level, "debug");
+    EXPECT_EQ(c.amqp_heartbeat, 0);
+}
+
+TEST(config, unknown_key_names_file_line_and_key) {
+    config c;
+    try {
+        parse_config(c, "amqp.port = 1\nbogus.key = 3\n", "w.conf");
+        FAIL() << "expected config_error";
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(), "w.conf:2: unknown key 'bogus.key'");
+    }
+}
+
+TEST(config, malformed_line_is_an_error) {
+    config c;
+    EXPECT_THROW(parse_config(c, "this is not a setting\n", "x"), config_error);
+    EXPECT_THROW(parse_config(c, "= 3\n", "x"), config_error);
+}
+
+TEST(config, bad_values_say_what_is_wrong) {
+    config c;
+    try {
+        apply_setting(c, "amqp.port", "70000");
+        FAIL();
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(), "key 'amqp.port': 70000 is out of range (1..65535)");
+    }
+    EXPECT_THROW(apply_setting(c, "amqp.port", "12ab"), config_error);
+    EXPECT_THROW(apply_setting(c, "log.level", "loud"), config_error);
+    EXPECT_THROW(apply_setting(c, "amqp.frame_max", "100"), config_error);
+    EXPECT_THROW(apply_setting(c, "data_dir", ""), config_error);
+}
+
+TEST(config, every_documented_key_is_accepted) {
+    for (auto& d : describe()) {
+        config c;
+        EXPECT_NO_THROW(apply_setting(c, d.key, d.default_value)) << d.key;
+    }
+}
+
+}  // namespace
+}  // namespace warren::server

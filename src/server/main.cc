@@ -1,0 +1,174 @@
+// warrend: the Warren broker process. Reads the config (file, then flags), sets up logging,
+// starts one listener per protocol on the broker thread, and runs until SIGINT/SIGTERM, when it
+// closes client connections cleanly and exits 0. Config errors exit 2 with one line on stderr.
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "base/log.h"
+#include "core/broker.h"
+#include "mgmt/http_server.h"
+#include "net/listener.h"
+#include "proto/amqp091/server.h"
+#include "proto/stomp/server.h"
+#include "server/config.h"
+#include "server/version.h"
+
+namespace {
+
+using namespace warren;
+using boost::asio::ip::tcp;
+
+constexpr int exit_config_error = 2;
+constexpr int exit_runtime_error = 1;
+
+std::string keys_help() {
+    std::string s = "\nConfig file keys (key = value; flags override the file):\n";
+    for (auto& d : server::describe())
+        s += fmt::format("  {:<22} {:<10} {}\n", d.key, d.default_value, d.meaning);
+    return s;
+}
+
+int run(const server::config& cfg) {
+    spdlog::level::level_enum level = spdlog::level::info;
+    log::parse_level(cfg.log_level, level);
+    log::init(level);
+
+    std::error_code fec;
+    std::filesystem::create_directories(cfg.data_dir, fec);
+    if (fec) {
+        std::fprintf(stderr, "warrend: data_dir '%s': %s\n", cfg.data_dir.c_str(),
+                     fec.message().c_str());
+        return exit_runtime_error;
+    }
+
+    boost::asio::io_context io(1);
+    core::broker broker;
+    broker.configure_defaults(cfg.default_vhost, cfg.default_user, cfg.default_pass);
+
+    amqp::settings amqp_settings;
+    amqp_settings.frame_max = cfg.amqp_frame_max;
+    amqp_settings.channel_max = cfg.amqp_channel_max;
+    amqp_settings.heartbeat_s = cfg.amqp_heartbeat;
+    amqp_settings.version = server::version;
+    amqp::server amqp_server(io, broker, amqp_settings);
+
+    stomp::settings stomp_settings;
+    stomp_settings.max_frame_size = cfg.stomp_max_frame_size;
+    stomp_settings.heartbeat_ms = cfg.stomp_heartbeat_ms;
+    stomp::server stomp_server(io, broker, stomp_settings);
+
+    mgmt::http_server http(io);
+    http.route("GET", "/api/health", [](const mgmt::request& req) {
+        return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
+    });
+    http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp"},
+                      [&](mgmt::ws_stream ws) { stomp_server.accept_websocket(std::move(ws)); });
+
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(cfg.bind, ec);
+    if (ec) {
+        std::fprintf(stderr, "warrend: config error: key 'bind': '%s' is not an IP address\n",
+                     cfg.bind.c_str());
+        return exit_config_error;
+    }
+
+    std::vector<std::unique_ptr<net::listener>> listeners;
+    auto add = [&](const char* name, std::optional<uint16_t> port, net::listener::accept_fn fn) {
+        if (!port) return;
+        listeners.push_back(
+            std::make_unique<net::listener>(io, name, tcp::endpoint(address, *port), fn));
+    };
+    add("amqp", cfg.amqp_port, [&](tcp::socket s) { amqp_server.accept(std::move(s)); });
+    add("stomp", cfg.stomp_port, [&](tcp::socket s) { stomp_server.accept(std::move(s)); });
+    add("http", cfg.http_port, [&](tcp::socket s) { http.accept(std::move(s)); });
+
+    for (auto& l : listeners) {
+        try {
+            l->start();
+        } catch (const std::system_error& e) {
+            WLOG_ERROR("startup failed: {}: {}", e.what(), e.code().message());
+            std::fprintf(stderr, "warrend: %s\n", e.what());
+            return exit_runtime_error;
+        }
+        auto ep = l->local_endpoint();
+        WLOG_INFO("listening protocol={} address={}:{}", l->name(), ep.address().to_string(),
+                  ep.port());
+    }
+    WLOG_INFO("warrend {} started data_dir={}", server::version, cfg.data_dir);
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& e, int sig) {
+        if (e) return;
+        WLOG_INFO("shutting down signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        for (auto& l : listeners) l->stop();
+        amqp_server.shutdown();
+        stomp_server.shutdown();
+        http.shutdown();
+        // Let the close frames go out, then stop the loop.
+        auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
+        t->async_wait([&io, t](auto) { io.stop(); });
+    });
+    signal(SIGPIPE, SIG_IGN);
+
+    io.run();
+    WLOG_INFO("warrend stopped");
+    spdlog::default_logger()->flush();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"warrend: the Warren message broker (AMQP 0-9-1, STOMP 1.0-1.2)", "warrend"};
+    app.footer(keys_help());
+    std::string config_path;
+    std::optional<std::string> data_dir, bind, amqp_port, stomp_port, http_port, log_level;
+    bool show_version = false;
+    app.add_flag("--version", show_version, "print the version and exit");
+    app.add_option("--config", config_path, "config file (key = value)");
+    app.add_option("--data-dir", data_dir, "data directory (key data_dir)");
+    app.add_option("--bind", bind, "address to listen on (key bind)");
+    app.add_option("--amqp-port", amqp_port, "AMQP port or 'off' (key amqp.port)");
+    app.add_option("--stomp-port", stomp_port, "STOMP port or 'off' (key stomp.port)");
+    app.add_option("--http-port", http_port, "HTTP port or 'off' (key http.port)");
+    app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (key log.level)");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : exit_config_error;
+    }
+    if (show_version) {
+        std::cout << "warrend " << server::version << "\n";
+        return 0;
+    }
+
+    server::config cfg;
+    try {
+        if (!config_path.empty()) cfg = server::load_config_file(config_path);
+        auto over = [&](const char* key, const std::optional<std::string>& v) {
+            if (v) server::apply_setting(cfg, key, *v);
+        };
+        over("data_dir", data_dir);
+        over("bind", bind);
+        over("amqp.port", amqp_port);
+        over("stomp.port", stomp_port);
+        over("http.port", http_port);
+        over("log.level", log_level);
+    } catch (const server::config_error& e) {
+        std::fprintf(stderr, "warrend: config error: %s\n", e.what());
+        return exit_config_error;
+    }
+    try {
+        return run(cfg);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "warrend: fatal: %s\n", e.what());
+        return exit_runtime_error;
+    }
+}

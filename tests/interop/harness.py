@@ -1,0 +1,214 @@
+"""Interop test harness: start a real warrend on free ports with a temporary data dir, wait until
+it listens, hand the ports to the test, and always stop it.
+
+    from harness import broker
+    with broker() as b:
+        conn = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', b.amqp_port))
+        ...
+        b.restart()          # clean stop (SIGTERM) and start again on the same ports and data dir
+        b.kill()             # SIGKILL, for crash tests; then b.start()
+
+Environment:
+  WARREND          path to the warrend binary (ctest sets it)
+  WARREN_EXTERNAL  "host:amqp_port[:stomp_port[:http_port]]": use an already running broker
+                   (e.g. RabbitMQ, to validate a test) instead of starting warrend; restart/kill
+                   are then unavailable and tests needing them should skip.
+  WARREN_KEEP_LOGS set to keep the data dir and log after the test.
+
+Tests run in parallel under ctest: every broker gets its own ports and data dir.
+"""
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HOST = "127.0.0.1"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"warrend exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout}s")
+
+
+def find_warrend():
+    path = os.environ.get("WARREND")
+    if path:
+        return path
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for cand in ("build/release/warrend", "build/debug/warrend", "build/asan/warrend"):
+        p = os.path.join(root, cand)
+        if os.path.exists(p):
+            return p
+    raise RuntimeError("warrend not found: set WARREND")
+
+
+class Broker:
+    def __init__(self, extra_args=(), config_text=None, stomp=True, http=True):
+        self.host = HOST
+        self.extra_args = list(extra_args)
+        self.external = os.environ.get("WARREN_EXTERNAL")
+        self.proc = None
+        self.log_path = None
+        if self.external:
+            parts = self.external.split(":")
+            self.host = parts[0]
+            self.amqp_port = int(parts[1])
+            self.stomp_port = int(parts[2]) if len(parts) > 2 else None
+            self.http_port = int(parts[3]) if len(parts) > 3 else None
+            self.data_dir = None
+            return
+        self.binary = find_warrend()
+        self.data_dir = tempfile.mkdtemp(prefix="warren-test-")
+        self.amqp_port = free_port()
+        self.stomp_port = free_port() if stomp else None
+        self.http_port = free_port() if http else None
+        self.config_path = None
+        if config_text is not None:
+            self.config_path = os.path.join(self.data_dir, "warren.conf")
+            with open(self.config_path, "w") as f:
+                f.write(config_text)
+        self.log_path = os.path.join(self.data_dir, "warrend.log")
+
+    @property
+    def amqp_url(self):
+        return f"amqp://guest:guest@{self.host}:{self.amqp_port}/%2F"
+
+    def args(self):
+        a = [self.binary, "--bind", HOST, "--data-dir", os.path.join(self.data_dir, "data"),
+             "--amqp-port", str(self.amqp_port),
+             "--stomp-port", str(self.stomp_port) if self.stomp_port else "off",
+             "--http-port", str(self.http_port) if self.http_port else "off",
+             "--log-level", os.environ.get("WARREN_LOG_LEVEL", "info")]
+        if self.config_path:
+            a += ["--config", self.config_path]
+        return a + self.extra_args
+
+    def start(self, timeout=15.0):
+        if self.external:
+            return
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT)
+        for port in (self.amqp_port, self.stomp_port, self.http_port):
+            if port:
+                wait_listening(port, timeout, self.proc)
+
+    def stop(self, timeout=15.0):
+        """Clean stop (SIGTERM); returns the exit code."""
+        if self.external or self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("warrend did not stop within %ss of SIGTERM" % timeout)
+        rc = self.proc.returncode
+        self.proc = None
+        self._log.close()
+        return rc
+
+    def kill(self):
+        """SIGKILL, no clean-up: for crash tests."""
+        if self.external:
+            raise RuntimeError("kill() needs a warrend started by the harness")
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            self._log.close()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def alive(self):
+        return self.external or (self.proc is not None and self.proc.poll() is None)
+
+    def log_text(self):
+        if not self.log_path or not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def close(self, failed=False):
+        rc = 0
+        try:
+            if self.proc is not None:
+                crashed = self.proc.poll() is not None and self.proc.returncode not in (0, None)
+                rc = self.stop()
+                if crashed:
+                    failed = True
+        finally:
+            if self.data_dir:
+                if failed or os.environ.get("WARREN_KEEP_LOGS"):
+                    sys.stderr.write(f"--- warrend log ({self.log_path}) ---\n")
+                    sys.stderr.write(self.log_text()[-20000:])
+                if not os.environ.get("WARREN_KEEP_LOGS"):
+                    shutil.rmtree(self.data_dir, ignore_errors=True)
+        return rc
+
+
+@contextlib.contextmanager
+def broker(*extra_args, config_text=None, stomp=True, http=True, **_):
+    b = Broker(extra_args, config_text=config_text, stomp=stomp, http=http)
+    b.start()
+    failed = False
+    try:
+        yield b
+        if not b.alive():
+            failed = True
+            raise AssertionError("warrend died during the test")
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        rc = b.close(failed)
+        if not failed and rc not in (0, None):
+            raise AssertionError(f"warrend exited with code {rc} on SIGTERM")
+
+
+def run_tests(tests):
+    """Tiny runner: each test is a function taking nothing. Prints a line per test and a
+    'N passed, N failed' summary; exit code 1 if any failed. Usage at the bottom of a script:
+
+        if __name__ == "__main__":
+            run_tests([test_a, test_b])
+    """
+    import traceback
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        t0 = time.monotonic()
+        try:
+            t()
+            passed += 1
+            print(f"PASS {t.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {t.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+            traceback.print_exc()
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
