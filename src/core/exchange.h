@@ -55,6 +55,14 @@ struct binding_info {
     field_table args;
 };
 
+// A binding seen from its destination (queue or exchange), so deleting the destination can
+// remove it from its source.
+struct inbound_binding {
+    std::string source;  // exchange name
+    std::string key;
+    field_table args;
+};
+
 // Routing output; reused across publishes so the hot path does not allocate.
 struct route_result {
     std::vector<queue*> queues;
@@ -109,8 +117,7 @@ public:
     // false if there was no such binding.
     bool remove_binding(const binding_dest& d, std::string_view key, const field_table& args);
     // Bindings in which this exchange is the destination (for cleanup when it is deleted).
-    struct inbound { std::string source, key; field_table args; };
-    std::vector<inbound>& inbound_bindings() { return _inbound; }
+    std::vector<inbound_binding>& inbound_bindings() { return _inbound; }
     uint64_t route_mark = 0;  // publish epoch, for cycle avoidance
 
 protected:
@@ -134,7 +141,7 @@ private:
     // (destination, key) -> the distinct argument tables bound with it (usually one, empty).
     std::unordered_map<dest_key, std::vector<field_table>, dest_key_hash> _bindings;
     size_t _binding_count = 0;
-    std::vector<inbound> _inbound;
+    std::vector<inbound_binding> _inbound;
 };
 
 std::unique_ptr<exchange> make_exchange(exchange_decl d, exchange_type t);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/exchange.h"
 #include "core/fields.h"
 #include "core/message.h"
 #include "core/seq_map.h"
@@ -30,7 +31,6 @@
 namespace warren::core {
 
 class vhost;
-class exchange;
 
 struct queue_decl {
     std::string name;
@@ -47,13 +47,6 @@ struct queue_stats {
     uint64_t discarded = 0;    // settled by reject/nack without requeue
     uint64_t requeued = 0;
     uint64_t purged = 0;
-};
-
-// A binding that targets this queue, remembered so deleting the queue can remove it.
-struct inbound_binding {
-    std::string source;  // exchange name
-    std::string key;
-    field_table args;
 };
 
 class queue : public std::enable_shared_from_this<queue> {

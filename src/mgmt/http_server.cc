@@ -1,5 +1,7 @@
 #include "mgmt/http_server.h"
 
+#include <optional>
+
 #include "base/log.h"
 
 namespace warren::mgmt {
@@ -12,7 +14,7 @@ response make_response(const request& req, http::status status, std::string body
                        std::string_view content_type) {
     response res{status, req.version()};
     res.set(http::field::server, "Warren");
-    res.set(http::field::content_type, content_type);
+    res.set(http::field::content_type, std::string(content_type));
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
@@ -56,7 +58,7 @@ struct http_server::session : std::enable_shared_from_this<http_server::session>
             return;
         }
         req = parser->release();
-        if (websocket::is_upgrade(req) && server.is_websocket_path(req.target())) {
+        if (websocket::is_upgrade(req) && server.is_websocket_path(std::string_view(req.target().data(), req.target().size()))) {
             stream.expires_never();
             ws_stream ws(std::move(stream));
             server.upgrade(std::move(ws), req);
@@ -150,7 +152,8 @@ std::string http_server::pick_subprotocol(std::string_view offered) const {
 }
 
 void http_server::upgrade(ws_stream ws, const request& req) {
-    std::string proto = pick_subprotocol(req[http::field::sec_websocket_protocol]);
+    auto offered = req[http::field::sec_websocket_protocol];
+    std::string proto = pick_subprotocol(std::string_view(offered.data(), offered.size()));
     ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& res) {
         res.set(http::field::server, "Warren");
         if (!proto.empty()) res.set(http::field::sec_websocket_protocol, proto);
@@ -166,8 +169,9 @@ void http_server::upgrade(ws_stream ws, const request& req) {
 }
 
 response http_server::dispatch(const request& req) const {
-    std::string_view target = req.target();
+    std::string_view target(req.target().data(), req.target().size());
     target = target.substr(0, target.find('?'));
+    std::string_view method_name(req.method_string().data(), req.method_string().size());
     bool path_known = false;
     for (auto& [method, path, h] : _routes) {
         bool match = (!path.empty() && path.back() == '*')
@@ -175,7 +179,7 @@ response http_server::dispatch(const request& req) const {
                          : target == path;
         if (!match) continue;
         path_known = true;
-        if (method == std::string_view(req.method_string())) return h(req);
+        if (method == method_name) return h(req);
     }
     if (path_known)
         return make_response(req, http::status::method_not_allowed,

@@ -49,7 +49,14 @@ int run(const server::config& cfg) {
 
     boost::asio::io_context io(1);
     core::broker broker;
-    broker.configure_defaults(cfg.default_vhost, cfg.default_user, cfg.default_pass);
+    // The configured default user and vhost replace guest and "/" (as RabbitMQ's default_user
+    // and default_vhost do).
+    if (cfg.default_user != "guest") broker.remove_user("guest");
+    broker.add_user(cfg.default_user, cfg.default_pass, {"administrator"});
+    if (cfg.default_vhost != "/") {
+        broker.remove_vhost("/");
+        broker.add_vhost(cfg.default_vhost);
+    }
 
     amqp::settings amqp_settings;
     amqp_settings.frame_max = cfg.amqp_frame_max;

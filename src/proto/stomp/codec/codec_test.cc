@@ -179,7 +179,7 @@ TEST(StompParser, InvalidFramesTable) {
     limits small;
     small.max_frame_size = 64;
     small.max_headers = 3;
-    small.max_header_length = 16;
+    small.max_header_length = 20;
     std::vector<invalid_case> cases = {
         {"header_without_colon", "SEND\nnocolon\n\n\0"s, version::v1_2, "Invalid header", {}},
         {"undefined_escape_1_2", "SEND\nk:a\\tb\n\n\0"s, version::v1_2, "Invalid header", {}},
@@ -231,7 +231,7 @@ TEST(StompParser, IncompleteFrameNeedsMore) {
     parser p;
     auto r = p.parse("SEND\ndestination:/queue/a\n\nhal");
     EXPECT_EQ(r.status, parse_status::need_more);
-    EXPECT_EQ(r.consumed, 30u - 3u + 3u);
+    EXPECT_EQ(r.consumed, 30u);
     r = p.parse("f"s + "\0"s);
     EXPECT_EQ(r.status, parse_status::frame_ready);
     EXPECT_EQ(p.take_frame().body, "half");
@@ -316,7 +316,9 @@ TEST(StompParser, RandomGarbageNeverCrashes) {
         for (size_t i = 0; i < len; ++i) in.push_back(alphabet[rng() % alphabet.size()]);
         for (size_t chunk : {0u, 1u, 13u}) {
             auto r = run(in, static_cast<version>(rng() % 3), chunk, l);
-            if (r.failed) EXPECT_FALSE(r.error.message.empty());
+            if (r.failed) {
+                EXPECT_FALSE(r.error.message.empty());
+            }
         }
     }
 }

@@ -1,0 +1,114 @@
+#pragma once
+// A virtual host: a namespace of exchanges, queues and the bindings between them, and the place
+// where publishing, declaring and deleting happen. Every operation that can fail returns
+// result<...>; errors carry RabbitMQ's reply code and text, e.g.
+// {not_found, "NOT_FOUND - no exchange 'x' in vhost '/'"}.
+//
+// Owned by the broker; lives on the broker thread. Owns its exchanges (exchange* is valid until
+// the exchange is deleted) and its queues (queue_ptr, shared with outstanding deliveries).
+//
+//   core::vhost vh("/");
+//   auto q = vh.declare_queue({.name = "q"}, conn_id);
+//   vh.bind_queue("q", "amq.topic", "a.*", {}, conn_id);
+//   auto n = vh.publish("amq.topic", msg);   // *n == 1
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "core/exchange.h"
+#include "core/fields.h"
+#include "core/message.h"
+#include "core/queue.h"
+#include "core/string_map.h"
+
+namespace warren::core {
+
+class vhost {
+public:
+    // Creates "" (the default exchange), amq.direct, amq.fanout, amq.topic, amq.headers and
+    // amq.match, all durable.
+    explicit vhost(std::string name);
+    ~vhost();
+    vhost(const vhost&) = delete;
+    vhost& operator=(const vhost&) = delete;
+
+    const std::string& name() const { return _name; }
+
+    // 403 for a new "amq.*" name or for "", 404 passive-missing, 406 inequivalent,
+    // 503 COMMAND_INVALID for an unknown type.
+    result<exchange*> declare_exchange(const exchange_decl& d);
+    // Missing exchange: ok (RabbitMQ is idempotent here). 403 for "" and "amq.*";
+    // 406 if if_unused and it has bindings (as source or destination).
+    result<void> delete_exchange(std::string_view name, bool if_unused);
+
+    struct declared_queue {
+        queue_ptr q;
+        uint32_t message_count;
+        uint32_t consumer_count;
+    };
+    // Empty name -> "amq.gen-<22 chars>"; 405 if exclusive to another connection (or the
+    // exclusive flag differs); 406 mismatch; 403 for "amq." prefix names; 404 passive-missing.
+    result<declared_queue> declare_queue(const queue_decl& d, uint64_t connection_id);
+    // Returns the ready message count dropped; consumers get cancelled_by_broker(). Missing
+    // queue: ok, 0. 405 exclusive to another connection; 406 if_unused / if_empty.
+    result<uint32_t> delete_queue(std::string_view name, bool if_unused, bool if_empty,
+                                  uint64_t connection_id);
+    result<uint32_t> purge_queue(std::string_view name, uint64_t connection_id);
+
+    // 404 missing queue or exchange, 403 default exchange, 405 exclusive queue of another
+    // connection. Binding twice is a no-op; unbinding a missing binding is ok.
+    result<void> bind_queue(std::string_view queue, std::string_view exchange,
+                            std::string_view key, const field_table& args, uint64_t conn);
+    result<void> unbind_queue(std::string_view queue, std::string_view exchange,
+                              std::string_view key, const field_table& args, uint64_t conn);
+    result<void> bind_exchange(std::string_view dest, std::string_view source,
+                               std::string_view key, const field_table& args);
+    result<void> unbind_exchange(std::string_view dest, std::string_view source,
+                                 std::string_view key, const field_table& args);
+
+    queue_ptr find_queue(std::string_view name);  // nullptr if none
+    exchange* find_exchange(std::string_view name);
+    // 404 if missing, 405 if exclusive to another connection.
+    result<queue_ptr> queue_for(std::string_view name, uint64_t conn);
+
+    // Routes through the exchange (and exchange-to-exchange bindings; each queue at most once)
+    // and enqueues. Returns the number of queues reached (0 = unroutable -> basic.return if
+    // mandatory). 404 if the exchange is missing; 403 if it is internal. Sets m->id if 0.
+    result<size_t> publish(std::string_view exchange, message_ptr m);
+    // Deletes the connection's exclusive queues.
+    void connection_closed(uint64_t connection_id);
+
+    // Called by a queue when its last consumer goes and it is auto-delete.
+    void queue_auto_delete(queue* q);
+
+    const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
+    const string_map<queue_ptr>& queues() const { return _queues; }
+
+private:
+    void delete_queue_now(const queue_ptr& q);
+    void delete_exchange_now(exchange* x);
+    // Removes one binding source -> dest, keeping inbound lists consistent; auto-deletes the
+    // source if it was its last binding.
+    void remove_binding(exchange* source, const binding_dest& d, std::string_view key,
+                        const field_table& args, bool allow_auto_delete = true);
+    result<exchange*> exchange_for_binding(std::string_view name);
+    std::string generate_queue_name();
+
+    std::string _name;
+    string_map<std::unique_ptr<exchange>> _exchanges;
+    string_map<queue_ptr> _queues;
+    exchange* _default = nullptr;
+    uint64_t _epoch = 0;
+    int _publish_depth = 0;
+    route_result _route;            // scratch for one exchange's route()
+    std::vector<queue_ptr> _targets;  // scratch: deduplicated queues of one publish
+    std::vector<exchange*> _frontier;  // scratch: exchanges still to route through
+    std::mt19937_64 _rng;
+};
+
+}  // namespace warren::core

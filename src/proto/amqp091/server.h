@@ -1,0 +1,64 @@
+#pragma once
+// The AMQP 0-9-1 front end's entry point. net/ accepts TCP sockets and hands them here; the
+// server owns every live AMQP connection (see connection.h) and closes them all at shutdown.
+//
+// Lives on the broker thread, which runs the io_context and all of core; nothing is locked.
+//
+//   amqp::server amqp(io, broker, amqp::settings{});
+//   acceptor.async_accept([&](auto ec, tcp::socket s) { if (!ec) amqp.accept(std::move(s)); });
+//   ...
+//   amqp.shutdown();   // then keep running io until connection_count() == 0 (or ~2 s)
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/broker.h"
+
+namespace warren::amqp {
+
+struct settings {
+    uint32_t frame_max = 131072;
+    uint16_t channel_max = 2047;
+    uint16_t heartbeat_s = 60;
+    std::string product = "Warren";
+    std::string version = "0.1.0";
+};
+
+class connection;
+
+class server {
+public:
+    server(boost::asio::io_context& io, core::broker& b, settings s);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Takes over a freshly accepted socket and starts the AMQP handshake on it.
+    void accept(boost::asio::ip::tcp::socket s);
+    // Sends connection.close 320 CONNECTION_FORCED to every client, releases their channels and
+    // exclusive queues at once, and closes each socket once the close is flushed (or after a
+    // short grace period). New connections are refused afterwards.
+    void shutdown();
+    size_t connection_count() const { return _connections.size(); }
+
+    // ---- used by connections ----
+    boost::asio::io_context& io() { return _io; }
+    core::broker& broker() { return _broker; }
+    const settings& config() const { return _settings; }
+    void remove(uint64_t connection_id);
+
+private:
+    boost::asio::io_context& _io;
+    core::broker& _broker;
+    settings _settings;
+    bool _shutting_down = false;
+    std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;
+};
+
+}  // namespace warren::amqp
