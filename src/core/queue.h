@@ -100,6 +100,7 @@ public:
     size_t mark_deleted();
     std::vector<inbound_binding>& inbound_bindings() { return _inbound; }
     bool had_consumer() const { return _had_consumer; }
+    void detach_vhost() { _vhost = nullptr; }  // the vhost is going away
     uint64_t route_mark = 0;  // publish epoch, for at-most-once routing
 
 private:

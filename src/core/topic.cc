@@ -8,7 +8,9 @@ struct topic_trie::node {
     string_map<std::unique_ptr<node>> children;  // literal words
     std::unique_ptr<node> star;                  // '*'
     std::unique_ptr<node> hash;                  // '#'
-    std::vector<binding_dest> dests;             // patterns ending here
+    // Patterns ending here, with how many times each was added (bindings that differ only in
+    // their arguments share one entry).
+    std::vector<std::pair<binding_dest, uint32_t>> dests;
     uint64_t mark = 0;                           // match epoch: dests appended already
 
     bool empty() const { return children.empty() && !star && !hash && dests.empty(); }
@@ -65,7 +67,12 @@ void topic_trie::add(std::string_view pattern, const binding_dest& d) {
         }
         n = slot->get();
     }
-    n->dests.push_back(d);
+    auto it = std::find_if(n->dests.begin(), n->dests.end(),
+                           [&](const auto& e) { return e.first == d; });
+    if (it != n->dests.end())
+        ++it->second;
+    else
+        n->dests.emplace_back(d, 1);
     ++_size;
 }
 
@@ -81,9 +88,10 @@ bool topic_trie::remove(std::string_view pattern, const binding_dest& d) {
 // Returns true if n became empty (the caller may free it).
 bool topic_trie::remove_from(node* n, size_t i, const binding_dest& d, bool& found) {
     if (i == _words.size()) {
-        auto it = std::find(n->dests.begin(), n->dests.end(), d);
+        auto it = std::find_if(n->dests.begin(), n->dests.end(),
+                               [&](const auto& e) { return e.first == d; });
         if (it != n->dests.end()) {
-            n->dests.erase(it);
+            if (--it->second == 0) n->dests.erase(it);
             found = true;
         }
         return n->empty();
@@ -126,7 +134,7 @@ void topic_trie::match_from(node* n, size_t i, route_result& out) {
     if (i == len) {
         if (n->mark != _epoch) {
             n->mark = _epoch;
-            for (auto& d : n->dests) out.add(d);
+            for (auto& e : n->dests) out.add(e.first);
         }
         return;
     }

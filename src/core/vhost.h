@@ -90,7 +90,7 @@ public:
     const string_map<queue_ptr>& queues() const { return _queues; }
 
 private:
-    void delete_queue_now(const queue_ptr& q);
+    size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
     void delete_exchange_now(exchange* x);
     // Removes one binding source -> dest, keeping inbound lists consistent; auto-deletes the
     // source if it was its last binding.
@@ -98,6 +98,11 @@ private:
                         const field_table& args, bool allow_auto_delete = true);
     result<exchange*> exchange_for_binding(std::string_view name);
     std::string generate_queue_name();
+    std::string exchange_resource(std::string_view name) const;  // "exchange 'x' in vhost '/'"
+    std::string queue_resource(std::string_view name) const;
+    error no_exchange(std::string_view name) const;
+    error no_queue(std::string_view name) const;
+    error locked(std::string_view name) const;
 
     std::string _name;
     string_map<std::unique_ptr<exchange>> _exchanges;

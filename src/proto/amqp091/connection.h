@@ -48,8 +48,12 @@ public:
     connection& operator=(const connection&) = delete;
 
     void start();
-    // Server shutdown: connection.close 320 CONNECTION_FORCED, then close.
+    // Server shutdown: connection.close 320 CONNECTION_FORCED, then close once the client
+    // answers close-ok (or after a grace period).
     void force_close(std::string_view reason);
+    // The server is going away: release everything and close the socket now, without calling
+    // back into the server.
+    void abandon();
 
     uint64_t id() const { return _id; }
 
@@ -146,6 +150,8 @@ private:
     std::string _user;
     core::vhost* _vhost = nullptr;
     bool _released = false;
+    bool _detached = false;   // server gone: do not call back into it
+    bool _input_dead = false; // framing lost: ignore further input
 
     std::vector<std::unique_ptr<channel>> _channels;  // indexed by channel number
     size_t _channel_count = 0;
@@ -156,7 +162,7 @@ private:
     clock::time_point _started;
     clock::time_point _last_recv;
     clock::time_point _last_send;
-    clock::time_point _closing_since;
+    clock::time_point _closing_deadline;
     bool _timer_running = false;
 };
 

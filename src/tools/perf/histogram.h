@@ -12,6 +12,7 @@
 //   h.record(latency_ns);
 //   uint64_t p99 = h.value_at_percentile(99.0);
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -16,8 +16,7 @@ std::optional<std::string> percent_decode(std::string_view s) {
             out.push_back(s[i]);
             continue;
         }
-        if (i + 2 >= s.size() + 0 && i + 2 > s.size() - 1 + 1) return std::nullopt;
-        if (i + 2 >= s.size() + 1) return std::nullopt;
+        if (i + 2 >= s.size()) return std::nullopt;
         int v = 0;
         auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
         if (ec != std::errc() || p != s.data() + i + 3) return std::nullopt;
@@ -63,19 +62,24 @@ std::variant<amqp_uri, std::string> parse_amqp_uri(std::string_view uri) {
         u.user = *du;
         if (has_pass) u.password = *dp;
     }
-    std::string_view host = authority;
+    std::string_view host = authority, port;
+    bool has_port = false;
     if (!authority.empty() && authority.front() == '[') {  // [::1]:5672
         auto close = authority.find(']');
         if (close == std::string_view::npos) return std::string("unclosed [ in URI host");
         host = authority.substr(1, close - 1);
-        authority = authority.substr(close + 1);
-        if (!authority.empty() && authority.front() != ':')
-            return std::string("garbage after ] in URI host");
-        if (!authority.empty()) authority = authority.substr(0), host = host;
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return std::string("garbage after ] in URI host");
+            port = after.substr(1);
+            has_port = true;
+        }
+    } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+        has_port = true;
     }
-    if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-        std::string_view port = authority.substr(colon + 1);
-        if (authority.front() != ':') host = authority.substr(0, colon);
+    if (has_port) {
         unsigned v = 0;
         auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
         if (port.empty() || ec != std::errc() || p != port.data() + port.size() || v == 0 ||

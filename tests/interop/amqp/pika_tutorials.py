@@ -86,18 +86,20 @@ def test_work_queues_fair_dispatch():
             errors.append(e)
             done.set()
 
-    threads = [threading.Thread(target=worker, args=("slow", 0.25)),
-               threading.Thread(target=worker, args=("fast", 0.01))]
+    threads = [threading.Thread(target=worker, args=("slow", 0.25), daemon=True),
+               threading.Thread(target=worker, args=("fast", 0.01), daemon=True)]
     for t in threads:
         t.start()
-    ready.wait(10)
-    for i in range(total):
-        ch.basic_publish(exchange="", routing_key=q, body=f"task {i}".encode(),
-                         properties=pika.BasicProperties(
-                             delivery_mode=pika.DeliveryMode.Persistent))
-    assert done.wait(60), f"workers did not finish: {counts}"
-    for t in threads:
-        t.join(10)
+    try:
+        ready.wait(10)
+        for i in range(total):
+            ch.basic_publish(exchange="", routing_key=q, body=f"task {i}".encode(),
+                             properties=pika.BasicProperties(delivery_mode=2))
+        assert done.wait(60), f"workers did not finish: {counts}"
+    finally:
+        done.set()
+        for t in threads:
+            t.join(10)
     assert not errors, f"worker failed: {errors!r}"
     expect_eq(counts["slow"] + counts["fast"], total, "tasks processed")
     assert counts["fast"] > 2 * counts["slow"], \
@@ -241,7 +243,7 @@ def test_rpc():
             errors.append(e)
             started.set()
 
-    t = threading.Thread(target=server)
+    t = threading.Thread(target=server, daemon=True)
     t.start()
     try:
         assert started.wait(10), "rpc server did not start"

@@ -39,7 +39,7 @@ std::vector<parsed> drain(std::string& buf, uint32_t frame_max) {
 TEST(Frame, HeartbeatBytes) {
     std::string out;
     append_heartbeat(out);
-    EXPECT_EQ(hex(out), "0800000000000000ce");
+    EXPECT_EQ(hex(out), "08000000000000ce");
     auto r = parse_frame(out, 4096);
     ASSERT_EQ(r.k, parse_result::ok);
     EXPECT_EQ(r.frame.type, frame_type::heartbeat);

@@ -1,0 +1,504 @@
+#include "core/vhost.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace warren::core {
+
+namespace {
+
+bool has_amq_prefix(std::string_view s) { return s.substr(0, 4) == "amq."; }
+
+// Queue arguments RabbitMQ compares on redeclare; others are accepted and ignored.
+constexpr std::string_view k_queue_equivalence_args[] = {
+    "x-expires",          "x-message-ttl",         "x-dead-letter-exchange",
+    "x-dead-letter-routing-key", "x-dead-letter-strategy", "x-max-length",
+    "x-max-length-bytes", "x-max-in-memory-length", "x-max-in-memory-bytes",
+    "x-max-priority",     "x-overflow",            "x-queue-mode",
+    "x-queue-type",       "x-queue-version",       "x-single-active-consumer",
+    "x-delivery-limit",   "x-queue-master-locator", "x-queue-leader-locator",
+    "x-initial-cluster-size", "x-max-age",         "x-stream-max-segment-size-bytes",
+};
+constexpr std::string_view k_exchange_equivalence_args[] = {"alternate-exchange"};
+
+// RabbitMQ's type names, as they appear in equivalence errors.
+std::string_view type_name(const field_value& v) {
+    switch (v.v.index()) {
+        case 0: return "void";
+        case 1: return "bool";
+        case 2: return "byte";
+        case 3: return "unsignedbyte";
+        case 4: return "short";
+        case 5: return "unsignedshort";
+        case 6: return "signedint";
+        case 7: return "unsignedint";
+        case 8: return "long";
+        case 9: return "float";
+        case 10: return "double";
+        case 11: return "decimal";
+        case 12: return "longstr";
+        case 13: return "binary";
+        case 14: return "timestamp";
+        case 15: return "array";
+        case 16: return "table";
+    }
+    return "void";
+}
+
+std::string format_value(const field_value& v) {
+    if (auto i = v.as_int()) return std::to_string(*i);
+    if (auto b = v.as_bool()) return *b ? "true" : "false";
+    if (auto* s = v.as_string()) return *s;
+    if (auto* b = std::get_if<bytes_value>(&v.v)) return b->data;
+    if (auto* f = std::get_if<float>(&v.v)) return std::to_string(*f);
+    if (auto* d = std::get_if<double>(&v.v)) return std::to_string(*d);
+    if (auto* t = std::get_if<timestamp_value>(&v.v)) return std::to_string(t->seconds);
+    return "...";
+}
+
+std::string describe(const field_value* v) {
+    if (!v) return "none";
+    return "the value '" + format_value(*v) + "' of type '" + std::string(type_name(*v)) + "'";
+}
+
+bool same_class_equal(const field_value& a, const field_value& b) {
+    auto ia = a.as_int(), ib = b.as_int();
+    if (ia && ib) return *ia == *ib;  // RabbitMQ compares integer types as one class
+    return a == b;
+}
+
+error inequivalent(std::string_view key, std::string_view resource, std::string_view received,
+                   std::string_view current) {
+    return error{reply_code::precondition_failed,
+                 "PRECONDITION_FAILED - inequivalent arg '" + std::string(key) + "' for " +
+                     std::string(resource) + ": received " + std::string(received) +
+                     " but current is " + std::string(current)};
+}
+
+std::string quoted_bool(bool b) { return b ? "'true'" : "'false'"; }
+
+template <size_t N>
+std::optional<error> check_args(const field_table& current, const field_table& received,
+                                const std::string_view (&keys)[N], std::string_view resource) {
+    for (auto key : keys) {
+        auto* c = find(current, key);
+        auto* r = find(received, key);
+        if (!c && !r) continue;
+        if (c && r && same_class_equal(*c, *r)) continue;
+        return inequivalent(key, resource, describe(r), describe(c));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+vhost::vhost(std::string name) : _name(std::move(name)), _rng(std::random_device{}()) {
+    auto add = [&](const char* n, exchange_type t) {
+        exchange_decl d;
+        d.name = n;
+        d.type = std::string(to_string(t));
+        d.durable = true;
+        auto x = make_exchange(std::move(d), t);
+        exchange* p = x.get();
+        _exchanges.emplace(n, std::move(x));
+        return p;
+    };
+    _default = add("", exchange_type::direct);
+    add("amq.direct", exchange_type::direct);
+    add("amq.fanout", exchange_type::fanout);
+    add("amq.topic", exchange_type::topic);
+    add("amq.headers", exchange_type::headers);
+    add("amq.match", exchange_type::headers);
+    _route.queues.reserve(64);
+    _route.exchanges.reserve(16);
+    _targets.reserve(64);
+    _frontier.reserve(16);
+}
+
+vhost::~vhost() {
+    // Consumers may outlive us in the front ends' view; mark queues deleted without callbacks
+    // into a half-destroyed vhost.
+    for (auto& [n, q] : _queues) {
+        q->inbound_bindings().clear();
+        q->detach_vhost();
+    }
+}
+
+std::string vhost::exchange_resource(std::string_view name) const {
+    return "exchange '" + std::string(name) + "' in vhost '" + _name + "'";
+}
+
+std::string vhost::queue_resource(std::string_view name) const {
+    return "queue '" + std::string(name) + "' in vhost '" + _name + "'";
+}
+
+error vhost::no_exchange(std::string_view name) const {
+    return error{reply_code::not_found, "NOT_FOUND - no " + exchange_resource(name)};
+}
+
+error vhost::no_queue(std::string_view name) const {
+    return error{reply_code::not_found, "NOT_FOUND - no " + queue_resource(name)};
+}
+
+namespace {
+error default_exchange_refused() {
+    return error{reply_code::access_refused,
+                 "ACCESS_REFUSED - operation not permitted on the default exchange"};
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Exchanges
+
+result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
+    if (d.passive) {
+        if (d.name.empty()) return default_exchange_refused();
+        exchange* x = find_exchange(d.name);
+        if (!x) return no_exchange(d.name);
+        return x;
+    }
+    auto type = parse_exchange_type(d.type);
+    if (!type)
+        return error{reply_code::command_invalid,
+                     "COMMAND_INVALID - invalid exchange type '" + d.type + "'"};
+    if (d.name.empty()) return default_exchange_refused();
+    if (exchange* x = find_exchange(d.name)) {
+        std::string res = exchange_resource(d.name);
+        if (x->type() != *type)
+            return inequivalent("type", res, "'" + d.type + "'",
+                                "'" + std::string(x->type_name()) + "'");
+        if (x->durable() != d.durable)
+            return inequivalent("durable", res, quoted_bool(d.durable), quoted_bool(x->durable()));
+        if (x->auto_delete() != d.auto_delete)
+            return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
+                                quoted_bool(x->auto_delete()));
+        if (x->internal() != d.internal)
+            return inequivalent("internal", res, quoted_bool(d.internal),
+                                quoted_bool(x->internal()));
+        if (auto e = check_args(x->args(), d.args, k_exchange_equivalence_args, res)) return *e;
+        return x;
+    }
+    if (has_amq_prefix(d.name))
+        return error{reply_code::access_refused, "ACCESS_REFUSED - exchange name '" + d.name +
+                                                     "' contains reserved prefix 'amq.*'"};
+    auto x = make_exchange(d, *type);
+    exchange* p = x.get();
+    _exchanges.emplace(d.name, std::move(x));
+    return p;
+}
+
+result<void> vhost::delete_exchange(std::string_view name, bool if_unused) {
+    if (name.empty()) return default_exchange_refused();
+    if (has_amq_prefix(name))
+        return error{reply_code::access_refused,
+                     "ACCESS_REFUSED - deletion of system " + exchange_resource(name) +
+                         " not allowed"};
+    exchange* x = find_exchange(name);
+    if (!x) return {};
+    if (if_unused && x->binding_count() != 0)
+        return error{reply_code::precondition_failed,
+                     "PRECONDITION_FAILED - " + exchange_resource(name) + " in use"};
+    delete_exchange_now(x);
+    return {};
+}
+
+void vhost::delete_exchange_now(exchange* x) {
+    auto it = _exchanges.find(std::string_view(x->name()));
+    if (it == _exchanges.end() || it->second.get() != x) return;
+    std::unique_ptr<exchange> owned = std::move(it->second);
+    _exchanges.erase(it);
+    // Outgoing bindings: forget them at their destinations.
+    for (auto& b : x->bindings()) {
+        auto& in = b.dest.q ? b.dest.q->inbound_bindings() : b.dest.x->inbound_bindings();
+        auto rec = std::find_if(in.begin(), in.end(), [&](const inbound_binding& r) {
+            return r.source == x->name() && r.key == b.key && args_equal(r.args, b.args);
+        });
+        if (rec != in.end()) in.erase(rec);
+    }
+    // Incoming exchange-to-exchange bindings: remove them at their sources (which may then
+    // auto-delete).
+    std::vector<inbound_binding> inbound = std::move(x->inbound_bindings());
+    x->inbound_bindings().clear();
+    for (auto& r : inbound) {
+        exchange* src = find_exchange(r.source);
+        if (!src) continue;
+        if (src->remove_binding(binding_dest{nullptr, x}, r.key, r.args) &&
+            src->auto_delete() && src->binding_count() == 0)
+            delete_exchange_now(src);
+    }
+}
+
+void vhost::remove_binding(exchange* source, const binding_dest& d, std::string_view key,
+                           const field_table& args, bool allow_auto_delete) {
+    if (!source->remove_binding(d, key, args)) return;
+    auto& in = d.q ? d.q->inbound_bindings() : d.x->inbound_bindings();
+    auto rec = std::find_if(in.begin(), in.end(), [&](const inbound_binding& r) {
+        return r.source == source->name() && r.key == key && args_equal(r.args, args);
+    });
+    if (rec != in.end()) in.erase(rec);
+    if (allow_auto_delete && source->auto_delete() && source->binding_count() == 0)
+        delete_exchange_now(source);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queues
+
+std::string vhost::generate_queue_name() {
+    static constexpr char k_alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (;;) {
+        // 16 random bytes in url-safe base64 without padding: 22 characters.
+        uint64_t a = _rng(), b = _rng();
+        unsigned char bytes[16];
+        for (int i = 0; i < 8; ++i) {
+            bytes[i] = static_cast<unsigned char>(a >> (8 * i));
+            bytes[8 + i] = static_cast<unsigned char>(b >> (8 * i));
+        }
+        std::string out = "amq.gen-";
+        out.reserve(30);
+        uint32_t acc = 0;
+        int bits = 0;
+        for (unsigned char c : bytes) {
+            acc = (acc << 8) | c;
+            bits += 8;
+            while (bits >= 6) {
+                bits -= 6;
+                out.push_back(k_alphabet[(acc >> bits) & 0x3f]);
+            }
+        }
+        if (bits > 0) out.push_back(k_alphabet[(acc << (6 - bits)) & 0x3f]);
+        if (!_queues.count(out)) return out;
+    }
+}
+
+result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t connection_id) {
+    auto counts = [](const queue_ptr& q) {
+        return declared_queue{q, static_cast<uint32_t>(q->message_count()),
+                              static_cast<uint32_t>(q->consumer_count())};
+    };
+    if (d.passive) {
+        auto q = queue_for(d.name, connection_id);
+        if (!q) return q.error();
+        return counts(*q);
+    }
+    std::string name = d.name;
+    if (name.empty()) {
+        name = generate_queue_name();
+    } else if (has_amq_prefix(name)) {
+        return error{reply_code::access_refused, "ACCESS_REFUSED - queue name '" + name +
+                                                     "' contains reserved prefix 'amq.*'"};
+    }
+    uint64_t owner = d.exclusive ? connection_id : 0;
+    if (queue_ptr q = find_queue(name)) {
+        if (q->owner() != owner) return locked(name);
+        std::string res = queue_resource(name);
+        if (q->durable() != d.durable)
+            return inequivalent("durable", res, quoted_bool(d.durable), quoted_bool(q->durable()));
+        if (q->auto_delete() != d.auto_delete)
+            return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
+                                quoted_bool(q->auto_delete()));
+        if (auto e = check_args(q->args(), d.args, k_queue_equivalence_args, res)) return *e;
+        return counts(q);
+    }
+    queue_decl nd = d;
+    nd.name = name;
+    nd.passive = false;
+    auto q = std::make_shared<queue>(std::move(nd), this, owner);
+    _queues.emplace(name, q);
+    return declared_queue{q, 0, 0};
+}
+
+error vhost::locked(std::string_view name) const {
+    return error{reply_code::resource_locked,
+                 "RESOURCE_LOCKED - cannot obtain exclusive access to locked " +
+                     queue_resource(name) +
+                     ". It could be originally declared on another connection or the exclusive "
+                     "property value does not match that of the original declaration."};
+}
+
+queue_ptr vhost::find_queue(std::string_view name) {
+    auto it = _queues.find(name);
+    return it == _queues.end() ? nullptr : it->second;
+}
+
+exchange* vhost::find_exchange(std::string_view name) {
+    auto it = _exchanges.find(name);
+    return it == _exchanges.end() ? nullptr : it->second.get();
+}
+
+result<queue_ptr> vhost::queue_for(std::string_view name, uint64_t conn) {
+    auto it = _queues.find(name);
+    if (it == _queues.end()) return no_queue(name);
+    const queue_ptr& q = it->second;
+    if (q->exclusive() && q->owner() != conn) return locked(name);
+    return q;
+}
+
+result<uint32_t> vhost::delete_queue(std::string_view name, bool if_unused, bool if_empty,
+                                     uint64_t connection_id) {
+    auto it = _queues.find(name);
+    if (it == _queues.end()) return uint32_t{0};
+    queue_ptr q = it->second;
+    if (q->exclusive() && q->owner() != connection_id) return locked(name);
+    if (if_unused && q->consumer_count() != 0)
+        return error{reply_code::precondition_failed,
+                     "PRECONDITION_FAILED - " + queue_resource(name) + " in use"};
+    if (if_empty && q->message_count() != 0)
+        return error{reply_code::precondition_failed,
+                     "PRECONDITION_FAILED - " + queue_resource(name) + " not empty"};
+    return static_cast<uint32_t>(delete_queue_now(q));
+}
+
+size_t vhost::delete_queue_now(const queue_ptr& qp) {
+    queue_ptr q = qp;  // keep alive through the callbacks below
+    auto it = _queues.find(std::string_view(q->name()));
+    if (it != _queues.end() && it->second == q) _queues.erase(it);
+    std::vector<inbound_binding> inbound = std::move(q->inbound_bindings());
+    q->inbound_bindings().clear();
+    for (auto& r : inbound) {
+        exchange* src = find_exchange(r.source);
+        if (!src) continue;
+        if (src->remove_binding(binding_dest{q.get(), nullptr}, r.key, r.args) &&
+            src->auto_delete() && src->binding_count() == 0)
+            delete_exchange_now(src);
+    }
+    return q->mark_deleted();
+}
+
+void vhost::queue_auto_delete(queue* q) {
+    auto it = _queues.find(std::string_view(q->name()));
+    if (it != _queues.end() && it->second.get() == q) {
+        delete_queue_now(it->second);
+    } else {
+        q->mark_deleted();
+    }
+}
+
+result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_id) {
+    auto q = queue_for(name, connection_id);
+    if (!q) return q.error();
+    return static_cast<uint32_t>((*q)->purge());
+}
+
+void vhost::connection_closed(uint64_t connection_id) {
+    if (connection_id == 0) return;
+    std::vector<queue_ptr> doomed;
+    for (auto& [n, q] : _queues)
+        if (q->exclusive() && q->owner() == connection_id) doomed.push_back(q);
+    for (auto& q : doomed) delete_queue_now(q);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bindings
+
+result<exchange*> vhost::exchange_for_binding(std::string_view name) {
+    if (name.empty()) return default_exchange_refused();
+    exchange* x = find_exchange(name);
+    if (!x) return no_exchange(name);
+    return x;
+}
+
+result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange,
+                               std::string_view key, const field_table& args, uint64_t conn) {
+    auto x = exchange_for_binding(exchange);
+    if (!x) return x.error();
+    auto q = queue_for(queue, conn);
+    if (!q) return q.error();
+    binding_dest d{q->get(), nullptr};
+    if ((*x)->add_binding(d, key, args))
+        (*q)->inbound_bindings().push_back(
+            inbound_binding{(*x)->name(), std::string(key), args});
+    return {};
+}
+
+result<void> vhost::unbind_queue(std::string_view queue, std::string_view exchange,
+                                 std::string_view key, const field_table& args, uint64_t conn) {
+    auto x = exchange_for_binding(exchange);
+    if (!x) return x.error();
+    auto q = queue_for(queue, conn);
+    if (!q) return q.error();
+    remove_binding(*x, binding_dest{q->get(), nullptr}, key, args);
+    return {};
+}
+
+result<void> vhost::bind_exchange(std::string_view dest, std::string_view source,
+                                  std::string_view key, const field_table& args) {
+    auto src = exchange_for_binding(source);
+    if (!src) return src.error();
+    auto dst = exchange_for_binding(dest);
+    if (!dst) return dst.error();
+    binding_dest d{nullptr, *dst};
+    if ((*src)->add_binding(d, key, args))
+        (*dst)->inbound_bindings().push_back(
+            inbound_binding{(*src)->name(), std::string(key), args});
+    return {};
+}
+
+result<void> vhost::unbind_exchange(std::string_view dest, std::string_view source,
+                                    std::string_view key, const field_table& args) {
+    auto src = exchange_for_binding(source);
+    if (!src) return src.error();
+    auto dst = exchange_for_binding(dest);
+    if (!dst) return dst.error();
+    remove_binding(*src, binding_dest{nullptr, *dst}, key, args);
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing
+
+result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m) {
+    auto it = _exchanges.find(exchange_name);
+    if (it == _exchanges.end()) return no_exchange(exchange_name);
+    exchange* x = it->second.get();
+    if (x->internal())
+        return error{reply_code::access_refused, "ACCESS_REFUSED - cannot publish to internal " +
+                                                     exchange_resource(exchange_name)};
+    if (m->id == 0) m->id = next_message_id();
+
+    if (x == _default) {
+        auto qi = _queues.find(std::string_view(m->routing_key));
+        if (qi == _queues.end()) return size_t{0};
+        queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
+        q->enqueue(std::move(m));
+        return size_t{1};
+    }
+
+    // Nested publishes (from inside a consumer callback) get their own scratch space.
+    route_result local_route;
+    std::vector<queue_ptr> local_targets;
+    std::vector<exchange*> local_frontier;
+    const bool nested = _publish_depth > 0;
+    route_result& route = nested ? local_route : _route;
+    std::vector<queue_ptr>& targets = nested ? local_targets : _targets;
+    std::vector<exchange*>& frontier = nested ? local_frontier : _frontier;
+    ++_publish_depth;
+
+    const uint64_t epoch = ++_epoch;
+    targets.clear();
+    frontier.clear();
+    frontier.push_back(x);
+    x->route_mark = epoch;
+    for (size_t i = 0; i < frontier.size(); ++i) {
+        route.clear();
+        frontier[i]->route(*m, route);
+        for (queue* q : route.queues) {
+            if (q->route_mark == epoch) continue;
+            q->route_mark = epoch;
+            targets.push_back(q->shared_from_this());
+        }
+        for (exchange* e : route.exchanges) {
+            if (e->route_mark == epoch) continue;
+            e->route_mark = epoch;
+            frontier.push_back(e);
+        }
+    }
+    const size_t n = targets.size();
+    for (auto& q : targets) q->enqueue(m);
+    targets.clear();
+    frontier.clear();
+    --_publish_depth;
+    return n;
+}
+
+}  // namespace warren::core

@@ -1,0 +1,446 @@
+// Channel lifecycle, frame dispatch, content assembly, deliveries and acknowledgements.
+// The per-method handlers live in channel_handlers.cc.
+
+#include "proto/amqp091/channel.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "proto/amqp091/codec/content.h"
+#include "proto/amqp091/connection.h"
+
+namespace warren::amqp {
+
+using rc = core::reply_code;
+
+// ---------------------------------------------------------------------------------------------
+// amqp_consumer
+
+bool amqp_consumer::can_accept() const {
+    if (!_ch.deliverable()) return false;
+    return no_ack || prefetch == 0 || unacked < prefetch;
+}
+
+void amqp_consumer::deliver(core::delivery d) { _ch.on_deliver(*this, d); }
+
+void amqp_consumer::cancelled_by_broker() { _ch.on_cancelled(*this); }
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+channel::channel(connection& conn, uint16_t id) : _conn(conn), _id(id) {}
+
+channel::~channel() { release(); }
+
+template <typename M>
+void channel::send(const M& m) {
+    append_method_frame(_conn.out(), _id, m);
+    _conn.output_appended();
+}
+
+void channel::open() { send(channel_open_ok{}); }
+
+void channel::release() {
+    if (_released) return;
+    _released = true;
+    _content = content_state::none;
+    _pub_msg.reset();
+    auto consumers = std::move(_consumers);
+    _consumers.clear();
+    for (auto& e : _unacked) e.c = nullptr;
+    for (auto& [tag, c] : consumers) c->q->remove_consumer(c.get());
+    requeue_all_unacked();
+    _tx_publishes.clear();
+    _tx_settles.clear();
+}
+
+void channel::end_of_batch() {
+    flush_confirms();
+    _dead.clear();
+}
+
+void channel::resume_consumers() {
+    // Collect first: dispatch can cancel nothing, but keep iteration independent of the map.
+    _kick.clear();
+    for (auto& [tag, c] : _consumers) _kick.push_back(c.get());
+    for (auto* c : _kick) c->q->dispatch();
+    _kick.clear();
+}
+
+void channel::fail(const core::error& e, uint16_t class_id, uint16_t method_id) {
+    if (core::is_connection_error(e.code)) {
+        _conn.connection_error({e, class_id, method_id});
+        return;
+    }
+    WLOG_WARN("amqp connection id={} channel {}: channel error (class {} method {}): {}",
+              _conn.id(), _id, class_id, method_id, e.text);
+    flush_confirms();
+    release();
+    send(channel_close{uint16_t(e.code), e.text, class_id, method_id});
+    _state = state::closing;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+
+void channel::handle_frame(const frame_view& f) {
+    if (_state == state::closing) {
+        // After our channel.close only close/close-ok matter.
+        uint16_t cid = 0, mid = 0;
+        if (f.type != frame_type::method || !peek_method_ids(f.payload, cid, mid)) return;
+        if (cid == channel_close_ok::class_id && mid == channel_close_ok::method_id)
+            _conn.channel_finished(_id);
+        else if (cid == channel_close::class_id && mid == channel_close::method_id)
+            send(channel_close_ok{});
+        return;
+    }
+
+    core::result<void> r;
+    uint16_t cid = 0, mid = 0;
+    switch (f.type) {
+        case frame_type::method: {
+            if (_content != content_state::none) {
+                cid = basic_publish::class_id;
+                mid = basic_publish::method_id;
+                r = make_error(rc::unexpected_frame,
+                               _content == content_state::header
+                                   ? "expected content header for class 60, got non content "
+                                     "header frame instead"
+                                   : "expected content body, got non content body frame "
+                                     "instead");
+                break;
+            }
+            peek_method_ids(f.payload, cid, mid);
+            if (cid == basic_publish::class_id && mid == basic_publish::method_id) {
+                publish_view pv;
+                if (!decode_publish(f.payload, pv)) {
+                    r = make_error(rc::frame_error, "cannot decode basic.publish arguments");
+                    break;
+                }
+                start_content(pv.exchange, pv.routing_key, pv.mandatory, pv.immediate);
+                break;
+            }
+            auto m = decode_method(f.payload);
+            if (!m) {
+                r = m.error();
+                break;
+            }
+            r = handle_method(*m);
+            break;
+        }
+        case frame_type::header:
+            cid = basic_publish::class_id;
+            mid = basic_publish::method_id;
+            if (_content == content_state::header) {
+                r = handle_header(f);
+            } else if (_content == content_state::none) {
+                cid = mid = 0;
+                r = make_error(rc::unexpected_frame,
+                               "expected method frame, got non method frame instead");
+            } else {
+                r = make_error(rc::unexpected_frame,
+                               "expected content body, got non content body frame instead");
+            }
+            break;
+        case frame_type::body:
+            cid = basic_publish::class_id;
+            mid = basic_publish::method_id;
+            if (_content == content_state::body) {
+                r = handle_body(f);
+            } else if (_content == content_state::none) {
+                cid = mid = 0;
+                r = make_error(rc::unexpected_frame,
+                               "expected method frame, got non method frame instead");
+            } else {
+                r = make_error(rc::unexpected_frame,
+                               "expected content header for class 60, got non content header "
+                               "frame instead");
+            }
+            break;
+        case frame_type::heartbeat:
+            return;  // the connection handles these
+    }
+    if (!r) fail(r.error(), cid, mid);
+}
+
+core::result<void> channel::handle_method(const method& m) {
+    return std::visit(
+        [this](const auto& x) -> core::result<void> {
+            if constexpr (requires { this->on(x); })
+                return this->on(x);
+            else
+                return make_error(rc::command_invalid, "unimplemented method");
+        },
+        m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content assembly and publishing
+
+void channel::start_content(std::string_view exchange, std::string_view routing_key,
+                            bool mandatory, bool immediate) {
+    _pub_exchange.assign(exchange);
+    _pub_routing_key.assign(routing_key);
+    _pub_mandatory = mandatory;
+    _pub_immediate = immediate;
+    _content = content_state::header;
+}
+
+core::result<void> channel::handle_header(const frame_view& f) {
+    auto h = decode_content_header(f.payload, true);
+    if (!h) return h.error();
+    if (h->class_id != basic_publish::class_id)
+        return make_error(rc::unexpected_frame,
+                          fmt::format("expected content header for class 60, got one for class "
+                                      "{} instead",
+                                      h->class_id));
+    constexpr uint64_t max_message_size = 128ull << 20;  // RabbitMQ's default max_message_size
+    if (h->body_size > max_message_size) {
+        // Refuse now; the body frames that follow are ignored by the closing channel.
+        return make_error(rc::precondition_failed,
+                          fmt::format("message size {} is larger than max size {}", h->body_size,
+                                      max_message_size));
+    }
+    auto m = std::make_shared<core::message>();
+    m->exchange = _pub_exchange;
+    m->routing_key = _pub_routing_key;
+    m->props = std::move(h->props);
+    m->props_raw.assign(h->props_raw);
+    m->body.reserve(h->body_size);
+    _pub_msg = std::move(m);
+    _pub_remaining = h->body_size;
+    if (_pub_remaining == 0) return publish_complete();
+    _content = content_state::body;
+    return {};
+}
+
+core::result<void> channel::handle_body(const frame_view& f) {
+    if (f.payload.size() > _pub_remaining)
+        return make_error(rc::unexpected_frame,
+                          fmt::format("content body larger than declared: {} more bytes than the "
+                                      "{} announced",
+                                      f.payload.size() - _pub_remaining,
+                                      _pub_msg ? _pub_msg->body.capacity() : 0));
+    _pub_msg->body.append(f.payload);
+    _pub_remaining -= f.payload.size();
+    if (_pub_remaining == 0) return publish_complete();
+    return {};
+}
+
+core::result<void> channel::publish_complete() {
+    _content = content_state::none;
+    core::message_ptr msg = std::move(_pub_msg);
+    if (_pub_immediate) return make_error(rc::not_implemented, "immediate=true");
+    if (_tx) {
+        // Check the exchange now, like RabbitMQ; route at commit.
+        core::exchange* x = _conn.vhost().find_exchange(_pub_exchange);
+        if (!x)
+            return make_error(rc::not_found,
+                              fmt::format("no exchange '{}' in vhost '{}'", _pub_exchange,
+                                          _conn.vhost().name()));
+        if (x->internal())
+            return make_error(rc::access_refused,
+                              fmt::format("cannot publish to internal exchange '{}' in vhost "
+                                          "'{}'",
+                                          _pub_exchange, _conn.vhost().name()));
+        _tx_publishes.push_back({_pub_exchange, _pub_mandatory, std::move(msg)});
+        return {};
+    }
+    return route(_pub_exchange, _pub_mandatory, msg);
+}
+
+core::result<void> channel::route(std::string_view exchange, bool mandatory,
+                                  const core::message_ptr& msg) {
+    auto r = _conn.vhost().publish(exchange, msg);
+    if (!r) return r.error();
+    if (*r == 0 && mandatory) {
+        std::string_view props = msg->props_raw;
+        if (props.empty()) {
+            auto& s = _conn.scratch();
+            s.clear();
+            encode_properties(s, msg->props);
+            props = s;
+        }
+        append_return(_conn.out(), _id, uint16_t(rc::no_route), "NO_ROUTE", exchange,
+                      msg->routing_key, props, msg->body, _conn.frame_max());
+        _conn.output_appended();
+    }
+    if (_confirm) {
+        ++_publish_seq;
+        ++_confirm_pending;
+    }
+    return {};
+}
+
+void channel::flush_confirms() {
+    if (_confirm_pending == 0 || _state != state::open) {
+        _confirm_pending = 0;
+        return;
+    }
+    send(basic_ack{_publish_seq, _confirm_pending > 1});
+    _confirm_pending = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries
+
+bool channel::deliverable() const {
+    if (_state != state::open || _released) return false;
+    if (_conn.output_full()) {
+        _conn.note_consumer_blocked();
+        return false;
+    }
+    return true;
+}
+
+void channel::on_deliver(amqp_consumer& c, core::delivery& d) {
+    uint64_t tag = _next_tag++;
+    const core::message& m = *d.msg;
+    std::string_view props = m.props_raw;
+    if (props.empty()) {
+        auto& s = _conn.scratch();
+        s.clear();
+        encode_properties(s, m.props);
+        props = s;
+    }
+    append_deliver(_conn.out(), _id, c.tag, tag, d.redelivered, m.exchange, m.routing_key, props,
+                   m.body, _conn.frame_max());
+    if (!c.no_ack) {
+        _unacked.push_back({tag, std::move(d.q), d.seq, &c, unacked_entry::live});
+        ++c.unacked;
+        ++_held;
+    }
+    _conn.output_appended();
+}
+
+void channel::on_cancelled(amqp_consumer& c) {
+    auto it = _consumers.find(c.tag);
+    if (it == _consumers.end() || it->second.get() != &c) return;
+    if (_state == state::open && _conn.client_capability("consumer_cancel_notify"))
+        send(basic_cancel{c.tag, true});
+    for (auto& e : _unacked)
+        if (e.c == &c) e.c = nullptr;
+    _dead.push_back(std::move(it->second));
+    _consumers.erase(it);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acknowledgements
+
+channel::unacked_entry* channel::find_live(uint64_t tag) {
+    auto it = std::lower_bound(_unacked.begin(), _unacked.end(), tag,
+                               [](const unacked_entry& e, uint64_t t) { return e.tag < t; });
+    if (it == _unacked.end() || it->tag != tag || it->st != unacked_entry::live) return nullptr;
+    return &*it;
+}
+
+core::result<void> channel::collect(uint64_t tag, bool multiple, settle_op op) {
+    _settle.clear();
+    if (multiple && tag == 0) {
+        for (auto& e : _unacked)
+            if (e.st == unacked_entry::live) _settle.emplace_back(&e, op);
+        return {};
+    }
+    auto it = std::lower_bound(_unacked.begin(), _unacked.end(), tag,
+                               [](const unacked_entry& e, uint64_t t) { return e.tag < t; });
+    if (it == _unacked.end() || it->tag != tag || it->st != unacked_entry::live)
+        return make_error(rc::precondition_failed, fmt::format("unknown delivery tag {}", tag));
+    if (multiple) {
+        for (auto j = _unacked.begin(); j != it; ++j)
+            if (j->st == unacked_entry::live) _settle.emplace_back(&*j, op);
+    }
+    _settle.emplace_back(&*it, op);
+    return {};
+}
+
+void channel::settle_collected() {
+    if (_tx) {
+        for (auto& [e, op] : _settle) {
+            e->st = unacked_entry::in_tx;
+            _tx_settles.push_back({e->tag, op});
+        }
+        _settle.clear();
+        return;
+    }
+    settle_now();
+}
+
+void channel::settle_now() {
+    bool global_full = _global_prefetch && _held >= _global_prefetch;
+    _kick.clear();
+    _requeue.clear();
+    // Mark first, then call into core: a requeue can dispatch straight back to this channel.
+    for (auto& [e, op] : _settle) {
+        if (e->c) {
+            if (e->c->prefetch && e->c->unacked >= e->c->prefetch &&
+                std::find(_kick.begin(), _kick.end(), e->c) == _kick.end())
+                _kick.push_back(e->c);
+            --e->c->unacked;
+        }
+        --_held;
+        e->st = unacked_entry::settled;
+    }
+    for (auto& [e, op] : _settle) {
+        switch (op) {
+            case settle_op::ack:
+                e->q->ack(e->seq);
+                break;
+            case settle_op::discard:
+                e->q->discard(e->seq);
+                break;
+            case settle_op::requeue:
+                _requeue.emplace_back(e->q.get(), e->seq);
+                break;
+        }
+    }
+    if (!_requeue.empty()) {
+        std::stable_sort(_requeue.begin(), _requeue.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::vector<uint64_t> seqs;
+        for (size_t i = 0; i < _requeue.size();) {
+            core::queue* q = _requeue[i].first;
+            seqs.clear();
+            for (; i < _requeue.size() && _requeue[i].first == q; ++i)
+                seqs.push_back(_requeue[i].second);
+            std::sort(seqs.begin(), seqs.end());
+            q->requeue(seqs);
+        }
+        _requeue.clear();
+    }
+    _settle.clear();
+    kick_consumers(global_full);
+    trim_unacked();
+}
+
+void channel::kick_consumers(bool all) {
+    if (_released) {
+        _kick.clear();
+        return;
+    }
+    if (all) {
+        _kick.clear();
+        for (auto& [tag, c] : _consumers) _kick.push_back(c.get());
+    }
+    // Copy: a dispatch may deliver to this channel, but never cancels a consumer.
+    for (size_t i = 0; i < _kick.size(); ++i) _kick[i]->q->dispatch();
+    _kick.clear();
+}
+
+void channel::trim_unacked() {
+    while (!_unacked.empty() && _unacked.front().st == unacked_entry::settled)
+        _unacked.pop_front();
+    while (!_unacked.empty() && _unacked.back().st == unacked_entry::settled)
+        _unacked.pop_back();
+}
+
+void channel::requeue_all_unacked() {
+    _settle.clear();
+    for (auto& e : _unacked)
+        if (e.st != unacked_entry::settled) _settle.emplace_back(&e, settle_op::requeue);
+    _tx_settles.clear();
+    settle_now();
+}
+
+}  // namespace warren::amqp

@@ -1,0 +1,85 @@
+#pragma once
+// The STOMP front end's entry point and transport. net/ accepts TCP sockets (the STOMP port) and
+// mgmt/ upgrades HTTP requests at /ws to WebSocket; both hand the result here. The server owns
+// every live STOMP connection: one async read loop each, every complete frame in a read parsed
+// and acted on, and one socket write per batch of output (a WebSocket connection writes one
+// message per STOMP frame, as @stomp/stompjs expects).
+//
+// Lives on the broker thread, which runs the io_context and all of core; nothing is locked.
+//
+//   stomp::server stomp(io, broker, stomp::settings{});
+//   listener l(io, "stomp", ep, [&](tcp::socket s) { stomp.accept(std::move(s)); });
+//   http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp"},
+//                     [&](mgmt::ws_stream ws) { stomp.accept_websocket(std::move(ws)); });
+//   ...
+//   stomp.shutdown();   // ERROR to every client, then close; keep running io briefly
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "core/broker.h"
+#include "proto/stomp/session.h"
+
+namespace warren::stomp {
+
+struct settings {
+    uint32_t max_frame_size = 4 * 1024 * 1024;  // larger frames: ERROR "Frame too large"
+    uint32_t max_headers = 1000;
+    uint32_t max_header_length = 64 * 1024;
+    // Heart-beats: the broker honours the client's CONNECT heart-beat request (as RabbitMQ
+    // does). heartbeat_ms is the longest interval the broker will agree to send at: a client
+    // asking for slower heart-beats gets them every heartbeat_ms instead (0 = no cap).
+    uint32_t heartbeat_ms = 10000;
+    uint32_t heartbeat_min_ms = 100;  // faster requests are slowed down to this
+    std::string default_user = "guest";  // CONNECT without login (empty = login required)
+    std::string default_pass = "guest";
+    std::string default_vhost = "/";
+    std::string server_name = "Warren/0.1.0";
+};
+
+class connection;
+
+class server {
+public:
+    server(boost::asio::io_context& io, core::broker& b, settings s);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Plain TCP STOMP.
+    void accept(boost::asio::ip::tcp::socket s);
+    // An already-upgraded WebSocket (subprotocol v10/v11/v12.stomp): one STOMP frame per
+    // WebSocket message, text or binary, in both directions.
+    void accept_websocket(boost::beast::websocket::stream<boost::beast::tcp_stream> ws);
+    // Sends ERROR "connection_forced" to every client, releases subscriptions (unacked messages
+    // requeued) and closes each connection once the ERROR is flushed. New connections are
+    // refused afterwards.
+    void shutdown();
+    size_t connection_count() const { return _connections.size(); }
+
+    // ---- used by connections ----
+    boost::asio::io_context& io() { return _io; }
+    core::broker& broker() { return _broker; }
+    const session_settings& session_config() const { return _session_settings; }
+    void remove(const connection* c);
+
+private:
+    void add(std::shared_ptr<connection> c);
+
+    boost::asio::io_context& _io;
+    core::broker& _broker;
+    settings _settings;
+    session_settings _session_settings;
+    bool _shutting_down = false;
+    std::unordered_map<const connection*, std::shared_ptr<connection>> _connections;
+};
+
+}  // namespace warren::stomp

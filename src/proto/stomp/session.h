@@ -1,0 +1,181 @@
+#pragma once
+// One STOMP connection's state machine: turns client frames into protocol-neutral core calls
+// (publish, declare, bind, consume, ack, requeue) and core deliveries into MESSAGE frames.
+// It does no I/O: the transport (server.h, TCP or WebSocket) feeds it bytes and drains its
+// output; time is passed in, so tests drive it directly.
+//
+//   stomp::session s(broker, settings, io, "127.0.0.1:5555");
+//   s.on_bytes(data, now_ms);         // parse every complete frame, act, append replies
+//   auto batch = s.take_output();     // bytes to write (frame ends for WebSocket messages)
+//   s.on_timer(now_ms);               // heart-beats out, silent peers closed
+//   s.connection_closed();            // transport gone: cancel subscriptions, requeue unacked
+//
+// Owned by its transport connection; lives on the broker thread; never outlives the broker.
+// Errors (bad frame, unknown command, missing header, bad destination, core refusals) produce
+// an ERROR frame with a `message` header and a body, after which the session is closing: the
+// transport writes the remaining output and closes the socket.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "core/broker.h"
+#include "core/message.h"
+#include "core/queue.h"
+#include "proto/stomp/codec/frame.h"
+#include "proto/stomp/codec/parser.h"
+#include "proto/stomp/codec/writer.h"
+#include "proto/stomp/destination.h"
+
+namespace warren::stomp {
+
+struct session_settings {
+    limits frame_limits;
+    // Used when CONNECT carries no login (RabbitMQ's stomp.default_user); empty = login required.
+    std::string default_user = "guest";
+    std::string default_pass = "guest";
+    std::string default_vhost = "/";
+    std::string server_name = "Warren/0.1.0";
+    // Heart-beats honour the client's CONNECT request (as RabbitMQ does), clamped: we never
+    // send or expect them more often than heartbeat_min_ms, and never send less often than
+    // heartbeat_max_ms (0 = no cap). The CONNECTED reply states the result, so the spec's
+    // max(ours, theirs) rule gives both sides the same intervals.
+    uint32_t heartbeat_min_ms = 100;
+    uint32_t heartbeat_max_ms = 0;
+    // Output bytes buffered before subscriptions stop taking deliveries (backpressure).
+    size_t output_high_water = 1 << 20;
+};
+
+// What the transport implements.
+class session_io {
+public:
+    virtual ~session_io() = default;
+    virtual void output_ready() = 0;  // take_output() has bytes; schedule a write
+    virtual void close_requested() = 0;  // write pending output, then close the connection
+};
+
+struct output_batch {
+    std::string bytes;
+    std::vector<size_t> frame_ends;  // end offset of each frame (and heart-beat) in bytes
+};
+
+// ERROR frame contents.
+struct failure {
+    std::string message;
+    std::string detail;
+};
+using status = basic_result<void, failure>;
+
+class session {
+public:
+    session(core::broker& b, const session_settings& s, session_io& io, std::string peer);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    // Bytes from the client: a TCP read, or one WebSocket message.
+    void on_bytes(std::string_view data, uint64_t now_ms);
+    // Heart-beat housekeeping; call at least every timer_interval_ms().
+    void on_timer(uint64_t now_ms);
+    uint64_t timer_interval_ms() const;  // 0 = no timer needed
+    // After a write completed: resumes subscriptions paused by backpressure.
+    void on_output_drained();
+
+    output_batch take_output();
+    bool has_output() const { return !_out.bytes.empty(); }
+    bool closing() const { return _closing; }
+    bool connected() const { return _connected; }
+    version negotiated_version() const { return _version; }
+    uint64_t connection_id() const { return _conn_id; }
+    const std::string& user() const { return _user; }
+    const std::string& vhost_name() const { return _vhost_name; }
+    const std::string& peer() const { return _peer; }
+    size_t subscription_count() const { return _subs.size(); }
+
+    // Broker shutdown or an admin close: ERROR with this message, release everything at once;
+    // the transport still flushes the ERROR before closing.
+    void force_close(const failure& why);
+
+    // The transport is gone (or closing): cancel subscriptions, requeue unacked messages,
+    // delete exclusive queues. Idempotent.
+    void connection_closed();
+
+private:
+    enum class ack_mode { auto_ack, client, client_individual };
+
+    class subscription;
+    struct unacked {
+        uint64_t sub_serial;
+        core::queue_ptr q;
+        uint64_t seq;
+    };
+
+    void handle(frame& f);
+    status dispatch(frame& f);
+    status handle_connect(const frame& f);
+    status handle_send(const frame& f);
+    status handle_subscribe(const frame& f);
+    status handle_unsubscribe(const frame& f);
+    status handle_ack(const frame& f, bool is_ack);
+    status handle_begin(const frame& f);
+    status handle_commit(const frame& f);
+    status handle_abort(const frame& f);
+    status handle_disconnect(const frame& f);
+
+    status publish(const frame& f);
+    status ensure_temp_queue(const std::string& label, std::string& queue_name);
+    core::field_table queue_args(const frame& f) const;
+    status settle(uint64_t tag, const subscription* sub, bool cumulative, bool ack, bool requeue);
+
+    // Called by subscriptions (core consumer callbacks).
+    void deliver(subscription& s, core::delivery d);
+    void subscription_cancelled(subscription& s);
+
+    void send_receipt(const frame& f);
+    void send_error(const failure& e, const frame* cause);
+    void begin_output();
+    void end_output();
+    void close();
+
+    core::broker& _broker;
+    const session_settings& _settings;
+    session_io& _io;
+    std::string _peer;
+    parser _parser;
+
+    bool _connected = false;
+    bool _closing = false;
+    bool _closed = false;  // connection_closed() ran
+    version _version = version::v1_0;
+    uint64_t _conn_id = 0;
+    std::string _session_id;
+    std::string _user;
+    std::string _vhost_name;
+    core::vhost* _vhost = nullptr;
+
+    output_batch _out;
+    bool _paused = false;  // a subscription refused a delivery for lack of buffer space
+
+    // heart-beats (0 = off)
+    uint64_t _send_interval = 0;
+    uint64_t _recv_interval = 0;
+    uint64_t _last_read_ms = 0;
+    uint64_t _last_write_ms = 0;
+
+    std::map<std::string, std::unique_ptr<subscription>> _subs;  // by subscription id
+    uint64_t _next_sub_serial = 1;
+    std::map<uint64_t, unacked> _unacked;  // by delivery tag (the message-id's tail)
+    uint64_t _next_tag = 1;
+    std::map<std::string, std::vector<frame>> _transactions;
+    std::set<std::string> _declared_queues;                     // /queue/x declared on SEND
+    std::map<std::string, std::string> _temp_queues;            // label -> queue name
+};
+
+}  // namespace warren::stomp

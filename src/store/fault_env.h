@@ -1,0 +1,87 @@
+#pragma once
+// fault_env: an env for tests that wraps a real one (normally posix_env() on a temp dir) and
+//  - counts file syncs, directory syncs, bytes written and files created,
+//  - can make each sync slow (to show group commit batching under a realistic fsync cost),
+//  - can fail writes once a byte budget is spent, writing only part of the data first
+//    (a short write, as a full disk or a crash mid-write leaves),
+//  - can fail syncs,
+//  - can simulate a power loss: drop_unsynced_data() cuts every file it saw written back to the
+//    length it had at its last successful sync.
+//
+//   store::fault_env fe(store::posix_env());
+//   fe.sync_delay = std::chrono::milliseconds(2);
+//   ... run the log on &fe ...;  EXPECT_LT(fe.file_syncs(), appends);
+//
+// Lives in warren_store_testing, never in the broker.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "store/env.h"
+
+namespace warren::store {
+
+class fault_env final : public env {
+public:
+    explicit fault_env(env* base) : _base(base) {}
+
+    // ---- knobs (set before use, or between operations) ----
+    std::chrono::microseconds sync_delay{0};
+    // Once this many bytes have been written through this env, an append writes only the bytes
+    // still in budget and fails. -1: unlimited.
+    std::atomic<int64_t> write_budget{-1};
+    std::atomic<bool> fail_syncs{false};
+
+    // ---- counters ----
+    uint64_t file_syncs() const { return _file_syncs.load(); }
+    uint64_t dir_syncs() const { return _dir_syncs.load(); }
+    uint64_t bytes_written() const { return _bytes_written.load(); }
+    void reset_counters() {
+        _file_syncs = 0;
+        _dir_syncs = 0;
+        _bytes_written = 0;
+    }
+
+    // Cuts every file written through this env back to its last synced length (power loss).
+    void drop_unsynced_data();
+
+    // ---- env ----
+    result<std::unique_ptr<writable_file>> new_writable_file(const std::string& path) override;
+    result<std::unique_ptr<random_access_file>> new_random_access_file(
+        const std::string& path) override {
+        return _base->new_random_access_file(path);
+    }
+    result<uint64_t> file_size(const std::string& path) override { return _base->file_size(path); }
+    bool file_exists(const std::string& path) override { return _base->file_exists(path); }
+    result<std::vector<std::string>> list_dir(const std::string& path) override {
+        return _base->list_dir(path);
+    }
+    status create_dirs(const std::string& path) override { return _base->create_dirs(path); }
+    status remove_file(const std::string& path) override;
+    status rename_file(const std::string& from, const std::string& to) override;
+    status truncate_file(const std::string& path, uint64_t size) override {
+        return _base->truncate_file(path, size);
+    }
+    status sync_dir(const std::string& path) override {
+        ++_dir_syncs;
+        return _base->sync_dir(path);
+    }
+
+private:
+    friend class fault_writable_file;
+    struct file_state {
+        uint64_t written = 0;
+        uint64_t synced = 0;
+    };
+
+    env* _base;
+    std::atomic<uint64_t> _file_syncs{0}, _dir_syncs{0}, _bytes_written{0};
+    std::mutex _mu;
+    std::map<std::string, file_state> _files;
+};
+
+}  // namespace warren::store

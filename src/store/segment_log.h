@@ -1,0 +1,240 @@
+#pragma once
+// segment_log: the durable message log. Persistent messages on durable queues, and the acks
+// that settle them, are appended to fixed-size segment files under <data_dir>/msgs/; a message
+// is read back by its position (segment, offset). Format: log_format.h and docs/storage.md.
+//
+// Group commit: append_*() only encodes the record into an in-memory buffer and returns a
+// sequence number. A background flusher thread (or the caller's flush(), when
+// options.background_flush is false) writes everything buffered and fsyncs once per batch;
+// while one fsync runs, new appends gather for the next one, so under load one fsync covers
+// many records. durable_seq() says how far the disk has caught up; options.on_durable is called
+// (on the flusher thread) after each batch, so a broker can post the confirm work to its event
+// loop. Send a publisher confirm only once durable_seq() >= the append's seq.
+//
+// Liveness: every message record names the queues holding it. It stays live until each of
+// those queues acks it (ack(), also used for purge) or is deleted (queue_deleted()). A segment
+// with nothing live, that is not the one being appended to, is deleted, unless it holds acks
+// for messages in an older segment that still exists (deleting it would resurrect them after a
+// restart); it goes once that older segment has gone. No compaction: a segment with one live
+// message stays whole.
+//
+// Recovery (open): scans every remaining segment in order, rebuilds each queue's live messages
+// (in log order) with their positions, cuts a torn or corrupt tail off, skips a corrupt region
+// in the middle (reported, never served), deletes dead segments, and starts a fresh segment.
+//
+//   store::recovery_result rec;
+//   auto log = store::segment_log::open(store::posix_env(), dir + "/msgs", opts, &rec);
+//   if (!log) fail(log.error().text);
+//   WLOG_INFO("store recovered {}", rec.stats.summary());
+//   auto a = (*log)->append_message(msg_id, queue_ids, bytes);   // a->pos, a->seq
+//   ... when (*log)->durable_seq() >= a->seq: confirm
+//   (*log)->ack(queue_id, {msg_id});
+//   auto body = (*log)->read(a->pos);
+//
+// Threads: every method may be called from any thread (one mutex guards the state; appends
+// hold it only to copy bytes). The broker calls it from its event-loop thread; the flusher is a
+// private thread. Lifetime: the destructor flushes what is buffered and joins the flusher.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/env.h"
+#include "store/error.h"
+
+namespace warren::store {
+
+struct position {
+    uint64_t segment = 0;
+    uint32_t offset = 0;
+    bool operator==(const position&) const = default;
+    auto operator<=>(const position&) const = default;
+};
+
+struct segment_log_options {
+    // Nominal segment size. A record larger than this gets a segment of its own.
+    uint64_t segment_size = 64ull << 20;
+    // true: a private thread writes and fsyncs batches. false: nothing is written until the
+    // caller calls flush() (tests, or a broker that drives flushing from its loop).
+    bool background_flush = true;
+    // After the flusher wakes for new work it waits this long to let more gather (0 = none;
+    // batching then comes only from appends made while the previous fsync ran).
+    std::chrono::microseconds linger{0};
+    // Called after each batch is durable, with the new durable_seq, on the flusher thread (or
+    // the flush() caller). Must be quick and thread-safe, e.g. asio::post to the broker loop.
+    std::function<void(uint64_t durable_seq)> on_durable;
+};
+
+struct recovered_message {
+    uint64_t message_id = 0;
+    position pos;
+};
+
+struct recovery_stats {
+    uint64_t segments_scanned = 0;
+    uint64_t bytes_scanned = 0;
+    uint64_t records = 0;           // good records read
+    uint64_t messages = 0;          // live (queue, message) pairs recovered
+    uint64_t queues = 0;            // queues with at least one live message
+    uint64_t segments_deleted = 0;  // dead segments removed at the end of recovery
+    uint64_t torn_tails = 0;        // segments whose tail was cut off
+    uint64_t bytes_truncated = 0;
+    uint64_t corrupt_regions = 0;   // corrupt stretches skipped in the middle of a segment
+    uint64_t bytes_skipped = 0;
+    uint64_t corrupt_segments = 0;  // whole files set aside (bad header), renamed *.corrupt
+    std::chrono::microseconds duration{0};
+    std::string summary() const;
+};
+
+struct recovery_result {
+    // queue id -> its live messages in log (publish) order.
+    std::map<uint64_t, std::vector<recovered_message>> queues;
+    uint64_t max_message_id = 0;  // continue numbering above this
+    recovery_stats stats;
+};
+
+struct segment_info {
+    uint64_t segment = 0;
+    uint64_t live = 0;                 // live (queue, message) references
+    std::vector<uint64_t> waits_for;   // older segments its acks refer to
+    bool active = false;
+};
+
+class segment_log {
+public:
+    // Opens (creating if needed) the log in `dir` and recovers it. `recovered` may be null.
+    // Fails with unsupported_version for a segment written by a newer format.
+    static result<std::unique_ptr<segment_log>> open(env* e, std::string dir,
+                                                     segment_log_options opts,
+                                                     recovery_result* recovered);
+    ~segment_log();
+    segment_log(const segment_log&) = delete;
+    segment_log& operator=(const segment_log&) = delete;
+
+    struct appended {
+        position pos;
+        uint64_t seq = 0;
+    };
+    // A message held by the given queues (at least one, at most 65535). `data` is opaque (see
+    // message_codec.h for the encoding the broker uses). message_id must not be live already.
+    result<appended> append_message(uint64_t message_id, std::span<const uint64_t> queue_ids,
+                                    std::string_view data);
+    // The queue is done with these messages (acked, purged, expired, dead-lettered). Unknown
+    // or already-settled ids are ignored. Returns the seq covering the record (no record and
+    // the current last_seq if nothing was live).
+    result<uint64_t> ack(uint64_t queue_id, std::span<const uint64_t> message_ids);
+    // The queue is gone: writes a marker (recovery drops every earlier message of the queue)
+    // and releases the given ids, which should be all the queue's live messages.
+    result<uint64_t> queue_deleted(uint64_t queue_id, std::span<const uint64_t> message_ids);
+
+    // The data of the message record at `p`. Served from the write buffer if not yet written,
+    // else by pread. corruption if the bytes fail their checksum; not_found if the segment
+    // was deleted.
+    result<std::string> read(position p) const;
+
+    // Sequence number of the newest append (0 before any).
+    uint64_t last_seq() const;
+    // Every append with seq <= durable_seq() is on disk (written and fsynced).
+    uint64_t durable_seq() const { return _durable_seq.load(std::memory_order_acquire); }
+    // Calls cb (on the flusher thread, or here if already durable) once seq is durable.
+    // Not called if the log fails first.
+    void on_durable(uint64_t seq, std::function<void()> cb);
+    // Writes and fsyncs everything appended so far; returns once it is durable or failed.
+    status flush();
+    // The sticky error after a failed write or fsync (then nothing more is accepted).
+    status health() const;
+
+    struct counters {
+        uint64_t appends = 0;       // records appended
+        uint64_t batches = 0;       // flush batches written
+        uint64_t fsyncs = 0;        // file fsyncs issued
+        uint64_t bytes_written = 0;
+        uint64_t segments_deleted = 0;
+        uint64_t live_messages = 0;  // distinct live message records
+        uint64_t pending_bytes = 0;  // appended, not yet written
+    };
+    counters stats() const;
+    std::vector<segment_info> segments() const;
+    const std::string& dir() const { return _dir; }
+    std::string segment_path(uint64_t segment) const;
+
+private:
+    struct chunk {
+        uint64_t segment = 0;
+        uint64_t start = 0;  // offset of bytes[0] in the segment file
+        std::string bytes;
+    };
+    struct seg_state {
+        uint64_t live = 0;
+        std::set<uint64_t> pins;  // older segments holding messages this one's acks settle
+        bool deleting = false;
+        mutable std::shared_ptr<random_access_file> reader;  // opened by the first read
+    };
+    struct live_entry {
+        uint64_t segment = 0;
+        uint32_t offset = 0;
+        std::vector<uint64_t> queues;
+    };
+
+    segment_log(env* e, std::string dir, segment_log_options opts);
+    status recover(recovery_result& out);
+    status scan_segment(uint64_t seg, const std::string& path, recovery_result& out,
+                        std::unordered_map<uint64_t, std::vector<uint64_t>>& order);
+    void start();
+
+    // All *_locked: _mu held.
+    std::string& chunk_for_append_locked();
+    void make_room_locked(size_t record_size);
+    void release_locked(uint64_t message_id, uint64_t queue_id, uint64_t tomb_segment);
+    void maybe_delete_locked(uint64_t seg);
+    bool deletable_locked(uint64_t seg) const;
+
+    status flush_once();
+    void flusher_main();
+    void delete_segments(std::vector<uint64_t> segs);
+
+    env* _env;
+    std::string _dir;
+    segment_log_options _opts;
+
+    mutable std::mutex _mu;
+    std::condition_variable _work_cv;
+    std::condition_variable _durable_cv;
+    std::vector<chunk> _pending;
+    std::vector<chunk> _inflight;
+    std::map<uint64_t, seg_state> _segs;
+    std::unordered_map<uint64_t, live_entry> _live;
+    std::vector<uint64_t> _to_delete;
+    std::multimap<uint64_t, std::function<void()>> _waiters;
+    uint64_t _append_seg = 0;
+    uint64_t _append_off = 0;
+    uint64_t _last_seq = 0;
+    std::atomic<uint64_t> _durable_seq{0};
+    std::optional<error> _error;
+    bool _recovering = false;
+    bool _stop = false;
+    bool _flusher_idle = false;
+    bool _busy = false;  // a flush_once is between taking work and finishing its deletions
+    counters _counters;
+
+    // Owned by whoever holds _flush_mu (the flusher thread, or a manual flush() caller).
+    std::mutex _flush_mu;
+    std::unique_ptr<writable_file> _writer;
+    uint64_t _writer_seg = 0;
+
+    std::thread _flusher;
+};
+
+}  // namespace warren::store

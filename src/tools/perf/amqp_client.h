@@ -1,0 +1,97 @@
+#pragma once
+// The client side of AMQP 0-9-1 that warren-perf needs, built on the codec in
+// proto/amqp091/codec:
+//  - client_handshake: the connection.start / tune / open exchange as a small state machine that
+//    consumes server methods and appends the client's replies (no I/O, shared by both clients).
+//  - sync_client: a blocking connection for set-up and tear-down (declare exchanges, queues and
+//    bindings, read queue depths with passive declares, delete). Not on the hot path; it throws
+//    std::runtime_error on failure (start-up time, where exceptions are allowed).
+//
+//   perf::sync_client c(uri);
+//   uint32_t depth = c.declare_queue("q", false, {}, false);
+//   c.close();
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/fields.h"
+#include "proto/amqp091/codec/methods.h"
+#include "tools/perf/options.h"
+
+namespace warren::perf {
+
+// The frame_max warren-perf asks for (RabbitMQ's default); the server may lower it.
+constexpr uint32_t wanted_frame_max = 131072;
+
+class client_handshake {
+public:
+    enum class step { more, open, failed };
+
+    explicit client_handshake(const amqp_uri& uri) : _uri(uri) {}
+
+    // Appends the protocol header: the first bytes a client sends.
+    void begin(std::string& out) const;
+    // Feeds one channel-0 method from the server; appends replies to `out`.
+    step on_method(const amqp::method& m, std::string& out);
+
+    uint32_t frame_max() const { return _frame_max; }
+    const std::string& error() const { return _error; }
+    const std::string& server_product() const { return _product; }
+    const std::string& server_version() const { return _version; }
+
+private:
+    amqp_uri _uri;
+    uint32_t _frame_max = wanted_frame_max;
+    std::string _error;
+    std::string _product, _version;
+};
+
+// A message for the log when the server closes a connection or channel.
+std::string describe_close(uint16_t code, std::string_view text, uint16_t class_id,
+                           uint16_t method_id);
+
+class sync_client {
+public:
+    // Connects and opens channel 1; throws on failure. timeout_s bounds every blocking read.
+    explicit sync_client(const amqp_uri& uri, double timeout_s = 15);
+    ~sync_client();
+    sync_client(const sync_client&) = delete;
+    sync_client& operator=(const sync_client&) = delete;
+
+    // Returns the queue's message count. A failed passive declare throws (and the channel is
+    // reopened, so the client stays usable).
+    uint32_t declare_queue(const std::string& name, bool durable, const core::field_table& args,
+                           bool passive);
+    void declare_exchange(const std::string& name, const std::string& type, bool durable);
+    void bind_queue(const std::string& queue, const std::string& exchange, const std::string& key);
+    uint32_t delete_queue(const std::string& name);
+    void delete_exchange(const std::string& name);
+    void close();
+
+    const std::string& server_product() const { return _server_product; }
+    const std::string& server_version() const { return _server_version; }
+
+private:
+    template <typename M>
+    void send(uint16_t channel, const M& m);
+    // Reads frames until a method arrives on `channel`; handles channel/connection close.
+    amqp::method read_method(uint16_t channel);
+    template <typename R, typename M>
+    R call(const M& m);
+    void open_channel();
+
+    boost::asio::io_context _io;
+    boost::asio::ip::tcp::socket _socket;
+    std::string _rbuf;
+    uint32_t _frame_max = wanted_frame_max;
+    uint16_t _channel = 0;
+    bool _open = false;
+    std::string _server_product, _server_version;
+};
+
+}  // namespace warren::perf

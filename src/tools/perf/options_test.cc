@@ -1,0 +1,155 @@
+#include "tools/perf/options.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <vector>
+
+namespace warren::perf {
+namespace {
+
+std::variant<perf_options, parse_exit> parse(std::initializer_list<const char*> args) {
+    std::vector<const char*> argv{"warren-perf"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+perf_options ok(std::initializer_list<const char*> args) {
+    auto r = parse(args);
+    if (auto* e = std::get_if<parse_exit>(&r)) ADD_FAILURE() << e->message;
+    return std::holds_alternative<perf_options>(r) ? std::get<perf_options>(r) : perf_options{};
+}
+
+int exit_code(std::initializer_list<const char*> args) {
+    auto r = parse(args);
+    return std::holds_alternative<parse_exit>(r) ? std::get<parse_exit>(r).code : -1;
+}
+
+TEST(PerfOptions, Defaults) {
+    perf_options o = ok({});
+    EXPECT_EQ(o.producers, 1);
+    EXPECT_EQ(o.consumers, 1);
+    ASSERT_EQ(o.queues.size(), 1u);
+    EXPECT_EQ(o.queues[0], "warren-perf");
+    EXPECT_EQ(o.size, 16u);
+    EXPECT_EQ(o.confirm, 0u);
+    EXPECT_FALSE(o.auto_ack);
+    EXPECT_EQ(o.broker.host, "127.0.0.1");
+    EXPECT_EQ(o.broker.port, 5672);
+    EXPECT_EQ(o.broker.vhost, "/");
+    EXPECT_EQ(o.broker.user, "guest");
+    EXPECT_TRUE(o.exchange.empty());
+}
+
+TEST(PerfOptions, ShortFlagsOfTheScenarios) {
+    perf_options o = ok({"-x", "2", "-y", "3", "-u", "q1", "-s", "1024", "--persistent", "-c",
+                         "1000", "-q", "1000", "--multi-ack", "100", "-r", "10000", "-z", "30",
+                         "-C", "5000", "--json"});
+    EXPECT_EQ(o.producers, 2);
+    EXPECT_EQ(o.consumers, 3);
+    EXPECT_EQ(o.queues, std::vector<std::string>{"q1"});
+    EXPECT_EQ(o.size, 1024u);
+    EXPECT_TRUE(o.persistent);
+    EXPECT_TRUE(o.durable) << "--persistent implies durable queues";
+    EXPECT_EQ(o.confirm, 1000u);
+    EXPECT_EQ(o.prefetch, 1000);
+    EXPECT_EQ(o.multi_ack, 100u);
+    EXPECT_DOUBLE_EQ(o.rate, 10000);
+    EXPECT_DOUBLE_EQ(o.time_s, 30);
+    EXPECT_EQ(o.pmessages, 5000u);
+    EXPECT_TRUE(o.json);
+    EXPECT_TRUE(ok({"-a"}).auto_ack);
+}
+
+TEST(PerfOptions, QueuePatternMakesOneQueuePerIndex) {
+    perf_options o = ok({"--queues", "3", "--queue-pattern", "load-%d-q", "-x", "3", "-y", "3"});
+    EXPECT_EQ(o.queues, (std::vector<std::string>{"load-0-q", "load-1-q", "load-2-q"}));
+    EXPECT_EQ(o.queue_for(4), "load-1-q");
+    perf_options d = ok({"--queues", "2"});
+    EXPECT_EQ(d.queues, (std::vector<std::string>{"warren-perf-0", "warren-perf-1"}));
+    EXPECT_EQ(exit_code({"--queues", "2", "-u", "x"}), 2) << "--queues excludes --queue";
+}
+
+TEST(PerfOptions, ExchangeTypeAndRoutingKey) {
+    perf_options o = ok({"--exchange", "fan", "--type", "fanout", "-k", "rk"});
+    EXPECT_EQ(o.exchange, "fan");
+    EXPECT_EQ(o.exchange_type, "fanout");
+    EXPECT_EQ(o.routing_key, "rk");
+    EXPECT_TRUE(o.routing_key_given);
+    EXPECT_FALSE(ok({}).routing_key_given);
+    EXPECT_NE(exit_code({"--exchange", "e", "--type", "bogus"}), 0);
+    EXPECT_NE(exit_code({"--type", "fanout"}), 0) << "a fanout type needs an exchange name";
+}
+
+TEST(PerfOptions, UriAndOverrides) {
+    perf_options o = ok({"--uri", "amqp://bob:s%40cret@broker.example:5673/my%2Fvhost"});
+    EXPECT_EQ(o.broker.user, "bob");
+    EXPECT_EQ(o.broker.password, "s@cret");
+    EXPECT_EQ(o.broker.host, "broker.example");
+    EXPECT_EQ(o.broker.port, 5673);
+    EXPECT_EQ(o.broker.vhost, "my/vhost");
+    perf_options p = ok({"--uri", "amqp://bob:pw@h:1/v", "-h", "other", "--port", "2",
+                         "--vhost", "w", "--user", "u", "--password", "p"});
+    EXPECT_EQ(p.broker.host, "other");
+    EXPECT_EQ(p.broker.port, 2);
+    EXPECT_EQ(p.broker.vhost, "w");
+    EXPECT_EQ(p.broker.user, "u");
+    EXPECT_EQ(p.broker.password, "p");
+    EXPECT_EQ(exit_code({"--uri", "http://x"}), 2);
+}
+
+TEST(PerfOptions, UriParsing) {
+    auto u = std::get<amqp_uri>(parse_amqp_uri("amqp://"));
+    EXPECT_EQ(u.host, "127.0.0.1");
+    EXPECT_EQ(u.vhost, "/");
+    u = std::get<amqp_uri>(parse_amqp_uri("amqp://localhost/"));
+    EXPECT_EQ(u.host, "localhost");
+    EXPECT_EQ(u.port, 5672);
+    EXPECT_EQ(u.vhost, "/");
+    u = std::get<amqp_uri>(parse_amqp_uri("amqp://[::1]:5999/%2F"));
+    EXPECT_EQ(u.host, "::1");
+    EXPECT_EQ(u.port, 5999);
+    EXPECT_EQ(u.vhost, "/");
+    u = std::get<amqp_uri>(parse_amqp_uri("amqp://onlyuser@h"));
+    EXPECT_EQ(u.user, "onlyuser");
+    EXPECT_EQ(u.password, "guest");
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_amqp_uri("amqp://h:0")));
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_amqp_uri("amqp://h:99999")));
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_amqp_uri("amqp://h:abc")));
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_amqp_uri("amqp://h/%zz")));
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_amqp_uri("amqp://h/%2")));
+}
+
+TEST(PerfOptions, QueueArguments) {
+    perf_options o = ok({"--queue-args", "x-max-length=1000,x-queue-type=classic,x-single-active-consumer=true"});
+    ASSERT_EQ(o.queue_args.size(), 3u);
+    EXPECT_EQ(core::find(o.queue_args, "x-max-length")->as_int(), 1000);
+    EXPECT_TRUE(std::holds_alternative<int64_t>(core::find(o.queue_args, "x-max-length")->v));
+    EXPECT_EQ(*core::find(o.queue_args, "x-queue-type")->as_string(), "classic");
+    EXPECT_EQ(core::find(o.queue_args, "x-single-active-consumer")->as_bool(), true);
+    EXPECT_EQ(exit_code({"--queue-args", "novalue"}), 2);
+    EXPECT_EQ(exit_code({"--queue-args", "=1"}), 2);
+}
+
+TEST(PerfOptions, FillModeAndIdleConnections) {
+    perf_options o = ok({"--no-consume", "-C", "1000000"});
+    EXPECT_TRUE(o.no_consume);
+    EXPECT_EQ(o.consumers, 0);
+    perf_options c = ok({"-x", "0", "-y", "0", "--connections", "10000", "-z", "20"});
+    EXPECT_EQ(c.idle_connections, 10000);
+    EXPECT_EQ(exit_code({"-x", "0", "-y", "0"}), 2) << "nothing to do";
+}
+
+TEST(PerfOptions, RejectsBadValues) {
+    EXPECT_NE(exit_code({"-s", "4"}), 0) << "the body holds an 8-byte timestamp";
+    EXPECT_NE(exit_code({"-x", "-1"}), 0);
+    EXPECT_NE(exit_code({"-r", "-5"}), 0);
+    EXPECT_NE(exit_code({"--unknown"}), 0);
+    EXPECT_NE(exit_code({"-q", "70000"}), 0) << "prefetch-count is 16 bits";
+    EXPECT_EQ(exit_code({"--help"}), 0);
+    auto r = parse({"--help"});
+    EXPECT_NE(std::get<parse_exit>(r).message.find("--producers"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace warren::perf
