@@ -20,7 +20,7 @@ namespace warren::core {
 
 struct user {
     std::string name;
-    std::string password;  // plain for now; hashed once users become durable
+    std::string password;           // plain for now; hashed once users become durable
     std::vector<std::string> tags;  // e.g. "administrator"
 };
 

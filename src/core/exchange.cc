@@ -19,10 +19,14 @@ std::optional<exchange_type> parse_exchange_type(std::string_view s) {
 
 std::string_view to_string(exchange_type t) {
     switch (t) {
-        case exchange_type::direct: return "direct";
-        case exchange_type::fanout: return "fanout";
-        case exchange_type::topic: return "topic";
-        case exchange_type::headers: return "headers";
+        case exchange_type::direct:
+            return "direct";
+        case exchange_type::fanout:
+            return "fanout";
+        case exchange_type::topic:
+            return "topic";
+        case exchange_type::headers:
+            return "headers";
     }
     return "direct";
 }
@@ -67,7 +71,9 @@ bool loose_equal(const field_value& a, const field_value& b) {
     return a == b;
 }
 
-bool starts_with_x(std::string_view k) { return k.size() >= 2 && k[0] == 'x' && k[1] == '-'; }
+bool starts_with_x(std::string_view k) {
+    return k.size() >= 2 && k[0] == 'x' && k[1] == '-';
+}
 
 }  // namespace
 
@@ -182,8 +188,7 @@ protected:
     void index_add(const binding_dest& d, const std::string& key, const field_table&) override {
         _index[key].push_back(d);
     }
-    void index_remove(const binding_dest& d, const std::string& key,
-                      const field_table&) override {
+    void index_remove(const binding_dest& d, const std::string& key, const field_table&) override {
         auto it = _index.find(key);
         if (it == _index.end()) return;
         erase_one(it->second, d);
@@ -222,8 +227,7 @@ protected:
     void index_add(const binding_dest& d, const std::string& key, const field_table&) override {
         _trie.add(key, d);
     }
-    void index_remove(const binding_dest& d, const std::string& key,
-                      const field_table&) override {
+    void index_remove(const binding_dest& d, const std::string& key, const field_table&) override {
         _trie.remove(key, d);
     }
 
@@ -244,8 +248,7 @@ protected:
     void index_add(const binding_dest& d, const std::string&, const field_table& args) override {
         _entries.push_back(entry{d, args});
     }
-    void index_remove(const binding_dest& d, const std::string&,
-                      const field_table& args) override {
+    void index_remove(const binding_dest& d, const std::string&, const field_table& args) override {
         for (auto it = _entries.begin(); it != _entries.end(); ++it) {
             if (it->dest == d && args_equal(it->args, args)) {
                 _entries.erase(it);
@@ -266,10 +269,14 @@ private:
 
 std::unique_ptr<exchange> make_exchange(exchange_decl d, exchange_type t) {
     switch (t) {
-        case exchange_type::direct: return std::make_unique<direct_exchange>(std::move(d), t);
-        case exchange_type::fanout: return std::make_unique<fanout_exchange>(std::move(d), t);
-        case exchange_type::topic: return std::make_unique<topic_exchange>(std::move(d), t);
-        case exchange_type::headers: return std::make_unique<headers_exchange>(std::move(d), t);
+        case exchange_type::direct:
+            return std::make_unique<direct_exchange>(std::move(d), t);
+        case exchange_type::fanout:
+            return std::make_unique<fanout_exchange>(std::move(d), t);
+        case exchange_type::topic:
+            return std::make_unique<topic_exchange>(std::move(d), t);
+        case exchange_type::headers:
+            return std::make_unique<headers_exchange>(std::move(d), t);
     }
     return nullptr;
 }

@@ -89,6 +89,12 @@ bool headers_match(const field_table& binding_args, const field_table* headers);
 // Argument tables compare as sets of (key, value): order does not matter.
 bool args_equal(const field_table& a, const field_table& b);
 
+// Counters for the management API. Monotonic.
+struct exchange_stats {
+    uint64_t published = 0;   // messages published directly to this exchange
+    uint64_t unroutable = 0;  // of which reached no queue
+};
+
 class exchange {
 public:
     exchange(exchange_decl d, exchange_type t);
@@ -108,6 +114,8 @@ public:
     virtual void route(const message& m, route_result& out) = 0;
 
     size_t binding_count() const { return _binding_count; }
+    const exchange_stats& stats() const { return _stats; }
+    exchange_stats& mutable_stats() { return _stats; }  // vhost::publish counts here
     std::vector<binding_info> bindings() const;
     bool has_binding(const binding_dest& d, std::string_view key, const field_table& args) const;
 
@@ -142,6 +150,7 @@ private:
     std::unordered_map<dest_key, std::vector<field_table>, dest_key_hash> _bindings;
     size_t _binding_count = 0;
     std::vector<inbound_binding> _inbound;
+    exchange_stats _stats;
 };
 
 std::unique_ptr<exchange> make_exchange(exchange_decl d, exchange_type t);

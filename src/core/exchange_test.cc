@@ -102,7 +102,9 @@ exchange_decl named(std::string n) {
     return d;
 }
 
-queue* fake_queue(uintptr_t i) { return reinterpret_cast<queue*>(0x1000 + 16 * i); }
+queue* fake_queue(uintptr_t i) {
+    return reinterpret_cast<queue*>(0x1000 + 16 * i);
+}
 
 TEST(Exchange, BindingSetIsIdempotentAndKeyedByArgs) {
     auto x = make_exchange(named("x"), exchange_type::direct);

@@ -25,7 +25,7 @@ struct message {
     std::string props_raw;              // AMQP wire form of props if the front end has it
                                         // (reused on delivery); empty = encode from props
     std::string body;
-    mutable uint64_t id = 0;            // broker-unique, set by vhost::publish (if still 0)
+    mutable uint64_t id = 0;  // broker-unique, set by vhost::publish (if still 0)
 
     bool persistent() const { return props.delivery_mode && *props.delivery_mode == 2; }
     // Body plus a rough fixed overhead; for memory accounting and max-length-bytes later.

@@ -48,8 +48,12 @@ void queue::settle(uint64_t seq, bool acked) {
         ++_stats.discarded;
 }
 
-void queue::ack(uint64_t seq) { settle(seq, true); }
-void queue::discard(uint64_t seq) { settle(seq, false); }
+void queue::ack(uint64_t seq) {
+    settle(seq, true);
+}
+void queue::discard(uint64_t seq) {
+    settle(seq, false);
+}
 
 void queue::requeue(std::vector<uint64_t> seqs) {
     if (_deleted) return;
@@ -65,9 +69,16 @@ void queue::requeue(std::vector<uint64_t> seqs) {
         if (_ready.empty() || _ready.front().seq > r.seq) {
             _ready.push_front(std::move(r));
         } else {
-            auto pos = std::upper_bound(_ready.begin(), _ready.end(), r.seq,
-                                        [](uint64_t s, const ready_entry& x) { return s < x.seq; });
-            _ready.insert(pos, std::move(r));
+            // First position whose seq is greater (binary search over the ring).
+            size_t lo = 0, hi = _ready.size();
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (_ready[mid].seq < r.seq)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            _ready.insert(lo, std::move(r));
         }
     }
     dispatch();
@@ -168,7 +179,7 @@ void queue::maybe_auto_delete() {
 
 size_t queue::purge() {
     size_t n = _ready.size();
-    _ready.clear();
+    _ready.reset();
     _ready_bytes = 0;
     _stats.purged += n;
     return n;
@@ -178,9 +189,9 @@ size_t queue::mark_deleted() {
     if (_deleted) return 0;
     _deleted = true;
     size_t n = _ready.size();
-    _ready.clear();
+    _ready.reset();
     _ready_bytes = 0;
-    _unacked.clear();
+    _unacked = seq_map<unacked_entry>{};
     std::vector<consumer*> cancelled;
     cancelled.reserve(_consumer_count);
     for (auto& g : _groups)

@@ -16,7 +16,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +25,7 @@
 #include "core/exchange.h"
 #include "core/fields.h"
 #include "core/message.h"
+#include "core/ring.h"
 #include "core/seq_map.h"
 
 namespace warren::core {
@@ -101,7 +101,7 @@ public:
     std::vector<inbound_binding>& inbound_bindings() { return _inbound; }
     bool had_consumer() const { return _had_consumer; }
     void detach_vhost() { _vhost = nullptr; }  // the vhost is going away
-    uint64_t route_mark = 0;  // publish epoch, for at-most-once routing
+    uint64_t route_mark = 0;                   // publish epoch, for at-most-once routing
 
 private:
     struct ready_entry {
@@ -127,7 +127,7 @@ private:
     queue_decl _decl;
     vhost* _vhost;
     uint64_t _owner;
-    std::deque<ready_entry> _ready;
+    ring<ready_entry> _ready;
     seq_map<unacked_entry> _unacked;
     std::vector<priority_group> _groups;  // sorted by priority, highest first
     size_t _consumer_count = 0;

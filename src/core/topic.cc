@@ -11,7 +11,7 @@ struct topic_trie::node {
     // Patterns ending here, with how many times each was added (bindings that differ only in
     // their arguments share one entry).
     std::vector<std::pair<binding_dest, uint32_t>> dests;
-    uint64_t mark = 0;                           // match epoch: dests appended already
+    uint64_t mark = 0;  // match epoch: dests appended already
 
     bool empty() const { return children.empty() && !star && !hash && dests.empty(); }
 };
@@ -67,8 +67,8 @@ void topic_trie::add(std::string_view pattern, const binding_dest& d) {
         }
         n = slot->get();
     }
-    auto it = std::find_if(n->dests.begin(), n->dests.end(),
-                           [&](const auto& e) { return e.first == d; });
+    auto it =
+        std::find_if(n->dests.begin(), n->dests.end(), [&](const auto& e) { return e.first == d; });
     if (it != n->dests.end())
         ++it->second;
     else

@@ -17,7 +17,9 @@ constexpr int k_bindings = 100000;
 
 std::string pattern(int i) {
     return "region" + std::to_string(i % 100) + ".service" + std::to_string(i) +
-           (i % 3 == 0 ? ".*" : i % 3 == 1 ? ".#" : ".event");
+           (i % 3 == 0   ? ".*"
+            : i % 3 == 1 ? ".#"
+                         : ".event");
 }
 
 std::vector<std::string> keys() {
@@ -46,6 +48,22 @@ void BM_TopicTrieMatch(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TopicTrieMatch);
+
+// The same key again and again: the trie's own cost with a hot cache.
+void BM_TopicTrieMatchHot(benchmark::State& state) {
+    topic_trie t;
+    for (int i = 0; i < k_bindings; ++i)
+        t.add(pattern(i), binding_dest{reinterpret_cast<queue*>(0x1000 + 16 * i), nullptr});
+    t.add("#.event", binding_dest{reinterpret_cast<queue*>(0x10), nullptr});
+    route_result r;
+    for (auto _ : state) {
+        r.clear();
+        t.match("region42.service4242.event", r);
+        benchmark::DoNotOptimize(r.queues.data());
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TopicTrieMatchHot);
 
 void BM_TopicTrieMiss(benchmark::State& state) {
     topic_trie t;

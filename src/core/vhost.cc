@@ -1,46 +1,84 @@
 #include "core/vhost.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <cstdint>
 
 namespace warren::core {
 
 namespace {
 
-bool has_amq_prefix(std::string_view s) { return s.substr(0, 4) == "amq."; }
+// Message counts go on the wire as uint32.
+uint32_t saturate(size_t n) {
+    return n > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(n);
+}
+
+bool has_amq_prefix(std::string_view s) {
+    return s.substr(0, 4) == "amq.";
+}
 
 // Queue arguments RabbitMQ compares on redeclare; others are accepted and ignored.
 constexpr std::string_view k_queue_equivalence_args[] = {
-    "x-expires",          "x-message-ttl",         "x-dead-letter-exchange",
-    "x-dead-letter-routing-key", "x-dead-letter-strategy", "x-max-length",
-    "x-max-length-bytes", "x-max-in-memory-length", "x-max-in-memory-bytes",
-    "x-max-priority",     "x-overflow",            "x-queue-mode",
-    "x-queue-type",       "x-queue-version",       "x-single-active-consumer",
-    "x-delivery-limit",   "x-queue-master-locator", "x-queue-leader-locator",
-    "x-initial-cluster-size", "x-max-age",         "x-stream-max-segment-size-bytes",
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-queue-version",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+    "x-queue-master-locator",
+    "x-queue-leader-locator",
+    "x-initial-cluster-size",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
 };
 constexpr std::string_view k_exchange_equivalence_args[] = {"alternate-exchange"};
 
 // RabbitMQ's type names, as they appear in equivalence errors.
 std::string_view type_name(const field_value& v) {
     switch (v.v.index()) {
-        case 0: return "void";
-        case 1: return "bool";
-        case 2: return "byte";
-        case 3: return "unsignedbyte";
-        case 4: return "short";
-        case 5: return "unsignedshort";
-        case 6: return "signedint";
-        case 7: return "unsignedint";
-        case 8: return "long";
-        case 9: return "float";
-        case 10: return "double";
-        case 11: return "decimal";
-        case 12: return "longstr";
-        case 13: return "binary";
-        case 14: return "timestamp";
-        case 15: return "array";
-        case 16: return "table";
+        case 0:
+            return "void";
+        case 1:
+            return "bool";
+        case 2:
+            return "byte";
+        case 3:
+            return "unsignedbyte";
+        case 4:
+            return "short";
+        case 5:
+            return "unsignedshort";
+        case 6:
+            return "signedint";
+        case 7:
+            return "unsignedint";
+        case 8:
+            return "long";
+        case 9:
+            return "float";
+        case 10:
+            return "double";
+        case 11:
+            return "decimal";
+        case 12:
+            return "longstr";
+        case 13:
+            return "binary";
+        case 14:
+            return "timestamp";
+        case 15:
+            return "array";
+        case 16:
+            return "table";
     }
     return "void";
 }
@@ -75,7 +113,9 @@ error inequivalent(std::string_view key, std::string_view resource, std::string_
                      " but current is " + std::string(current)};
 }
 
-std::string quoted_bool(bool b) { return b ? "'true'" : "'false'"; }
+std::string quoted_bool(bool b) {
+    return b ? "'true'" : "'false'";
+}
 
 template <size_t N>
 std::optional<error> check_args(const field_table& current, const field_table& received,
@@ -190,9 +230,8 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
 result<void> vhost::delete_exchange(std::string_view name, bool if_unused) {
     if (name.empty()) return default_exchange_refused();
     if (has_amq_prefix(name))
-        return error{reply_code::access_refused,
-                     "ACCESS_REFUSED - deletion of system " + exchange_resource(name) +
-                         " not allowed"};
+        return error{reply_code::access_refused, "ACCESS_REFUSED - deletion of system " +
+                                                     exchange_resource(name) + " not allowed"};
     exchange* x = find_exchange(name);
     if (!x) return {};
     if (if_unused && x->binding_count() != 0)
@@ -222,8 +261,8 @@ void vhost::delete_exchange_now(exchange* x) {
     for (auto& r : inbound) {
         exchange* src = find_exchange(r.source);
         if (!src) continue;
-        if (src->remove_binding(binding_dest{nullptr, x}, r.key, r.args) &&
-            src->auto_delete() && src->binding_count() == 0)
+        if (src->remove_binding(binding_dest{nullptr, x}, r.key, r.args) && src->auto_delete() &&
+            src->binding_count() == 0)
             delete_exchange_now(src);
     }
 }
@@ -273,8 +312,7 @@ std::string vhost::generate_queue_name() {
 
 result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t connection_id) {
     auto counts = [](const queue_ptr& q) {
-        return declared_queue{q, static_cast<uint32_t>(q->message_count()),
-                              static_cast<uint32_t>(q->consumer_count())};
+        return declared_queue{q, saturate(q->message_count()), saturate(q->consumer_count())};
     };
     if (d.passive) {
         auto q = queue_for(d.name, connection_id);
@@ -285,8 +323,8 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
     if (name.empty()) {
         name = generate_queue_name();
     } else if (has_amq_prefix(name)) {
-        return error{reply_code::access_refused, "ACCESS_REFUSED - queue name '" + name +
-                                                     "' contains reserved prefix 'amq.*'"};
+        return error{reply_code::access_refused,
+                     "ACCESS_REFUSED - queue name '" + name + "' contains reserved prefix 'amq.*'"};
     }
     uint64_t owner = d.exclusive ? connection_id : 0;
     if (queue_ptr q = find_queue(name)) {
@@ -346,7 +384,7 @@ result<uint32_t> vhost::delete_queue(std::string_view name, bool if_unused, bool
     if (if_empty && q->message_count() != 0)
         return error{reply_code::precondition_failed,
                      "PRECONDITION_FAILED - " + queue_resource(name) + " not empty"};
-    return static_cast<uint32_t>(delete_queue_now(q));
+    return saturate(delete_queue_now(q));
 }
 
 size_t vhost::delete_queue_now(const queue_ptr& qp) {
@@ -377,7 +415,7 @@ void vhost::queue_auto_delete(queue* q) {
 result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_id) {
     auto q = queue_for(name, connection_id);
     if (!q) return q.error();
-    return static_cast<uint32_t>((*q)->purge());
+    return saturate((*q)->purge());
 }
 
 void vhost::connection_closed(uint64_t connection_id) {
@@ -398,16 +436,35 @@ result<exchange*> vhost::exchange_for_binding(std::string_view name) {
     return x;
 }
 
+namespace {
+// RabbitMQ's headers exchange validates x-match when binding.
+std::optional<error> validate_binding(const exchange& x, const field_table& args) {
+    if (x.type() != exchange_type::headers) return std::nullopt;
+    auto* m = find(args, "x-match");
+    if (!m) return std::nullopt;
+    auto* s = m->as_string();
+    if (!s)
+        return error{reply_code::precondition_failed,
+                     "PRECONDITION_FAILED - Invalid x-match field type " +
+                         std::string(type_name(*m)) + " (value " + format_value(*m) +
+                         "); expected longstr"};
+    if (*s == "all" || *s == "any" || *s == "all-with-x" || *s == "any-with-x") return std::nullopt;
+    return error{reply_code::precondition_failed,
+                 "PRECONDITION_FAILED - Invalid x-match field value <<\"" + *s +
+                     "\">>; expected all, any, all-with-x, or any-with-x"};
+}
+}  // namespace
+
 result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange,
                                std::string_view key, const field_table& args, uint64_t conn) {
     auto x = exchange_for_binding(exchange);
     if (!x) return x.error();
     auto q = queue_for(queue, conn);
     if (!q) return q.error();
+    if (auto e = validate_binding(**x, args)) return *e;
     binding_dest d{q->get(), nullptr};
     if ((*x)->add_binding(d, key, args))
-        (*q)->inbound_bindings().push_back(
-            inbound_binding{(*x)->name(), std::string(key), args});
+        (*q)->inbound_bindings().push_back(inbound_binding{(*x)->name(), std::string(key), args});
     return {};
 }
 
@@ -427,6 +484,7 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
     if (!src) return src.error();
     auto dst = exchange_for_binding(dest);
     if (!dst) return dst.error();
+    if (auto e = validate_binding(**src, args)) return *e;
     binding_dest d{nullptr, *dst};
     if ((*src)->add_binding(d, key, args))
         (*dst)->inbound_bindings().push_back(
@@ -455,10 +513,15 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m) {
         return error{reply_code::access_refused, "ACCESS_REFUSED - cannot publish to internal " +
                                                      exchange_resource(exchange_name)};
     if (m->id == 0) m->id = next_message_id();
+    auto& stats = x->mutable_stats();
+    ++stats.published;
 
     if (x == _default) {
         auto qi = _queues.find(std::string_view(m->routing_key));
-        if (qi == _queues.end()) return size_t{0};
+        if (qi == _queues.end()) {
+            ++stats.unroutable;
+            return size_t{0};
+        }
         queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
         q->enqueue(std::move(m));
         return size_t{1};
@@ -481,19 +544,29 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m) {
     x->route_mark = epoch;
     for (size_t i = 0; i < frontier.size(); ++i) {
         route.clear();
-        frontier[i]->route(*m, route);
+        exchange* e = frontier[i];
+        e->route(*m, route);
+        if (route.queues.empty() && route.exchanges.empty()) {
+            // Unroutable here: follow the alternate exchange, if it has one (RabbitMQ's AE).
+            if (auto* ae = find(e->args(), "alternate-exchange")) {
+                if (auto* ae_name = ae->as_string()) {
+                    if (exchange* alt = find_exchange(*ae_name)) route.exchanges.push_back(alt);
+                }
+            }
+        }
         for (queue* q : route.queues) {
             if (q->route_mark == epoch) continue;
             q->route_mark = epoch;
             targets.push_back(q->shared_from_this());
         }
-        for (exchange* e : route.exchanges) {
-            if (e->route_mark == epoch) continue;
-            e->route_mark = epoch;
-            frontier.push_back(e);
+        for (exchange* next : route.exchanges) {
+            if (next->route_mark == epoch) continue;
+            next->route_mark = epoch;
+            frontier.push_back(next);
         }
     }
     const size_t n = targets.size();
+    if (n == 0) ++stats.unroutable;
     for (auto& q : targets) q->enqueue(m);
     targets.clear();
     frontier.clear();

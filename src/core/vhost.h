@@ -62,12 +62,12 @@ public:
 
     // 404 missing queue or exchange, 403 default exchange, 405 exclusive queue of another
     // connection. Binding twice is a no-op; unbinding a missing binding is ok.
-    result<void> bind_queue(std::string_view queue, std::string_view exchange,
-                            std::string_view key, const field_table& args, uint64_t conn);
+    result<void> bind_queue(std::string_view queue, std::string_view exchange, std::string_view key,
+                            const field_table& args, uint64_t conn);
     result<void> unbind_queue(std::string_view queue, std::string_view exchange,
                               std::string_view key, const field_table& args, uint64_t conn);
-    result<void> bind_exchange(std::string_view dest, std::string_view source,
-                               std::string_view key, const field_table& args);
+    result<void> bind_exchange(std::string_view dest, std::string_view source, std::string_view key,
+                               const field_table& args);
     result<void> unbind_exchange(std::string_view dest, std::string_view source,
                                  std::string_view key, const field_table& args);
 
@@ -110,8 +110,8 @@ private:
     exchange* _default = nullptr;
     uint64_t _epoch = 0;
     int _publish_depth = 0;
-    route_result _route;            // scratch for one exchange's route()
-    std::vector<queue_ptr> _targets;  // scratch: deduplicated queues of one publish
+    route_result _route;               // scratch for one exchange's route()
+    std::vector<queue_ptr> _targets;   // scratch: deduplicated queues of one publish
     std::vector<exchange*> _frontier;  // scratch: exchanges still to route through
     std::mt19937_64 _rng;
 };

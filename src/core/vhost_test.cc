@@ -212,6 +212,8 @@ TEST_F(VhostTest, TopicAndDirectRouting) {
     EXPECT_EQ(pub("amq.topic", "stock.eur"), 1u);
     EXPECT_EQ(pub("amq.direct", "usd"), 1u);
     EXPECT_EQ(pub("amq.direct", "eur"), 0u);
+    EXPECT_EQ(vh.find_exchange("amq.direct")->stats().published, 2u);
+    EXPECT_EQ(vh.find_exchange("amq.direct")->stats().unroutable, 1u);
 }
 
 TEST_F(VhostTest, QueueBoundTwiceGetsMessageOnce) {
@@ -230,6 +232,19 @@ TEST_F(VhostTest, HeadersExchangeRouting) {
     m->props.headers = tbl({{"k", "v"}});
     EXPECT_EQ(*vh.publish("amq.match", m), 1u);
     EXPECT_EQ(*vh.publish("amq.match", make_msg("no headers")), 0u);
+}
+
+TEST_F(VhostTest, HeadersBindingValidatesXMatch) {
+    declare("q");
+    expect_error(vh.bind_queue("q", "amq.match", "", tbl({{"x-match", "some"}}), 1),
+                 reply_code::precondition_failed,
+                 "PRECONDITION_FAILED - Invalid x-match field value <<\"some\">>; expected all, "
+                 "any, all-with-x, or any-with-x");
+    expect_error(vh.bind_queue("q", "amq.match", "", tbl({{"x-match", int32_t{1}}}), 1),
+                 reply_code::precondition_failed);
+    // Other exchange types do not care.
+    EXPECT_TRUE(vh.bind_queue("q", "amq.direct", "", tbl({{"x-match", "some"}}), 1));
+    EXPECT_TRUE(vh.bind_queue("q", "amq.match", "", tbl({{"x-match", "any-with-x"}}), 1));
 }
 
 TEST_F(VhostTest, ExchangeToExchangeCyclesDeliverOnce) {
@@ -252,6 +267,30 @@ TEST_F(VhostTest, ExchangeToExchangeCyclesDeliverOnce) {
     EXPECT_EQ(pub("b", "zzz"), 2u);  // b -> c (no qc match) -> a (#) -> qa, qc; b -> qc
     EXPECT_EQ(qa->message_count(), 2u);
     EXPECT_EQ(qc->message_count(), 2u);
+}
+
+TEST_F(VhostTest, AlternateExchangeTakesUnroutableMessages) {
+    auto d = xdecl("main", "direct");
+    d.args = tbl({{"alternate-exchange", "ae"}});
+    ASSERT_TRUE(vh.declare_exchange(d));
+    ASSERT_TRUE(vh.declare_exchange(xdecl("ae", "fanout")));
+    auto routed = declare("routed");
+    auto unrouted = declare("unrouted");
+    vh.bind_queue("routed", "main", "k", {}, 1);
+    vh.bind_queue("unrouted", "ae", "", {}, 1);
+    EXPECT_EQ(pub("main", "k"), 1u);
+    EXPECT_EQ(pub("main", "other"), 1u);
+    EXPECT_EQ(routed->message_count(), 1u);
+    EXPECT_EQ(unrouted->message_count(), 1u);
+    // An alternate exchange that does not exist is ignored; a cycle of AEs terminates.
+    auto loop = xdecl("loop", "direct");
+    loop.args = tbl({{"alternate-exchange", "loop"}});
+    ASSERT_TRUE(vh.declare_exchange(loop));
+    EXPECT_EQ(pub("loop", "x"), 0u);
+    auto missing = xdecl("m", "direct");
+    missing.args = tbl({{"alternate-exchange", "nope"}});
+    ASSERT_TRUE(vh.declare_exchange(missing));
+    EXPECT_EQ(pub("m", "x"), 0u);
 }
 
 TEST_F(VhostTest, ExchangeToExchangeSelfBinding) {
@@ -310,7 +349,8 @@ TEST_F(VhostTest, ServerNamedQueue) {
     const std::string& n = r->q->name();
     ASSERT_EQ(n.size(), 8u + 22u) << n;
     EXPECT_EQ(n.substr(0, 8), "amq.gen-");
-    for (char c : n.substr(8)) EXPECT_TRUE(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << n;
+    for (char c : n.substr(8))
+        EXPECT_TRUE(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << n;
     auto r2 = vh.declare_queue(qdecl(""), 1);
     EXPECT_NE(r2->q->name(), n);
     EXPECT_EQ(vh.find_queue(n), r->q);
@@ -453,7 +493,7 @@ TEST_F(VhostTest, DeleteQueueCountsAndConditions) {
     EXPECT_EQ(*n, 2u);  // ready only; one was unacked
     EXPECT_EQ(c.cancelled, 1);
     EXPECT_TRUE(q->deleted());
-    q->ack(c.got[0].seq);  // no-op on a deleted queue
+    q->ack(c.got[0].seq);                                   // no-op on a deleted queue
     EXPECT_EQ(*vh.delete_queue("q", false, false, 1), 0u);  // missing: ok, 0
     EXPECT_EQ(pub("", "q"), 0u);
 }

@@ -47,6 +47,33 @@ std::optional<size_t> resync(std::string_view file, size_t from) {
 
 }  // namespace
 
+void segment_log::queue_refs::assign(std::span<const uint64_t> qs) {
+    n = static_cast<uint32_t>(qs.size());
+    if (n == 1) {
+        one = qs[0];
+        many.reset();
+    } else {
+        many = std::make_unique<uint64_t[]>(n);
+        std::copy(qs.begin(), qs.end(), many.get());
+    }
+}
+
+bool segment_log::queue_refs::contains(uint64_t q) const {
+    return std::find(begin(), end(), q) != end();
+}
+
+bool segment_log::queue_refs::remove(uint64_t q) {
+    uint64_t* d = many ? many.get() : &one;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (d[i] == q) {
+            d[i] = d[n - 1];
+            --n;
+            return true;
+        }
+    }
+    return false;
+}
+
 std::string recovery_stats::summary() const {
     return fmt::format(
         "segments_scanned={} bytes_scanned={} records={} live_messages={} queues={} "
@@ -123,20 +150,18 @@ status segment_log::recover(recovery_result& out) {
         if (auto s = scan_segment(seg, segment_path(seg), out, order); !s) return s;
     }
 
-    // Queues' live messages, in log order.
-    for (auto& [q, ids] : order) {
-        std::vector<recovered_message> msgs;
-        for (uint64_t id : ids) {
-            auto it = _live.find(id);
-            if (it == _live.end()) continue;
-            const auto& qs = it->second.queues;
-            if (std::find(qs.begin(), qs.end(), q) == qs.end()) continue;
-            msgs.push_back({id, {it->second.segment, it->second.offset}});
+    // Queues' live messages, in publish order. Message ids grow in publish order, while log
+    // order does not always follow it (compaction moves old messages to the head).
+    order.clear();
+    for (const auto& [id, e] : _live) {
+        for (uint64_t q : e.queues) {
+            out.queues[q].push_back({id, {e.segment, e.offset}});
+            ++out.stats.messages;
         }
-        if (msgs.empty()) continue;
-        out.stats.messages += msgs.size();
-        out.queues.emplace(q, std::move(msgs));
     }
+    for (auto& [q, msgs] : out.queues)
+        std::sort(msgs.begin(), msgs.end(),
+                  [](const auto& a, const auto& b) { return a.message_id < b.message_id; });
     out.stats.queues = out.queues.size();
 
     // Dead segments go now. Pins point only to older segments, so one ascending pass settles
@@ -161,7 +186,7 @@ status segment_log::recover(recovery_result& out) {
 
     // Appends go to a fresh segment: the old tail stays sealed as it was found.
     _append_seg = max_seen + 1;
-    _segs[_append_seg];
+    _segs[_append_seg].bytes = lf::header_size;
     _pending.push_back(chunk{_append_seg, 0, lf::encode_header(_append_seg)});
     _append_off = lf::header_size;
 
@@ -205,7 +230,6 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
     }
 
     seg_state& st = _segs[seg];
-    (void)st;
     std::string_view view = bytes;
     size_t off = lf::header_size;
     lf::record r;
@@ -229,6 +253,7 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
                           lf::to_string(ps), path, off, bytes.size() - off);
                 ++out.stats.torn_tails;
                 out.stats.bytes_truncated += bytes.size() - off;
+                st.bytes = off;
                 return _env->truncate_file(path, off);
             }
             WLOG_WARN("store: {} at {} offset {}: skipped {} bytes up to the next good record "
@@ -245,15 +270,14 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
                 out.max_message_id = std::max(out.max_message_id, r.message_id);
                 auto [it, fresh] = _live.try_emplace(r.message_id);
                 if (!fresh) {
-                    // Cannot happen unless ids were reused; the older record wins.
-                    WLOG_WARN("store: duplicate message id {} at {} offset {}; ignored",
-                              r.message_id, path, off);
-                    break;
+                    // A copy made by compaction: it carries the queues still holding the
+                    // message then, and supersedes the older record.
+                    auto& old = _segs[it->second.segment];
+                    old.live -= it->second.queues.n;
+                    old.live_bytes -= it->second.size;
                 }
-                it->second.segment = seg;
-                it->second.offset = static_cast<uint32_t>(off);
-                it->second.queues = r.ids;
-                _segs[seg].live += r.ids.size();
+                it->second.queues.assign(r.ids);
+                place_locked(it->second, seg, static_cast<uint32_t>(off), r.size);
                 for (uint64_t q : r.ids) order[q].push_back(r.message_id);
                 break;
             }
@@ -270,6 +294,7 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
         }
         off += r.size;
     }
+    st.bytes = bytes.size();
     return {};
 }
 
@@ -281,8 +306,12 @@ void segment_log::start() {
 // Appends
 
 std::string& segment_log::chunk_for_append_locked() {
-    if (_pending.empty() || _pending.back().segment != _append_seg)
-        _pending.push_back(chunk{_append_seg, _append_off, {}});
+    if (_pending.empty() || _pending.back().segment != _append_seg) {
+        std::string buf = std::move(_spare);
+        buf.clear();
+        _spare = std::string();
+        _pending.push_back(chunk{_append_seg, _append_off, std::move(buf)});
+    }
     return _pending.back().bytes;
 }
 
@@ -290,7 +319,7 @@ void segment_log::make_room_locked(size_t record_size) {
     if (_append_off + record_size <= _opts.segment_size || _append_off <= lf::header_size) return;
     uint64_t old = _append_seg;
     ++_append_seg;
-    _segs[_append_seg];
+    _segs[_append_seg].bytes = lf::header_size;
     _pending.push_back(chunk{_append_seg, 0, lf::encode_header(_append_seg)});
     _append_off = lf::header_size;
     maybe_delete_locked(old);
@@ -314,11 +343,9 @@ result<segment_log::appended> segment_log::append_message(uint64_t message_id,
     make_room_locked(size);
     position pos{_append_seg, static_cast<uint32_t>(_append_off)};
     lf::append_message(chunk_for_append_locked(), message_id, queue_ids, data);
-    _append_off += size;
-    it->second.segment = pos.segment;
-    it->second.offset = pos.offset;
-    it->second.queues.assign(queue_ids.begin(), queue_ids.end());
-    _segs[pos.segment].live += queue_ids.size();
+    advance_locked(size);
+    it->second.queues.assign(queue_ids);
+    place_locked(it->second, pos.segment, pos.offset, static_cast<uint32_t>(size));
     uint64_t seq = ++_last_seq;
     ++_counters.appends;
     _counters.pending_bytes += size;
@@ -337,8 +364,7 @@ result<uint64_t> segment_log::ack(uint64_t queue_id, std::span<const uint64_t> m
     for (uint64_t id : message_ids) {
         auto it = _live.find(id);
         if (it == _live.end()) continue;
-        const auto& qs = it->second.queues;
-        if (std::find(qs.begin(), qs.end(), queue_id) != qs.end()) hit.push_back(id);
+        if (it->second.queues.contains(queue_id)) hit.push_back(id);
     }
     if (hit.empty()) return _last_seq;
     for (size_t from = 0; from < hit.size(); from += max_ids_per_ack) {
@@ -347,7 +373,7 @@ result<uint64_t> segment_log::ack(uint64_t queue_id, std::span<const uint64_t> m
         size_t size = lf::ack_record_size(part.size());
         make_room_locked(size);
         lf::append_ack(chunk_for_append_locked(), queue_id, part);
-        _append_off += size;
+        advance_locked(size);
         _counters.pending_bytes += size;
         ++_counters.appends;
         for (uint64_t id : part) release_locked(id, queue_id, _append_seg);
@@ -366,7 +392,7 @@ result<uint64_t> segment_log::queue_deleted(uint64_t queue_id,
     if (_error) return make_error(errc::failed, "message log failed earlier: " + _error->text);
     make_room_locked(lf::queue_deleted_record_size);
     lf::append_queue_deleted(chunk_for_append_locked(), queue_id);
-    _append_off += lf::queue_deleted_record_size;
+    advance_locked(lf::queue_deleted_record_size);
     _counters.pending_bytes += lf::queue_deleted_record_size;
     ++_counters.appends;
     for (uint64_t id : message_ids) release_locked(id, queue_id, _append_seg);
@@ -381,17 +407,31 @@ result<uint64_t> segment_log::queue_deleted(uint64_t queue_id,
 void segment_log::release_locked(uint64_t message_id, uint64_t queue_id, uint64_t tomb_segment) {
     auto it = _live.find(message_id);
     if (it == _live.end()) return;
-    auto& qs = it->second.queues;
-    auto q = std::find(qs.begin(), qs.end(), queue_id);
-    if (q == qs.end()) return;
-    qs.erase(q);
+    if (!it->second.queues.remove(queue_id)) return;
     uint64_t seg = it->second.segment;
-    if (qs.empty()) _live.erase(it);
+    uint32_t size = it->second.size;
+    bool dead = it->second.queues.n == 0;
+    if (dead) _live.erase(it);
     auto s = _segs.find(seg);
     if (s == _segs.end()) return;
     --s->second.live;
+    if (dead) s->second.live_bytes -= size;
     if (seg != tomb_segment) _segs[tomb_segment].pins.insert(seg);
     maybe_delete_locked(seg);
+}
+
+void segment_log::advance_locked(size_t size) {
+    _append_off += size;
+    _segs[_append_seg].bytes = _append_off;
+}
+
+void segment_log::place_locked(live_entry& e, uint64_t seg, uint32_t offset, uint32_t size) {
+    e.segment = seg;
+    e.offset = offset;
+    e.size = size;
+    auto& st = _segs[seg];
+    st.live += e.queues.n;
+    st.live_bytes += size;
 }
 
 bool segment_log::deletable_locked(uint64_t seg) const {
@@ -473,6 +513,9 @@ status segment_log::flush_once() {
                        s.error().text);
         } else {
             _counters.pending_bytes -= std::min(_counters.pending_bytes, written);
+            for (auto& c : _inflight)
+                if (c.bytes.capacity() > _spare.capacity() && c.bytes.capacity() <= (16u << 20))
+                    _spare = std::move(c.bytes);
             _inflight.clear();
             if (written > 0) ++_counters.batches;
             _durable_seq.store(batch_seq, std::memory_order_release);
@@ -529,10 +572,21 @@ void segment_log::delete_segments(std::vector<uint64_t> segs) {
 }
 
 void segment_log::flusher_main() {
+    // Compaction runs when there is nothing to write, and also every so often under sustained
+    // load (a bounded step between two batches), so that it is not starved.
+    constexpr auto compact_interval = std::chrono::milliseconds(100);
+    auto last_compact = std::chrono::steady_clock::now();
     std::unique_lock lk(_mu);
     for (;;) {
         if (_pending.empty() && _to_delete.empty()) {
             if (_stop) break;
+            if (!_error && compaction_pending_locked()) {
+                lk.unlock();
+                (void)compact();
+                last_compact = std::chrono::steady_clock::now();
+                lk.lock();
+                continue;
+            }
             _flusher_idle = true;
             _work_cv.wait(lk, [this] {
                 return _stop || !_pending.empty() || !_to_delete.empty();
@@ -551,6 +605,16 @@ void segment_log::flusher_main() {
         }
         lk.unlock();
         (void)flush_once();
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_compact >= compact_interval) {
+            last_compact = now;
+            bool due = false;
+            {
+                std::lock_guard g(_mu);
+                due = !_error && !_stop && compaction_pending_locked();
+            }
+            if (due) (void)compact();
+        }
         lk.lock();
     }
 }
@@ -613,6 +677,8 @@ std::vector<segment_info> segment_log::segments() const {
         segment_info i;
         i.segment = seg;
         i.live = st.live;
+        i.live_bytes = st.live_bytes;
+        i.bytes = st.bytes;
         i.active = seg == _append_seg;
         for (uint64_t p : st.pins)
             if (_segs.count(p)) i.waits_for.push_back(p);
@@ -622,7 +688,174 @@ std::vector<segment_info> segment_log::segments() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Compaction
+
+std::optional<uint64_t> segment_log::compaction_candidate_locked() const {
+    if (_opts.compact_live_ratio <= 0) return std::nullopt;
+    for (const auto& [seg, st] : _segs) {
+        // Leave the two newest sealed segments alone: under load their stragglers are about
+        // to be acked anyway, and copying them would only add writes.
+        if (seg + 2 > _append_seg) break;
+        if (st.deleting || st.no_compact || st.live == 0 || st.bytes <= lf::header_size)
+            continue;
+        bool unwritten = false;
+        for (const auto* list : {&_pending, &_inflight})
+            for (const chunk& c : *list) unwritten |= c.segment == seg;
+        if (unwritten) continue;
+        auto data = static_cast<double>(st.bytes - lf::header_size);
+        if (static_cast<double>(st.live_bytes) <= data * _opts.compact_live_ratio) return seg;
+    }
+    return std::nullopt;
+}
+
+bool segment_log::compaction_pending_locked() const {
+    return _compact_seg != 0 || compaction_candidate_locked().has_value();
+}
+
+result<bool> segment_log::compact() {
+    std::lock_guard clk(_compact_mu);
+    uint64_t seg = 0, off = 0, end = 0;
+    std::shared_ptr<random_access_file> reader;
+    {
+        std::lock_guard lk(_mu);
+        if (_error) return *_error;
+        if (_compact_seg != 0 && !_segs.count(_compact_seg)) _compact_seg = 0;
+        if (_compact_seg == 0) {
+            auto c = compaction_candidate_locked();
+            if (!c) return false;
+            _compact_seg = *c;
+            _compact_off = lf::header_size;
+        }
+        seg = _compact_seg;
+        off = _compact_off;
+        auto& st = _segs[seg];
+        end = st.bytes;
+        if (!st.reader) {
+            auto f = _env->new_random_access_file(segment_path(seg));
+            if (f) st.reader = std::move(*f);
+        }
+        reader = st.reader;
+        if (!reader) {
+            st.no_compact = true;
+            _compact_seg = 0;
+            return compaction_pending_locked();
+        }
+    }
+
+    constexpr size_t window = 1u << 20;
+    std::string buf;
+    std::vector<std::pair<uint64_t, lf::record>> found;  // offset, record
+    size_t processed = 0;
+    bool bad = false;
+    while (off < end && processed < _opts.compact_step_bytes && !bad) {
+        buf.resize(static_cast<size_t>(std::min<uint64_t>(end - off, window)));
+        auto n = reader->read(off, buf.size(), buf.data());
+        if (!n || *n < std::min<size_t>(buf.size(), lf::record_header_size)) {
+            bad = true;
+            break;
+        }
+        buf.resize(*n);
+        // A record longer than the window: read it whole.
+        uint32_t first_len = lf::get_u32(buf.data() + 4);
+        size_t first_size = lf::record_header_size + size_t{first_len};
+        if (first_len <= lf::max_payload && first_size > buf.size() && off + first_size <= end) {
+            buf.resize(first_size);
+            auto m = reader->read(off, first_size, buf.data());
+            if (!m || *m != first_size) {
+                bad = true;
+                break;
+            }
+        }
+        size_t p = 0;
+        found.clear();
+        std::string_view v = buf;
+        while (p + lf::record_header_size <= v.size()) {
+            uint32_t len = lf::get_u32(v.data() + p + 4);
+            if (len > lf::max_payload) {
+                bad = true;
+                break;
+            }
+            if (p + lf::record_header_size + len > v.size()) break;  // next window
+            lf::record r;
+            if (lf::parse_record(v.substr(p), r) != lf::parse_status::ok) {
+                bad = true;
+                break;
+            }
+            if (r.type == lf::record_type::message) found.emplace_back(off + p, std::move(r));
+            p += r.size;
+        }
+        if (p == 0 && !bad) bad = true;  // no progress: the segment is not what we think
+        {
+            std::lock_guard lk(_mu);
+            if (_error) return *_error;
+            for (auto& [at, r] : found) {
+                auto it = _live.find(r.message_id);
+                if (it == _live.end() || it->second.segment != seg || it->second.offset != at)
+                    continue;
+                live_entry& e = it->second;
+                std::vector<uint64_t> qs(e.queues.begin(), e.queues.end());
+                size_t size = lf::message_record_size(qs.size(), r.data.size());
+                make_room_locked(size);
+                position pos{_append_seg, static_cast<uint32_t>(_append_off)};
+                lf::append_message(chunk_for_append_locked(), r.message_id, qs, r.data);
+                advance_locked(size);
+                auto& old = _segs[seg];
+                old.live -= e.queues.n;
+                old.live_bytes -= e.size;
+                place_locked(e, pos.segment, pos.offset, static_cast<uint32_t>(size));
+                ++_last_seq;
+                ++_counters.appends;
+                ++_counters.relocated;
+                _counters.pending_bytes += size;
+            }
+            maybe_delete_locked(seg);
+        }
+        off += p;
+        processed += p;
+    }
+
+    std::lock_guard lk(_mu);
+    if (bad) {
+        WLOG_WARN("store: compaction cannot read {} at offset {}; leaving the segment as it is",
+                  segment_path(seg), off);
+        if (auto it = _segs.find(seg); it != _segs.end()) it->second.no_compact = true;
+        _compact_seg = 0;
+    } else if (off >= end) {
+        _compact_seg = 0;
+        if (auto it = _segs.find(seg); it != _segs.end() && it->second.live > 0) {
+            // Every record was looked at; what is still counted live here was not found.
+            // Never loop on it.
+            WLOG_WARN("store: compaction of {} left {} live references; not retrying",
+                      segment_path(seg), it->second.live);
+            it->second.no_compact = true;
+        }
+    } else {
+        _compact_off = off;
+    }
+    return compaction_pending_locked();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reads
+
+std::optional<position> segment_log::locate(uint64_t message_id) const {
+    std::lock_guard lk(_mu);
+    auto it = _live.find(message_id);
+    if (it == _live.end()) return std::nullopt;
+    return position{it->second.segment, it->second.offset};
+}
+
+result<std::string> segment_log::read_message(uint64_t message_id) const {
+    for (int attempt = 0;; ++attempt) {
+        auto p = locate(message_id);
+        if (!p)
+            return make_error(errc::not_found,
+                              fmt::format("message {} is not live in the log", message_id));
+        auto r = read(*p);
+        // Moved by compaction between locate and read: look again.
+        if (r || r.error().code != errc::not_found || attempt == 2) return r;
+    }
+}
 
 result<std::string> segment_log::read(position p) const {
     std::shared_ptr<random_access_file> reader;

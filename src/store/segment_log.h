@@ -15,12 +15,17 @@
 // those queues acks it (ack(), also used for purge) or is deleted (queue_deleted()). A segment
 // with nothing live, that is not the one being appended to, is deleted, unless it holds acks
 // for messages in an older segment that still exists (deleting it would resurrect them after a
-// restart); it goes once that older segment has gone. No compaction: a segment with one live
-// message stays whole.
+// restart); it goes once that older segment has gone.
+//
+// Compaction: a sealed segment that is mostly dead has its few live message records copied to
+// the head of the log (same message id, the queues still holding it), after which it is dead
+// and deleted. So a record's position can change: queues should hold message ids and read with
+// read_message(id) (a hash lookup, then one pread). Message ids must grow in publish order.
 //
 // Recovery (open): scans every remaining segment in order, rebuilds each queue's live messages
-// (in log order) with their positions, cuts a torn or corrupt tail off, skips a corrupt region
-// in the middle (reported, never served), deletes dead segments, and starts a fresh segment.
+// (in message-id, i.e. publish, order) with their positions, cuts a torn or corrupt tail off,
+// skips a corrupt region in the middle (reported, never served), deletes dead segments, and
+// starts a fresh segment.
 //
 //   store::recovery_result rec;
 //   auto log = store::segment_log::open(store::posix_env(), dir + "/msgs", opts, &rec);
@@ -29,12 +34,13 @@
 //   auto a = (*log)->append_message(msg_id, queue_ids, bytes);   // a->pos, a->seq
 //   ... when (*log)->durable_seq() >= a->seq: confirm
 //   (*log)->ack(queue_id, {msg_id});
-//   auto body = (*log)->read(a->pos);
+//   auto body = (*log)->read_message(msg_id);
 //
 // Threads: every method may be called from any thread (one mutex guards the state; appends
 // hold it only to copy bytes). The broker calls it from its event-loop thread; the flusher is a
 // private thread. Lifetime: the destructor flushes what is buffered and joins the flusher.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -75,6 +81,12 @@ struct segment_log_options {
     // Called after each batch is durable, with the new durable_seq, on the flusher thread (or
     // the flush() caller). Must be quick and thread-safe, e.g. asio::post to the broker loop.
     std::function<void(uint64_t durable_seq)> on_durable;
+    // Compaction: a sealed segment whose live message records fill at most this fraction of
+    // it has them copied to the head of the log, so it can be deleted. 0 disables. The
+    // flusher does it in steps of compact_step_bytes between batches; without a flusher the
+    // caller runs compact().
+    double compact_live_ratio = 0.25;
+    size_t compact_step_bytes = 4u << 20;
 };
 
 struct recovered_message {
@@ -99,7 +111,7 @@ struct recovery_stats {
 };
 
 struct recovery_result {
-    // queue id -> its live messages in log (publish) order.
+    // queue id -> its live messages in publish (message id) order.
     std::map<uint64_t, std::vector<recovered_message>> queues;
     uint64_t max_message_id = 0;  // continue numbering above this
     recovery_stats stats;
@@ -108,6 +120,8 @@ struct recovery_result {
 struct segment_info {
     uint64_t segment = 0;
     uint64_t live = 0;                 // live (queue, message) references
+    uint64_t live_bytes = 0;           // bytes of message records still live
+    uint64_t bytes = 0;                // file length (end of the last record)
     std::vector<uint64_t> waits_for;   // older segments its acks refer to
     bool active = false;
 };
@@ -141,8 +155,17 @@ public:
 
     // The data of the message record at `p`. Served from the write buffer if not yet written,
     // else by pread. corruption if the bytes fail their checksum; not_found if the segment
-    // was deleted.
+    // was deleted. Compaction moves records: hold message ids and use read_message() unless
+    // compaction is off.
     result<std::string> read(position p) const;
+    // The data of a live message, wherever it is now. not_found if it is not live.
+    result<std::string> read_message(uint64_t message_id) const;
+    // Where a live message is now.
+    std::optional<position> locate(uint64_t message_id) const;
+
+    // One step of compaction (at most compact_step_bytes of a sparse segment). Returns true
+    // if there is more to do. The flusher calls it when idle; call it yourself without one.
+    result<bool> compact();
 
     // Sequence number of the newest append (0 before any).
     uint64_t last_seq() const;
@@ -162,6 +185,7 @@ public:
         uint64_t fsyncs = 0;        // file fsyncs issued
         uint64_t bytes_written = 0;
         uint64_t segments_deleted = 0;
+        uint64_t relocated = 0;      // message records copied by compaction
         uint64_t live_messages = 0;  // distinct live message records
         uint64_t pending_bytes = 0;  // appended, not yet written
     };
@@ -178,14 +202,30 @@ private:
     };
     struct seg_state {
         uint64_t live = 0;
+        uint64_t live_bytes = 0;
+        uint64_t bytes = 0;        // end of the last record
+        bool no_compact = false;   // compaction found it unreadable: leave it be
         std::set<uint64_t> pins;  // older segments holding messages this one's acks settle
         bool deleting = false;
         mutable std::shared_ptr<random_access_file> reader;  // opened by the first read
     };
-    struct live_entry {
+    // The queues still holding one message: inline when there is one (the common case), an
+    // array for fanout. Order does not matter (removal swaps the last one in).
+    struct queue_refs {
+        uint32_t n = 0;
+        uint64_t one = 0;
+        std::unique_ptr<uint64_t[]> many;
+        void assign(std::span<const uint64_t> qs);
+        const uint64_t* begin() const { return many ? many.get() : &one; }
+        const uint64_t* end() const { return begin() + n; }
+        bool contains(uint64_t q) const;
+        bool remove(uint64_t q);
+    };
+    struct live_entry {  // ~56 bytes per live message record, with the map node
         uint64_t segment = 0;
         uint32_t offset = 0;
-        std::vector<uint64_t> queues;
+        uint32_t size = 0;  // of the whole record
+        queue_refs queues;
     };
 
     segment_log(env* e, std::string dir, segment_log_options opts);
@@ -199,6 +239,10 @@ private:
     void make_room_locked(size_t record_size);
     void release_locked(uint64_t message_id, uint64_t queue_id, uint64_t tomb_segment);
     void maybe_delete_locked(uint64_t seg);
+    void advance_locked(size_t size);
+    void place_locked(live_entry& e, uint64_t seg, uint32_t offset, uint32_t size);
+    std::optional<uint64_t> compaction_candidate_locked() const;
+    bool compaction_pending_locked() const;
     bool deletable_locked(uint64_t seg) const;
 
     status flush_once();
@@ -214,6 +258,7 @@ private:
     std::condition_variable _durable_cv;
     std::vector<chunk> _pending;
     std::vector<chunk> _inflight;
+    std::string _spare;  // a written chunk's buffer, reused so appends rarely reallocate
     std::map<uint64_t, seg_state> _segs;
     std::unordered_map<uint64_t, live_entry> _live;
     std::vector<uint64_t> _to_delete;
@@ -226,11 +271,14 @@ private:
     bool _recovering = false;
     bool _stop = false;
     bool _flusher_idle = false;
-    bool _busy = false;  // a flush_once is between taking work and finishing its deletions
+    bool _busy = false;
+    uint64_t _compact_seg = 0;  // segment being compacted (0 = none)
+    uint64_t _compact_off = 0;  // next offset to look at in it  // a flush_once is between taking work and finishing its deletions
     counters _counters;
 
     // Owned by whoever holds _flush_mu (the flusher thread, or a manual flush() caller).
     std::mutex _flush_mu;
+    std::mutex _compact_mu;  // one compact() at a time
     std::unique_ptr<writable_file> _writer;
     uint64_t _writer_seg = 0;
 

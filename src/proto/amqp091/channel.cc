@@ -20,7 +20,8 @@ using rc = core::reply_code;
 
 bool amqp_consumer::can_accept() const {
     if (!_ch.deliverable()) return false;
-    return no_ack || prefetch == 0 || unacked < prefetch;
+    if (no_ack) return true;  // prefetch limits only deliveries that await an ack
+    return (prefetch == 0 || unacked < prefetch) && !_ch.global_prefetch_reached();
 }
 
 void amqp_consumer::deliver(core::delivery d) { _ch.on_deliver(*this, d); }
@@ -33,12 +34,6 @@ void amqp_consumer::cancelled_by_broker() { _ch.on_cancelled(*this); }
 channel::channel(connection& conn, uint16_t id) : _conn(conn), _id(id) {}
 
 channel::~channel() { release(); }
-
-template <typename M>
-void channel::send(const M& m) {
-    append_method_frame(_conn.out(), _id, m);
-    _conn.output_appended();
-}
 
 void channel::open() { send(channel_open_ok{}); }
 

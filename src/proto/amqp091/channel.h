@@ -22,6 +22,7 @@
 #include "core/queue.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/methods.h"
+#include "proto/amqp091/connection.h"
 #include "proto/amqp091/errors.h"
 
 namespace warren::amqp {
@@ -69,6 +70,9 @@ public:
 
     // ---- used by amqp_consumer ----
     bool deliverable() const;
+    bool global_prefetch_reached() const {
+        return _global_prefetch != 0 && _held >= _global_prefetch;
+    }
     void on_deliver(amqp_consumer& c, core::delivery& d);
     void on_cancelled(amqp_consumer& c);
 
@@ -106,7 +110,10 @@ private:
                              const core::message_ptr& msg);
 
     template <typename M>
-    void send(const M& m);
+    void send(const M& m) {
+        append_method_frame(_conn.out(), _id, m);
+        _conn.output_appended();
+    }
 
     // Handlers, one per method.
     core::result<void> on(const channel_open& m);

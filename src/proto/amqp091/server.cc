@@ -14,10 +14,10 @@ server::server(boost::asio::io_context& io, core::broker& b, settings s)
 }
 
 server::~server() {
-    // Connections still alive hold a reference to us; make them forget it by releasing them.
+    // Pending handlers may keep connections alive after us: cut them loose first.
     auto conns = std::move(_connections);
     _connections.clear();
-    for (auto& [id, c] : conns) c->force_close("shutdown");
+    for (auto& [id, c] : conns) c->abandon();
 }
 
 void server::accept(boost::asio::ip::tcp::socket s) {

@@ -90,6 +90,9 @@ public:
     void output_ready() override { schedule_flush(); }
     void close_requested() override { schedule_flush(); }
 
+    const session& sess() const { return *_session; }
+    virtual bool websocket() const = 0;
+
     void force_close(const failure& why) {
         if (_finished) return;
         _session->force_close(why);
@@ -188,6 +191,8 @@ public:
     tcp_connection(server& srv, tcp::socket s)
         : connection(srv, peer_of(s)), _sock(std::move(s)), _rbuf(k_read_size) {}
 
+    bool websocket() const override { return false; }
+
     void start() override {
         error_code ec;
         _sock.set_option(tcp::no_delay(true), ec);
@@ -249,6 +254,8 @@ public:
         _ws.read_message_max(max_message);
         _ws.auto_fragment(false);
     }
+
+    bool websocket() const override { return true; }
 
     void start() override {
         beast::get_lowest_layer(_ws).expires_never();
@@ -383,5 +390,34 @@ void server::shutdown() {
 }
 
 void server::remove(const connection* c) { _connections.erase(c); }
+
+std::vector<connection_info> server::connections() const {
+    std::vector<connection_info> out;
+    out.reserve(_connections.size());
+    for (const auto& [k, c] : _connections) {
+        const session& s = c->sess();
+        connection_info i;
+        i.id = s.connection_id();
+        i.peer = s.peer();
+        i.user = s.user();
+        i.vhost = s.vhost_name();
+        i.protocol = "STOMP " + std::string(version_name(s.negotiated_version()));
+        i.websocket = c->websocket();
+        i.subscriptions = s.subscription_count();
+        out.push_back(std::move(i));
+    }
+    return out;
+}
+
+bool server::close_connection(uint64_t id, const std::string& reason) {
+    for (const auto& [k, c] : _connections) {
+        if (c->sess().connection_id() == id) {
+            auto keep = c;
+            keep->force_close({"connection_forced", reason});
+            return true;
+        }
+    }
+    return false;
+}
 
 }  // namespace warren::stomp

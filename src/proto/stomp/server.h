@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -47,6 +48,17 @@ struct settings {
 
 class connection;
 
+// A live connection, for the management API.
+struct connection_info {
+    uint64_t id = 0;  // core connection id (also in the CONNECTED session header)
+    std::string peer;
+    std::string user;   // empty until CONNECT succeeded
+    std::string vhost;
+    std::string protocol;  // "STOMP 1.2"
+    bool websocket = false;
+    size_t subscriptions = 0;
+};
+
 class server {
 public:
     server(boost::asio::io_context& io, core::broker& b, settings s);
@@ -64,6 +76,9 @@ public:
     // refused afterwards.
     void shutdown();
     size_t connection_count() const { return _connections.size(); }
+    std::vector<connection_info> connections() const;
+    // Admin close: ERROR with `reason`, then close. False if no such connection.
+    bool close_connection(uint64_t id, const std::string& reason);
 
     // ---- used by connections ----
     boost::asio::io_context& io() { return _io; }

@@ -123,6 +123,7 @@ session::~session() { connection_closed(); }
 // input
 
 void session::on_bytes(std::string_view data, uint64_t now_ms) {
+    _graveyard.clear();
     if (_closing || _closed) return;
     _last_read_ms = now_ms;
     while (!data.empty() && !_closing) {
@@ -756,10 +757,29 @@ void session::deliver(subscription& s, core::delivery d) {
 }
 
 void session::subscription_cancelled(subscription& s) {
-    // The queue was deleted under us; it already forgot this consumer. Keep the object (the
-    // queue may still be iterating) and let UNSUBSCRIBE / close clean it up.
+    // The queue was deleted under us and has already forgotten this consumer. Tell the client
+    // (as RabbitMQ does: an ERROR naming the subscription; the connection stays open), and
+    // retire the subscription without freeing it while the queue may still be iterating.
     s.cancelled = true;
     WLOG_INFO("stomp subscription cancelled by broker peer={} id={}", _peer, s.id);
+    if (_closing) return;
+    std::string detail = fmt::format(
+        "The server has cancelled subscription '{}' (its queue '{}' was deleted).\n"
+        "No more messages will be delivered for it.",
+        s.id, s.q ? s.q->name() : std::string());
+    writer w(_out.bytes, _version);
+    w.begin(command::error)
+        .header("message", "Server cancelled subscription")
+        .header("subscription", s.id)
+        .header("content-type", "text/plain")
+        .header("content-length", std::to_string(detail.size()));
+    w.end(detail);
+    end_output();
+    auto it = _subs.find(s.id);
+    if (it != _subs.end() && it->second.get() == &s) {
+        _graveyard.push_back(std::move(it->second));
+        _subs.erase(it);
+    }
 }
 
 void session::on_output_drained() {
@@ -835,6 +855,7 @@ uint64_t session::timer_interval_ms() const {
 }
 
 void session::on_timer(uint64_t now_ms) {
+    _graveyard.clear();
     if (_closing || _closed || !_connected) return;
     if (_recv_interval && now_ms > _last_read_ms && now_ms - _last_read_ms > 2 * _recv_interval) {
         WLOG_INFO("stomp connection closing peer={} reason=\"missed heart-beats\" silent_ms={}",

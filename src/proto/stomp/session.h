@@ -170,6 +170,9 @@ private:
     uint64_t _last_write_ms = 0;
 
     std::map<std::string, std::unique_ptr<subscription>> _subs;  // by subscription id
+    // Subscriptions cancelled by the broker, kept alive until the queue that cancelled them has
+    // returned (it may still be iterating); freed at the next input or timer tick.
+    std::vector<std::unique_ptr<subscription>> _graveyard;
     uint64_t _next_sub_serial = 1;
     std::map<uint64_t, unacked> _unacked;  // by delivery tag (the message-id's tail)
     uint64_t _next_tag = 1;

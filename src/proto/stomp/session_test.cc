@@ -505,6 +505,27 @@ TEST(StompSession, UnsubscribeStopsDeliveries) {
     EXPECT_EQ(b.find_vhost("/")->find_queue("u")->message_count(), 1u);
 }
 
+TEST(StompSession, QueueDeletedUnderSubscriptionSendsErrorAndKeepsConnection) {
+    core::broker b;
+    client c(b);
+    c.connect();
+    c.send(mk(command::subscribe, {{"destination", "/queue/gone"}, {"id", "s"}}));
+    c.send(mk(command::subscribe, {{"destination", "/queue/stays"}, {"id", "t"}}));
+    auto r = b.find_vhost("/")->delete_queue("gone", false, false, 0);
+    ASSERT_TRUE(r.ok());
+    auto f = c.one();
+    EXPECT_EQ(f.cmd, command::error);
+    EXPECT_EQ(h(f, "message"), "Server cancelled subscription");
+    EXPECT_EQ(h(f, "subscription"), "s");
+    EXPECT_FALSE(c.io.close);
+    EXPECT_EQ(c.sess.subscription_count(), 1u);
+    c.send(mk(command::send, {{"destination", "/queue/stays"}}, "ok"));
+    EXPECT_EQ(c.one().body, "ok");
+    // The id is free again.
+    c.send(mk(command::subscribe, {{"destination", "/queue/gone"}, {"id", "s"}, {"receipt", "1"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+}
+
 TEST(StompSession, HeaderEscapingFollowsVersion) {
     core::broker b;
     client c(b);

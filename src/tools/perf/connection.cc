@@ -147,10 +147,15 @@ bool perf_connection::on_frame(const amqp::frame_view& f, uint64_t now) {
             }
             if (state() == status::closing && !(cid == 10 && (mid == 50 || mid == 51))) return true;
             // Hot paths, decoded in place: basic.deliver and basic.ack / basic.nack.
-            if (cid == 60 && mid == 60 && _role == conn_role::consumer) {
+            // basic.publish is accepted as a delivery too: warren-relay --mode splice copies
+            // the publisher's frames to us unchanged (delivery tag 0, acks are ignored there).
+            if (cid == 60 && (mid == 60 || mid == 40) && _role == conn_role::consumer) {
                 amqp::wire_reader r(f.payload.substr(4));
-                r.shortstr_view();  // consumer tag
-                uint64_t tag = r.u64();
+                uint64_t tag = 0;
+                if (mid == 60) {
+                    r.shortstr_view();  // consumer tag
+                    tag = r.u64();
+                }
                 if (!r.ok() || _cstate != content_state::method) {
                     fail("malformed or unexpected basic.deliver");
                     return false;

@@ -96,7 +96,8 @@ async function testFanout() {
             assert.ok(queue.startsWith('amq.gen-'), `server-named queue ${queue}`);
             await ch.bindQueue(queue, ex, '');
             got[queue] = [];
-            await ch.consume(queue, (m) => m && got[queue].push(m.content.toString()), { noAck: true });
+            await ch.consume(queue, (m) => m && got[queue].push(m.content.toString()),
+                { noAck: true });
             queues.push(queue);
         }
         const sent = ['a', 'b', 'c', 'd'];

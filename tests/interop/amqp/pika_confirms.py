@@ -159,6 +159,15 @@ def test_reject_nack_requeue_redelivered():
     got = get_all(g, q)
     expect_eq([(b, m.redelivered) for m, _, b in got], [(b"x1", True), (b"x2", True)],
               "after nack(multiple) + reject(drop)")
+    # A requeued message goes back to its place, ahead of messages published after it.
+    publish_confirmed(ch, q, [b"p1", b"p2", b"p3"])
+    m1 = g.basic_get(q)[0]
+    m2 = g.basic_get(q)[0]
+    g.basic_reject(m2.delivery_tag, requeue=True)
+    g.basic_reject(m1.delivery_tag, requeue=True)
+    got = get_all(g, q)
+    expect_eq([(b, m.redelivered) for m, _, b in got],
+              [(b"p1", True), (b"p2", True), (b"p3", False)], "order after requeue")
     ch.queue_delete(q)
     conn.close()
 
@@ -219,6 +228,90 @@ def test_qos_prefetch_limits_unacked():
     expect_eq([b for _, b in got], [f"{i}".encode() for i in range(7)], "delivery order")
     expect_eq(ready_count(ch, q), 1, "ready messages left")
     c.close()
+    ch.queue_delete(q)
+    conn.close()
+
+
+def global_qos_deliveries(conn, qos_calls):
+    """Two queues of 5 messages each consumed on one channel after the given basic.qos calls;
+    returns how many unacked deliveries arrive."""
+    ch = conn.channel()
+    ch.confirm_delivery()
+    queues = [ch.queue_declare("", exclusive=True).method.queue for _ in range(2)]
+    for q in queues:
+        publish_confirmed(ch, q, [b"x"] * 5)
+    c = conn.channel()
+    for count, is_global in qos_calls:
+        c.basic_qos(prefetch_count=count, global_qos=is_global)
+    got = []
+    for q in queues:
+        c.basic_consume(q, lambda ch_, m, p, b: got.append(m.delivery_tag))
+    pump(conn, lambda: len(got) >= 10, timeout=0.5)
+    settle(conn)
+    n = len(got)
+    c.basic_ack(0, multiple=True)
+    c.close()
+    for q in queues:
+        ch.queue_delete(q)
+    ch.close()
+    return n
+
+
+def test_qos_global_and_no_ack():
+    conn = connect()
+    # global=true: one limit shared by all consumers on the channel (RabbitMQ semantics).
+    expect_eq(global_qos_deliveries(conn, [(3, True)]), 3, "global prefetch 3, two consumers")
+    expect_eq(global_qos_deliveries(conn, [(2, False)]), 4, "per-consumer prefetch 2, two "
+              "consumers")
+    # Both limits apply: each consumer at most 2, the channel at most 3.
+    expect_eq(global_qos_deliveries(conn, [(2, False), (3, True)]), 3,
+              "per-consumer 2 and global 3")
+    # Prefetch does not limit no-ack consumers.
+    ch = conn.channel()
+    ch.confirm_delivery()
+    q = declare_fresh(ch, "qos.noack")
+    publish_confirmed(ch, q, [b"a"] * 5)
+    c = conn.channel()
+    c.basic_qos(prefetch_count=1)
+    seen = []
+    c.basic_consume(q, lambda ch_, m, p, b: seen.append(b), auto_ack=True)
+    assert pump(conn, lambda: len(seen) == 5), f"no-ack consumer got {len(seen)} of 5"
+    c.close()
+    ch.queue_delete(q)
+    conn.close()
+
+
+def test_consumer_priorities():
+    """x-priority on basic.consume (RabbitMQ extension, advertised as consumer_priorities):
+    the highest-priority consumer that can take a message gets it; lower ones only when the
+    higher ones are blocked by their prefetch."""
+    conn = connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    q = declare_fresh(ch, "consumer.prio")
+    low, high = conn.channel(), conn.channel()
+    got = {"low": [], "high": []}
+    low.basic_consume(q, lambda c, m, p, b: got["low"].append(b), arguments={"x-priority": 0})
+    high.basic_consume(q, lambda c, m, p, b: got["high"].append(b),
+                       arguments={"x-priority": 10})
+    publish_confirmed(ch, q, [f"{i}".encode() for i in range(10)])
+    assert pump(conn, lambda: len(got["low"]) + len(got["high"]) == 10)
+    expect_eq((len(got["high"]), len(got["low"])), (10, 0), "unlimited high-priority consumer")
+    low.close()
+    high.close()
+    ch.queue_purge(q)
+    # A blocked high-priority consumer lets the rest through to the low one.
+    low, high = conn.channel(), conn.channel()
+    high.basic_qos(prefetch_count=2)
+    got = {"low": [], "high": []}
+    low.basic_consume(q, lambda c, m, p, b: got["low"].append(b), arguments={"x-priority": 1})
+    high.basic_consume(q, lambda c, m, p, b: got["high"].append(b),
+                       arguments={"x-priority": 5})
+    publish_confirmed(ch, q, [f"{i}".encode() for i in range(10)])
+    assert pump(conn, lambda: len(got["low"]) + len(got["high"]) == 10)
+    expect_eq((got["high"], len(got["low"])), ([b"0", b"1"], 8), "prefetch-blocked high")
+    low.close()
+    high.close()
     ch.queue_delete(q)
     conn.close()
 
@@ -622,12 +715,64 @@ def test_many_channels():
     conn.close()
 
 
+# Topic matching edge cases as RabbitMQ 3.10 routes them (empty words, '#' matching zero words,
+# '#' next to '#' or '*', the empty routing key), recorded from RabbitMQ: pattern -> keys routed.
+TOPIC_KEYS = ["", "a", "b", "a.b", "a.a", "a.x.b", "a.x.y.b", "b.a", "x.a", "a..b", "a.b.c", ".",
+              "a.", ".a", "x.b.y", "a.b.b", "a.a.a", "b.b"]
+TOPIC_MATCHES = {
+    '#': TOPIC_KEYS,
+    '*': ['a', 'b'],
+    'a.*': ['a.b', 'a.a', 'a.'],
+    'a.#': ['a', 'a.b', 'a.a', 'a.x.b', 'a.x.y.b', 'a..b', 'a.b.c', 'a.', 'a.b.b', 'a.a.a'],
+    '#.a': ['a', 'a.a', 'b.a', 'x.a', '.a', 'a.a.a'],
+    '*.a': ['a.a', 'b.a', 'x.a', '.a'],
+    'a.*.b': ['a.x.b', 'a..b', 'a.b.b'],
+    'a.#.b': ['a.b', 'a.x.b', 'a.x.y.b', 'a..b', 'a.b.b'],
+    '#.b.#': ['b', 'a.b', 'a.x.b', 'a.x.y.b', 'b.a', 'a..b', 'a.b.c', 'x.b.y', 'a.b.b', 'b.b'],
+    '*.*': ['a.b', 'a.a', 'b.a', 'x.a', '.', 'a.', '.a', 'b.b'],
+    '*.#': TOPIC_KEYS[1:],  # all but the empty key
+    '#.*': TOPIC_KEYS[1:],  # all but the empty key
+    'a.b': ['a.b'],
+    'a..b': ['a..b'],
+    '': [''],
+    'a.#.#': ['a', 'a.b', 'a.a', 'a.x.b', 'a.x.y.b', 'a..b', 'a.b.c', 'a.', 'a.b.b', 'a.a.a'],
+    '#.#': TOPIC_KEYS,
+    'a.*.#': ['a.b', 'a.a', 'a.x.b', 'a.x.y.b', 'a..b', 'a.b.c', 'a.', 'a.b.b', 'a.a.a'],
+    '*.b.*': ['a.b.c', 'x.b.y', 'a.b.b'],
+    '#.a.#': ['a', 'a.b', 'a.a', 'a.x.b', 'a.x.y.b', 'b.a', 'x.a', 'a..b', 'a.b.c', 'a.',
+              '.a', 'a.b.b', 'a.a.a'],
+    '*.*.*': ['a.x.b', 'a..b', 'a.b.c', 'x.b.y', 'a.b.b', 'a.a.a'],
+}
+
+
+def test_topic_matching_table():
+    conn = connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ex = uniq("topic.table")
+    ch.exchange_declare(ex, "topic")
+    queues = {}
+    for pattern in TOPIC_MATCHES:
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.queue_bind(q, ex, pattern)
+        queues[pattern] = q
+    for key in TOPIC_KEYS:
+        ch.basic_publish(ex, key, key.encode())
+    for pattern, want in TOPIC_MATCHES.items():
+        got = [b.decode() for _, _, b in get_all(ch, queues[pattern])]
+        expect_eq(got, want, f"keys routed by binding {pattern!r}")
+    ch.exchange_delete(ex)
+    conn.close()
+
+
 if __name__ == "__main__":
     main([test_confirms_basic, test_mandatory_unroutable_returns, test_consumer_acks_in_batches,
           test_reject_nack_requeue_redelivered, test_basic_get_and_get_empty,
-          test_qos_prefetch_limits_unacked, test_basic_recover_requeue,
+          test_qos_prefetch_limits_unacked, test_qos_global_and_no_ack, test_consumer_priorities,
+          test_basic_recover_requeue,
           test_cancel_stops_deliveries, test_unacked_requeued_in_order_on_channel_close,
           test_transactions, test_exchange_to_exchange_bindings, test_headers_exchange,
           test_purge_delete_and_declare_counts, test_auto_delete_and_exclusive_queues,
           test_server_named_queues, test_consumer_cancel_notification,
-          test_large_and_frame_crossing_bodies, test_properties_roundtrip, test_many_channels])
+          test_large_and_frame_crossing_bodies, test_properties_roundtrip, test_many_channels,
+          test_topic_matching_table])

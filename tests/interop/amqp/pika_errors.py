@@ -10,7 +10,7 @@ import pika
 import pika.exceptions as pex
 
 import rawamqp as raw
-from amqp_util import connect, current_broker, expect_eq, main, uniq, params
+from amqp_util import connect, current_broker, expect_eq, main, uniq
 
 
 def assert_broker_ok():
@@ -78,7 +78,8 @@ def test_404_not_found():
     expect_channel_error(lambda: ch.queue_bind(q, "amq.direct", "k"), 404,
                          f"NOT_FOUND - no queue '{q}' in vhost '/'")
     ch = conn.channel()
-    expect_channel_error(lambda: ch.exchange_bind(ex, "amq.direct", "k"), 404, "NOT_FOUND - no exchange")
+    expect_channel_error(lambda: ch.exchange_bind(ex, "amq.direct", "k"), 404,
+                         "NOT_FOUND - no exchange")
     ch = conn.channel()
     expect_channel_error(lambda: ch.basic_consume(q, lambda *a: None), 404,
                          f"NOT_FOUND - no queue '{q}' in vhost '/'")
@@ -100,8 +101,9 @@ def test_404_not_found():
 def test_403_access_refused():
     conn = connect()
     ch = conn.channel()
-    expect_channel_error(lambda: ch.exchange_declare("amq.foo", "direct"), 403,
-                         "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'")
+    expect_channel_error(
+        lambda: ch.exchange_declare("amq.foo", "direct"), 403,
+        "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'")
     ch = conn.channel()
     expect_channel_error(lambda: ch.queue_declare("amq.foo"), 403,
                          "ACCESS_REFUSED - queue name 'amq.foo' contains reserved prefix 'amq.*'")
@@ -262,6 +264,34 @@ def test_exclusive_consumer_and_reused_consumer_tag():
     expect_raw_close(c, 530, "NOT_ALLOWED - attempt to reuse consumer tag 'dup'", 60, 20)
 
 
+def test_406_publish_property_checks():
+    """user_id must be the authenticated user; expiration must be a non-negative integer.
+    Each case on its own so a broker missing one check fails only that case."""
+    conn = connect()
+    q = conn.channel().queue_declare("", exclusive=True).method.queue
+    failures = []
+    for props, prefix in [
+            (pika.BasicProperties(user_id="bob"), "PRECONDITION_FAILED - user_id property set "
+             "to 'bob' but authenticated user was 'guest'"),
+            (pika.BasicProperties(expiration="abc"),
+             "PRECONDITION_FAILED - invalid expiration 'abc'"),
+            (pika.BasicProperties(expiration="-5"),
+             "PRECONDITION_FAILED - invalid expiration '-5'")]:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        try:
+            expect_channel_error(lambda: ch.basic_publish("", q, b"x", properties=props), 406,
+                                 prefix)
+        except AssertionError as e:
+            failures.append(str(e))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"ok", properties=pika.BasicProperties(user_id="guest",
+                                                                    expiration="60000"))
+    conn.close()
+    assert not failures, "\n".join(failures)
+
+
 # ---- connection-level errors through pika -----------------------------------------------------
 def test_530_unknown_vhost():
     b = current_broker()
@@ -296,6 +326,16 @@ def test_540_not_implemented():
     ch = conn.channel()
     expect_connection_error(lambda: ch.basic_qos(prefetch_size=1000), 540,
                             "NOT_IMPLEMENTED - prefetch_size!=0")
+    assert_broker_ok()
+    conn = connect()
+    expect_connection_error(lambda: conn.channel().flow(False), 540,
+                            "NOT_IMPLEMENTED - active=false")
+    conn = connect()
+    expect_connection_error(lambda: conn.channel().basic_recover(requeue=False), 540,
+                            "NOT_IMPLEMENTED - requeue=false")
+    conn = connect()
+    expect_eq(conn.channel().flow(True), True, "channel.flow(active=true)")
+    conn.close()
     assert_broker_ok()
     # basic.publish immediate=true (pika cannot send it): raw frames.
     b = current_broker()
@@ -467,7 +507,9 @@ def test_many_bad_clients_then_good():
 if __name__ == "__main__":
     main([test_404_not_found, test_403_access_refused, test_403_bad_credentials,
           test_405_exclusive_queue_of_another_connection, test_406_precondition_failed,
-          test_exclusive_consumer_and_reused_consumer_tag, test_530_unknown_vhost, test_503_unknown_exchange_type, test_540_not_implemented,
+          test_406_publish_property_checks,
+          test_exclusive_consumer_and_reused_consumer_tag, test_530_unknown_vhost,
+          test_503_unknown_exchange_type, test_540_not_implemented,
           test_504_method_on_unopened_channel, test_505_unexpected_frame, test_501_frame_errors,
           test_502_540_undecodable_methods, test_bad_protocol_header,
           test_many_bad_clients_then_good])

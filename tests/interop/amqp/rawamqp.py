@@ -198,7 +198,7 @@ class RawConnection:
                          longstr(b"\x00" + user.encode() + b"\x00" + password.encode()) +
                          shortstr("en_US"))
         r = self.expect_method(0, 10, 30)  # connection.tune
-        server_channel_max, server_frame_max, _hb = r.short(), r.long(), r.short()
+        server_channel_max, server_frame_max = r.short(), r.long()
         self.channel_max = channel_max or server_channel_max
         self.frame_max = frame_max or server_frame_max
         self.send_method(0, 10, 31, short(self.channel_max) + long_(self.frame_max) + short(0))
@@ -206,6 +206,27 @@ class RawConnection:
             self.send_method(0, 10, 40, shortstr(vhost) + shortstr("") + bits(False))
             self.expect_method(0, 10, 41)
         return self
+
+    def read_content(self, channel):
+        """After basic.deliver/get-ok/return: reads the header and body frames; returns body."""
+        ftype, ch, payload = self.read_frame()
+        assert (ftype, ch) == (FRAME_HEADER, channel), f"expected a header frame, got {ftype}"
+        _cls, _weight, size = struct.unpack(">HHQ", payload[:12])
+        body = b""
+        while len(body) < size:
+            ftype, ch, payload = self.read_frame()
+            assert (ftype, ch) == (FRAME_BODY, channel), f"expected a body frame, got {ftype}"
+            body += payload
+        assert len(body) == size, f"body of {len(body)} bytes, header said {size}"
+        return body
+
+    def publish(self, channel, exchange, routing_key, body, mandatory=False):
+        self.send_method(channel, 60, 40, short(0) + shortstr(exchange) + shortstr(routing_key) +
+                         bits(mandatory, False))
+        self.send(header_frame(channel, len(body)))
+        step = self.frame_max - 8
+        for i in range(0, len(body), step):
+            self.send(body_frame(channel, body[i:i + step]))
 
     def open_channel(self, channel):
         self.send_method(channel, 20, 10, shortstr(""))

@@ -77,10 +77,10 @@ size_t clamp_short(std::string_view s) { return s.size() > 255 ? 255 : s.size();
 
 // Appends a frame's 7-byte header with a known payload size.
 void put_frame_header(std::string& out, frame_type t, uint16_t channel, uint32_t size) {
-    const char h[frame_header_size] = {static_cast<char>(t),         static_cast<char>(channel >> 8),
-                                       static_cast<char>(channel),   static_cast<char>(size >> 24),
-                                       static_cast<char>(size >> 16), static_cast<char>(size >> 8),
-                                       static_cast<char>(size)};
+    const char h[frame_header_size] = {
+        static_cast<char>(t),         static_cast<char>(channel >> 8), static_cast<char>(channel),
+        static_cast<char>(size >> 24), static_cast<char>(size >> 16), static_cast<char>(size >> 8),
+        static_cast<char>(size)};
     out.append(h, frame_header_size);
 }
 

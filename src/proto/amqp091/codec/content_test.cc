@@ -248,7 +248,8 @@ TEST(Content, GetOkAndReturn) {
 }
 
 TEST(Content, DecodePublishMatchesGenericDecoder) {
-    for (auto p : {basic_publish{0, "", "hello", true, false}, basic_publish{7, "ex", "", false, true},
+    for (auto p : {basic_publish{0, "", "hello", true, false},
+                   basic_publish{7, "ex", "", false, true},
                    basic_publish{0, std::string(255, 'e'), std::string(255, 'r'), true, true}}) {
         std::string wire;
         encode_method(wire, p);

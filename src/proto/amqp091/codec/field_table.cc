@@ -158,8 +158,12 @@ void encode_value_body(std::string& out, const core::field_value& v);
 
 }  // namespace
 
-bool decode_table(std::string_view& in, core::field_table& out) { return decode_table_at(in, out, 0); }
-bool decode_array(std::string_view& in, core::field_array& out) { return decode_array_at(in, out, 0); }
+bool decode_table(std::string_view& in, core::field_table& out) {
+    return decode_table_at(in, out, 0);
+}
+bool decode_array(std::string_view& in, core::field_array& out) {
+    return decode_array_at(in, out, 0);
+}
 bool decode_field_value(std::string_view& in, core::field_value& out) {
     return decode_value_at(in, out, 0);
 }

@@ -128,7 +128,8 @@ TEST(FieldTable, TableLengthPastEndFails) {
 TEST(FieldTable, InnerLengthPastTableEndFails) {
     // The table says 8 bytes; the inner long string claims 100 (the bytes exist after the table,
     // but a value must not run past its table).
-    std::string wire = unhex("00000008") + "\x01" "k" "S" + unhex("00000064") + std::string(100, 'x');
+    std::string wire =
+        unhex("00000008") + "\x01" "k" "S" + unhex("00000064") + std::string(100, 'x');
     std::string_view in = wire;
     field_table t;
     EXPECT_FALSE(decode_table(in, t));

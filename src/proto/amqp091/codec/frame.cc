@@ -52,7 +52,8 @@ parse_result parse_frame(std::string_view buf, uint32_t frame_max) {
     uint8_t end = b[frame_header_size + size];
     if (end != frame_end) {
         r.k = parse_result::error;
-        r.err = frame_error(type, payload, "{invalid_frame_end_marker," + std::to_string(end) + "}");
+        r.err = frame_error(type, payload,
+                            "{invalid_frame_end_marker," + std::to_string(end) + "}");
         return r;
     }
     r.k = parse_result::ok;

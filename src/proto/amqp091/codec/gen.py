@@ -2,7 +2,7 @@
 """Generates methods.h and methods.cc: one struct per AMQP 0-9-1 method (RabbitMQ's dialect,
 extensions included), the method variant, and their decoders/encoders.
 
-Run from this directory:  python3 gen.py
+Run:  python3 src/proto/amqp091/codec/gen.py   (writes next to itself)
 The output is committed so the build never runs the generator.
 
 The table below is our own compact transcription of the spec (rabbitmq-codegen's
@@ -263,8 +263,12 @@ def gen_source():
                 while i < len(fields) and fields[i][0] == "b" and len(bits) < 8:
                     bits.append(fields[i][1])
                     i += 1
-                expr = " | ".join(f"(m.{bn} ? {1 << k} : 0)" for k, bn in enumerate(bits))
-                s.append(f"    put_u8(out, static_cast<uint8_t>({expr}));")
+                s.append("    {")
+                s.append("        uint8_t bits = 0;")
+                for k, bn in enumerate(bits):
+                    s.append(f"        if (m.{bn}) bits |= {1 << k};")
+                s.append("        put_u8(out, bits);")
+                s.append("    }")
                 continue
             fn = {"o": "put_u8(out, m.{n});", "s": "put_u16(out, m.{n});",
                   "l": "put_u32(out, m.{n});", "L": "put_u64(out, m.{n});",
@@ -356,8 +360,8 @@ def gen_samples():
             elif t == "ls":
                 s.append(f'        m.{n} = std::string("long\\0{n}", {len(n) + 5});')
             elif t == "t":
-                s.append(f'        m.{n} = {{{{"{n}", warren::core::field_value{{int32_t({counter})}}}}, '
-                         f'{{"s", warren::core::field_value{{std::string("x")}}}}}};')
+                s.append(f'        m.{n} = {{{{"{n}", warren::core::field_value{{int32_t({counter})}}}},')
+                s.append(f'                {{"s", warren::core::field_value{{std::string("x")}}}}}};')
         s.append("        v.emplace_back(std::move(m));")
         s.append("    }")
     s.append("    return v;")
@@ -366,9 +370,9 @@ def gen_samples():
 
 
 if __name__ == "__main__":
-    with open("method_samples.inc", "w") as f:
-        f.write(gen_samples())
-    with open("methods.h", "w") as f:
-        f.write(gen_header())
-    with open("methods.cc", "w") as f:
-        f.write(gen_source())
+    import os
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name, text in (("methods.h", gen_header()), ("methods.cc", gen_source()),
+                       ("method_samples.inc", gen_samples())):
+        with open(os.path.join(here, name), "w") as f:
+            f.write(text)

@@ -536,7 +536,11 @@ void encode_fields(std::string& out, const connection_tune_ok& m) {
 void encode_fields(std::string& out, const connection_open& m) {
     put_shortstr(out, m.virtual_host);
     put_shortstr(out, m.capabilities);
-    put_u8(out, static_cast<uint8_t>((m.insist ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.insist) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const connection_open_ok& m) {
@@ -577,11 +581,19 @@ void encode_fields(std::string& out, const channel_open_ok& m) {
 }
 
 void encode_fields(std::string& out, const channel_flow& m) {
-    put_u8(out, static_cast<uint8_t>((m.active ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.active) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const channel_flow_ok& m) {
-    put_u8(out, static_cast<uint8_t>((m.active ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.active) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const channel_close& m) {
@@ -596,7 +608,15 @@ void encode_fields(std::string& out, const channel_close_ok& /*m*/) {
 
 void encode_fields(std::string& out, const access_request& m) {
     put_shortstr(out, m.realm);
-    put_u8(out, static_cast<uint8_t>((m.exclusive ? 1 : 0) | (m.passive ? 2 : 0) | (m.active ? 4 : 0) | (m.write ? 8 : 0) | (m.read ? 16 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.exclusive) bits |= 1;
+        if (m.passive) bits |= 2;
+        if (m.active) bits |= 4;
+        if (m.write) bits |= 8;
+        if (m.read) bits |= 16;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const access_request_ok& m) {
@@ -607,7 +627,15 @@ void encode_fields(std::string& out, const exchange_declare& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.exchange);
     put_shortstr(out, m.type);
-    put_u8(out, static_cast<uint8_t>((m.passive ? 1 : 0) | (m.durable ? 2 : 0) | (m.auto_delete ? 4 : 0) | (m.internal ? 8 : 0) | (m.nowait ? 16 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.passive) bits |= 1;
+        if (m.durable) bits |= 2;
+        if (m.auto_delete) bits |= 4;
+        if (m.internal) bits |= 8;
+        if (m.nowait) bits |= 16;
+        put_u8(out, bits);
+    }
     encode_table(out, m.arguments);
 }
 
@@ -617,7 +645,12 @@ void encode_fields(std::string& out, const exchange_declare_ok& /*m*/) {
 void encode_fields(std::string& out, const exchange_delete& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.exchange);
-    put_u8(out, static_cast<uint8_t>((m.if_unused ? 1 : 0) | (m.nowait ? 2 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.if_unused) bits |= 1;
+        if (m.nowait) bits |= 2;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const exchange_delete_ok& /*m*/) {
@@ -628,7 +661,11 @@ void encode_fields(std::string& out, const exchange_bind& m) {
     put_shortstr(out, m.destination);
     put_shortstr(out, m.source);
     put_shortstr(out, m.routing_key);
-    put_u8(out, static_cast<uint8_t>((m.nowait ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.nowait) bits |= 1;
+        put_u8(out, bits);
+    }
     encode_table(out, m.arguments);
 }
 
@@ -640,7 +677,11 @@ void encode_fields(std::string& out, const exchange_unbind& m) {
     put_shortstr(out, m.destination);
     put_shortstr(out, m.source);
     put_shortstr(out, m.routing_key);
-    put_u8(out, static_cast<uint8_t>((m.nowait ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.nowait) bits |= 1;
+        put_u8(out, bits);
+    }
     encode_table(out, m.arguments);
 }
 
@@ -650,7 +691,15 @@ void encode_fields(std::string& out, const exchange_unbind_ok& /*m*/) {
 void encode_fields(std::string& out, const queue_declare& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.queue);
-    put_u8(out, static_cast<uint8_t>((m.passive ? 1 : 0) | (m.durable ? 2 : 0) | (m.exclusive ? 4 : 0) | (m.auto_delete ? 8 : 0) | (m.nowait ? 16 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.passive) bits |= 1;
+        if (m.durable) bits |= 2;
+        if (m.exclusive) bits |= 4;
+        if (m.auto_delete) bits |= 8;
+        if (m.nowait) bits |= 16;
+        put_u8(out, bits);
+    }
     encode_table(out, m.arguments);
 }
 
@@ -665,7 +714,11 @@ void encode_fields(std::string& out, const queue_bind& m) {
     put_shortstr(out, m.queue);
     put_shortstr(out, m.exchange);
     put_shortstr(out, m.routing_key);
-    put_u8(out, static_cast<uint8_t>((m.nowait ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.nowait) bits |= 1;
+        put_u8(out, bits);
+    }
     encode_table(out, m.arguments);
 }
 
@@ -675,7 +728,11 @@ void encode_fields(std::string& out, const queue_bind_ok& /*m*/) {
 void encode_fields(std::string& out, const queue_purge& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.queue);
-    put_u8(out, static_cast<uint8_t>((m.nowait ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.nowait) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const queue_purge_ok& m) {
@@ -685,7 +742,13 @@ void encode_fields(std::string& out, const queue_purge_ok& m) {
 void encode_fields(std::string& out, const queue_delete& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.queue);
-    put_u8(out, static_cast<uint8_t>((m.if_unused ? 1 : 0) | (m.if_empty ? 2 : 0) | (m.nowait ? 4 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.if_unused) bits |= 1;
+        if (m.if_empty) bits |= 2;
+        if (m.nowait) bits |= 4;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const queue_delete_ok& m) {
@@ -706,7 +769,11 @@ void encode_fields(std::string& out, const queue_unbind_ok& /*m*/) {
 void encode_fields(std::string& out, const basic_qos& m) {
     put_u32(out, m.prefetch_size);
     put_u16(out, m.prefetch_count);
-    put_u8(out, static_cast<uint8_t>((m.global ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.global) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_qos_ok& /*m*/) {
@@ -716,7 +783,14 @@ void encode_fields(std::string& out, const basic_consume& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.queue);
     put_shortstr(out, m.consumer_tag);
-    put_u8(out, static_cast<uint8_t>((m.no_local ? 1 : 0) | (m.no_ack ? 2 : 0) | (m.exclusive ? 4 : 0) | (m.nowait ? 8 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.no_local) bits |= 1;
+        if (m.no_ack) bits |= 2;
+        if (m.exclusive) bits |= 4;
+        if (m.nowait) bits |= 8;
+        put_u8(out, bits);
+    }
     encode_table(out, m.arguments);
 }
 
@@ -726,7 +800,11 @@ void encode_fields(std::string& out, const basic_consume_ok& m) {
 
 void encode_fields(std::string& out, const basic_cancel& m) {
     put_shortstr(out, m.consumer_tag);
-    put_u8(out, static_cast<uint8_t>((m.nowait ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.nowait) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_cancel_ok& m) {
@@ -737,7 +815,12 @@ void encode_fields(std::string& out, const basic_publish& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.exchange);
     put_shortstr(out, m.routing_key);
-    put_u8(out, static_cast<uint8_t>((m.mandatory ? 1 : 0) | (m.immediate ? 2 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.mandatory) bits |= 1;
+        if (m.immediate) bits |= 2;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_return& m) {
@@ -750,7 +833,11 @@ void encode_fields(std::string& out, const basic_return& m) {
 void encode_fields(std::string& out, const basic_deliver& m) {
     put_shortstr(out, m.consumer_tag);
     put_u64(out, m.delivery_tag);
-    put_u8(out, static_cast<uint8_t>((m.redelivered ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.redelivered) bits |= 1;
+        put_u8(out, bits);
+    }
     put_shortstr(out, m.exchange);
     put_shortstr(out, m.routing_key);
 }
@@ -758,12 +845,20 @@ void encode_fields(std::string& out, const basic_deliver& m) {
 void encode_fields(std::string& out, const basic_get& m) {
     put_u16(out, m.ticket);
     put_shortstr(out, m.queue);
-    put_u8(out, static_cast<uint8_t>((m.no_ack ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.no_ack) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_get_ok& m) {
     put_u64(out, m.delivery_tag);
-    put_u8(out, static_cast<uint8_t>((m.redelivered ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.redelivered) bits |= 1;
+        put_u8(out, bits);
+    }
     put_shortstr(out, m.exchange);
     put_shortstr(out, m.routing_key);
     put_u32(out, m.message_count);
@@ -775,20 +870,36 @@ void encode_fields(std::string& out, const basic_get_empty& m) {
 
 void encode_fields(std::string& out, const basic_ack& m) {
     put_u64(out, m.delivery_tag);
-    put_u8(out, static_cast<uint8_t>((m.multiple ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.multiple) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_reject& m) {
     put_u64(out, m.delivery_tag);
-    put_u8(out, static_cast<uint8_t>((m.requeue ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.requeue) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_recover_async& m) {
-    put_u8(out, static_cast<uint8_t>((m.requeue ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.requeue) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_recover& m) {
-    put_u8(out, static_cast<uint8_t>((m.requeue ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.requeue) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const basic_recover_ok& /*m*/) {
@@ -796,11 +907,20 @@ void encode_fields(std::string& out, const basic_recover_ok& /*m*/) {
 
 void encode_fields(std::string& out, const basic_nack& m) {
     put_u64(out, m.delivery_tag);
-    put_u8(out, static_cast<uint8_t>((m.multiple ? 1 : 0) | (m.requeue ? 2 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.multiple) bits |= 1;
+        if (m.requeue) bits |= 2;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const confirm_select& m) {
-    put_u8(out, static_cast<uint8_t>((m.nowait ? 1 : 0)));
+    {
+        uint8_t bits = 0;
+        if (m.nowait) bits |= 1;
+        put_u8(out, bits);
+    }
 }
 
 void encode_fields(std::string& out, const confirm_select_ok& /*m*/) {

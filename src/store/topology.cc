@@ -1,0 +1,511 @@
+#include "store/topology.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace warren::store {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::string_view file_name = "topology.json";
+
+// ---- field values: {"type": "...", "value": ...} so every AMQP type comes back as itself ----
+
+json encode_table(const core::field_table& t);
+json encode_array(const core::field_array& a);
+
+std::string hex(std::string_view s) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size() * 2);
+    for (unsigned char c : s) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+
+std::optional<std::string> unhex(std::string_view s) {
+    if (s.size() % 2) return std::nullopt;
+    auto nib = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (size_t i = 0; i < s.size(); i += 2) {
+        int hi = nib(s[i]), lo = nib(s[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<char>(hi * 16 + lo));
+    }
+    return out;
+}
+
+// Strings that are not valid UTF-8 cannot be JSON strings; they are stored as hex instead.
+bool valid_utf8(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        size_t n = 0;
+        if (c < 0x80) n = 0;
+        else if (c >= 0xc2 && c <= 0xdf) n = 1;
+        else if ((c >> 4) == 0x0e) n = 2;
+        else if (c >= 0xf0 && c <= 0xf4) n = 3;
+        else return false;
+        if (s.size() - i - 1 < n) return false;
+        for (size_t k = 1; k <= n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+        if (n == 2) {  // no overlongs, no surrogates
+            auto c1 = static_cast<unsigned char>(s[i + 1]);
+            if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0)) return false;
+        }
+        if (n == 3) {
+            auto c1 = static_cast<unsigned char>(s[i + 1]);
+            if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+json encode_float(double d) {
+    if (std::isnan(d)) return "nan";
+    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+    return d;
+}
+
+json encode_value(const core::field_value& fv) {
+    json j;
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, core::void_value>) {
+                j = {{"type", "void"}, {"value", nullptr}};
+            } else if constexpr (std::is_same_v<T, bool>) {
+                j = {{"type", "bool"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, int8_t>) {
+                j = {{"type", "int8"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, uint8_t>) {
+                j = {{"type", "uint8"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, int16_t>) {
+                j = {{"type", "int16"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, uint16_t>) {
+                j = {{"type", "uint16"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, int32_t>) {
+                j = {{"type", "int32"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, uint32_t>) {
+                j = {{"type", "uint32"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, int64_t>) {
+                j = {{"type", "int64"}, {"value", x}};
+            } else if constexpr (std::is_same_v<T, float>) {
+                j = {{"type", "float"}, {"value", encode_float(x)}};
+            } else if constexpr (std::is_same_v<T, double>) {
+                j = {{"type", "double"}, {"value", encode_float(x)}};
+            } else if constexpr (std::is_same_v<T, core::decimal_value>) {
+                j = {{"type", "decimal"}, {"value", {{"scale", x.scale}, {"value", x.value}}}};
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                // JSON strings must be UTF-8; arbitrary bytes go as hex.
+                if (valid_utf8(x))
+                    j = {{"type", "longstr"}, {"value", x}};
+                else
+                    j = {{"type", "longstr_hex"}, {"value", hex(x)}};
+            } else if constexpr (std::is_same_v<T, core::bytes_value>) {
+                j = {{"type", "bytes"}, {"value", hex(x.data)}};
+            } else if constexpr (std::is_same_v<T, core::timestamp_value>) {
+                j = {{"type", "timestamp"}, {"value", x.seconds}};
+            } else if constexpr (std::is_same_v<T, std::shared_ptr<core::field_array>>) {
+                j = {{"type", "array"}, {"value", x ? encode_array(*x) : json::array()}};
+            } else if constexpr (std::is_same_v<T, std::shared_ptr<core::field_table>>) {
+                j = {{"type", "table"}, {"value", x ? encode_table(*x) : json::array()}};
+            }
+        },
+        fv.v);
+    return j;
+}
+
+json encode_array(const core::field_array& a) {
+    json out = json::array();
+    for (const auto& v : a) out.push_back(encode_value(v));
+    return out;
+}
+
+// Tables keep their order: an array of [key, value] pairs.
+json encode_table(const core::field_table& t) {
+    json out = json::array();
+    for (const auto& [k, v] : t) out.push_back(json::array({k, encode_value(v)}));
+    return out;
+}
+
+// Decoding reports the first problem through `err` (a path-like description).
+struct decoder {
+    std::string err;
+
+    bool fail(std::string what) {
+        if (err.empty()) err = std::move(what);
+        return false;
+    }
+
+    template <typename T>
+    bool integer(const json& v, T& out, const std::string& where) {
+        if (!v.is_number_integer()) return fail(where + ": expected an integer");
+        if (v.is_number_unsigned()) {
+            auto u = v.get<uint64_t>();
+            if (u > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+                return fail(where + ": integer out of range");
+            out = static_cast<T>(u);
+            return true;
+        }
+        auto s = v.get<int64_t>();
+        if (s < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+            (s > 0 && static_cast<uint64_t>(s) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+            return fail(where + ": integer out of range");
+        out = static_cast<T>(s);
+        return true;
+    }
+
+    bool floating(const json& v, double& out, const std::string& where) {
+        if (v.is_number()) {
+            out = v.get<double>();
+            return true;
+        }
+        if (v.is_string()) {
+            auto s = v.get<std::string>();
+            if (s == "nan") out = std::nan("");
+            else if (s == "inf") out = INFINITY;
+            else if (s == "-inf") out = -INFINITY;
+            else return fail(where + ": bad float");
+            return true;
+        }
+        return fail(where + ": expected a number");
+    }
+
+    template <typename T>
+    bool typed_int(const json& v, core::field_value& out, const std::string& where) {
+        T x{};
+        if (!integer(v, x, where)) return false;
+        out = core::field_value{x};
+        return true;
+    }
+
+    bool value(const json& j, core::field_value& out, const std::string& where) {
+        if (!j.is_object() || !j.contains("type") || !j["type"].is_string() ||
+            !j.contains("value"))
+            return fail(where + ": expected {\"type\", \"value\"}");
+        std::string type = j["type"].get<std::string>();
+        const json& v = j["value"];
+        if (type == "void") {
+            out = core::field_value{core::void_value{}};
+        } else if (type == "bool") {
+            if (!v.is_boolean()) return fail(where + ": expected a boolean");
+            out = core::field_value{v.get<bool>()};
+        } else if (type == "int8") {
+            return typed_int<int8_t>(v, out, where);
+        } else if (type == "uint8") {
+            return typed_int<uint8_t>(v, out, where);
+        } else if (type == "int16") {
+            return typed_int<int16_t>(v, out, where);
+        } else if (type == "uint16") {
+            return typed_int<uint16_t>(v, out, where);
+        } else if (type == "int32") {
+            return typed_int<int32_t>(v, out, where);
+        } else if (type == "uint32") {
+            return typed_int<uint32_t>(v, out, where);
+        } else if (type == "int64") {
+            return typed_int<int64_t>(v, out, where);
+        } else if (type == "float" || type == "double") {
+            double d = 0;
+            if (!floating(v, d, where)) return false;
+            if (type == "float")
+                out = core::field_value{static_cast<float>(d)};
+            else
+                out = core::field_value{d};
+        } else if (type == "decimal") {
+            core::decimal_value d;
+            if (!v.is_object() || !v.contains("scale") || !v.contains("value") ||
+                !integer(v["scale"], d.scale, where + ".scale") ||
+                !integer(v["value"], d.value, where + ".value"))
+                return fail(where + ": bad decimal");
+            out = core::field_value{d};
+        } else if (type == "longstr") {
+            if (!v.is_string()) return fail(where + ": expected a string");
+            out = core::field_value{v.get<std::string>()};
+        } else if (type == "longstr_hex" || type == "bytes") {
+            if (!v.is_string()) return fail(where + ": expected a hex string");
+            auto raw = unhex(v.get<std::string>());
+            if (!raw) return fail(where + ": bad hex");
+            if (type == "bytes")
+                out = core::field_value{core::bytes_value{std::move(*raw)}};
+            else
+                out = core::field_value{std::move(*raw)};
+        } else if (type == "timestamp") {
+            core::timestamp_value t;
+            if (!integer(v, t.seconds, where)) return false;
+            out = core::field_value{t};
+        } else if (type == "array") {
+            core::field_array a;
+            if (!array(v, a, where)) return false;
+            out = core::field_value::array(std::move(a));
+        } else if (type == "table") {
+            core::field_table t;
+            if (!table(v, t, where)) return false;
+            out = core::field_value::table(std::move(t));
+        } else {
+            return fail(where + ": unknown field type '" + type + "'");
+        }
+        return true;
+    }
+
+    bool array(const json& j, core::field_array& out, const std::string& where) {
+        if (!j.is_array()) return fail(where + ": expected an array");
+        for (size_t i = 0; i < j.size(); ++i) {
+            core::field_value v;
+            if (!value(j[i], v, fmt::format("{}[{}]", where, i))) return false;
+            out.push_back(std::move(v));
+        }
+        return true;
+    }
+
+    bool table(const json& j, core::field_table& out, const std::string& where) {
+        if (!j.is_array()) return fail(where + ": expected an array of [key, value]");
+        for (size_t i = 0; i < j.size(); ++i) {
+            const json& e = j[i];
+            if (!e.is_array() || e.size() != 2 || !e[0].is_string())
+                return fail(fmt::format("{}[{}]: expected [key, value]", where, i));
+            core::field_value v;
+            std::string key = e[0].get<std::string>();
+            if (!value(e[1], v, where + "." + key)) return false;
+            out.emplace_back(std::move(key), std::move(v));
+        }
+        return true;
+    }
+
+    bool str(const json& obj, const char* key, std::string& out, const std::string& where,
+             bool required = true) {
+        if (!obj.contains(key)) return required ? fail(where + ": missing '" + key + "'") : true;
+        if (!obj[key].is_string()) return fail(where + "." + key + ": expected a string");
+        out = obj[key].get<std::string>();
+        return true;
+    }
+
+    bool boolean(const json& obj, const char* key, bool& out, const std::string& where) {
+        if (!obj.contains(key)) return true;
+        if (!obj[key].is_boolean()) return fail(where + "." + key + ": expected a boolean");
+        out = obj[key].get<bool>();
+        return true;
+    }
+
+    bool args(const json& obj, core::field_table& out, const std::string& where) {
+        if (!obj.contains("arguments")) return true;
+        return table(obj["arguments"], out, where + ".arguments");
+    }
+
+    bool list(const json& obj, const char* key, const std::string& where) {
+        if (!obj.contains(key)) return true;
+        if (!obj[key].is_array()) return fail(where + "." + key + ": expected an array");
+        return true;
+    }
+
+    template <typename F>
+    bool each(const json& obj, const char* key, const std::string& where, F f) {
+        if (!obj.contains(key)) return true;
+        if (!obj[key].is_array()) return fail(where + "." + key + ": expected an array");
+        const json& a = obj[key];
+        for (size_t i = 0; i < a.size(); ++i) {
+            std::string w = fmt::format("{}.{}[{}]", where, key, i);
+            if (!a[i].is_object()) return fail(w + ": expected an object");
+            if (!f(a[i], w)) return false;
+        }
+        return true;
+    }
+};
+
+}  // namespace
+
+vhost_def* topology::find_vhost(std::string_view name) {
+    for (auto& v : vhosts)
+        if (v.name == name) return &v;
+    return nullptr;
+}
+
+std::string encode_topology(const topology& t) {
+    json root;
+    root["format_version"] = topology_format_version;
+    root["next_queue_id"] = t.next_queue_id;
+    json vhosts = json::array();
+    for (const auto& v : t.vhosts) {
+        json jv;
+        jv["name"] = v.name;
+        jv["exchanges"] = json::array();
+        for (const auto& x : v.exchanges)
+            jv["exchanges"].push_back({{"name", x.name},
+                                       {"type", x.type},
+                                       {"auto_delete", x.auto_delete},
+                                       {"internal", x.internal},
+                                       {"arguments", encode_table(x.args)}});
+        jv["queues"] = json::array();
+        for (const auto& q : v.queues)
+            jv["queues"].push_back({{"name", q.name},
+                                    {"id", q.id},
+                                    {"auto_delete", q.auto_delete},
+                                    {"arguments", encode_table(q.args)}});
+        jv["bindings"] = json::array();
+        for (const auto& b : v.bindings)
+            jv["bindings"].push_back(
+                {{"source", b.source},
+                 {"destination", b.destination},
+                 {"destination_type", b.destination_is_exchange ? "exchange" : "queue"},
+                 {"routing_key", b.routing_key},
+                 {"arguments", encode_table(b.args)}});
+        jv["policies"] = json::array();
+        for (const auto& p : v.policies) {
+            json def = json::parse(p.definition, nullptr, false);
+            if (def.is_discarded()) def = p.definition;  // keep the text rather than lose it
+            jv["policies"].push_back({{"name", p.name},
+                                      {"pattern", p.pattern},
+                                      {"apply_to", p.apply_to},
+                                      {"priority", p.priority},
+                                      {"definition", def}});
+        }
+        vhosts.push_back(std::move(jv));
+    }
+    root["vhosts"] = std::move(vhosts);
+    json users = json::array();
+    for (const auto& u : t.users)
+        users.push_back({{"name", u.name},
+                         {"password_hash", u.password_hash},
+                         {"hashing_algorithm", u.hashing_algorithm},
+                         {"tags", u.tags}});
+    root["users"] = std::move(users);
+    json perms = json::array();
+    for (const auto& p : t.permissions)
+        perms.push_back({{"user", p.user},
+                         {"vhost", p.vhost},
+                         {"configure", p.configure},
+                         {"write", p.write},
+                         {"read", p.read}});
+    root["permissions"] = std::move(perms);
+    // Names may hold any bytes: invalid UTF-8 is replaced rather than failing the save.
+    return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+result<topology> decode_topology(std::string_view text) {
+    json root = json::parse(text, nullptr, false);
+    if (root.is_discarded() || !root.is_object())
+        return make_error(errc::corruption, "topology.json is not a JSON object");
+    if (!root.contains("format_version") || !root["format_version"].is_number_integer())
+        return make_error(errc::corruption, "topology.json has no integer format_version");
+    auto version = root["format_version"].get<int64_t>();
+    if (version != topology_format_version)
+        return make_error(errc::unsupported_version,
+                          fmt::format("topology.json has format_version {}; this Warren reads "
+                                      "version {} only. Refusing to start: upgrade Warren or "
+                                      "move the data directory away.",
+                                      version, topology_format_version));
+    topology t;
+    decoder d;
+    if (root.contains("next_queue_id"))
+        d.integer(root["next_queue_id"], t.next_queue_id, "next_queue_id");
+    d.each(root, "vhosts", "", [&](const json& jv, const std::string& w) {
+        vhost_def v;
+        bool ok = d.str(jv, "name", v.name, w);
+        ok = ok && d.each(jv, "exchanges", w, [&](const json& j, const std::string& w2) {
+            exchange_def x;
+            bool o = d.str(j, "name", x.name, w2) && d.str(j, "type", x.type, w2) &&
+                     d.boolean(j, "auto_delete", x.auto_delete, w2) &&
+                     d.boolean(j, "internal", x.internal, w2) && d.args(j, x.args, w2);
+            if (o) v.exchanges.push_back(std::move(x));
+            return o;
+        });
+        ok = ok && d.each(jv, "queues", w, [&](const json& j, const std::string& w2) {
+            queue_def q;
+            bool o = d.str(j, "name", q.name, w2) &&
+                     (!j.contains("id") || d.integer(j["id"], q.id, w2 + ".id")) &&
+                     d.boolean(j, "auto_delete", q.auto_delete, w2) && d.args(j, q.args, w2);
+            if (o) v.queues.push_back(std::move(q));
+            return o;
+        });
+        ok = ok && d.each(jv, "bindings", w, [&](const json& j, const std::string& w2) {
+            binding_def b;
+            std::string dtype = "queue";
+            bool o = d.str(j, "source", b.source, w2) &&
+                     d.str(j, "destination", b.destination, w2) &&
+                     d.str(j, "destination_type", dtype, w2, false) &&
+                     d.str(j, "routing_key", b.routing_key, w2, false) && d.args(j, b.args, w2);
+            if (o && dtype != "queue" && dtype != "exchange")
+                o = d.fail(w2 + ".destination_type: expected queue or exchange");
+            b.destination_is_exchange = dtype == "exchange";
+            if (o) v.bindings.push_back(std::move(b));
+            return o;
+        });
+        ok = ok && d.each(jv, "policies", w, [&](const json& j, const std::string& w2) {
+            policy_def p;
+            bool o = d.str(j, "name", p.name, w2) && d.str(j, "pattern", p.pattern, w2) &&
+                     d.str(j, "apply_to", p.apply_to, w2, false) &&
+                     (!j.contains("priority") || d.integer(j["priority"], p.priority, w2));
+            if (o && j.contains("definition")) p.definition = j["definition"].dump();
+            if (o) v.policies.push_back(std::move(p));
+            return o;
+        });
+        if (ok) t.vhosts.push_back(std::move(v));
+        return ok;
+    });
+    d.each(root, "users", "", [&](const json& j, const std::string& w) {
+        user_def u;
+        bool ok = d.str(j, "name", u.name, w) && d.str(j, "password_hash", u.password_hash, w) &&
+                  d.str(j, "hashing_algorithm", u.hashing_algorithm, w, false);
+        if (ok && j.contains("tags")) {
+            if (!j["tags"].is_array()) return d.fail(w + ".tags: expected an array");
+            for (const auto& tag : j["tags"]) {
+                if (!tag.is_string()) return d.fail(w + ".tags: expected strings");
+                u.tags.push_back(tag.get<std::string>());
+            }
+        }
+        if (ok) t.users.push_back(std::move(u));
+        return ok;
+    });
+    d.each(root, "permissions", "", [&](const json& j, const std::string& w) {
+        permission_def p;
+        bool ok = d.str(j, "user", p.user, w) && d.str(j, "vhost", p.vhost, w) &&
+                  d.str(j, "configure", p.configure, w, false) &&
+                  d.str(j, "write", p.write, w, false) && d.str(j, "read", p.read, w, false);
+        if (ok) t.permissions.push_back(std::move(p));
+        return ok;
+    });
+    if (!d.err.empty())
+        return make_error(errc::corruption, "topology.json: " + d.err);
+    return t;
+}
+
+metadata_store::metadata_store(env* e, std::string dir) : _env(e), _dir(std::move(dir)) {}
+
+std::string metadata_store::path() const { return join_path(_dir, file_name); }
+
+result<std::optional<topology>> metadata_store::load() {
+    std::string p = path();
+    if (!_env->file_exists(p)) return std::optional<topology>{};
+    auto text = _env->read_file(p);
+    if (!text) return text.error();
+    auto t = decode_topology(*text);
+    if (!t) {
+        auto e = t.error();
+        e.text = p + ": " + e.text;
+        return e;
+    }
+    return std::optional<topology>(std::move(*t));
+}
+
+status metadata_store::save(const topology& t) {
+    if (auto s = _env->create_dirs(_dir); !s) return s;
+    std::string p = path();
+    std::string tmp = p + ".tmp";
+    if (auto s = _env->write_file(tmp, encode_topology(t), /*sync=*/true); !s) return s;
+    if (auto s = _env->rename_file(tmp, p); !s) return s;
+    return _env->sync_dir(_dir);
+}
+
+}  // namespace warren::store
