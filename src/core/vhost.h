@@ -80,7 +80,8 @@ public:
     // and enqueues. Returns the number of queues reached (0 = unroutable -> basic.return if
     // mandatory). 404 if the exchange is missing; 403 if it is internal. Sets m->id if 0.
     result<size_t> publish(std::string_view exchange, message_ptr m);
-    // Deletes the connection's exclusive queues.
+    // Deletes the connection's exclusive queues. Call it after the connection has removed its
+    // own consumers (any consumer still attached gets cancelled_by_broker()).
     void connection_closed(uint64_t connection_id);
 
     // Called by a queue when its last consumer goes and it is auto-delete.

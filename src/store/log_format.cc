@@ -54,14 +54,22 @@ void finish(std::string& out, size_t at) {
 
 }  // namespace
 
-void append_message(std::string& out, uint64_t message_id, std::span<const uint64_t> queues,
-                    std::string_view data) {
-    size_t len = message_record_size(queues.size(), data.size()) - record_header_size;
+size_t begin_message(std::string& out, uint64_t message_id, std::span<const uint64_t> queues,
+                     size_t data_len) {
+    size_t len = message_record_size(queues.size(), data_len) - record_header_size;
     out.reserve(out.size() + record_header_size + len);
     size_t at = begin(out, record_type::message, static_cast<uint32_t>(len));
     put_u64(out, message_id);
     put_u16(out, static_cast<uint16_t>(queues.size()));
     for (uint64_t q : queues) put_u64(out, q);
+    return at;
+}
+
+void finish_record(std::string& out, size_t begin_offset) { finish(out, begin_offset); }
+
+void append_message(std::string& out, uint64_t message_id, std::span<const uint64_t> queues,
+                    std::string_view data) {
+    size_t at = begin_message(out, message_id, queues, data.size());
     out.append(data);
     finish(out, at);
 }

@@ -93,6 +93,12 @@ inline constexpr size_t queue_deleted_record_size = record_header_size + 8;
 // Append one record to `out`.
 void append_message(std::string& out, uint64_t message_id, std::span<const uint64_t> queues,
                     std::string_view data);
+// The same record in two steps, for callers that write the data in place: begin writes the
+// record header and ids (data_len must be exactly what is appended next), finish fills in the
+// checksum once the data is there.
+size_t begin_message(std::string& out, uint64_t message_id, std::span<const uint64_t> queues,
+                     size_t data_len);
+void finish_record(std::string& out, size_t begin_offset);
 void append_ack(std::string& out, uint64_t queue_id, std::span<const uint64_t> message_ids);
 void append_queue_deleted(std::string& out, uint64_t queue_id);
 

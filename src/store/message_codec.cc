@@ -1,14 +1,20 @@
 #include "store/message_codec.h"
 
+#include <algorithm>
+
 #include "store/log_format.h"
 
 namespace warren::store {
 
 namespace lf = log_format;
 
+size_t encoded_size(const message_fields& m) {
+    return 9 + std::min<size_t>(m.exchange.size(), 0xffff) +
+           std::min<size_t>(m.routing_key.size(), 0xffff) + m.properties.size() + m.body.size();
+}
+
 void encode_message(const message_fields& m, std::string& out) {
-    out.reserve(out.size() + 9 + m.exchange.size() + m.routing_key.size() +
-                m.properties.size() + m.body.size());
+    out.reserve(out.size() + encoded_size(m));
     out.push_back(static_cast<char>(message_codec_version));
     // AMQP short strings are at most 255 bytes; the cap only keeps the layout self-consistent.
     std::string_view ex = m.exchange.substr(0, 0xffff), rk = m.routing_key.substr(0, 0xffff);

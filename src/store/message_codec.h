@@ -30,6 +30,8 @@ struct message_fields {
 
 inline constexpr uint8_t message_codec_version = 1;
 
+// Exactly how many bytes encode_message produces.
+size_t encoded_size(const message_fields& m);
 std::string encode_message(const message_fields& m);
 void encode_message(const message_fields& m, std::string& out);  // appends
 result<message_fields> decode_message(std::string_view bytes);

@@ -328,9 +328,24 @@ void segment_log::make_room_locked(size_t record_size) {
 result<segment_log::appended> segment_log::append_message(uint64_t message_id,
                                                           std::span<const uint64_t> queue_ids,
                                                           std::string_view data) {
+    return append_impl(message_id, queue_ids, data.size(),
+                       [&](std::string& out) { out.append(data); });
+}
+
+result<segment_log::appended> segment_log::append_message(uint64_t message_id,
+                                                          std::span<const uint64_t> queue_ids,
+                                                          const message_fields& m) {
+    return append_impl(message_id, queue_ids, encoded_size(m),
+                       [&](std::string& out) { encode_message(m, out); });
+}
+
+template <typename Writer>
+result<segment_log::appended> segment_log::append_impl(uint64_t message_id,
+                                                       std::span<const uint64_t> queue_ids,
+                                                       size_t data_len, Writer&& write) {
     if (queue_ids.empty() || queue_ids.size() > 0xffff)
         return make_error(errc::invalid_argument, "a message record needs 1..65535 queues");
-    size_t size = lf::message_record_size(queue_ids.size(), data.size());
+    size_t size = lf::message_record_size(queue_ids.size(), data_len);
     if (size - lf::record_header_size > lf::max_payload ||
         size + lf::header_size > (4ull << 30) - 1)
         return make_error(errc::invalid_argument, "message too large for the log");
@@ -342,7 +357,10 @@ result<segment_log::appended> segment_log::append_message(uint64_t message_id,
                           fmt::format("message id {} is already live in the log", message_id));
     make_room_locked(size);
     position pos{_append_seg, static_cast<uint32_t>(_append_off)};
-    lf::append_message(chunk_for_append_locked(), message_id, queue_ids, data);
+    std::string& out = chunk_for_append_locked();
+    size_t at = lf::begin_message(out, message_id, queue_ids, data_len);
+    write(out);
+    lf::finish_record(out, at);
     advance_locked(size);
     it->second.queues.assign(queue_ids);
     place_locked(it->second, pos.segment, pos.offset, static_cast<uint32_t>(size));

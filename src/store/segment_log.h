@@ -59,6 +59,7 @@
 
 #include "store/env.h"
 #include "store/error.h"
+#include "store/message_codec.h"
 
 namespace warren::store {
 
@@ -145,6 +146,10 @@ public:
     // message_codec.h for the encoding the broker uses). message_id must not be live already.
     result<appended> append_message(uint64_t message_id, std::span<const uint64_t> queue_ids,
                                     std::string_view data);
+    // The same, encoding the message (message_codec.h) straight into the log's buffer: saves
+    // the copy of the body that encode_message() + append_message() would make.
+    result<appended> append_message(uint64_t message_id, std::span<const uint64_t> queue_ids,
+                                    const message_fields& m);
     // The queue is done with these messages (acked, purged, expired, dead-lettered). Unknown
     // or already-settled ids are ignored. Returns the seq covering the record (no record and
     // the current last_seq if nothing was live).
@@ -229,6 +234,9 @@ private:
     };
 
     segment_log(env* e, std::string dir, segment_log_options opts);
+    template <typename Writer>
+    result<appended> append_impl(uint64_t message_id, std::span<const uint64_t> queue_ids,
+                                 size_t data_len, Writer&& write);
     status recover(recovery_result& out);
     status scan_segment(uint64_t seg, const std::string& path, recovery_result& out,
                         std::unordered_map<uint64_t, std::vector<uint64_t>>& order);

@@ -313,10 +313,12 @@ struct decoder {
     template <typename F>
     bool each(const json& obj, const char* key, const std::string& where, F f) {
         if (!obj.contains(key)) return true;
-        if (!obj[key].is_array()) return fail(where + "." + key + ": expected an array");
+        if (!obj[key].is_array())
+            return fail((where.empty() ? "" : where + ".") + key + ": expected an array");
         const json& a = obj[key];
         for (size_t i = 0; i < a.size(); ++i) {
-            std::string w = fmt::format("{}.{}[{}]", where, key, i);
+            std::string w = where.empty() ? fmt::format("{}[{}]", key, i)
+                                          : fmt::format("{}.{}[{}]", where, key, i);
             if (!a[i].is_object()) return fail(w + ": expected an object");
             if (!f(a[i], w)) return false;
         }

@@ -91,6 +91,17 @@ public:
     void close_requested() override { schedule_flush(); }
 
     const session& sess() const { return *_session; }
+
+    // The server is going away (its io_context may never run again): release broker state now,
+    // while the broker still exists, and close the socket without any callbacks.
+    void abandon() {
+        if (_finished) return;
+        _finished = true;
+        _timer.cancel();
+        _close_timer.cancel();
+        _session->connection_closed();
+        close_transport();
+    }
     virtual bool websocket() const = 0;
 
     void force_close(const failure& why) {
@@ -350,10 +361,11 @@ server::server(asio::io_context& io, core::broker& b, settings s)
 }
 
 server::~server() {
-    // Connections hold a reference to us; drop them without callbacks.
+    // Pending handlers may keep connections alive after we are gone (until the io_context is
+    // destroyed, possibly after the broker): detach them from the broker now.
     auto conns = std::move(_connections);
     _connections.clear();
-    conns.clear();
+    for (auto& [k, c] : conns) c->abandon();
 }
 
 void server::add(std::shared_ptr<connection> c) {

@@ -126,6 +126,7 @@ void session::on_bytes(std::string_view data, uint64_t now_ms) {
     _graveyard.clear();
     if (_closing || _closed) return;
     _last_read_ms = now_ms;
+    _now_ms = now_ms;
     while (!data.empty() && !_closing) {
         parse_result r = _parser.parse(data);
         data.remove_prefix(r.consumed);
@@ -296,7 +297,7 @@ status session::handle_connect(const frame& f) {
 // ---------------------------------------------------------------------------------------------
 // SEND
 
-status session::handle_send(const frame& f) {
+status session::handle_send(frame& f) {
     if (!f.get("destination")) {
         return failure{"Missing destination", "SEND must include a 'destination' header"};
     }
@@ -306,8 +307,8 @@ status session::handle_send(const frame& f) {
             return failure{"Bad transaction",
                            fmt::format("Invalid transaction identifier: {}", *tx)};
         }
-        it->second.push_back(f);
         send_receipt(f);
+        it->second.push_back(std::move(f));
         return {};
     }
     status s = publish(f);
@@ -363,7 +364,7 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
     return {};
 }
 
-status session::publish(const frame& f) {
+status session::publish(frame& f) {
     destination_error derr;
     auto d = parse_destination(*f.get("destination"), derr);
     if (!d) return failure{derr.message, derr.detail};
@@ -417,7 +418,7 @@ status session::publish(const frame& f) {
     }
     msg->exchange = exchange;
     msg->routing_key = routing_key;
-    msg->body = f.body;
+    msg->body = std::move(f.body);
     auto r = _vhost->publish(exchange, std::move(msg));
     if (!r) return from_core(r.error());
     return {};
@@ -801,6 +802,7 @@ void session::begin_output() {}
 
 void session::end_output() {
     _out.frame_ends.push_back(_out.bytes.size());
+    _last_write_ms = std::max(_last_write_ms, _now_ms);
     if (_out.frame_ends.size() == 1) _io.output_ready();
 }
 
@@ -856,6 +858,7 @@ uint64_t session::timer_interval_ms() const {
 
 void session::on_timer(uint64_t now_ms) {
     _graveyard.clear();
+    _now_ms = now_ms;
     if (_closing || _closed || !_connected) return;
     if (_recv_interval && now_ms > _last_read_ms && now_ms - _last_read_ms > 2 * _recv_interval) {
         WLOG_INFO("stomp connection closing peer={} reason=\"missed heart-beats\" silent_ms={}",
@@ -898,6 +901,7 @@ void session::connection_closed() {
     }
     if (_vhost) _vhost->connection_closed(_conn_id);
     _subs.clear();
+    _graveyard.clear();
     _transactions.clear();
     if (_connected) WLOG_INFO("stomp connection closed peer={} user={}", _peer, _user);
 }

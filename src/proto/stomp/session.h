@@ -120,7 +120,7 @@ private:
     void handle(frame& f);
     status dispatch(frame& f);
     status handle_connect(const frame& f);
-    status handle_send(const frame& f);
+    status handle_send(frame& f);
     status handle_subscribe(const frame& f);
     status handle_unsubscribe(const frame& f);
     status handle_ack(const frame& f, bool is_ack);
@@ -129,7 +129,7 @@ private:
     status handle_abort(const frame& f);
     status handle_disconnect(const frame& f);
 
-    status publish(const frame& f);
+    status publish(frame& f);
     status ensure_temp_queue(const std::string& label, std::string& queue_name);
     core::field_table queue_args(const frame& f) const;
     status settle(uint64_t tag, const subscription* sub, bool cumulative, bool ack, bool requeue);
@@ -168,6 +168,7 @@ private:
     uint64_t _recv_interval = 0;
     uint64_t _last_read_ms = 0;
     uint64_t _last_write_ms = 0;
+    uint64_t _now_ms = 0;  // latest time seen from the transport
 
     std::map<std::string, std::unique_ptr<subscription>> _subs;  // by subscription id
     // Subscriptions cancelled by the broker, kept alive until the queue that cancelled them has

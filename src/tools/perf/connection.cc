@@ -129,7 +129,7 @@ void perf_connection::on_read(size_t n) {
     }
     if (_role == conn_role::consumer && !_o.auto_ack && _ack_every == 0 && _unacked > 0 &&
         state() == status::ready) {
-        amqp::append_method_frame(_pending, channel_id, amqp::basic_ack{_delivery_tag, true});
+        amqp::append_method_frame(_pending, channel_id, amqp::basic_ack{_completed_tag, true});
         _stats.acks_sent.fetch_add(1, std::memory_order_relaxed);
         _unacked = 0;
     }
@@ -467,11 +467,12 @@ void perf_connection::check_done() {
 
 void perf_connection::message_complete(uint64_t now) {
     ++_batch_received;
+    _completed_tag = _delivery_tag;
     if (_body_ts >= _rc.epoch_ns && _body_ts <= now) _latencies.push_back(now - _body_ts);
     if (_o.auto_ack) return;
     ++_unacked;
     if (_ack_every && _unacked >= _ack_every) {
-        amqp::append_method_frame(_pending, channel_id, amqp::basic_ack{_delivery_tag, true});
+        amqp::append_method_frame(_pending, channel_id, amqp::basic_ack{_completed_tag, true});
         _stats.acks_sent.fetch_add(1, std::memory_order_relaxed);
         _unacked = 0;
     }
@@ -503,7 +504,7 @@ void perf_connection::do_finish() {
     if (_role == conn_role::producer) _done.store(true, std::memory_order_release);
     if (s == status::connecting && !_socket.is_open()) return close_socket(status::closed);
     if (_role == conn_role::consumer && !_o.auto_ack && _unacked > 0 && s == status::ready) {
-        amqp::append_method_frame(_pending, channel_id, amqp::basic_ack{_delivery_tag, true});
+        amqp::append_method_frame(_pending, channel_id, amqp::basic_ack{_completed_tag, true});
         _unacked = 0;
     }
     amqp::append_method_frame(_pending, 0, amqp::connection_close{200, "bye", 0, 0});

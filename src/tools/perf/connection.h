@@ -105,7 +105,8 @@ private:
 
     // Consumer state: where we are within a delivery.
     enum class content_state { method, header, body } _cstate = content_state::method;
-    uint64_t _delivery_tag = 0;
+    uint64_t _delivery_tag = 0;    // of the delivery being read
+    uint64_t _completed_tag = 0;   // of the last delivery read in full: what acks cover
     uint64_t _body_remaining = 0;
     uint64_t _body_seen = 0;
     uint64_t _body_ts = 0;

@@ -84,6 +84,7 @@ private:
     bool _closed = false;
     bool _confirm = false;
     uint64_t _publish_seq = 0;
+    uint64_t _acked_seq = 0;
     bool _got_protocol_header = false;
     std::vector<std::shared_ptr<peer>> _waiters;  // producers paused on our backlog
     std::string _ctag, _consume_queue;
@@ -206,8 +207,10 @@ void peer::on_read(size_t n) {
         std::memmove(_rbuf.data(), _rbuf.data() + pos, _rlen - pos);
         _rlen -= pos;
     }
-    if (_confirm && _publish_seq)
+    if (_confirm && _publish_seq > _acked_seq) {
         amqp::append_method_frame(_pending, 1, amqp::basic_ack{_publish_seq, true});
+        _acked_seq = _publish_seq;
+    }
     flush();
     bool pause = false;
     for (auto& t : touched) {

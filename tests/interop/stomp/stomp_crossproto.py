@@ -204,6 +204,28 @@ def test_amqp_rpc_reply_to_stomp_temp_queue():
     conn.close()
 
 
+def test_queue_deleted_by_amqp_cancels_stomp_subscription():
+    qn = uniq("deleted")
+    conn = amqp()
+    ch = conn.channel()
+    ch.queue_declare(qn)
+    c, l = connect("1.2")
+    other = "/queue/" + uniq("other")
+    c.subscribe(f"/amq/queue/{qn}", id="doomed", receipt="s")
+    c.subscribe(other, id="alive", receipt="t")
+    l.receipt("s")
+    l.receipt("t")
+    ch.queue_delete(qn)
+    e = l.error()
+    assert e.headers["message"] == "Server cancelled subscription", e.headers
+    assert e.headers["subscription"] == "doomed", e.headers
+    # The connection and its other subscriptions carry on (as with RabbitMQ).
+    c.send(other, b"still delivering")
+    assert l.next_message().body == b"still delivering"
+    c.disconnect()
+    conn.close()
+
+
 if __name__ == "__main__":
     main([
         test_pika_publish_to_stomp_subscriber, test_stomp_send_to_pika_consumer,
@@ -212,4 +234,5 @@ if __name__ == "__main__":
         test_stomp_exchange_destination_to_pika_exchange,
         test_stomp_client_ack_with_pika_publisher_and_requeue,
         test_amqp_rpc_reply_to_stomp_temp_queue,
+        test_queue_deleted_by_amqp_cancels_stomp_subscription,
     ])
