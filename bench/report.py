@@ -103,7 +103,8 @@ def cell(values, f):
 def ratio(a, b):
     if a is None or b in (None, 0):
         return "-"
-    return f"{a / b:.2f}x"
+    r = a / b
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
 def machine():
@@ -136,6 +137,7 @@ def main():
     ap.add_argument("--erlang-version", default="unknown")
     ap.add_argument("--idle", default="10000")
     ap.add_argument("--fill", default="1000000")
+    ap.add_argument("--loadavg", default="")
     args = ap.parse_args()
 
     runs = load(args.results)
@@ -158,6 +160,9 @@ def main():
              "and memory.")
     L.append("")
     L.append(f"- Machine: {machine()}")
+    if args.loadavg:
+        L.append(f"- Load average when the run started: {args.loadavg} (other work on the machine "
+                 "skews absolute numbers; the alternation spreads it over both brokers)")
     L.append(f"- Warren: {args.warren_version}")
     L.append(f"- RabbitMQ: {args.rabbit_version} (Debian package, Erlang {args.erlang_version}), "
              "default configuration, classic queues")
@@ -314,9 +319,9 @@ set title 'Throughput by scenario (msg/s, log scale, median)'
 set logscale y
 set yrange [100:*]
 plot '{dat}' using 2:xtic(1) lc rgb '#2b7bba', '' using 3 lc rgb '#e8743b', '' using 4 lc rgb '#9a9a9a'
-unset logscale y
-set yrange [0:*]
-set title 'Scenario 5: latency at 10,000 msg/s (ms, median)'
+set yrange [*:*]
+set key top left
+set title 'Scenario 5: latency at 10,000 msg/s (ms, log scale, median)'
 plot '{lat}' using 2:xtic(1) lc rgb '#2b7bba', '' using 3 lc rgb '#e8743b'
 unset multiplot
 """

@@ -1,5 +1,7 @@
 #include "core/broker.h"
 
+#include <chrono>
+
 namespace warren::core {
 
 broker::broker() {
@@ -18,6 +20,7 @@ vhost* broker::add_vhost(std::string_view name) {
     if (vhost* v = find_vhost(name)) return v;
     auto v = std::make_unique<vhost>(std::string(name));
     vhost* p = v.get();
+    if (_clock) p->set_clock(_clock, _wall);
     _vhosts.emplace(std::string(name), std::move(v));
     return p;
 }
@@ -55,6 +58,30 @@ bool broker::remove_user(std::string_view name) {
 const user* broker::find_user(std::string_view name) const {
     auto it = _users.find(name);
     return it == _users.end() ? nullptr : &it->second;
+}
+
+void broker::tick(uint64_t now) {
+    for (auto& [n, v] : _vhosts) v->tick(now);
+}
+
+std::optional<uint64_t> broker::next_expiry() const {
+    std::optional<uint64_t> best;
+    for (auto& [n, v] : _vhosts)
+        if (auto t = v->next_expiry(); t && (!best || *t < *best)) best = t;
+    return best;
+}
+
+uint64_t broker::now_ms() const {
+    if (_clock) return _clock();
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+void broker::set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds) {
+    _clock = std::move(steady_ms);
+    _wall = std::move(wall_seconds);
+    for (auto& [n, v] : _vhosts) v->set_clock(_clock, _wall);
 }
 
 }  // namespace warren::core

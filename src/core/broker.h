@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,10 +46,19 @@ public:
 
     uint64_t next_connection_id() { return ++_last_connection_id; }
 
+    // Time-driven work (message TTL, x-expires) in every vhost. The server's timer calls
+    // tick(now_ms()) every ~10 ms (or at next_expiry()). Tests inject a fake clock, which
+    // applies to every vhost, present and future.
+    void tick(uint64_t now_ms);
+    std::optional<uint64_t> next_expiry() const;
+    uint64_t now_ms() const;
+    void set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds = {});
+
 private:
     string_map<std::unique_ptr<vhost>> _vhosts;
     string_map<user> _users;
     uint64_t _last_connection_id = 0;
+    vhost::clock_fn _clock, _wall;
 };
 
 }  // namespace warren::core

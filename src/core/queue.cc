@@ -1,6 +1,7 @@
 #include "core/queue.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/vhost.h"
 
@@ -12,40 +13,307 @@ std::string resource_name(const std::string& qname, const vhost* vh) {
 }
 }  // namespace
 
+queue_features queue_features::parse(const field_table& args) {
+    queue_features f;
+    auto non_negative = [&](std::string_view key) -> std::optional<uint64_t> {
+        auto* v = find(args, key);
+        if (!v) return std::nullopt;
+        auto i = v->as_int();
+        if (!i || *i < 0) return std::nullopt;
+        return static_cast<uint64_t>(*i);
+    };
+    f.message_ttl = non_negative("x-message-ttl");
+    f.max_length = non_negative("x-max-length");
+    f.max_length_bytes = non_negative("x-max-length-bytes");
+    f.expires = non_negative("x-expires");
+    if (f.expires && *f.expires == 0) f.expires.reset();
+    if (auto p = non_negative("x-max-priority"))
+        f.max_priority = static_cast<uint8_t>(std::min<uint64_t>(*p, 255));
+    if (auto* v = find(args, "x-dead-letter-exchange"))
+        if (auto* s = v->as_string()) f.dlx = *s;
+    if (auto* v = find(args, "x-dead-letter-routing-key"))
+        if (auto* s = v->as_string()) f.dl_routing_key = *s;
+    if (auto* v = find(args, "x-overflow")) {
+        if (auto* s = v->as_string()) {
+            if (*s == "reject-publish")
+                f.overflow = overflow_mode::reject_publish;
+            else if (*s == "reject-publish-dlx")
+                f.overflow = overflow_mode::reject_publish_dlx;
+        }
+    }
+    return f;
+}
+
+std::string_view to_string(death_reason r) {
+    switch (r) {
+        case death_reason::rejected:
+            return "rejected";
+        case death_reason::expired:
+            return "expired";
+        case death_reason::maxlen:
+            return "maxlen";
+    }
+    return "rejected";
+}
+
+namespace {
+// A per-message `expiration` property: a non-negative decimal integer of milliseconds.
+std::optional<uint64_t> parse_expiration(const std::optional<std::string>& s) {
+    if (!s || s->empty() || s->size() > 19) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : *s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+}
+}  // namespace
+
 queue::queue(queue_decl d, vhost* owner_vhost, uint64_t owner_connection)
-    : _decl(std::move(d)), _vhost(owner_vhost), _owner(owner_connection) {}
+    : _decl(std::move(d)),
+      _vhost(owner_vhost),
+      _owner(owner_connection),
+      _features(queue_features::parse(_decl.args)) {
+    if (_features.expires) _last_used = now();
+}
 
 queue::~queue() = default;
 
-void queue::enqueue(message_ptr m) {
-    if (_deleted || !m) return;
-    ++_stats.published;
-    _ready_bytes += m->size_bytes();
-    _ready.push_back(ready_entry{_next_seq++, std::move(m), false});
-    if (_consumer_count != 0) dispatch();
+uint64_t queue::now() const {
+    if (_vhost) return _vhost->now_ms();
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
 }
 
-std::optional<delivery> queue::get(bool no_ack) {
-    if (_deleted || _ready.empty()) return std::nullopt;
+void queue::insert_ready(ready_entry e) {
+    _ready_bytes += e.msg->size_bytes();
+    if (e.expires_at) _expiry.emplace(e.expires_at, e.priority, e.seq);
+    if (_ready.empty() || before(_ready.back(), e.priority, e.seq)) {
+        _ready.push_back(std::move(e));
+    } else if (!before(_ready.front(), e.priority, e.seq)) {
+        _ready.push_front(std::move(e));
+    } else {
+        _ready.insert(find_ready(e.priority, e.seq), std::move(e));
+    }
+}
+
+size_t queue::find_ready(uint8_t prio, uint64_t seq) const {
+    // First position not ordered before (prio, seq): binary search over the ring.
+    size_t lo = 0, hi = _ready.size();
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (before(_ready[mid], prio, seq))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+queue::ready_entry queue::pop_ready_front() {
     ready_entry e = std::move(_ready.front());
     _ready.pop_front();
     _ready_bytes -= e.msg->size_bytes();
+    if (e.expires_at) _expiry.erase({e.expires_at, e.priority, e.seq});
+    return e;
+}
+
+void queue::drop_expired_head(uint64_t now_ms) {
+    while (!_ready.empty()) {
+        auto& f = _ready.front();
+        if (f.expires_at == 0 || f.expires_at > now_ms || f.seq == _fresh_seq) return;
+        ready_entry e = pop_ready_front();
+        ++_stats.expired;
+        dead_letter(std::move(e.msg), death_reason::expired);
+    }
+}
+
+size_t queue::expire(uint64_t now_ms) {
+    size_t n = 0;
+    while (!_expiry.empty()) {
+        auto [at, prio, seq] = *_expiry.begin();
+        if (at > now_ms) break;
+        _expiry.erase(_expiry.begin());
+        size_t i = find_ready(prio, seq);
+        if (i == _ready.size() || _ready[i].seq != seq) continue;  // stale
+        ready_entry e = std::move(_ready[i]);
+        _ready.erase(i);
+        _ready_bytes -= e.msg->size_bytes();
+        ++_stats.expired;
+        ++n;
+        dead_letter(std::move(e.msg), death_reason::expired);
+    }
+    if (n && _vhost) _vhost->drain_dead_letters();
+    return n;
+}
+
+std::optional<uint64_t> queue::next_expiry() const {
+    if (_expiry.empty()) return std::nullopt;
+    return std::get<0>(*_expiry.begin());
+}
+
+void queue::touch() {
+    if (_features.expires) _last_used = now();
+}
+
+std::optional<uint64_t> queue::expires_at() const {
+    if (!_features.expires || _consumer_count != 0 || _deleted) return std::nullopt;
+    return _last_used + *_features.expires;
+}
+
+void queue::dead_letter(message_ptr m, death_reason why) {
+    if (!_features.dlx || !_vhost || !m) return;
+    ++_stats.dead_lettered;
+    auto n = std::make_shared<message>(*m);
+    n->id = 0;
+    n->props_raw.clear();
+    if (!n->props.headers) n->props.headers.emplace();
+    field_table& h = *n->props.headers;
+    const std::string_view reason = to_string(why);
+
+    // routing-keys: the routing key plus any CC header values.
+    field_array keys;
+    keys.emplace_back(m->routing_key);
+    if (auto* cc = find(h, "CC"))
+        if (auto* arr = cc->as_array())
+            for (auto& v : *arr)
+                if (auto* s = v.as_string()) keys.emplace_back(*s);
+
+    field_array deaths;
+    std::optional<field_value> same;
+    if (auto* xd = find(h, "x-death")) {
+        if (auto* arr = xd->as_array()) {
+            for (auto& e : *arr) {
+                auto* t = e.as_table();
+                if (!same && t) {
+                    auto* q = find(*t, "queue");
+                    auto* r = find(*t, "reason");
+                    if (q && r && q->as_string() && r->as_string() && *q->as_string() == name() &&
+                        *r->as_string() == reason) {
+                        field_table copy = *t;
+                        int64_t count = 1;
+                        if (auto* c = find(copy, "count"))
+                            if (auto ci = c->as_int()) count = *ci + 1;
+                        set(copy, "count", field_value{count});
+                        same = field_value::table(std::move(copy));
+                        continue;
+                    }
+                }
+                deaths.push_back(e);
+            }
+        }
+    }
+    if (!same) {
+        field_table t;
+        t.emplace_back("count", field_value{int64_t{1}});
+        t.emplace_back("reason", field_value{std::string(reason)});
+        t.emplace_back("queue", field_value{name()});
+        t.emplace_back("time", field_value{timestamp_value{
+                                   _vhost->wall_seconds()}});
+        t.emplace_back("exchange", field_value{m->exchange});
+        t.emplace_back("routing-keys", field_value::array(keys));
+        if (m->props.expiration)
+            t.emplace_back("original-expiration", field_value{*m->props.expiration});
+        same = field_value::table(std::move(t));
+    }
+    deaths.insert(deaths.begin(), std::move(*same));
+    set(h, "x-death", field_value::array(std::move(deaths)));
+    if (!find(h, "x-first-death-reason")) {
+        set(h, "x-first-death-reason", field_value{std::string(reason)});
+        set(h, "x-first-death-queue", field_value{name()});
+        set(h, "x-first-death-exchange", field_value{m->exchange});
+    }
+    set(h, "x-last-death-reason", field_value{std::string(reason)});
+    set(h, "x-last-death-queue", field_value{name()});
+    set(h, "x-last-death-exchange", field_value{m->exchange});
+
+    n->props.expiration.reset();
+    if (_features.dl_routing_key) {
+        n->routing_key = *_features.dl_routing_key;
+        core::erase(h, "CC");
+        core::erase(h, "BCC");
+    }
+    n->exchange = *_features.dlx;
+    _vhost->dead_letter(*_features.dlx, std::move(n));
+}
+
+enqueue_result queue::enqueue(message_ptr m) {
+    if (_deleted || !m) return enqueue_result::accepted;
+    const auto& f = _features;
+    uint8_t prio = 0;
+    if (f.max_priority) prio = std::min<uint8_t>(m->props.priority.value_or(0), f.max_priority);
+    if (f.overflow != overflow_mode::drop_head) {
+        bool full = (f.max_length && _ready.size() >= *f.max_length) ||
+                    (f.max_length_bytes && _ready_bytes + m->size_bytes() > *f.max_length_bytes);
+        if (full) {
+            ++_stats.rejected_publish;
+            if (f.overflow == overflow_mode::reject_publish_dlx)
+                dead_letter(std::move(m), death_reason::maxlen);
+            return enqueue_result::rejected;
+        }
+    }
+    uint64_t expires_at = 0;
+    uint64_t now_ms = 0;
+    std::optional<uint64_t> ttl = f.message_ttl;
+    if (auto per = parse_expiration(m->props.expiration)) ttl = ttl ? std::min(*ttl, *per) : *per;
+    if (ttl) {
+        now_ms = now();
+        expires_at = now_ms + *ttl;
+        if (expires_at == 0) expires_at = 1;
+    }
+    ++_stats.published;
+    const uint64_t seq = _next_seq++;
+    insert_ready(ready_entry{seq, std::move(m), false, expires_at, prio});
+    if (f.max_length || f.max_length_bytes) {
+        while (!_ready.empty() && ((f.max_length && _ready.size() > *f.max_length) ||
+                                   (f.max_length_bytes && _ready_bytes > *f.max_length_bytes))) {
+            ready_entry e = pop_ready_front();
+            ++_stats.dropped_maxlen;
+            dead_letter(std::move(e.msg), death_reason::maxlen);
+        }
+    }
+    if (_consumer_count != 0) {
+        _fresh_seq = seq;  // a TTL-0 message may still go to a consumer that is ready now
+        dispatch();
+        _fresh_seq = 0;
+    }
+    if (ttl && *ttl == 0) expire(now_ms);
+    return enqueue_result::accepted;
+}
+
+std::optional<delivery> queue::get(bool no_ack) {
+    if (_deleted) return std::nullopt;
+    touch();
+    if (!_expiry.empty()) drop_expired_head(now());
+    if (_ready.empty()) {
+        if (_vhost) _vhost->drain_dead_letters();
+        return std::nullopt;
+    }
+    ready_entry e = pop_ready_front();
     ++_stats.delivered;
     if (e.redelivered) ++_stats.redelivered;
     if (no_ack)
         ++_stats.acked;
     else
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered});
-    return delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
+        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority});
+    auto out = delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
+    if (_vhost) _vhost->drain_dead_letters();
+    return out;
 }
 
 void queue::settle(uint64_t seq, bool acked) {
     auto e = _unacked.take(seq);
     if (!e) return;
-    if (acked)
+    if (acked) {
         ++_stats.acked;
-    else
+    } else {
         ++_stats.discarded;
+        if (_features.dlx && !_deleted) {
+            dead_letter(std::move(e->msg), death_reason::rejected);
+            if (_vhost) _vhost->drain_dead_letters();
+        }
+    }
 }
 
 void queue::ack(uint64_t seq) {
@@ -64,22 +332,7 @@ void queue::requeue(std::vector<uint64_t> seqs) {
         auto e = _unacked.take(*it);
         if (!e) continue;
         ++_stats.requeued;
-        _ready_bytes += e->msg->size_bytes();
-        ready_entry r{*it, std::move(e->msg), true};
-        if (_ready.empty() || _ready.front().seq > r.seq) {
-            _ready.push_front(std::move(r));
-        } else {
-            // First position whose seq is greater (binary search over the ring).
-            size_t lo = 0, hi = _ready.size();
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (_ready[mid].seq < r.seq)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            _ready.insert(lo, std::move(r));
-        }
+        insert_ready(ready_entry{*it, std::move(e->msg), true, e->expires_at, e->priority});
     }
     dispatch();
 }
@@ -98,9 +351,11 @@ void queue::dispatch() {
         }
     } while (_dispatch_again && !_deleted);
     _dispatching = false;
+    if (_vhost) _vhost->drain_dead_letters();
 }
 
 bool queue::dispatch_one() {
+    if (!_expiry.empty()) drop_expired_head(now());
     if (_ready.empty()) return false;
     for (auto& g : _groups) {
         const size_t n = g.members.size();
@@ -109,9 +364,7 @@ bool queue::dispatch_one() {
             consumer* c = g.members[idx];
             if (!c->can_accept()) continue;
             g.cursor = (idx + 1) % n;
-            ready_entry e = std::move(_ready.front());
-            _ready.pop_front();
-            hand_out(c, std::move(e));  // may change _groups: return at once
+            hand_out(c, pop_ready_front());  // may change _groups: return at once
             return true;
         }
     }
@@ -119,13 +372,12 @@ bool queue::dispatch_one() {
 }
 
 void queue::hand_out(consumer* c, ready_entry e) {
-    _ready_bytes -= e.msg->size_bytes();
     ++_stats.delivered;
     if (e.redelivered) ++_stats.redelivered;
     if (c->no_ack)
         ++_stats.acked;
     else
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered});
+        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority});
     c->deliver(delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered});
 }
 
@@ -142,6 +394,7 @@ result<void> queue::add_consumer(consumer* c) {
     it->members.push_back(c);
     ++_consumer_count;
     _had_consumer = true;
+    touch();
     if (c->exclusive) _exclusive_consumer = true;
     return {};
 }
@@ -157,6 +410,7 @@ void queue::remove_consumer(consumer* c) {
         if (g->members.empty()) _groups.erase(g);
         --_consumer_count;
         if (c->exclusive) _exclusive_consumer = false;
+        touch();
         maybe_auto_delete();
         return;
     }
@@ -181,6 +435,7 @@ size_t queue::purge() {
     size_t n = _ready.size();
     _ready.reset();
     _ready_bytes = 0;
+    _expiry.clear();
     _stats.purged += n;
     return n;
 }
@@ -191,6 +446,7 @@ size_t queue::mark_deleted() {
     size_t n = _ready.size();
     _ready.reset();
     _ready_bytes = 0;
+    _expiry.clear();
     _unacked = seq_map<unacked_entry>{};
     std::vector<consumer*> cancelled;
     cancelled.reserve(_consumer_count);

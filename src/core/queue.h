@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
@@ -47,7 +49,33 @@ struct queue_stats {
     uint64_t discarded = 0;    // settled by reject/nack without requeue
     uint64_t requeued = 0;
     uint64_t purged = 0;
+    uint64_t expired = 0;        // dropped (or dead-lettered) because their TTL ran out
+    uint64_t dropped_maxlen = 0; // dropped from the head by x-max-length(-bytes) drop-head
+    uint64_t rejected_publish = 0;  // refused by x-overflow reject-publish(-dlx)
+    uint64_t dead_lettered = 0;  // republished to the dead-letter exchange
 };
+
+// The queue features RabbitMQ configures through x-arguments, parsed once at declare.
+// Invalid values (wrong type, negative) are ignored, as if the argument were absent.
+enum class overflow_mode { drop_head, reject_publish, reject_publish_dlx };
+struct queue_features {
+    std::optional<uint64_t> message_ttl;          // x-message-ttl, ms
+    std::optional<std::string> dlx;               // x-dead-letter-exchange
+    std::optional<std::string> dl_routing_key;    // x-dead-letter-routing-key
+    std::optional<uint64_t> max_length;           // x-max-length (ready messages)
+    std::optional<uint64_t> max_length_bytes;     // x-max-length-bytes (ready bodies)
+    overflow_mode overflow = overflow_mode::drop_head;  // x-overflow
+    uint8_t max_priority = 0;                     // x-max-priority (0 = not a priority queue)
+    std::optional<uint64_t> expires;              // x-expires, ms unused before deletion
+    static queue_features parse(const field_table& args);
+};
+
+// Why a message was dead-lettered (RabbitMQ's x-death reasons).
+enum class death_reason { rejected, expired, maxlen };
+std::string_view to_string(death_reason r);
+
+// What enqueue did with a message.
+enum class enqueue_result { accepted, rejected };
 
 class queue : public std::enable_shared_from_this<queue> {
 public:
@@ -66,7 +94,10 @@ public:
     const field_table& args() const { return _decl.args; }
     vhost* owner_vhost() const { return _vhost; }
 
-    void enqueue(message_ptr m);  // appends, then dispatches
+    // Appends (in priority order for x-max-priority queues), applies x-max-length drop-head,
+    // then dispatches. `rejected` only for x-overflow reject-publish(-dlx) when full (the
+    // message is not kept; with reject-publish-dlx it is dead-lettered).
+    enqueue_result enqueue(message_ptr m);
     // basic.get: the head message, which becomes unacked (or is settled at once if no_ack).
     std::optional<delivery> get(bool no_ack = false);
     void ack(uint64_t seq);      // settles an unacked message; unknown seq: no-op
@@ -93,6 +124,18 @@ public:
     bool deleted() const { return _deleted; }
     const queue_stats& stats() const { return _stats; }
     uint64_t ready_bytes() const { return _ready_bytes; }
+    const queue_features& features() const { return _features; }
+
+    // ---- time (TTL, x-expires) ----
+    // Drops (dead-letters) every ready message whose TTL has run out by now_ms, wherever it sits.
+    // Returns how many expired. Called by vhost::tick.
+    size_t expire(uint64_t now_ms);
+    // Earliest time (steady ms) at which a ready message expires; nullopt if none.
+    std::optional<uint64_t> next_expiry() const;
+    // x-expires: the time the queue was last used (consumer, basic.get, redeclare).
+    void touch();
+    // x-expires deadline (steady ms) if the queue is currently unused; nullopt otherwise.
+    std::optional<uint64_t> expires_at() const;
 
     // ---- used by vhost ----
     // Marks deleted, drops ready and unacked messages, and cancels every consumer
@@ -108,11 +151,25 @@ private:
         uint64_t seq;
         message_ptr msg;
         bool redelivered;
+        uint64_t expires_at = 0;  // steady ms; 0 = never
+        uint8_t priority = 0;     // effective (capped) priority; 0 unless x-max-priority
     };
     struct unacked_entry {
         message_ptr msg;
         bool redelivered;
+        uint64_t expires_at = 0;
+        uint8_t priority = 0;
     };
+    // Ready order: higher priority first, then seq.
+    static bool before(const ready_entry& a, uint8_t prio, uint64_t seq) {
+        return a.priority != prio ? a.priority > prio : a.seq < seq;
+    }
+    void insert_ready(ready_entry e);
+    ready_entry pop_ready_front();
+    size_t find_ready(uint8_t prio, uint64_t seq) const;  // index, or size() if absent
+    void drop_expired_head(uint64_t now_ms);
+    void dead_letter(message_ptr m, death_reason why);
+    uint64_t now() const;
     struct priority_group {
         int priority;
         std::vector<consumer*> members;
@@ -139,6 +196,11 @@ private:
     uint64_t _next_seq = 1;
     uint64_t _ready_bytes = 0;
     queue_stats _stats;
+    queue_features _features;
+    // (expires_at, priority, seq) of ready messages with a TTL.
+    std::set<std::tuple<uint64_t, uint8_t, uint64_t>> _expiry;
+    uint64_t _fresh_seq = 0;  // exempt from the expiry check while its enqueue dispatches
+    uint64_t _last_used = 0;
     std::vector<inbound_binding> _inbound;
 };
 

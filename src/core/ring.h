@@ -56,6 +56,13 @@ public:
         push_back(std::move(v));
         for (size_t j = _size - 1; j > i; --j) std::swap((*this)[j], (*this)[j - 1]);
     }
+    // Removes position i, shifting the front part back by one (O(min(i, size - i)) not needed:
+    // O(i); expiry of a message in the middle only).
+    void erase(size_t i) {
+        assert(i < _size);
+        for (size_t j = i; j > 0; --j) std::swap((*this)[j], (*this)[j - 1]);
+        pop_front();
+    }
     void clear() {
         while (_size) pop_front();
         _head = 0;

@@ -1,6 +1,7 @@
 #include "core/vhost.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 namespace warren::core {
@@ -336,6 +337,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
             return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
                                 quoted_bool(q->auto_delete()));
         if (auto e = check_args(q->args(), d.args, k_queue_equivalence_args, res)) return *e;
+        q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
     }
     queue_decl nd = d;
@@ -505,13 +507,98 @@ result<void> vhost::unbind_exchange(std::string_view dest, std::string_view sour
 // ---------------------------------------------------------------------------------------------
 // Publishing
 
-result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m) {
+result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m,
+                              publish_info* info) {
     auto it = _exchanges.find(exchange_name);
     if (it == _exchanges.end()) return no_exchange(exchange_name);
     exchange* x = it->second.get();
     if (x->internal())
         return error{reply_code::access_refused, "ACCESS_REFUSED - cannot publish to internal " +
                                                      exchange_resource(exchange_name)};
+    auto r = route_message(x, std::move(m), info, false);
+    if (!_dead_letters.empty()) drain_dead_letters();
+    return r;
+}
+
+namespace {
+// RabbitMQ's cycle rule: dead-lettering into a queue the message already died in is dropped,
+// unless a rejection happened since (x-death is most recent first).
+bool is_cycle(const message& m, std::string_view qname) {
+    if (!m.props.headers) return false;
+    auto* xd = find(*m.props.headers, "x-death");
+    auto* arr = xd ? xd->as_array() : nullptr;
+    if (!arr) return false;
+    for (auto& e : *arr) {
+        auto* t = e.as_table();
+        if (!t) continue;
+        auto* r = find(*t, "reason");
+        if (r && r->as_string() && *r->as_string() == "rejected") return false;
+        auto* q = find(*t, "queue");
+        if (q && q->as_string() && *q->as_string() == qname) return true;
+    }
+    return false;
+}
+}  // namespace
+
+void vhost::dead_letter(std::string dlx, message_ptr m) {
+    _dead_letters.emplace_back(std::move(dlx), std::move(m));
+}
+
+void vhost::drain_dead_letters() {
+    if (_draining || _publish_depth > 0 || _dead_letters.empty()) return;
+    _draining = true;
+    for (size_t i = 0; i < _dead_letters.size(); ++i) {
+        auto [dlx, m] = std::move(_dead_letters[i]);
+        auto it = _exchanges.find(dlx);
+        if (it == _exchanges.end()) continue;  // missing DLX: dropped, as RabbitMQ does
+        route_message(it->second.get(), std::move(m), nullptr, true);
+    }
+    _dead_letters.clear();
+    _draining = false;
+}
+
+void vhost::set_clock(clock_fn steady_ms, clock_fn wall_seconds) {
+    _clock = std::move(steady_ms);
+    _wall = std::move(wall_seconds);
+}
+
+uint64_t vhost::now_ms() const {
+    if (_clock) return _clock();
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+uint64_t vhost::wall_seconds() const {
+    if (_wall) return _wall();
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+}
+
+void vhost::tick(uint64_t now) {
+    std::vector<queue_ptr> doomed;
+    for (auto& [name, q] : _queues) {
+        auto due = q->next_expiry();
+        if (due && *due <= now) q->expire(now);
+        auto gone = q->expires_at();
+        if (gone && *gone <= now) doomed.push_back(q);
+    }
+    for (auto& q : doomed)
+        if (!q->deleted()) delete_queue_now(q);
+    drain_dead_letters();
+}
+
+std::optional<uint64_t> vhost::next_expiry() const {
+    std::optional<uint64_t> best;
+    for (auto& [name, q] : _queues) {
+        for (auto t : {q->next_expiry(), q->expires_at()})
+            if (t && (!best || *t < *best)) best = t;
+    }
+    return best;
+}
+
+result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* info, bool dead) {
     if (m->id == 0) m->id = next_message_id();
     auto& stats = x->mutable_stats();
     ++stats.published;
@@ -523,7 +610,11 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m) {
             return size_t{0};
         }
         queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
-        q->enqueue(std::move(m));
+        if (dead && is_cycle(*m, q->name())) return size_t{0};
+        if (q->enqueue(std::move(m)) == enqueue_result::rejected) {
+            if (info) ++info->rejected;
+            return size_t{0};
+        }
         return size_t{1};
     }
 
@@ -565,9 +656,16 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m) {
             frontier.push_back(next);
         }
     }
-    const size_t n = targets.size();
-    if (n == 0) ++stats.unroutable;
-    for (auto& q : targets) q->enqueue(m);
+    if (targets.empty()) ++stats.unroutable;
+    size_t n = 0;
+    for (auto& q : targets) {
+        if (dead && is_cycle(*m, q->name())) continue;
+        if (q->enqueue(m) == enqueue_result::rejected) {
+            if (info) ++info->rejected;
+        } else {
+            ++n;
+        }
+    }
     targets.clear();
     frontier.clear();
     --_publish_depth;

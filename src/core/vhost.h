@@ -13,7 +13,9 @@
 //   auto n = vh.publish("amq.topic", msg);   // *n == 1
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -79,7 +81,31 @@ public:
     // Routes through the exchange (and exchange-to-exchange bindings; each queue at most once)
     // and enqueues. Returns the number of queues reached (0 = unroutable -> basic.return if
     // mandatory). 404 if the exchange is missing; 403 if it is internal. Sets m->id if 0.
-    result<size_t> publish(std::string_view exchange, message_ptr m);
+    // With info: info->rejected counts queues that refused the message (x-overflow
+    // reject-publish): the front end must nack a confirm for it. Those are not in the count.
+    struct publish_info {
+        size_t rejected = 0;
+    };
+    result<size_t> publish(std::string_view exchange, message_ptr m,
+                           publish_info* info = nullptr);
+
+    // ---- time: TTL, x-expires ----
+    // Steady-clock milliseconds (defaults to std::chrono::steady_clock); tests inject a fake.
+    using clock_fn = std::function<uint64_t()>;
+    void set_clock(clock_fn steady_ms, clock_fn wall_seconds = {});
+    uint64_t now_ms() const;
+    uint64_t wall_seconds() const;  // for x-death "time"
+    // Expires messages and deletes x-expires queues that are due. The front end's timer
+    // calls it (broker::tick does every vhost).
+    void tick(uint64_t now_ms);
+    // Earliest steady ms at which tick() has work; nullopt if nothing is pending.
+    std::optional<uint64_t> next_expiry() const;
+
+    // Called by a queue: republish a dead-lettered copy to `dlx` (deferred until the current
+    // publish, if any, has finished). Cycles are dropped as RabbitMQ does.
+    void dead_letter(std::string dlx, message_ptr m);
+    // Republishes pending dead letters unless a publish is in progress (it will, at its end).
+    void drain_dead_letters();
     // Deletes the connection's exclusive queues. Call it after the connection has removed its
     // own consumers (any consumer still attached gets cancelled_by_broker()).
     void connection_closed(uint64_t connection_id);
@@ -92,6 +118,7 @@ public:
 
 private:
     size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
+    result<size_t> route_message(exchange* x, message_ptr m, publish_info* info, bool dead);
     void delete_exchange_now(exchange* x);
     // Removes one binding source -> dest, keeping inbound lists consistent; auto-deletes the
     // source if it was its last binding.
@@ -115,6 +142,9 @@ private:
     std::vector<queue_ptr> _targets;   // scratch: deduplicated queues of one publish
     std::vector<exchange*> _frontier;  // scratch: exchanges still to route through
     std::mt19937_64 _rng;
+    clock_fn _clock, _wall;
+    std::vector<std::pair<std::string, message_ptr>> _dead_letters;  // pending republish
+    bool _draining = false;
 };
 
 }  // namespace warren::core

@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 
+#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -109,6 +111,20 @@ int run(const server::config& cfg) {
     }
     WLOG_INFO("warrend {} started data_dir={}", server::version, cfg.data_dir);
 
+    // ---- Queue timers: message TTL and x-expires run on broker.tick(), every 10 ms, on the
+    // broker thread like everything else (broker.next_expiry() could stretch the sleep).
+    boost::asio::steady_timer tick_timer(io);
+    std::function<void()> arm_tick = [&] {
+        tick_timer.expires_after(std::chrono::milliseconds(10));
+        tick_timer.async_wait([&](const boost::system::error_code& e) {
+            if (e) return;
+            broker.tick(broker.now_ms());
+            arm_tick();
+        });
+    };
+    arm_tick();
+    // ---- end queue timers
+
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& e, int sig) {
         if (e) return;
@@ -117,6 +133,7 @@ int run(const server::config& cfg) {
         amqp_server.shutdown();
         stomp_server.shutdown();
         http.shutdown();
+        tick_timer.cancel();
         // Let the close frames go out, then stop the loop.
         auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
         t->async_wait([&io, t](auto) { io.stop(); });

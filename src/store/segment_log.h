@@ -80,7 +80,8 @@ struct segment_log_options {
     // batching then comes only from appends made while the previous fsync ran).
     std::chrono::microseconds linger{0};
     // Called after each batch is durable, with the new durable_seq, on the flusher thread (or
-    // the flush() caller). Must be quick and thread-safe, e.g. asio::post to the broker loop.
+    // the flush() caller). Must be quick and thread-safe, e.g. asio::post to the broker loop;
+    // it must not call flush() (the flusher would wait for itself).
     std::function<void(uint64_t durable_seq)> on_durable;
     // Compaction: a sealed segment whose live message records fill at most this fraction of
     // it has them copied to the head of the log, so it can be deleted. 0 disables. The

@@ -743,7 +743,8 @@ TEST_F(SegmentLogTest, RandomCorruptionNeverServesABadMessage) {
 
 TEST_F(SegmentLogTest, AppendMessageFieldsEncodesInPlace) {
     std::string body(5000, 'q');
-    message_fields m{"amq.direct", "rk", std::string("\x80\x00\x02", 3), body};
+    std::string props("\x80\x00\x02", 3);
+    message_fields m{"amq.direct", "rk", props, body};
     {
         auto log = open();
         auto a = log->append_message(7, std::vector<uint64_t>{1}, m);

@@ -228,6 +228,7 @@ core::result<void> channel::publish_complete() {
     _content = content_state::none;
     core::message_ptr msg = std::move(_pub_msg);
     if (_pub_immediate) return make_error(rc::not_implemented, "immediate=true");
+    if (auto r = check_properties(*msg); !r) return r;
     if (_tx) {
         // Check the exchange now, like RabbitMQ; route at commit.
         core::exchange* x = _conn.vhost().find_exchange(_pub_exchange);
@@ -244,6 +245,32 @@ core::result<void> channel::publish_complete() {
         return {};
     }
     return route(_pub_exchange, _pub_mandatory, msg);
+}
+
+// The checks RabbitMQ makes on a publish's properties: user_id must name the authenticated user
+// and expiration must be a non-negative integer (milliseconds).
+core::result<void> channel::check_properties(const core::message& m) const {
+    const auto& p = m.props;
+    if (p.user_id && *p.user_id != _conn.user())
+        return make_error(rc::precondition_failed,
+                          fmt::format("user_id property set to '{}' but authenticated user was "
+                                      "'{}'",
+                                      *p.user_id, _conn.user()));
+    if (p.expiration) {
+        const std::string& e = *p.expiration;
+        bool digits = !e.empty() && e.size() <= 19 &&
+                      std::all_of(e.begin(), e.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits) {
+            bool negative = e.size() > 1 && e[0] == '-' &&
+                            std::all_of(e.begin() + 1, e.end(),
+                                        [](char c) { return c >= '0' && c <= '9'; });
+            return make_error(rc::precondition_failed,
+                              negative ? fmt::format("invalid expiration '{}': {{value_negative,{}}}",
+                                                     e, e)
+                                       : fmt::format("invalid expiration '{}': no_integer", e));
+        }
+    }
+    return {};
 }
 
 core::result<void> channel::route(std::string_view exchange, bool mandatory,

@@ -106,6 +106,7 @@ private:
     core::result<void> handle_header(const frame_view& f);
     core::result<void> handle_body(const frame_view& f);
     core::result<void> publish_complete();
+    core::result<void> check_properties(const core::message& m) const;
     core::result<void> route(std::string_view exchange, bool mandatory,
                              const core::message_ptr& msg);
 

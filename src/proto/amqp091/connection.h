@@ -65,6 +65,7 @@ public:
     // A consumer was refused for output_full(): resume consumers when the output drains.
     void note_consumer_blocked() { _consumers_blocked = true; }
     uint32_t frame_max() const { return _frame_max; }
+    const std::string& user() const { return _user; }
     core::vhost& vhost() { return *_vhost; }
     core::broker& broker();
     bool client_capability(std::string_view name) const;

@@ -526,6 +526,31 @@ TEST(StompSession, QueueDeletedUnderSubscriptionSendsErrorAndKeepsConnection) {
     EXPECT_EQ(c.one().cmd, command::receipt);
 }
 
+TEST(StompSession, SlowConsumerBackpressureStopsAndResumes) {
+    core::broker b;
+    session_settings s;
+    s.output_high_water = 2000;
+    client c(b, s);
+    c.connect();
+    auto q_name = "/queue/bp";
+    for (int i = 0; i < 100; ++i) {
+        c.send(mk(command::send, {{"destination", q_name}}, std::string(100, 'x')));
+    }
+    c.send(mk(command::subscribe, {{"destination", q_name}, {"id", "s"}}));
+    auto q = b.find_vhost("/")->find_queue("bp");
+    size_t first = c.frames().size();
+    EXPECT_GT(first, 0u);
+    EXPECT_LT(first, 100u);  // stopped at the high-water mark
+    EXPECT_EQ(q->message_count(), 100u - first);
+    size_t total = first;
+    for (int i = 0; i < 100 && total < 100; ++i) {
+        c.sess.on_output_drained();  // the transport wrote the batch
+        total += c.frames().size();
+    }
+    EXPECT_EQ(total, 100u);
+    EXPECT_EQ(q->message_count(), 0u);
+}
+
 TEST(StompSession, HeaderEscapingFollowsVersion) {
     core::broker b;
     client c(b);

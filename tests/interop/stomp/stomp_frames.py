@@ -512,6 +512,25 @@ def test_abrupt_close_requeues_unacked():
     c.disconnect()
 
 
+def test_broker_shutdown_closes_stomp_clients_cleanly():
+    b = current_broker()
+    if b.external:
+        return
+    c, l = connect("1.2")
+    q = "/queue/" + uniq("shutdown")
+    c.send(q, b"unacked")
+    c.subscribe(q, id="s", ack="client")
+    l.next_message()
+    ws_raw = Raw()
+    ws_raw.connect()
+    rc = b.stop()
+    assert rc == 0, rc
+    e = l.error()
+    assert e.headers["message"] == "connection_forced", e.headers
+    assert l.disconnected.wait(5)
+    b.start()
+
+
 if __name__ == "__main__":
     main([
         test_connect_each_version, test_stomp_and_connect_commands,
@@ -529,4 +548,5 @@ if __name__ == "__main__":
         test_exchange_destinations, test_amq_queue_destination_uses_existing_queue,
         test_temp_queue_request_reply, test_queue_destination_shared_between_subscribers,
         test_disconnect_requeues_unacked, test_abrupt_close_requeues_unacked,
+        test_broker_shutdown_closes_stomp_clients_cleanly,
     ])
