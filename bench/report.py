@@ -305,31 +305,43 @@ def main():
         for key, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
             vals = [med([m[key] for m in table.get(5, {}).get(b, [])])[0] for b in ("warren", "rabbitmq")]
             f.write(f"{label} " + " ".join("NaN" if v is None else f"{v:.4f}" for v in vals) + "\n")
-    gp = f"""
-set terminal pngcairo size 1200,500 font ",10" noenhanced
+    colors = {"warren": "#2b7bba", "rabbitmq": "#e8743b", "relay": "#9a9a9a"}
+
+    def plot_cmd(path, brokers, scen):
+        cols = [(i + 2, b) for i, b in enumerate(brokers)
+                if any(table[s].get(b) for s in scen)]
+        parts = [f"'{path}' using {c}:xtic(1) lc rgb '{colors[b]}'" for c, b in cols]
+        return ", ".join(parts) if parts else ""
+
+    tp_plot = plot_cmd(dat, ["warren", "rabbitmq", "relay"], tp)
+    lat_plot = plot_cmd(lat, ["warren", "rabbitmq"], [5] if 5 in table else [])
+    panels = []
+    if tp_plot:
+        panels.append(f"""set logscale y
+set yrange [100:*]
+set key top right autotitle columnheader
+set title 'Throughput by scenario (msg/s, log scale, median)'
+plot """ + tp_plot + "\n")
+    if lat_plot:
+        panels.append(f"""set logscale y
+set yrange [*:*]
+set key top left autotitle columnheader
+set title 'Scenario 5: latency at 10,000 msg/s (ms, log scale, median)'
+plot """ + lat_plot + "\n")
+    if panels:
+        gp = f"""set terminal pngcairo size {600 * len(panels)},500 font ",10" noenhanced
 set output '{png}'
-set multiplot layout 1,2
+set multiplot layout 1,{len(panels)}
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set key top right autotitle columnheader
 set grid ytics
-set title 'Throughput by scenario (msg/s, log scale, median)'
-set logscale y
-set yrange [100:*]
-plot '{dat}' using 2:xtic(1) lc rgb '#2b7bba', '' using 3 lc rgb '#e8743b', '' using 4 lc rgb '#9a9a9a'
-set yrange [*:*]
-set key top left
-set title 'Scenario 5: latency at 10,000 msg/s (ms, log scale, median)'
-plot '{lat}' using 2:xtic(1) lc rgb '#2b7bba', '' using 3 lc rgb '#e8743b'
-unset multiplot
-"""
-    if tp or 5 in table:
+""" + "".join(panels) + "unset multiplot\n"
         try:
             subprocess.run(["gnuplot"], input=gp, text=True, check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as e:
-            print(f"gnuplot failed: {e}")
+            print(f"gnuplot failed: {e} {getattr(e, 'stderr', '')}")
 
 
 if __name__ == "__main__":

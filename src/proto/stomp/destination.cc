@@ -13,7 +13,9 @@ int hex_value(char c) {
     return -1;
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+    return s.substr(0, p.size()) == p;
+}
 
 constexpr std::string_view k_valid_types =
     "Valid destination types are: /exchange, /topic, /queue, /amq/queue, /temp-queue, "
@@ -95,8 +97,8 @@ std::optional<destination> parse_destination(std::string_view text, destination_
         if (slash != std::string_view::npos) {
             std::string_view key = rest.substr(slash + 1);
             if (key.find('/') != std::string_view::npos) {
-                return invalid(fmt::format("'{}': too many '/' (encode them as %2F)",
-                                           std::string(text)));
+                return invalid(
+                    fmt::format("'{}': too many '/' (encode them as %2F)", std::string(text)));
             }
             if (!decode(key, d.key)) return std::nullopt;
         }
@@ -108,14 +110,13 @@ std::optional<destination> parse_destination(std::string_view text, destination_
         d.kind = dest_kind::reply_queue;
         rest = text.substr(13);
     } else {
-        return bad(fmt::format("'{}' is not a valid destination.\n{}", std::string(text),
-                               k_valid_types));
+        return bad(
+            fmt::format("'{}' is not a valid destination.\n{}", std::string(text), k_valid_types));
     }
     if (rest.empty()) return invalid(fmt::format("'{}' has no queue name", std::string(text)));
     if (rest.find('/') != std::string_view::npos) {
-        return invalid(
-            fmt::format("'{}': '/' is not allowed in a queue name (encode it as %2F)",
-                        std::string(text)));
+        return invalid(fmt::format("'{}': '/' is not allowed in a queue name (encode it as %2F)",
+                                   std::string(text)));
     }
     if (!decode(rest, d.name)) return std::nullopt;
     return d;

@@ -12,8 +12,8 @@ namespace {
 
 constexpr std::array<std::string_view, 27> k_reserved{
     // frame control
-    "destination", "receipt", "transaction", "content-length", "message-id", "subscription",
-    "ack", "id", "redelivered",
+    "destination", "receipt", "transaction", "content-length", "message-id", "subscription", "ack",
+    "id", "redelivered",
     // mapped properties
     "content-type", "content-encoding", "persistent", "priority", "correlation-id", "reply-to",
     "expiration", "amqp-message-id", "timestamp", "type", "user-id", "app-id",

@@ -229,10 +229,9 @@ private:
 
     void write_batch(output_batch b) override {
         _wbuf = std::move(b.bytes);
-        asio::async_write(_sock, asio::buffer(_wbuf),
-                          [self = shared_self()](const error_code& ec, size_t) {
-                              self->on_write_done(ec);
-                          });
+        asio::async_write(
+            _sock, asio::buffer(_wbuf),
+            [self = shared_self()](const error_code& ec, size_t) { self->on_write_done(ec); });
     }
 
     void begin_close() override {
@@ -278,8 +277,8 @@ private:
         _ws.async_read(_rbuf, [self = shared_self()](const error_code& ec, size_t) {
             if (ec) {
                 if (ec == websocket::error::message_too_big && !self->_finished) {
-                    self->force_close({"Frame too large",
-                                       "WebSocket message exceeds the frame size limit"});
+                    self->force_close(
+                        {"Frame too large", "WebSocket message exceeds the frame size limit"});
                     return;
                 }
                 self->finish();
@@ -287,8 +286,7 @@ private:
             }
             auto data = self->_rbuf.cdata();
             if (!self->_closing_transport) {
-                self->on_data(std::string_view(static_cast<const char*>(data.data()),
-                                               data.size()));
+                self->on_data(std::string_view(static_cast<const char*>(data.data()), data.size()));
             }
             self->_rbuf.consume(self->_rbuf.size());
             if (!self->_finished && !self->_closing_transport) self->do_read();
@@ -401,7 +399,9 @@ void server::shutdown() {
     for (auto& c : conns) c->force_close({"connection_forced", "Broker shutting down"});
 }
 
-void server::remove(const connection* c) { _connections.erase(c); }
+void server::remove(const connection* c) {
+    _connections.erase(c);
+}
 
 std::vector<connection_info> server::connections() const {
     std::vector<connection_info> out;

@@ -39,7 +39,7 @@ struct settings {
     // does). heartbeat_ms is the longest interval the broker will agree to send at: a client
     // asking for slower heart-beats gets them every heartbeat_ms instead (0 = no cap).
     uint32_t heartbeat_ms = 10000;
-    uint32_t heartbeat_min_ms = 100;  // faster requests are slowed down to this
+    uint32_t heartbeat_min_ms = 100;     // faster requests are slowed down to this
     std::string default_user = "guest";  // CONNECT without login (empty = login required)
     std::string default_pass = "guest";
     std::string default_vhost = "/";
@@ -52,7 +52,7 @@ class connection;
 struct connection_info {
     uint64_t id = 0;  // core connection id (also in the CONNECTED session header)
     std::string peer;
-    std::string user;   // empty until CONNECT succeeded
+    std::string user;  // empty until CONNECT succeeded
     std::string vhost;
     std::string protocol;  // "STOMP 1.2"
     bool websocket = false;

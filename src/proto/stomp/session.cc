@@ -32,22 +32,36 @@ bool flag(const frame& f, std::string_view name, bool dflt) {
 
 std::string_view code_name(core::reply_code c) {
     switch (c) {
-        case core::reply_code::access_refused: return "access_refused";
-        case core::reply_code::not_found: return "not_found";
-        case core::reply_code::resource_locked: return "resource_locked";
-        case core::reply_code::precondition_failed: return "precondition_failed";
-        case core::reply_code::frame_error: return "frame_error";
-        case core::reply_code::syntax_error: return "syntax_error";
-        case core::reply_code::command_invalid: return "command_invalid";
-        case core::reply_code::not_allowed: return "not_allowed";
-        case core::reply_code::not_implemented: return "not_implemented";
-        case core::reply_code::resource_error: return "resource_error";
-        case core::reply_code::connection_forced: return "connection_forced";
-        default: return "internal_error";
+        case core::reply_code::access_refused:
+            return "access_refused";
+        case core::reply_code::not_found:
+            return "not_found";
+        case core::reply_code::resource_locked:
+            return "resource_locked";
+        case core::reply_code::precondition_failed:
+            return "precondition_failed";
+        case core::reply_code::frame_error:
+            return "frame_error";
+        case core::reply_code::syntax_error:
+            return "syntax_error";
+        case core::reply_code::command_invalid:
+            return "command_invalid";
+        case core::reply_code::not_allowed:
+            return "not_allowed";
+        case core::reply_code::not_implemented:
+            return "not_implemented";
+        case core::reply_code::resource_error:
+            return "resource_error";
+        case core::reply_code::connection_forced:
+            return "connection_forced";
+        default:
+            return "internal_error";
     }
 }
 
-failure from_core(const core::error& e) { return {std::string(code_name(e.code)), e.text}; }
+failure from_core(const core::error& e) {
+    return {std::string(code_name(e.code)), e.text};
+}
 
 // A `host` header that names this machine rather than a vhost (stomp.py and others send the
 // host they dialled). Used only when no vhost of that name exists.
@@ -85,8 +99,8 @@ constexpr std::array<std::string_view, 5> k_str_queue_args = {
 // One SUBSCRIBE: a core consumer on one queue.
 class session::subscription : public core::consumer {
 public:
-    subscription(session& s, std::string id, uint64_t serial) : _s(s), id(std::move(id)),
-                                                                 serial(serial) {}
+    subscription(session& s, std::string id, uint64_t serial)
+        : _s(s), id(std::move(id)), serial(serial) {}
 
     bool can_accept() const override {
         if (cancelled || _s._closing) return false;
@@ -117,7 +131,9 @@ session::session(core::broker& b, const session_settings& s, session_io& io, std
     _session_id = fmt::format("session-{}-{:08x}", _conn_id, static_cast<uint32_t>(rng()()));
 }
 
-session::~session() { connection_closed(); }
+session::~session() {
+    connection_closed();
+}
 
 // ---------------------------------------------------------------------------------------------
 // input
@@ -164,21 +180,32 @@ status session::dispatch(frame& f) {
     }
     switch (f.cmd) {
         case command::connect:
-        case command::stomp: return handle_connect(f);
-        case command::send: return handle_send(f);
-        case command::subscribe: return handle_subscribe(f);
-        case command::unsubscribe: return handle_unsubscribe(f);
-        case command::ack: return handle_ack(f, true);
-        case command::nack: return handle_ack(f, false);
-        case command::begin: return handle_begin(f);
-        case command::commit: return handle_commit(f);
-        case command::abort: return handle_abort(f);
-        case command::disconnect: return handle_disconnect(f);
+        case command::stomp:
+            return handle_connect(f);
+        case command::send:
+            return handle_send(f);
+        case command::subscribe:
+            return handle_subscribe(f);
+        case command::unsubscribe:
+            return handle_unsubscribe(f);
+        case command::ack:
+            return handle_ack(f, true);
+        case command::nack:
+            return handle_ack(f, false);
+        case command::begin:
+            return handle_begin(f);
+        case command::commit:
+            return handle_commit(f);
+        case command::abort:
+            return handle_abort(f);
+        case command::disconnect:
+            return handle_disconnect(f);
         case command::connected:
         case command::message:
         case command::receipt:
         case command::error:
-        case command::unknown: break;
+        case command::unknown:
+            break;
     }
     return failure{"Bad command", fmt::format("Could not interpret command {}", f.command_text)};
 }
@@ -201,10 +228,14 @@ status session::handle_connect(const frame& f) {
             while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
             version iv;
             bool known = true;
-            if (item == "1.0") iv = version::v1_0;
-            else if (item == "1.1") iv = version::v1_1;
-            else if (item == "1.2") iv = version::v1_2;
-            else known = false;
+            if (item == "1.0")
+                iv = version::v1_0;
+            else if (item == "1.1")
+                iv = version::v1_1;
+            else if (item == "1.2")
+                iv = version::v1_2;
+            else
+                known = false;
             if (known && (!any || iv > v)) v = iv;
             any = any || known;
             if (comma == std::string_view::npos) break;
@@ -218,8 +249,8 @@ status session::handle_connect(const frame& f) {
                 .header("version", k_supported_versions)
                 .header("content-type", "text/plain")
                 .header("message", "Version mismatch");
-            std::string body = fmt::format("Supported protocol versions are {}",
-                                           k_supported_versions);
+            std::string body =
+                fmt::format("Supported protocol versions are {}", k_supported_versions);
             w.header("content-length", std::to_string(body.size()));
             w.end(body);
             end_output();
@@ -232,8 +263,7 @@ status session::handle_connect(const frame& f) {
     uint64_t cx = 0, cy = 0;
     if (const std::string* hb = f.get("heart-beat")) {
         size_t comma = hb->find(',');
-        if (comma == std::string::npos ||
-            !parse_u64(std::string_view(*hb).substr(0, comma), cx) ||
+        if (comma == std::string::npos || !parse_u64(std::string_view(*hb).substr(0, comma), cx) ||
             !parse_u64(std::string_view(*hb).substr(comma + 1), cy)) {
             return failure{"Invalid heart-beat header",
                            fmt::format("heart-beat '{}' is not \"<cx>,<cy>\"", *hb)};
@@ -252,8 +282,7 @@ status session::handle_connect(const frame& f) {
     std::string user = login ? *login : _settings.default_user;
     std::string pass = login ? (passcode ? *passcode : std::string()) : _settings.default_pass;
     if (user.empty() || !_broker.authenticate(user, pass)) {
-        return failure{"Access refused",
-                       fmt::format("Authentication failed for user '{}'", user)};
+        return failure{"Access refused", fmt::format("Authentication failed for user '{}'", user)};
     }
 
     // Virtual host.
@@ -266,8 +295,7 @@ status session::handle_connect(const frame& f) {
     }
     if (!vh) {
         return failure{"Virtual host access denied",
-                       fmt::format("Virtual host '{}' does not exist or access was refused",
-                                   host)};
+                       fmt::format("Virtual host '{}' does not exist or access was refused", host)};
     }
 
     _connected = true;
@@ -386,7 +414,9 @@ status session::publish(frame& f) {
             routing_key = d->name;
             break;
         case dest_kind::amq_queue:
-        case dest_kind::reply_queue: routing_key = d->name; break;
+        case dest_kind::reply_queue:
+            routing_key = d->name;
+            break;
         case dest_kind::topic:
             exchange = "amq.topic";
             routing_key = d->key;
@@ -443,9 +473,12 @@ status session::handle_subscribe(const frame& f) {
     }
     ack_mode mode = ack_mode::auto_ack;
     if (const std::string* a = f.get("ack")) {
-        if (*a == "auto") mode = ack_mode::auto_ack;
-        else if (*a == "client") mode = ack_mode::client;
-        else if (*a == "client-individual") mode = ack_mode::client_individual;
+        if (*a == "auto")
+            mode = ack_mode::auto_ack;
+        else if (*a == "client")
+            mode = ack_mode::client;
+        else if (*a == "client-individual")
+            mode = ack_mode::client_individual;
         else {
             return failure{"Invalid ack mode",
                            fmt::format("ack '{}' is not auto, client or client-individual", *a)};
@@ -490,11 +523,11 @@ status session::handle_subscribe(const frame& f) {
             std::string exchange = d->kind == dest_kind::topic ? "amq.topic" : d->name;
             if (!_vhost->find_exchange(exchange)) {
                 return failure{"not_found", fmt::format("NOT_FOUND - no exchange '{}' in vhost "
-                                                        "'{}'", exchange, _vhost_name)};
+                                                        "'{}'",
+                                                        exchange, _vhost_name)};
             }
             if (durable_sub && !id_header) {
-                return failure{"Missing id",
-                               "A durable subscription must include an 'id' header"};
+                return failure{"Missing id", "A durable subscription must include an 'id' header"};
             }
             core::queue_decl decl;
             if (const std::string* qn = f.get("x-queue-name")) {
@@ -608,8 +641,10 @@ status session::settle(uint64_t tag, const subscription* sub, bool cumulative, b
     std::vector<core::queue_ptr> touched;
     if (ack || !requeue) {
         for (auto& [q, seq] : settled) {
-            if (ack) q->ack(seq);
-            else q->discard(seq);
+            if (ack)
+                q->ack(seq);
+            else
+                q->discard(seq);
             if (std::find(touched.begin(), touched.end(), q) == touched.end()) touched.push_back(q);
         }
     } else {

@@ -57,7 +57,7 @@ struct session_settings {
 class session_io {
 public:
     virtual ~session_io() = default;
-    virtual void output_ready() = 0;  // take_output() has bytes; schedule a write
+    virtual void output_ready() = 0;     // take_output() has bytes; schedule a write
     virtual void close_requested() = 0;  // write pending output, then close the connection
 };
 
@@ -178,8 +178,8 @@ private:
     std::map<uint64_t, unacked> _unacked;  // by delivery tag (the message-id's tail)
     uint64_t _next_tag = 1;
     std::map<std::string, std::vector<frame>> _transactions;
-    std::set<std::string> _declared_queues;                     // /queue/x declared on SEND
-    std::map<std::string, std::string> _temp_queues;            // label -> queue name
+    std::set<std::string> _declared_queues;           // /queue/x declared on SEND
+    std::map<std::string, std::string> _temp_queues;  // label -> queue name
 };
 
 }  // namespace warren::stomp

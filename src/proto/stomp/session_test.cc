@@ -40,8 +40,10 @@ public:
         while (!data.empty()) {
             auto r = p.parse(data);
             data.remove_prefix(r.consumed);
-            if (r.status == parse_status::frame_ready) result.push_back(p.take_frame());
-            else break;
+            if (r.status == parse_status::frame_ready)
+                result.push_back(p.take_frame());
+            else
+                break;
         }
         heartbeats = p.heartbeats();
         return result;
@@ -115,8 +117,9 @@ TEST(StompSession, VersionMismatchIsError) {
 TEST(StompSession, BadLoginIsRefused) {
     core::broker b;
     client c(b);
-    c.send(mk(command::connect, {{"accept-version", "1.2"}, {"login", "guest"},
-                                 {"passcode", "wrong"}, {"receipt", "r1"}}));
+    c.send(mk(
+        command::connect,
+        {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "wrong"}, {"receipt", "r1"}}));
     auto f = c.one();
     EXPECT_EQ(f.cmd, command::error);
     EXPECT_EQ(h(f, "message"), "Access refused");
@@ -226,8 +229,7 @@ TEST(StompSession, MissingHeadersAndBadDestinations) {
         {mk(command::send, {{"destination", "/queue/"}}), "Invalid destination"},
         {mk(command::send, {{"destination", "/temp-queue/x"}}), "Invalid destination"},
         {mk(command::subscribe, {{"destination", "/amq/queue/nope"}, {"id", "1"}}), "not_found"},
-        {mk(command::subscribe, {{"destination", "/exchange/nope/k"}, {"id", "1"}}),
-         "not_found"},
+        {mk(command::subscribe, {{"destination", "/exchange/nope/k"}, {"id", "1"}}), "not_found"},
         {mk(command::send, {{"destination", "/exchange/nope/k"}}), "not_found"},
         {mk(command::subscribe, {{"destination", "/queue/a"}, {"id", "1"}, {"ack", "bogus"}}),
          "Invalid ack mode"},
@@ -239,8 +241,7 @@ TEST(StompSession, MissingHeadersAndBadDestinations) {
         {mk(command::commit, {{"transaction", "nope"}}), "Bad transaction"},
         {mk(command::send, {{"destination", "/queue/a"}, {"transaction", "nope"}}),
          "Bad transaction"},
-        {mk(command::send, {{"destination", "/queue/a"}, {"priority", "high"}}),
-         "Invalid header"},
+        {mk(command::send, {{"destination", "/queue/a"}, {"priority", "high"}}), "Invalid header"},
         {mk(command::connect, {}), "Already connected"},
     };
     for (auto& t : cases) {
@@ -262,9 +263,15 @@ TEST(StompSession, SendSubscribeMessageWithProperties) {
     c.connect();
     std::string body = "a\0b"s;
     c.send(mk(command::send,
-              {{"destination", "/queue/q1"}, {"receipt", "r1"}, {"content-type", "text/plain"},
-               {"persistent", "true"}, {"priority", "5"}, {"correlation-id", "c1"},
-               {"amqp-message-id", "m1"}, {"x-custom", "v:1"}, {"content-length", "3"}},
+              {{"destination", "/queue/q1"},
+               {"receipt", "r1"},
+               {"content-type", "text/plain"},
+               {"persistent", "true"},
+               {"priority", "5"},
+               {"correlation-id", "c1"},
+               {"amqp-message-id", "m1"},
+               {"x-custom", "v:1"},
+               {"content-length", "3"}},
               body));
     auto r = c.one();
     EXPECT_EQ(r.cmd, command::receipt);
@@ -341,8 +348,10 @@ TEST(StompSession, PrefetchCountLimitsInFlight) {
     client c(b);
     c.connect();
     for (int i = 0; i < 5; ++i) c.send(mk(command::send, {{"destination", "/queue/q"}}, "m"));
-    c.send(mk(command::subscribe, {{"destination", "/queue/q"}, {"id", "s"},
-                                   {"ack", "client-individual"}, {"prefetch-count", "2"}}));
+    c.send(mk(command::subscribe, {{"destination", "/queue/q"},
+                                   {"id", "s"},
+                                   {"ack", "client-individual"},
+                                   {"prefetch-count", "2"}}));
     auto ms = c.frames();
     ASSERT_EQ(ms.size(), 2u);
     c.send(mk(command::ack, {{"id", h(ms[0], "ack")}}));
@@ -434,8 +443,10 @@ TEST(StompSession, TopicSubscriptionQueueGoesAwayOnClose) {
 
 TEST(StompSession, DurableTopicSubscriptionSurvivesReconnect) {
     core::broker b;
-    auto sub = mk(command::subscribe, {{"destination", "/topic/d"}, {"id", "dur"},
-                                       {"durable", "true"}, {"auto-delete", "false"}});
+    auto sub = mk(command::subscribe, {{"destination", "/topic/d"},
+                                       {"id", "dur"},
+                                       {"durable", "true"},
+                                       {"auto-delete", "false"}});
     {
         client a(b);
         a.connect();
@@ -461,8 +472,9 @@ TEST(StompSession, TempQueueReplies) {
     requester.connect();
     responder.connect();
     responder.send(mk(command::subscribe, {{"destination", "/queue/rpc"}, {"id", "r"}}));
-    requester.send(mk(command::send, {{"destination", "/queue/rpc"},
-                                      {"reply-to", "/temp-queue/answers"}}, "ping"));
+    requester.send(mk(command::send,
+                      {{"destination", "/queue/rpc"}, {"reply-to", "/temp-queue/answers"}},
+                      "ping"));
     auto req = responder.one();
     std::string reply_to = h(req, "reply-to");
     ASSERT_EQ(reply_to.rfind("/reply-queue/amq.gen-", 0), 0u) << reply_to;

@@ -95,6 +95,7 @@ private:
     uint64_t _body_size = 0;
     bool _spliced = false;       // splice mode: now copying raw frames
     std::shared_ptr<peer> _splice_target;
+    std::set<std::shared_ptr<peer>> _touched;  // consumers written to during this read
 };
 
 struct relay {
@@ -162,7 +163,7 @@ void peer::on_read(size_t n) {
         s.locales = "en_US";
         amqp::append_method_frame(_pending, 0, s);
     }
-    std::set<std::shared_ptr<peer>> touched;
+    std::set<std::shared_ptr<peer>>& touched = _touched;
     for (;;) {
         std::string_view rest(_rbuf.data() + pos, _rlen - pos);
         if (_spliced) {
@@ -220,6 +221,7 @@ void peer::on_read(size_t n) {
             pause = true;
         }
     }
+    touched.clear();
     if (pause) {
         _paused = true;
         return;
@@ -279,11 +281,7 @@ void peer::publish_complete() {
         amqp::append_deliver(c->pending(), 1, c->consumer_tag(), c->next_delivery_tag(), false,
                              _exchange, _rk, _props, _body, frame_max);
         ++_r.delivered;
-        c->flush();
-        if (c->backlog() > max_backlog && !_paused) {
-            c->add_waiter(shared_from_this());
-            _paused = true;
-        }
+        _touched.insert(c);  // flushed once per read, not per message
     }
 }
 

@@ -64,39 +64,98 @@ struct valid_case {
 
 std::vector<valid_case> valid_cases() {
     return {
-        {"minimal_connect", "CONNECT\naccept-version:1.2\nhost:/\n\n\0"s, version::v1_0,
-         command::connect, {{"accept-version", "1.2"}, {"host", "/"}}, ""},
-        {"stomp_command", "STOMP\nlogin:guest\n\n\0"s, version::v1_0, command::stomp,
-         {{"login", "guest"}}, ""},
-        {"send_body_to_nul", "SEND\ndestination:/queue/a\n\nhello world\0"s, version::v1_2,
-         command::send, {{"destination", "/queue/a"}}, "hello world"},
-        {"content_length_with_nuls", "SEND\ndestination:/queue/a\ncontent-length:5\n\na\0b\0c\0"s,
-         version::v1_2, command::send,
-         {{"destination", "/queue/a"}, {"content-length", "5"}}, "a\0b\0c"s},
-        {"zero_content_length", "SEND\ncontent-length:0\n\n\0"s, version::v1_2, command::send,
-         {{"content-length", "0"}}, ""},
-        {"crlf_lines", "SEND\r\ndestination:/queue/a\r\nx:y\r\n\r\nbody\0"s, version::v1_2,
-         command::send, {{"destination", "/queue/a"}, {"x", "y"}}, "body"},
-        {"escapes_1_2", "SEND\na\\cb:c\\nd\\\\e\\rf\n\n\0"s, version::v1_2, command::send,
-         {{"a:b", "c\nd\\e\rf"}}, ""},
-        {"escapes_1_1", "SEND\nk:a\\cb\\nc\\\\d\n\n\0"s, version::v1_1, command::send,
-         {{"k", "a:b\nc\\d"}}, ""},
-        {"no_escapes_1_0", "SEND\nk:a\\cb\\t\n\n\0"s, version::v1_0, command::send,
-         {{"k", "a\\cb\\t"}}, ""},
-        {"connect_never_unescaped", "CONNECT\npasscode:a\\cb\n\n\0"s, version::v1_2,
-         command::connect, {{"passcode", "a\\cb"}}, ""},
-        {"value_with_colons", "SEND\nurl:http://x:80/y\n\n\0"s, version::v1_0, command::send,
-         {{"url", "http://x:80/y"}}, ""},
-        {"repeated_header_kept_in_order", "SEND\nfoo:first\nfoo:second\n\n\0"s, version::v1_2,
-         command::send, {{"foo", "first"}, {"foo", "second"}}, ""},
+        {"minimal_connect",
+         "CONNECT\naccept-version:1.2\nhost:/\n\n\0"s,
+         version::v1_0,
+         command::connect,
+         {{"accept-version", "1.2"}, {"host", "/"}},
+         ""},
+        {"stomp_command",
+         "STOMP\nlogin:guest\n\n\0"s,
+         version::v1_0,
+         command::stomp,
+         {{"login", "guest"}},
+         ""},
+        {"send_body_to_nul",
+         "SEND\ndestination:/queue/a\n\nhello world\0"s,
+         version::v1_2,
+         command::send,
+         {{"destination", "/queue/a"}},
+         "hello world"},
+        {"content_length_with_nuls",
+         "SEND\ndestination:/queue/a\ncontent-length:5\n\na\0b\0c\0"s,
+         version::v1_2,
+         command::send,
+         {{"destination", "/queue/a"}, {"content-length", "5"}},
+         "a\0b\0c"s},
+        {"zero_content_length",
+         "SEND\ncontent-length:0\n\n\0"s,
+         version::v1_2,
+         command::send,
+         {{"content-length", "0"}},
+         ""},
+        {"crlf_lines",
+         "SEND\r\ndestination:/queue/a\r\nx:y\r\n\r\nbody\0"s,
+         version::v1_2,
+         command::send,
+         {{"destination", "/queue/a"}, {"x", "y"}},
+         "body"},
+        {"escapes_1_2",
+         "SEND\na\\cb:c\\nd\\\\e\\rf\n\n\0"s,
+         version::v1_2,
+         command::send,
+         {{"a:b", "c\nd\\e\rf"}},
+         ""},
+        {"escapes_1_1",
+         "SEND\nk:a\\cb\\nc\\\\d\n\n\0"s,
+         version::v1_1,
+         command::send,
+         {{"k", "a:b\nc\\d"}},
+         ""},
+        {"no_escapes_1_0",
+         "SEND\nk:a\\cb\\t\n\n\0"s,
+         version::v1_0,
+         command::send,
+         {{"k", "a\\cb\\t"}},
+         ""},
+        {"connect_never_unescaped",
+         "CONNECT\npasscode:a\\cb\n\n\0"s,
+         version::v1_2,
+         command::connect,
+         {{"passcode", "a\\cb"}},
+         ""},
+        {"value_with_colons",
+         "SEND\nurl:http://x:80/y\n\n\0"s,
+         version::v1_0,
+         command::send,
+         {{"url", "http://x:80/y"}},
+         ""},
+        {"repeated_header_kept_in_order",
+         "SEND\nfoo:first\nfoo:second\n\n\0"s,
+         version::v1_2,
+         command::send,
+         {{"foo", "first"}, {"foo", "second"}},
+         ""},
         {"empty_value", "SEND\nfoo:\n\n\0"s, version::v1_2, command::send, {{"foo", ""}}, ""},
-        {"leading_heartbeats", "\n\r\n\nDISCONNECT\nreceipt:1\n\n\0"s, version::v1_2,
-         command::disconnect, {{"receipt", "1"}}, ""},
+        {"leading_heartbeats",
+         "\n\r\n\nDISCONNECT\nreceipt:1\n\n\0"s,
+         version::v1_2,
+         command::disconnect,
+         {{"receipt", "1"}},
+         ""},
         {"unknown_command_parses", "FOO\n\n\0"s, version::v1_2, command::unknown, {}, ""},
-        {"whitespace_kept", "SEND\n key : v \n\n\0"s, version::v1_2, command::send,
-         {{" key ", " v "}}, ""},
-        {"server_frames", "MESSAGE\nsubscription:0\nmessage-id:7\n\nx\0"s, version::v1_2,
-         command::message, {{"subscription", "0"}, {"message-id", "7"}}, "x"},
+        {"whitespace_kept",
+         "SEND\n key : v \n\n\0"s,
+         version::v1_2,
+         command::send,
+         {{" key ", " v "}},
+         ""},
+        {"server_frames",
+         "MESSAGE\nsubscription:0\nmessage-id:7\n\nx\0"s,
+         version::v1_2,
+         command::message,
+         {{"subscription", "0"}, {"message-id", "7"}},
+         "x"},
     };
 }
 
@@ -119,14 +178,16 @@ TEST(StompParser, ValidFramesSplitAtEveryOffset) {
             parser p;
             p.set_version(c.v);
             std::vector<frame> frames;
-            for (std::string_view piece :
-                 {std::string_view(c.input).substr(0, split), std::string_view(c.input).substr(split)}) {
+            for (std::string_view piece : {std::string_view(c.input).substr(0, split),
+                                           std::string_view(c.input).substr(split)}) {
                 while (!piece.empty()) {
                     auto r = p.parse(piece);
                     piece.remove_prefix(r.consumed);
                     ASSERT_NE(r.status, parse_status::error) << "split " << split;
-                    if (r.status == parse_status::frame_ready) frames.push_back(p.take_frame());
-                    else break;
+                    if (r.status == parse_status::frame_ready)
+                        frames.push_back(p.take_frame());
+                    else
+                        break;
                 }
             }
             ASSERT_EQ(frames.size(), 1u) << "split " << split;
@@ -185,12 +246,21 @@ TEST(StompParser, InvalidFramesTable) {
         {"undefined_escape_1_2", "SEND\nk:a\\tb\n\n\0"s, version::v1_2, "Invalid header", {}},
         {"cr_escape_in_1_1", "SEND\nk:a\\rb\n\n\0"s, version::v1_1, "Invalid header", {}},
         {"trailing_backslash", "SEND\nk:ab\\\n\n\0"s, version::v1_2, "Invalid header", {}},
-        {"bad_content_length", "SEND\ncontent-length:abc\n\n\0"s, version::v1_2,
-         "Invalid content-length", {}},
-        {"negative_content_length", "SEND\ncontent-length:-1\n\n\0"s, version::v1_2,
-         "Invalid content-length", {}},
-        {"body_longer_than_content_length", "SEND\ncontent-length:1\n\nab\0"s, version::v1_2,
-         "Invalid frame", {}},
+        {"bad_content_length",
+         "SEND\ncontent-length:abc\n\n\0"s,
+         version::v1_2,
+         "Invalid content-length",
+         {}},
+        {"negative_content_length",
+         "SEND\ncontent-length:-1\n\n\0"s,
+         version::v1_2,
+         "Invalid content-length",
+         {}},
+        {"body_longer_than_content_length",
+         "SEND\ncontent-length:1\n\nab\0"s,
+         version::v1_2,
+         "Invalid frame",
+         {}},
         {"nul_in_headers", "SEND\nk:v\0\n\n\0"s, version::v1_2, "Invalid frame", {}},
         {"nul_in_command", "SE\0ND\n\n\0"s, version::v1_2, "Invalid frame", {}},
         {"lone_cr_between_frames", "\rSEND\n\n\0"s, version::v1_2, "Invalid frame", {}},
@@ -198,8 +268,8 @@ TEST(StompParser, InvalidFramesTable) {
          "Frame too large", small},
         {"body_over_limit", "SEND\n\n"s + std::string(100, 'x') + "\0"s, version::v1_2,
          "Frame too large", small},
-        {"too_many_headers", "SEND\na:1\nb:2\nc:3\nd:4\n\n\0"s, version::v1_2,
-         "Too many headers", small},
+        {"too_many_headers", "SEND\na:1\nb:2\nc:3\nd:4\n\n\0"s, version::v1_2, "Too many headers",
+         small},
         {"header_too_long", "SEND\nk:"s + std::string(30, 'v') + "\n\n\0"s, version::v1_2,
          "Header too long", small},
         {"command_too_long", std::string(30, 'A') + "\n\n\0"s, version::v1_2, "Header too long",
@@ -275,11 +345,11 @@ TEST(StompWriter, EncodesExactBytes) {
 }
 
 TEST(StompWriter, RoundTripEveryCommandAndVersion) {
-    std::vector<command> cmds = {command::connect,   command::stomp,  command::send,
+    std::vector<command> cmds = {command::connect,   command::stomp,       command::send,
                                  command::subscribe, command::unsubscribe, command::ack,
-                                 command::nack,      command::begin,  command::commit,
-                                 command::abort,     command::disconnect, command::connected,
-                                 command::message,   command::receipt, command::error};
+                                 command::nack,      command::begin,       command::commit,
+                                 command::abort,     command::disconnect,  command::connected,
+                                 command::message,   command::receipt,     command::error};
     for (version v : {version::v1_1, version::v1_2}) {
         for (command c : cmds) {
             frame f;
@@ -332,9 +402,15 @@ TEST(StompParser, MutatedValidFramesNeverCrash) {
         for (int e = 0; e < edits && !in.empty(); ++e) {
             size_t at = rng() % in.size();
             switch (rng() % 3) {
-                case 0: in[at] = static_cast<char>(rng() % 256); break;
-                case 1: in.erase(at, 1); break;
-                case 2: in.insert(at, 1, static_cast<char>(rng() % 256)); break;
+                case 0:
+                    in[at] = static_cast<char>(rng() % 256);
+                    break;
+                case 1:
+                    in.erase(at, 1);
+                    break;
+                case 2:
+                    in.insert(at, 1, static_cast<char>(rng() % 256));
+                    break;
             }
         }
         auto r = run(in, version::v1_2, 1 + rng() % 8);

@@ -33,9 +33,12 @@ constexpr std::array<command_entry, 15> k_commands{{
 
 std::string_view version_name(version v) {
     switch (v) {
-        case version::v1_0: return "1.0";
-        case version::v1_1: return "1.1";
-        case version::v1_2: return "1.2";
+        case version::v1_0:
+            return "1.0";
+        case version::v1_1:
+            return "1.1";
+        case version::v1_2:
+            return "1.2";
     }
     return "1.0";
 }

@@ -22,14 +22,21 @@ bool unescape_header(std::string_view in, version v, std::string& out) {
         if (i + 1 >= in.size()) return false;
         char e = in[++i];
         switch (e) {
-            case 'n': out.push_back('\n'); break;
-            case 'c': out.push_back(':'); break;
-            case '\\': out.push_back('\\'); break;
+            case 'n':
+                out.push_back('\n');
+                break;
+            case 'c':
+                out.push_back(':');
+                break;
+            case '\\':
+                out.push_back('\\');
+                break;
             case 'r':
                 if (v != version::v1_2) return false;
                 out.push_back('\r');
                 break;
-            default: return false;
+            default:
+                return false;
         }
     }
     return true;
@@ -42,9 +49,15 @@ void escape_header(std::string_view in, version v, std::string& out) {
     }
     for (char c : in) {
         switch (c) {
-            case '\n': out.append("\\n"); break;
-            case ':': out.append("\\c"); break;
-            case '\\': out.append("\\\\"); break;
+            case '\n':
+                out.append("\\n");
+                break;
+            case ':':
+                out.append("\\c");
+                break;
+            case '\\':
+                out.append("\\\\");
+                break;
             case '\r':
                 if (v == version::v1_2) {
                     out.append("\\r");
@@ -52,7 +65,8 @@ void escape_header(std::string_view in, version v, std::string& out) {
                     out.push_back(c);
                 }
                 break;
-            default: out.push_back(c);
+            default:
+                out.push_back(c);
         }
     }
 }
@@ -127,8 +141,8 @@ bool parser::finish_headers() {
         }
         if (n > _limits.max_frame_size || _frame_bytes + n > _limits.max_frame_size) {
             _error = {"Frame too large",
-                      fmt::format("content-length {} exceeds the frame size limit of {} bytes",
-                                  n, _limits.max_frame_size)};
+                      fmt::format("content-length {} exceeds the frame size limit of {} bytes", n,
+                                  _limits.max_frame_size)};
             return false;
         }
         _body_remaining = n;
@@ -176,8 +190,8 @@ parse_result parser::parse(std::string_view data) {
             case state::header_line: {
                 const char* start = data.data() + pos;
                 const void* nl = std::memchr(start, '\n', n - pos);
-                size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start)
-                                 : n - pos;
+                size_t take =
+                    nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) : n - pos;
                 if (std::memchr(start, '\0', take)) {
                     return fail(pos, "Invalid frame",
                                 _state == state::command_line
@@ -185,9 +199,9 @@ parse_result parser::parse(std::string_view data) {
                                     : "frame ended before the blank line after its headers");
                 }
                 if (_line.size() + take > _limits.max_header_length) {
-                    return fail(pos, "Header too long",
-                                fmt::format("a header line exceeds {} bytes",
-                                            _limits.max_header_length));
+                    return fail(
+                        pos, "Header too long",
+                        fmt::format("a header line exceeds {} bytes", _limits.max_header_length));
                 }
                 _frame_bytes += take + (nl ? 1 : 0);
                 if (_frame_bytes > _limits.max_frame_size) {
@@ -239,8 +253,8 @@ parse_result parser::parse(std::string_view data) {
             case state::body_nul: {
                 const char* start = data.data() + pos;
                 const void* nul = std::memchr(start, '\0', n - pos);
-                size_t take = nul ? static_cast<size_t>(static_cast<const char*>(nul) - start)
-                                  : n - pos;
+                size_t take =
+                    nul ? static_cast<size_t>(static_cast<const char*>(nul) - start) : n - pos;
                 _frame_bytes += take;
                 if (_frame_bytes > _limits.max_frame_size) {
                     return fail(pos, "Frame too large",

@@ -33,7 +33,7 @@ namespace warren::stomp {
 struct limits {
     size_t max_frame_size = 4 * 1024 * 1024;  // command + headers + body, as RabbitMQ (4 MB)
     size_t max_headers = 1000;
-    size_t max_header_length = 64 * 1024;     // one header (or command) line, escaped form
+    size_t max_header_length = 64 * 1024;  // one header (or command) line, escaped form
 };
 
 enum class parse_status { need_more, frame_ready, error };
@@ -71,13 +71,13 @@ public:
 
 private:
     enum class state {
-        idle,            // between frames: skipping EOLs (heart-beats)
-        command_line,    // reading the command line
-        header_line,     // reading header lines until a blank line
-        body_length,     // reading exactly _body_remaining bytes
-        body_terminator, // expecting the NUL after a content-length body
-        body_nul,        // reading the body up to the first NUL
-        done,            // a frame is ready; take_frame() resets to idle
+        idle,             // between frames: skipping EOLs (heart-beats)
+        command_line,     // reading the command line
+        header_line,      // reading header lines until a blank line
+        body_length,      // reading exactly _body_remaining bytes
+        body_terminator,  // expecting the NUL after a content-length body
+        body_nul,         // reading the body up to the first NUL
+        done,             // a frame is ready; take_frame() resets to idle
         failed,
     };
 
@@ -89,8 +89,8 @@ private:
     limits _limits;
     version _version = version::v1_0;
     state _state = state::idle;
-    std::string _line;        // the partial line being accumulated
-    bool _pending_cr = false; // idle: a CR was seen, expecting LF
+    std::string _line;         // the partial line being accumulated
+    bool _pending_cr = false;  // idle: a CR was seen, expecting LF
     frame _frame;
     size_t _frame_bytes = 0;
     size_t _body_remaining = 0;
