@@ -577,15 +577,19 @@ uint64_t vhost::wall_seconds() const {
 }
 
 void vhost::tick(uint64_t now) {
-    std::vector<queue_ptr> doomed;
+    // Collect first: expiring dead-letters and delivers, and consumers may declare or delete
+    // queues from their callbacks.
+    std::vector<queue_ptr> due, doomed;
     for (auto& [name, q] : _queues) {
-        auto due = q->next_expiry();
-        if (due && *due <= now) q->expire(now);
-        auto gone = q->expires_at();
-        if (gone && *gone <= now) doomed.push_back(q);
+        if (auto t = q->next_expiry(); t && *t <= now) due.push_back(q);
+        if (auto t = q->expires_at(); t && *t <= now) doomed.push_back(q);
     }
-    for (auto& q : doomed)
-        if (!q->deleted()) delete_queue_now(q);
+    for (auto& q : due)
+        if (!q->deleted()) q->expire(now);
+    for (auto& q : doomed) {
+        auto t = q->expires_at();  // may have been used meanwhile
+        if (t && *t <= now) delete_queue_now(q);
+    }
     drain_dead_letters();
 }
 
@@ -611,7 +615,10 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
         }
         queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
         if (dead && is_cycle(*m, q->name())) return size_t{0};
-        if (q->enqueue(std::move(m)) == enqueue_result::rejected) {
+        ++_publish_depth;  // dead letters wait until this enqueue is done
+        const auto res = q->enqueue(std::move(m));
+        --_publish_depth;
+        if (res == enqueue_result::rejected) {
             if (info) ++info->rejected;
             return size_t{0};
         }

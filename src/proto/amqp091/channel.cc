@@ -10,10 +10,15 @@
 #include "base/log.h"
 #include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/connection.h"
+#include "proto/amqp091/server.h"
 
 namespace warren::amqp {
 
 using rc = core::reply_code;
+
+namespace {
+constexpr std::string_view reply_queue = "amq.rabbitmq.reply-to";
+}
 
 // ---------------------------------------------------------------------------------------------
 // amqp_consumer
@@ -40,6 +45,10 @@ void channel::open() { send(channel_open_ok{}); }
 void channel::release() {
     if (_released) return;
     _released = true;
+    if (!_reply_suffix.empty()) {
+        _conn.owner().remove_reply_channel(_reply_suffix);
+        _reply_suffix.clear();
+    }
     _content = content_state::none;
     _pub_msg.reset();
     auto consumers = std::move(_consumers);
@@ -203,7 +212,9 @@ core::result<void> channel::handle_header(const frame_view& f) {
     m->routing_key = _pub_routing_key;
     m->props = std::move(h->props);
     m->props_raw.assign(h->props_raw);
-    m->body.reserve(h->body_size);
+    // Reserve what is announced, but not more than a few frames' worth up front: a client could
+    // announce large bodies on many channels and never send them.
+    m->body.reserve(std::min<uint64_t>(h->body_size, 4u << 20));
     _pub_msg = std::move(m);
     _pub_remaining = h->body_size;
     if (_pub_remaining == 0) return publish_complete();
@@ -226,8 +237,11 @@ core::result<void> channel::handle_body(const frame_view& f) {
 
 core::result<void> channel::publish_complete() {
     _content = content_state::none;
-    core::message_ptr msg = std::move(_pub_msg);
     if (_pub_immediate) return make_error(rc::not_implemented, "immediate=true");
+    if (_pub_msg->props.reply_to && *_pub_msg->props.reply_to == reply_queue) {
+        if (auto r = rewrite_reply_to(*_pub_msg); !r) return r;
+    }
+    core::message_ptr msg = std::move(_pub_msg);
     if (auto r = check_properties(*msg); !r) return r;
     if (_tx) {
         // Check the exchange now, like RabbitMQ; route at commit.
@@ -275,9 +289,21 @@ core::result<void> channel::check_properties(const core::message& m) const {
 
 core::result<void> channel::route(std::string_view exchange, bool mandatory,
                                   const core::message_ptr& msg) {
-    auto r = _conn.vhost().publish(exchange, msg);
-    if (!r) return r.error();
-    if (*r == 0 && mandatory) {
+    size_t reached = 0;
+    std::string_view rk = msg->routing_key;
+    if (exchange.empty() && rk.size() > reply_queue.size() && rk.starts_with(reply_queue) &&
+        rk[reply_queue.size()] == '.') {
+        // Direct reply-to: straight to the requesting channel, no queue.
+        if (channel* to = _conn.owner().find_reply_channel(rk.substr(reply_queue.size() + 1))) {
+            to->deliver_reply(*msg);
+            reached = 1;
+        }
+    } else {
+        auto r = _conn.vhost().publish(exchange, msg);
+        if (!r) return r.error();
+        reached = *r;
+    }
+    if (reached == 0 && mandatory) {
         std::string_view props = msg->props_raw;
         if (props.empty()) {
             auto& s = _conn.scratch();
@@ -346,6 +372,32 @@ void channel::on_cancelled(amqp_consumer& c) {
         if (e.c == &c) e.c = nullptr;
     _dead.push_back(std::move(it->second));
     _consumers.erase(it);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct reply-to
+
+core::result<void> channel::rewrite_reply_to(core::message& m) {
+    if (_reply_suffix.empty())
+        return make_error(rc::precondition_failed, "fast reply consumer does not exist");
+    m.props.reply_to = std::string(reply_queue) + "." + _reply_suffix;
+    m.props_raw.clear();
+    encode_properties(m.props_raw, m.props);
+    return {};
+}
+
+void channel::deliver_reply(const core::message& m) {
+    if (_state != state::open || _released || _reply_suffix.empty()) return;
+    std::string_view props = m.props_raw;
+    if (props.empty()) {
+        auto& s = _conn.scratch();
+        s.clear();
+        encode_properties(s, m.props);
+        props = s;
+    }
+    append_deliver(_conn.out(), _id, _reply_tag, _next_tag++, false, m.exchange, m.routing_key,
+                   props, m.body, _conn.frame_max());
+    _conn.output_appended();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,6 +75,8 @@ public:
     }
     void on_deliver(amqp_consumer& c, core::delivery& d);
     void on_cancelled(amqp_consumer& c);
+    // Direct reply-to: a reply published to amq.rabbitmq.reply-to.<our suffix>.
+    void deliver_reply(const core::message& m);
 
 private:
     enum class state { open, closing };
@@ -107,6 +109,8 @@ private:
     core::result<void> handle_body(const frame_view& f);
     core::result<void> publish_complete();
     core::result<void> check_properties(const core::message& m) const;
+    core::result<void> consume_replies(const basic_consume& m);
+    core::result<void> rewrite_reply_to(core::message& m);
     core::result<void> route(std::string_view exchange, bool mandatory,
                              const core::message_ptr& msg);
 
@@ -192,6 +196,9 @@ private:
     uint16_t _consumer_prefetch = 0;  // basic.qos global=false: for new consumers
     uint16_t _global_prefetch = 0;    // basic.qos global=true: whole channel
     std::string _last_queue;
+    // Direct reply-to consumer (basic.consume on amq.rabbitmq.reply-to), if any.
+    std::string _reply_tag;
+    std::string _reply_suffix;
 
     // Publisher confirms.
     bool _confirm = false;

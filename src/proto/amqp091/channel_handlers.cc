@@ -9,6 +9,7 @@
 #include "proto/amqp091/channel.h"
 #include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/connection.h"
+#include "proto/amqp091/server.h"
 
 namespace warren::amqp {
 
@@ -120,6 +121,11 @@ result channel::on(const queue_declare& m) {
     d.exclusive = m.exclusive;
     d.auto_delete = m.auto_delete;
     d.args = m.arguments;
+    if (d.passive && std::string_view(d.name).starts_with("amq.rabbitmq.reply-to")) {
+        // The direct reply-to pseudo queue exists for every client (as in RabbitMQ).
+        if (!m.nowait) send(queue_declare_ok{d.name, 0, 0});
+        return {};
+    }
     if (d.passive && d.name.empty()) {
         if (_last_queue.empty()) return make_error(rc::not_found, "no previously declared queue");
         d.name = _last_queue;
@@ -189,7 +195,22 @@ result channel::on(const basic_qos& m) {
     return {};
 }
 
+result channel::consume_replies(const basic_consume& m) {
+    if (_consumers.count(m.consumer_tag) || (!m.consumer_tag.empty() && m.consumer_tag == _reply_tag))
+        return make_error(rc::not_allowed,
+                          fmt::format("attempt to reuse consumer tag '{}'", m.consumer_tag));
+    if (!m.no_ack) return make_error(rc::precondition_failed, "reply consumer cannot acknowledge");
+    if (!_reply_suffix.empty())
+        return make_error(rc::precondition_failed, "reply consumer already set");
+    _reply_tag = m.consumer_tag.empty() ? generate_consumer_tag() : m.consumer_tag;
+    _reply_suffix = fmt::format("{}.{}", generate_consumer_tag().substr(9), _conn.id());
+    _conn.owner().add_reply_channel(_reply_suffix, this);
+    if (!m.nowait) send(basic_consume_ok{_reply_tag});
+    return {};
+}
+
 result channel::on(const basic_consume& m) {
+    if (m.queue == "amq.rabbitmq.reply-to") return consume_replies(m);
     auto qn = expand_queue(m.queue);
     if (!qn) return qn.error();
     auto q = _conn.vhost().queue_for(*qn, _conn.id());
@@ -220,6 +241,11 @@ result channel::on(const basic_consume& m) {
 }
 
 result channel::on(const basic_cancel& m) {
+    if (!_reply_suffix.empty() && m.consumer_tag == _reply_tag) {
+        _conn.owner().remove_reply_channel(_reply_suffix);
+        _reply_suffix.clear();
+        _reply_tag.clear();
+    }
     auto it = _consumers.find(m.consumer_tag);
     if (it != _consumers.end()) {
         std::unique_ptr<amqp_consumer> c = std::move(it->second);

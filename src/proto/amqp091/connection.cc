@@ -43,7 +43,7 @@ core::field_table server_properties(const settings& s) {
     caps.emplace_back("consumer_priorities", true);
     caps.emplace_back("authentication_failure_close", true);
     caps.emplace_back("per_consumer_qos", true);
-    caps.emplace_back("direct_reply_to", false);
+    caps.emplace_back("direct_reply_to", true);
     core::field_table t;
     t.emplace_back("capabilities", core::field_value::table(std::move(caps)));
     t.emplace_back("cluster_name", std::string("warren@localhost"));

@@ -68,6 +68,7 @@ public:
     const std::string& user() const { return _user; }
     core::vhost& vhost() { return *_vhost; }
     core::broker& broker();
+    amqp::server& owner() { return _server; }
     bool client_capability(std::string_view name) const;
     // Connection-level error (reply code >= 500 or 320/530/540...): connection.close.
     void connection_error(const method_error& e);

@@ -31,6 +31,7 @@ struct settings {
 };
 
 class connection;
+class channel;
 
 class server {
 public:
@@ -52,6 +53,14 @@ public:
     core::broker& broker() { return _broker; }
     const settings& config() const { return _settings; }
     void remove(uint64_t connection_id);
+    // Direct reply-to (amq.rabbitmq.reply-to): the channels consuming replies, by the suffix of
+    // their reply address "amq.rabbitmq.reply-to.<suffix>".
+    void add_reply_channel(const std::string& suffix, channel* ch) { _reply[suffix] = ch; }
+    void remove_reply_channel(const std::string& suffix) { _reply.erase(suffix); }
+    channel* find_reply_channel(std::string_view suffix) {
+        auto it = _reply.find(std::string(suffix));
+        return it == _reply.end() ? nullptr : it->second;
+    }
 
 private:
     boost::asio::io_context& _io;
@@ -59,6 +68,7 @@ private:
     settings _settings;
     bool _shutting_down = false;
     std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;
+    std::unordered_map<std::string, channel*> _reply;
 };
 
 }  // namespace warren::amqp

@@ -231,7 +231,10 @@ private:
         _wbuf = std::move(b.bytes);
         asio::async_write(
             _sock, asio::buffer(_wbuf),
-            [self = shared_self()](const error_code& ec, size_t) { self->on_write_done(ec); });
+            [self = shared_self()](const error_code& ec, size_t) {
+                if (!self->_finished) self->_session->recycle(std::move(self->_wbuf));
+                self->on_write_done(ec);
+            });
     }
 
     void begin_close() override {
@@ -302,6 +305,7 @@ private:
 
     void write_next() {
         if (_index >= _batch.frame_ends.size()) {
+            if (!_finished) _session->recycle(std::move(_batch.bytes));
             on_write_done({});
             return;
         }

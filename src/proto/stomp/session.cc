@@ -844,7 +844,15 @@ void session::end_output() {
 output_batch session::take_output() {
     output_batch b = std::move(_out);
     _out = output_batch{};
+    _out.bytes.swap(_spare);  // keep a warmed-up buffer: no regrowth per batch
+    _out.bytes.clear();
     return b;
+}
+
+void session::recycle(std::string&& buffer) {
+    if (buffer.capacity() > _spare.capacity() && buffer.capacity() <= (8u << 20)) {
+        _spare = std::move(buffer);
+    }
 }
 
 void session::send_receipt(const frame& f) {

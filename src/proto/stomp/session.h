@@ -89,6 +89,8 @@ public:
     void on_output_drained();
 
     output_batch take_output();
+    // Hands a written output buffer back, so its capacity is reused for later batches.
+    void recycle(std::string&& buffer);
     bool has_output() const { return !_out.bytes.empty(); }
     bool closing() const { return _closing; }
     bool connected() const { return _connected; }
@@ -161,6 +163,7 @@ private:
     core::vhost* _vhost = nullptr;
 
     output_batch _out;
+    std::string _spare;  // a recycled output buffer
     bool _paused = false;  // a subscription refused a delivery for lack of buffer space
 
     // heart-beats (0 = off)

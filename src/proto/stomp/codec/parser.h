@@ -53,9 +53,8 @@ class parser {
 public:
     explicit parser(limits l = {}) : _limits(l) {}
 
-    // Escaping rules for frames other than CONNECT/STOMP/CONNECTED. Before negotiation the
-    // parser assumes 1.2 rules would be wrong for 1.0 peers, so the default is 1.0 (no escapes);
-    // the session sets the negotiated version right after CONNECT.
+    // Escaping rules for frames other than CONNECT/STOMP/CONNECTED. Until the session has
+    // negotiated a version (right after CONNECT) none is applied, as for 1.0.
     void set_version(version v) { _version = v; }
     version get_version() const { return _version; }
 
