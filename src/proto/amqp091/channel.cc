@@ -290,6 +290,7 @@ core::result<void> channel::check_properties(const core::message& m) const {
 core::result<void> channel::route(std::string_view exchange, bool mandatory,
                                   const core::message_ptr& msg) {
     size_t reached = 0;
+    core::vhost::publish_info info;  // info.rejected: x-overflow reject-publish refused it
     std::string_view rk = msg->routing_key;
     if (exchange.empty() && rk.size() > reply_queue.size() && rk.starts_with(reply_queue) &&
         rk[reply_queue.size()] == '.') {
@@ -299,11 +300,11 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
             reached = 1;
         }
     } else {
-        auto r = _conn.vhost().publish(exchange, msg);
+        auto r = _conn.vhost().publish(exchange, msg, &info);
         if (!r) return r.error();
         reached = *r;
     }
-    if (reached == 0 && mandatory) {
+    if (reached == 0 && info.rejected == 0 && mandatory) {
         std::string_view props = msg->props_raw;
         if (props.empty()) {
             auto& s = _conn.scratch();
@@ -316,8 +317,16 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
         _conn.output_appended();
     }
     if (_confirm) {
-        ++_publish_seq;
-        ++_confirm_pending;
+        if (info.rejected != 0) {
+            // RabbitMQ nacks a publish refused by a full reject-publish queue. Confirm the
+            // earlier ones first so acks and nacks stay in sequence order.
+            flush_confirms();
+            ++_publish_seq;
+            if (_state == state::open) send(basic_nack{_publish_seq, false, false});
+        } else {
+            ++_publish_seq;
+            ++_confirm_pending;
+        }
     }
     return {};
 }
