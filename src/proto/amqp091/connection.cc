@@ -35,6 +35,7 @@ const char* state_name(int s) {
 
 core::field_table server_properties(const settings& s) {
     core::field_table caps;
+    caps.reserve(9);
     caps.emplace_back("publisher_confirms", true);
     caps.emplace_back("exchange_exchange_bindings", true);
     caps.emplace_back("basic.nack", true);
@@ -45,6 +46,7 @@ core::field_table server_properties(const settings& s) {
     caps.emplace_back("per_consumer_qos", true);
     caps.emplace_back("direct_reply_to", true);
     core::field_table t;
+    t.reserve(7);
     t.emplace_back("capabilities", core::field_value::table(std::move(caps)));
     t.emplace_back("cluster_name", std::string("warren@localhost"));
     t.emplace_back("copyright", std::string("Copyright (c) the Warren authors"));

@@ -229,12 +229,11 @@ private:
 
     void write_batch(output_batch b) override {
         _wbuf = std::move(b.bytes);
-        asio::async_write(
-            _sock, asio::buffer(_wbuf),
-            [self = shared_self()](const error_code& ec, size_t) {
-                if (!self->_finished) self->_session->recycle(std::move(self->_wbuf));
-                self->on_write_done(ec);
-            });
+        asio::async_write(_sock, asio::buffer(_wbuf),
+                          [self = shared_self()](const error_code& ec, size_t) {
+                              if (!self->_finished) self->_session->recycle(std::move(self->_wbuf));
+                              self->on_write_done(ec);
+                          });
     }
 
     void begin_close() override {

@@ -163,7 +163,7 @@ private:
     core::vhost* _vhost = nullptr;
 
     output_batch _out;
-    std::string _spare;  // a recycled output buffer
+    std::string _spare;    // a recycled output buffer
     bool _paused = false;  // a subscription refused a delivery for lack of buffer space
 
     // heart-beats (0 = off)
