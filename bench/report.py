@@ -152,7 +152,7 @@ def main():
     L.append("Produced by `bench/run` (scenarios from the benchmark issue) with `warren-perf`, "
              "Warren's AMQP 0-9-1 load generator; both brokers ran on the same machine, one at a "
              "time, alternating, each started fresh for every run. Numbers are the **median** of "
-             f"{args.runs} run(s) with the spread (min..max) in brackets; each throughput run "
+             f"the runs (up to {args.runs} per broker, counts below) with the spread (min..max) in brackets; each throughput run "
              f"lasted {args.duration} s. Throughput = messages consumed plus growth of the queue "
              "depth (read back from the broker), per second. Latency is end to end (publish to "
              "delivery, monotonic clock, producer and consumer in one process). The ratio column is "
@@ -163,12 +163,16 @@ def main():
     if args.loadavg:
         L.append(f"- Load average when the run started: {args.loadavg} (other work on the machine "
                  "skews absolute numbers; the alternation spreads it over both brokers)")
+    counts = ", ".join(f"{sc}: {max(len(v) for v in table[sc].values())}" for sc in sorted(table))
+    L.append(f"- Runs per broker, by scenario: {counts}")
     L.append(f"- Warren: {args.warren_version}")
     L.append(f"- RabbitMQ: {args.rabbit_version} (Debian package, Erlang {args.erlang_version}), "
              "default configuration, classic queues")
     L.append("- Baselines: `warren-relay --mode deliver` re-frames each publish as a delivery with no "
              "queue (the least a broker can do); `--mode splice` copies the publisher's bytes to "
-             "the consumer unchanged (a trivial TCP relay: the machine's ceiling)")
+             "the consumer unchanged (a trivial TCP relay: the machine's ceiling). Both run on one thread "
+             "and look up routes per message, so with many connections (scenario 6) they are a "
+             "reference, not a ceiling")
     L.append("")
 
     tp = [s for s in sorted(table) if SCENARIOS.get(s, ("", ""))[1] == "throughput"]

@@ -70,6 +70,9 @@ int run(const server::config& cfg) {
     stomp::settings stomp_settings;
     stomp_settings.max_frame_size = cfg.stomp_max_frame_size;
     stomp_settings.heartbeat_ms = cfg.stomp_heartbeat_ms;
+    stomp_settings.default_user = cfg.default_user;
+    stomp_settings.default_pass = cfg.default_pass;
+    stomp_settings.default_vhost = cfg.default_vhost;
     stomp::server stomp_server(io, broker, stomp_settings);
 
     mgmt::http_server http(io);
