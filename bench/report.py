@@ -54,6 +54,7 @@ def metric(s, kind, summary, rss, args):
     if summary is None:
         return None
     out = {"errors": len(summary.get("errors", [])),
+           "error_text": "; ".join(summary.get("errors", [])[:2]),
            "cpu_ns": summary.get("cpu_ns_per_message", 0),
            "cpu_pct": summary.get("cpu_percent", 0)}
     lat = summary.get("latency_ns", {})
@@ -64,14 +65,15 @@ def metric(s, kind, summary, rss, args):
     delta_kb = rss.get("rss_after_kb", 0) - rss.get("rss_before_kb", 0)
     if kind == "memory_conn":
         n = summary.get("idle_connections_open", 0)
-        out["bytes_per_conn"] = delta_kb * 1024 / n if n else 0
+        # A run whose connections did not all open measures something else: leave it out.
+        out["bytes_per_conn"] = delta_kb * 1024 / n if n and not out["errors"] else None
         out["open"] = n
         out["connect_s"] = summary.get("connect_s", 0)
     if kind == "fill":
         n = summary.get("queue_depth_end", 0) - summary.get("queue_depth_start", 0) if summary.get("queue_depth_end") is not None else 0
         out["fill_s"] = summary.get("duration_s", 0)
         out["depth"] = n
-        out["bytes_per_msg"] = delta_kb * 1024 / n if n else 0
+        out["bytes_per_msg"] = delta_kb * 1024 / n if n and not out["errors"] else None
     out["rss_mb"] = rss.get("rss_after_kb", 0) / 1024
     return out
 
@@ -278,13 +280,14 @@ def main():
                      f"{cell([m['cpu_ns'] for m in ms], lambda v: f'{v:,.0f} ns')} | "
                      f"{cell([m['cpu_pct'] for m in ms], lambda v: f'{v:.0f}%')} |")
     L.append("")
-    errs = [(s, b, m["errors"]) for s in table for b in table[s] for m in table[s][b] if m["errors"]]
+    errs = [(s, b, m["errors"], m["error_text"]) for s in table for b in table[s]
+            for m in table[s][b] if m["errors"]]
     failed = [(s, b) for (s, b), lst in runs.items() for su, _ in lst if su is None]
     if errs or failed:
         L.append("## Runs with errors")
         L.append("")
-        for s, b, n in errs:
-            L.append(f"- scenario {s} on {NAMES.get(b, b)}: {n} error(s) reported by warren-perf")
+        for s, b, n, text in errs:
+            L.append(f"- scenario {s} on {NAMES.get(b, b)}: {n} error(s) reported by warren-perf: {text}")
         for s, b in failed:
             L.append(f"- scenario {s} on {NAMES.get(b, b)}: no result (warren-perf failed to run)")
         L.append("")
