@@ -161,6 +161,8 @@ def main():
              "Warren / RabbitMQ: above 1 is better for throughput, below 1 is better for latency "
              "and memory.")
     L.append("")
+    L.append("**Read these caveats first.** (1) Scenario 3 is *not* a like-for-like comparison yet: Warren's durability (segment log, group commit) exists as a library (`src/store/`) but is not wired into queues, so Warren confirms persistent messages once routed, without writing them to disk, while RabbitMQ writes them (without fsync per confirm). The scenario-3 ratio will fall once confirms wait for fsync. (2) The recorded run was made while other builds loaded the 2-core machine (load average 10-15), which depresses RabbitMQ (an Erlang VM wanting both cores) more than Warren's single thread; re-run `make bench` on a quiet machine before quoting ratios. (3) Scenario 7 could not open 10,000 connections to RabbitMQ within the time limit, so it has no RabbitMQ figure; Warren's 131 KiB per idle connection is mostly its per-connection read buffer, a known item to shrink.")
+    L.append("")
     L.append(f"- Machine: {machine()}")
     if args.loadavg:
         L.append(f"- Load average when the run started: {args.loadavg} (other work on the machine "
