@@ -13,34 +13,7 @@ import pika.exceptions as pex  # noqa: E402
 from amqp_util import connect, expect_eq, main, uniq, wait_for  # noqa: E402
 
 
-def fresh(ch, base, **args):
-    q = uniq(base)
-    ch.queue_delete(q)
-    ch.queue_declare(q, arguments=args or None)
-    return q
-
-
-def count(ch, q):
-    return ch.queue_declare(q, passive=True).method.message_count
-
-
-def bodies(ch, q):
-    out = []
-    while True:
-        m, p, b = ch.basic_get(q, auto_ack=True)
-        if m is None:
-            return out
-        out.append(b.decode())
-
-
-def get_one(ch, q, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m, p, b = ch.basic_get(q, auto_ack=True)
-        if m is not None:
-            return m, p, b
-        time.sleep(0.02)
-    raise AssertionError(f"nothing arrived in {q}")
+from features_util import bodies, count, fresh, get_one  # noqa: E402,F401
 
 
 def test_reject_publish_nacks():
