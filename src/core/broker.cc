@@ -21,6 +21,7 @@ vhost* broker::add_vhost(std::string_view name) {
     auto v = std::make_unique<vhost>(std::string(name));
     vhost* p = v.get();
     if (_clock) p->set_clock(_clock, _wall);
+    p->set_persistence(_persist);
     _vhosts.emplace(std::string(name), std::move(v));
     return p;
 }
@@ -76,6 +77,11 @@ uint64_t broker::now_ms() const {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now().time_since_epoch())
                                      .count());
+}
+
+void broker::set_persistence(persistence* p) {
+    _persist = p;
+    for (auto& [n, v] : _vhosts) v->set_persistence(p);
 }
 
 void broker::set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds) {

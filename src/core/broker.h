@@ -46,6 +46,10 @@ public:
 
     uint64_t next_connection_id() { return ++_last_connection_id; }
 
+    // Durable storage for every vhost, present and future (null: none). Not owned.
+    void set_persistence(persistence* p);
+    persistence* persist() const { return _persist; }
+
     // Time-driven work (message TTL, x-expires) in every vhost. The server's timer calls
     // tick(now_ms()) every ~10 ms (or at next_expiry()). Tests inject a fake clock, which
     // applies to every vhost, present and future.
@@ -59,6 +63,7 @@ private:
     string_map<user> _users;
     uint64_t _last_connection_id = 0;
     vhost::clock_fn _clock, _wall;
+    persistence* _persist = nullptr;
 };
 
 }  // namespace warren::core

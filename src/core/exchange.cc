@@ -110,7 +110,8 @@ bool headers_match(const field_table& binding_args, const field_table* headers) 
 // ---------------------------------------------------------------------------------------------
 // exchange base: the binding set.
 
-exchange::exchange(exchange_decl d, exchange_type t) : _decl(std::move(d)), _type(t) {}
+exchange::exchange(exchange_decl d, exchange_type t)
+    : _decl(std::move(d)), _type(t), _delayed(_decl.type == "x-delayed-message") {}
 exchange::~exchange() = default;
 
 size_t exchange::dest_key_hash::operator()(const dest_key& k) const {
@@ -179,7 +180,10 @@ class direct_exchange final : public exchange {
 public:
     using exchange::exchange;
     void route(const message& m, route_result& out) override {
-        auto it = _index.find(std::string_view(m.routing_key));
+        route_key(m, m.routing_key, out);
+    }
+    void route_key(const message&, std::string_view key, route_result& out) override {
+        auto it = _index.find(key);
         if (it == _index.end()) return;
         for (auto& d : it->second) out.add(d);
     }
@@ -222,6 +226,9 @@ class topic_exchange final : public exchange {
 public:
     using exchange::exchange;
     void route(const message& m, route_result& out) override { _trie.match(m.routing_key, out); }
+    void route_key(const message&, std::string_view key, route_result& out) override {
+        _trie.match(key, out);
+    }
 
 protected:
     void index_add(const binding_dest& d, const std::string& key, const field_table&) override {

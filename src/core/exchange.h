@@ -104,14 +104,38 @@ public:
 
     const std::string& name() const { return _decl.name; }
     exchange_type type() const { return _type; }
-    std::string_view type_name() const { return to_string(_type); }
+    // As declared: the routing type, or "x-delayed-message" for a delayed exchange.
+    std::string_view type_name() const {
+        return _delayed ? std::string_view("x-delayed-message") : to_string(_type);
+    }
+    // An x-delayed-message exchange (routes as type(), holds messages with x-delay > 0).
+    bool delayed() const { return _delayed; }
     bool durable() const { return _decl.durable; }
     bool auto_delete() const { return _decl.auto_delete; }
     bool internal() const { return _decl.internal; }
     const field_table& args() const { return _decl.args; }
+    // The alternate exchange in effect: the `alternate-exchange` argument (a string), else the
+    // one of the exchange's policy; null if none.
+    const std::string* alternate_exchange() const {
+        if (auto* v = find(_decl.args, "alternate-exchange"))
+            if (auto* s = v->as_string()) return s;
+        return _policy_ae ? &*_policy_ae : nullptr;
+    }
+    // Policies (core/policy.h): the policy in effect ("" = none) and its alternate-exchange.
+    void set_policy(std::string name, std::optional<std::string> alternate) {
+        _policy = std::move(name);
+        _policy_ae = std::move(alternate);
+    }
+    const std::string& policy_name() const { return _policy; }
 
     // Appends the destinations this message routes to (possibly with repeats).
     virtual void route(const message& m, route_result& out) = 0;
+    // Sender-selected distribution (CC/BCC headers): appends the destinations for one more
+    // routing key. Types that ignore the routing key (fanout, headers) add nothing: route()
+    // already covered them.
+    virtual void route_key(const message& m, std::string_view key, route_result& out) {
+        (void)m, (void)key, (void)out;
+    }
 
     size_t binding_count() const { return _binding_count; }
     const exchange_stats& stats() const { return _stats; }
@@ -146,6 +170,9 @@ private:
 
     exchange_decl _decl;
     exchange_type _type;
+    bool _delayed = false;
+    std::string _policy;
+    std::optional<std::string> _policy_ae;
     // (destination, key) -> the distinct argument tables bound with it (usually one, empty).
     std::unordered_map<dest_key, std::vector<field_table>, dest_key_hash> _bindings;
     size_t _binding_count = 0;

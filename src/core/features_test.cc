@@ -275,5 +275,416 @@ TEST_F(features, x_expires_deletes_unused_queue) {
     EXPECT_TRUE(q->deleted());
 }
 
+// ---- argument validation (RabbitMQ's rabbit_amqqueue check_* wording) ----
+
+std::string declare_error(vhost& vh, field_table args, std::string name = "q") {
+    auto r = vh.declare_queue({.name = std::move(name), .args = std::move(args)}, 1);
+    if (r) return "ok";
+    EXPECT_EQ(r.error().code, reply_code::precondition_failed);
+    return r.error().text;
+}
+
+TEST_F(features, invalid_queue_arguments_are_refused_with_rabbitmq_text) {
+    const std::string pre = "PRECONDITION_FAILED - invalid arg ";
+    const std::string res = "for queue 'q' in vhost '/': ";
+    EXPECT_EQ(declare_error(vh, {{"x-max-length", int32_t{-1}}}),
+              pre + "'x-max-length' " + res + "{value_negative,-1}");
+    EXPECT_EQ(declare_error(vh, {{"x-max-length", "10"}}),
+              pre + "'x-max-length' " + res + "{unacceptable_type,longstr}");
+    EXPECT_EQ(declare_error(vh, {{"x-max-length-bytes", int64_t{-5}}}),
+              pre + "'x-max-length-bytes' " + res + "{value_negative,-5}");
+    EXPECT_EQ(declare_error(vh, {{"x-max-priority", int32_t{256}}}),
+              pre + "'x-max-priority' " + res + "{max_value_exceeded,256}");
+    EXPECT_EQ(declare_error(vh, {{"x-overflow", "drop-tail"}}),
+              pre + "'x-overflow' " + res + "invalid_overflow");
+    EXPECT_EQ(declare_error(vh, {{"x-message-ttl", int32_t{-1}}}),
+              pre + "'x-message-ttl' " + res + "{value_negative,-1}");
+    EXPECT_EQ(declare_error(vh, {{"x-message-ttl", int64_t{4294967296}}}),
+              pre + "'x-message-ttl' " + res + "{value_too_big,4294967296}");
+    EXPECT_EQ(declare_error(vh, {{"x-expires", int32_t{0}}}),
+              pre + "'x-expires' " + res + "{value_zero,0}");
+    EXPECT_EQ(declare_error(vh, {{"x-single-active-consumer", "yes"}}),
+              pre + "'x-single-active-consumer' " + res + "{unacceptable_type,longstr}");
+    EXPECT_EQ(declare_error(vh, {{"x-delivery-limit", int16_t{-2}}}),
+              pre + "'x-delivery-limit' " + res + "{value_negative,-2}");
+    EXPECT_EQ(declare_error(vh, {{"x-dead-letter-routing-key", "k"}}),
+              pre + "'x-dead-letter-routing-key' " + res + "routing_key_but_no_dlx_defined");
+    EXPECT_EQ(declare_error(vh, {{"x-dead-letter-exchange", int32_t{1}}}),
+              "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' "
+              "in queue 'q' in vhost '/'");
+    // The first failing argument in RabbitMQ's order is reported (x-expires before x-max-length).
+    EXPECT_EQ(declare_error(vh, {{"x-max-length", int32_t{-1}}, {"x-expires", int32_t{0}}}),
+              pre + "'x-expires' " + res + "{value_zero,0}");
+    EXPECT_FALSE(vh.find_queue("q"));
+    // Valid values of any integer width are accepted.
+    EXPECT_EQ(declare_error(vh, {{"x-max-length", uint8_t{3}},
+                                 {"x-max-priority", int64_t{255}},
+                                 {"x-overflow", "reject-publish-dlx"},
+                                 {"x-single-active-consumer", true},
+                                 {"x-message-ttl", int32_t{0}},
+                                 {"x-dead-letter-exchange", ""},
+                                 {"x-dead-letter-routing-key", "k"}}),
+              "ok");
+    // An existing queue is only checked for equivalence (RabbitMQ validates new ones).
+    auto r = vh.declare_queue({.name = "q", .args = {{"x-max-length", uint8_t{3}},
+                                                     {"x-max-priority", int64_t{255}},
+                                                     {"x-overflow", "reject-publish-dlx"},
+                                                     {"x-single-active-consumer", true},
+                                                     {"x-message-ttl", int32_t{0}},
+                                                     {"x-dead-letter-exchange", ""},
+                                                     {"x-dead-letter-routing-key", "k"}}},
+                              1);
+    EXPECT_TRUE(r);
+}
+
+TEST_F(features, invalid_alternate_exchange_type_is_refused) {
+    auto r = vh.declare_exchange(
+        {.name = "x", .type = "direct", .args = {{"alternate-exchange", int32_t{5}}}});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::precondition_failed);
+    EXPECT_EQ(r.error().text, "PRECONDITION_FAILED - invalid type 'signedint' for arg "
+                              "'alternate-exchange' in exchange 'x' in vhost '/'");
+}
+
+// ---- x-single-active-consumer ----
+
+TEST_F(features, single_active_consumer_only_one_receives_and_fails_over_in_order) {
+    auto q = declare("q", {{"x-single-active-consumer", true}});
+    test_consumer a("a"), b("b"), c("c");
+    ASSERT_TRUE(q->add_consumer(&a));
+    ASSERT_TRUE(q->add_consumer(&b));
+    ASSERT_TRUE(q->add_consumer(&c));
+    for (int i = 0; i < 4; ++i) pub("q", "m" + std::to_string(i));
+    EXPECT_EQ(a.bodies(), (std::vector<std::string>{"m0", "m1", "m2", "m3"}));
+    EXPECT_TRUE(b.got.empty());
+    EXPECT_TRUE(c.got.empty());
+    EXPECT_EQ(q->active_consumer(), &a);
+    // a goes (its channel closes): consumer removed first, then its unacked are requeued.
+    q->ack(a.got[0].seq);
+    q->remove_consumer(&a);
+    EXPECT_EQ(q->active_consumer(), &b);
+    q->requeue({a.got[1].seq, a.got[2].seq, a.got[3].seq});
+    EXPECT_EQ(b.bodies(), (std::vector<std::string>{"m1", "m2", "m3"}));
+    EXPECT_TRUE(b.got[0].redelivered);
+    EXPECT_TRUE(c.got.empty());
+    // The active consumer without credit blocks the queue: no other consumer gets messages.
+    b.credit = 0;
+    pub("q", "m4");
+    EXPECT_TRUE(c.got.empty());
+    EXPECT_EQ(q->message_count(), 1u);
+    q->remove_consumer(&b);  // c takes over at once with what is ready
+    EXPECT_EQ(c.bodies(), (std::vector<std::string>{"m4"}));
+}
+
+TEST_F(features, single_active_consumer_prefers_highest_priority_on_failover) {
+    auto q = declare("q", {{"x-single-active-consumer", true}});
+    test_consumer a("a"), low("low"), high("high");
+    ASSERT_TRUE(q->add_consumer(&a));
+    pub("q", "m0");  // a is active
+    low.priority = 1;
+    high.priority = 5;
+    ASSERT_TRUE(q->add_consumer(&low));
+    ASSERT_TRUE(q->add_consumer(&high));
+    pub("q", "m1");
+    EXPECT_EQ(a.bodies(), (std::vector<std::string>{"m0", "m1"}));  // no preemption
+    q->remove_consumer(&a);
+    pub("q", "m2");
+    EXPECT_EQ(high.bodies(), (std::vector<std::string>{"m2"}));
+    EXPECT_TRUE(low.got.empty());
+}
+
+// ---- x-delivery-limit ----
+
+TEST_F(features, delivery_limit_counts_requeues_and_dead_letters_with_reason) {
+    ASSERT_TRUE(vh.declare_exchange({.name = "dlx", .type = "fanout"}));
+    auto q = declare("q", {{"x-delivery-limit", int32_t{2}}, {"x-dead-letter-exchange", "dlx"}});
+    auto dlq = declare("dlq", {});
+    ASSERT_TRUE(vh.bind_queue("dlq", "dlx", "", {}, 1));
+    pub("q", "m");
+    auto count_of = [](const delivery& d) -> std::optional<int64_t> {
+        if (!d.msg->props.headers) return std::nullopt;
+        auto* v = find(*d.msg->props.headers, "x-delivery-count");
+        return v ? v->as_int() : std::nullopt;
+    };
+    auto d = q->get(false);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(count_of(*d), std::nullopt);  // first delivery: no header
+    q->requeue({d->seq});
+    d = q->get(false);
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->redelivered);
+    EXPECT_EQ(count_of(*d), 1);
+    EXPECT_TRUE(d->msg->props_raw.empty());
+    q->requeue({d->seq});
+    d = q->get(false);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(count_of(*d), 2);
+    q->requeue({d->seq});  // third return > limit 2: dead-lettered
+    EXPECT_EQ(q->message_count(), 0u);
+    EXPECT_EQ(q->unacked_count(), 0u);
+    EXPECT_EQ(q->stats().dropped_delivery_limit, 1u);
+    auto dead = dlq->get(true);
+    ASSERT_TRUE(dead);
+    auto* e = death(*dead->msg, 0);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(str(*e, "reason"), "delivery_limit");
+    EXPECT_EQ(str(*dead->msg->props.headers, "x-first-death-reason"), "delivery_limit");
+}
+
+TEST_F(features, delivery_limit_zero_without_dlx_drops_on_first_requeue) {
+    auto q = declare("q", {{"x-delivery-limit", int32_t{0}}});
+    pub("q", "m");
+    test_consumer c;
+    ASSERT_TRUE(q->add_consumer(&c));
+    q->dispatch();
+    ASSERT_EQ(c.got.size(), 1u);
+    q->requeue({c.got[0].seq});
+    EXPECT_EQ(q->message_count(), 0u);
+    EXPECT_EQ(c.got.size(), 1u);
+}
+
+// ---- CC / BCC ----
+
+TEST_F(features, cc_and_bcc_route_additionally_and_bcc_is_removed) {
+    for (auto n : {"a", "b", "c", "d"}) declare(n, {});
+    ASSERT_TRUE(vh.declare_exchange({.name = "t", .type = "topic"}));
+    ASSERT_TRUE(vh.bind_queue("a", "t", "k.a", {}, 1));
+    ASSERT_TRUE(vh.bind_queue("b", "t", "k.*", {}, 1));
+    ASSERT_TRUE(vh.bind_queue("c", "t", "cc.c", {}, 1));
+    ASSERT_TRUE(vh.bind_queue("d", "t", "bcc.d", {}, 1));
+    auto m = std::make_shared<message>();
+    m->routing_key = "k.a";
+    m->body = "x";
+    m->props_raw = "stale";
+    m->props.headers = field_table{
+        {"CC", field_value::array({field_value{"cc.c"}, field_value{int32_t{7}}})},
+        {"BCC", field_value::array({field_value{"bcc.d"}})},
+        {"app", "v"}};
+    auto n = vh.publish("t", m);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 4u);  // a and b by the routing key (each once), c by CC, d by BCC
+    for (auto name : {"a", "b", "c", "d"}) {
+        auto d = vh.find_queue(name)->get(true);
+        ASSERT_TRUE(d) << name;
+        ASSERT_TRUE(d->msg->props.headers);
+        EXPECT_FALSE(find(*d->msg->props.headers, "BCC")) << name;
+        EXPECT_TRUE(find(*d->msg->props.headers, "CC")) << name;
+        EXPECT_TRUE(d->msg->props_raw.empty()) << name;  // re-encoded without BCC
+    }
+    // Through the default exchange, queue names are the keys.
+    auto m2 = std::make_shared<message>();
+    m2->routing_key = "a";
+    m2->props.headers = field_table{{"CC", field_value::array({field_value{"c"}})}};
+    n = vh.publish("", m2);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 2u);
+    EXPECT_EQ(drain(vh.find_queue("a")).size(), 1u);
+    EXPECT_EQ(drain(vh.find_queue("c")).size(), 1u);
+    // Only CC (no BCC): the message is not copied.
+    auto m3 = std::make_shared<message>();
+    m3->routing_key = "k.a";
+    m3->props.headers = field_table{{"CC", field_value::array({field_value{"bcc.d"}})}};
+    ASSERT_TRUE(vh.publish("t", m3));
+    auto d = vh.find_queue("d")->get(true);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->msg.get(), m3.get());
+}
+
+// ---- x-delayed-message ----
+
+TEST_F(features, delayed_exchange_declare_validation) {
+    auto r = vh.declare_exchange({.name = "d", .type = "x-delayed-message"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::precondition_failed);
+    EXPECT_EQ(r.error().text, "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be "
+                              "an existing exchange type");
+    r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                             .args = {{"x-delayed-type", "nope"}}});
+    ASSERT_FALSE(r);
+    r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                             .args = {{"x-delayed-type", "x-delayed-message"}}});
+    ASSERT_FALSE(r);
+    EXPECT_FALSE(vh.find_exchange("d"));
+    r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                             .args = {{"x-delayed-type", "topic"}}});
+    ASSERT_TRUE(r);
+    EXPECT_TRUE((*r)->delayed());
+    EXPECT_EQ((*r)->type(), exchange_type::topic);
+    EXPECT_EQ((*r)->type_name(), "x-delayed-message");
+    // Redeclare: same type ok, another type 406.
+    EXPECT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                                     .args = {{"x-delayed-type", "topic"}}}));
+    r = vh.declare_exchange({.name = "d", .type = "topic"});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::precondition_failed);
+}
+
+TEST_F(features, delayed_exchange_holds_until_due_in_due_order) {
+    ASSERT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                                     .args = {{"x-delayed-type", "direct"}}}));
+    auto q = declare("q", {});
+    ASSERT_TRUE(vh.bind_queue("q", "d", "k", {}, 1));
+    auto pubd = [&](std::string body, std::optional<field_value> delay) {
+        auto m = std::make_shared<message>();
+        m->routing_key = "k";
+        m->body = std::move(body);
+        if (delay) m->props.headers = field_table{{"x-delay", std::as_const(*delay)}};
+        auto n = vh.publish("d", m);
+        EXPECT_TRUE(n);
+        EXPECT_EQ(*n, 1u);  // held counts as routed (no basic.return)
+    };
+    pubd("late", int32_t{300});
+    pubd("early", int64_t{100});
+    pubd("now", std::nullopt);
+    pubd("negative", int32_t{-5});
+    pubd("string", "100");
+    pubd("early2", uint16_t{100});
+    EXPECT_EQ(drain(q), (std::vector<std::string>{"now", "negative", "string"}));
+    EXPECT_EQ(vh.delayed_pending("d"), 3u);
+    EXPECT_EQ(vh.next_expiry(), std::optional<uint64_t>(1100));
+    now = 1099;
+    vh.tick(now);
+    EXPECT_EQ(q->message_count(), 0u);
+    now = 1100;
+    vh.tick(now);
+    EXPECT_EQ(q->message_count(), 2u);
+    auto d = q->get(true);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->msg->body, "early");
+    EXPECT_EQ(find(*d->msg->props.headers, "x-delay")->as_int(), -100);
+    EXPECT_EQ(q->get(true)->msg->body, "early2");
+    EXPECT_EQ(vh.next_expiry(), std::optional<uint64_t>(1300));
+    now = 5000;
+    vh.tick(now);
+    EXPECT_EQ(drain(q), (std::vector<std::string>{"late"}));
+    EXPECT_EQ(vh.delayed_pending(), 0u);
+    EXPECT_EQ(vh.next_expiry(), std::nullopt);
+}
+
+TEST_F(features, delayed_exchange_delete_drops_pending) {
+    ASSERT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                                     .args = {{"x-delayed-type", "fanout"}}}));
+    auto q = declare("q", {});
+    ASSERT_TRUE(vh.bind_queue("q", "d", "", {}, 1));
+    auto m = std::make_shared<message>();
+    m->props.headers = field_table{{"x-delay", int32_t{50}}};
+    ASSERT_TRUE(vh.publish("d", m));
+    EXPECT_EQ(vh.delayed_pending("d"), 1u);
+    ASSERT_TRUE(vh.delete_exchange("d", false));
+    EXPECT_EQ(vh.delayed_pending(), 0u);
+    ASSERT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+                                     .args = {{"x-delayed-type", "fanout"}}}));
+    ASSERT_TRUE(vh.bind_queue("q", "d", "", {}, 1));
+    now = 2000;
+    vh.tick(now);
+    EXPECT_EQ(q->message_count(), 0u);
+}
+
+// ---- policies ----
+
+policy make_policy(std::string name, std::string pattern, std::string apply_to, int prio,
+                   field_table def) {
+    return policy{std::move(name), std::move(pattern), std::move(apply_to), prio, std::move(def)};
+}
+
+TEST_F(features, policy_validation) {
+    auto bad = [&](field_table def, std::string apply = "queues", std::string pattern = ".*") {
+        auto r = vh.set_policy(make_policy("p", pattern, apply, 0, std::move(def)));
+        if (r) return std::string("ok");
+        EXPECT_EQ(r.error().code, reply_code::precondition_failed);
+        return r.error().text;
+    };
+    const std::string pre = "PRECONDITION_FAILED - Validation failed\n\n";
+    EXPECT_EQ(bad({{"message-ttl", int64_t{-1}}}), pre + "-1 is not a valid message TTL");
+    EXPECT_EQ(bad({{"expires", int64_t{0}}}), pre + "0 is not a valid queue expiry");
+    EXPECT_EQ(bad({{"max-length", "x"}}), pre + "<<\"x\">> is not a valid maximum length");
+    EXPECT_EQ(bad({{"overflow", "nope"}}), pre + "<<\"nope\">> is not a valid overflow value");
+    EXPECT_EQ(bad({{"max-priority", int64_t{5}}}),
+              pre + "[<<\"max-priority\">>] are not recognised policy settings");
+    EXPECT_EQ(bad({}, "everything"),
+              pre + "\"everything\" is not a valid apply-to value (queues, exchanges, all)");
+    EXPECT_EQ(bad({}, "all", "("), pre + "\"(\" is not a valid regular expression");
+    EXPECT_TRUE(vh.policies().empty());
+}
+
+TEST_F(features, policy_applies_to_existing_and_new_queues_highest_priority_wins) {
+    auto a = declare("orders.a", {});
+    auto other = declare("other", {});
+    for (int i = 0; i < 5; ++i) pub("orders.a", "m" + std::to_string(i));
+    ASSERT_TRUE(vh.set_policy(make_policy("low", "^orders\\.", "queues", 1,
+                                          {{"max-length", int64_t{3}}})));
+    // Applied at once: trimmed from the head.
+    EXPECT_EQ(a->policy_name(), "low");
+    EXPECT_EQ(a->message_count(), 3u);
+    EXPECT_EQ(other->policy_name(), "");
+    ASSERT_TRUE(vh.set_policy(make_policy("high", "orders", "all", 5,
+                                          {{"message-ttl", int64_t{100}}})));
+    EXPECT_EQ(a->policy_name(), "high");  // only one policy applies: max-length is gone
+    EXPECT_EQ(a->features().max_length, std::nullopt);
+    EXPECT_EQ(a->features().message_ttl, std::optional<uint64_t>(100));
+    auto b = declare("orders.b", {});
+    EXPECT_EQ(b->policy_name(), "high");
+    pub("orders.b", "x");
+    now += 100;
+    vh.tick(now);
+    EXPECT_EQ(b->message_count(), 0u);  // expired by the policy's TTL
+    ASSERT_TRUE(vh.clear_policy("high"));
+    EXPECT_EQ(a->policy_name(), "low");
+    EXPECT_FALSE(vh.clear_policy("high"));
+    // apply-to exchanges does not touch queues.
+    ASSERT_TRUE(vh.set_policy(make_policy("low", "^orders\\.", "exchanges", 1, {})));
+    EXPECT_EQ(a->policy_name(), "");
+    EXPECT_EQ(a->features().max_length, std::nullopt);
+}
+
+TEST_F(features, policy_precedence_with_queue_arguments) {
+    ASSERT_TRUE(vh.set_policy(make_policy(
+        "p", ".*", "queues", 0,
+        {{"message-ttl", int64_t{1000}}, {"max-length", int64_t{10}},
+         {"max-length-bytes", int64_t{50}}, {"expires", int64_t{60000}},
+         {"delivery-limit", int64_t{3}}, {"dead-letter-exchange", "pdlx"},
+         {"dead-letter-routing-key", "prk"}, {"overflow", "reject-publish"}})));
+    auto q = declare("q", {{"x-message-ttl", int32_t{500}},      // lower: argument
+                           {"x-max-length", int32_t{20}},        // lower: policy
+                           {"x-expires", int32_t{1000}},         // lower: argument
+                           {"x-delivery-limit", int32_t{5}},     // lower: policy
+                           {"x-dead-letter-exchange", "adlx"},   // argument wins
+                           {"x-overflow", "drop-head"}});        // argument wins
+    auto& f = q->features();
+    EXPECT_EQ(f.message_ttl, std::optional<uint64_t>(500));
+    EXPECT_EQ(f.max_length, std::optional<uint64_t>(10));
+    EXPECT_EQ(f.max_length_bytes, std::optional<uint64_t>(50));
+    EXPECT_EQ(f.expires, std::optional<uint64_t>(1000));
+    EXPECT_EQ(f.delivery_limit, std::optional<uint64_t>(3));
+    EXPECT_EQ(f.dlx, std::optional<std::string>("adlx"));
+    EXPECT_EQ(f.dl_routing_key, std::optional<std::string>("prk"));  // no argument: policy
+    EXPECT_EQ(f.overflow, overflow_mode::drop_head);
+    auto q2 = declare("q2", {});
+    EXPECT_EQ(q2->features().overflow, overflow_mode::reject_publish);
+    EXPECT_EQ(q2->features().dlx, std::optional<std::string>("pdlx"));
+}
+
+TEST_F(features, policy_alternate_exchange_argument_wins) {
+    ASSERT_TRUE(vh.declare_exchange({.name = "ae1", .type = "fanout"}));
+    ASSERT_TRUE(vh.declare_exchange({.name = "ae2", .type = "fanout"}));
+    auto q1 = declare("q1", {});
+    auto q2 = declare("q2", {});
+    ASSERT_TRUE(vh.bind_queue("q1", "ae1", "", {}, 1));
+    ASSERT_TRUE(vh.bind_queue("q2", "ae2", "", {}, 1));
+    ASSERT_TRUE(vh.declare_exchange({.name = "x", .type = "direct"}));
+    ASSERT_TRUE(vh.declare_exchange(
+        {.name = "y", .type = "direct", .args = {{"alternate-exchange", "ae2"}}}));
+    ASSERT_TRUE(vh.set_policy(make_policy("ae", "^[xy]$", "exchanges", 0,
+                                          {{"alternate-exchange", "ae1"}})));
+    auto m = std::make_shared<message>();
+    m->routing_key = "nowhere";
+    EXPECT_EQ(*vh.publish("x", m), 1u);
+    EXPECT_EQ(*vh.publish("y", m), 1u);
+    EXPECT_EQ(q1->message_count(), 1u);  // x: the policy's AE
+    EXPECT_EQ(q2->message_count(), 1u);  // y: its own argument wins
+    ASSERT_TRUE(vh.clear_policy("ae"));
+    EXPECT_EQ(*vh.publish("x", m), 0u);
+}
+
 }  // namespace
 }  // namespace warren::core

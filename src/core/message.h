@@ -64,5 +64,7 @@ public:
 
 // Broker-unique message ids (monotonic, starting at 1).
 uint64_t next_message_id();
+// Recovery: continue numbering above `last` (ids in the store must keep growing).
+void advance_message_ids(uint64_t last);
 
 }  // namespace warren::core

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/features.h"
 #include "core/vhost.h"
 
 namespace warren::core {
@@ -33,6 +34,9 @@ queue_features queue_features::parse(const field_table& args) {
         if (auto* s = v->as_string()) f.dlx = *s;
     if (auto* v = find(args, "x-dead-letter-routing-key"))
         if (auto* s = v->as_string()) f.dl_routing_key = *s;
+    if (auto* v = find(args, "x-single-active-consumer"))
+        f.single_active_consumer = v->as_bool().value_or(false);
+    f.delivery_limit = non_negative("x-delivery-limit");
     if (auto* v = find(args, "x-overflow")) {
         if (auto* s = v->as_string()) {
             if (*s == "reject-publish")
@@ -52,6 +56,8 @@ std::string_view to_string(death_reason r) {
             return "expired";
         case death_reason::maxlen:
             return "maxlen";
+        case death_reason::delivery_limit:
+            return "delivery_limit";
     }
     return "rejected";
 }
@@ -86,8 +92,69 @@ uint64_t queue::now() const {
                                      .count());
 }
 
+persistence* queue::persist() const {
+    return _vhost ? _vhost->persist() : nullptr;
+}
+
+void queue::settle_disk(uint64_t disk_id) {
+    if (!disk_id) return;
+    if (auto* p = persist()) p->settle(_decl.store_id, disk_id);
+}
+
+void queue::page_out(ready_entry& e) {
+    auto* p = persist();
+    if (!p || !e.msg) return;
+    const uint64_t limit = p->queue_memory_limit();
+    if (limit == 0 || _mem_bytes + e.size <= limit) return;
+    if (!e.disk_id) {
+        e.disk_id = p->spill(*e.msg, _decl.store_id);
+        if (!e.disk_id) return;  // the store refused: keep it in memory
+    }
+    e.msg.reset();
+}
+
+bool queue::page_in(ready_entry& e) {
+    if (e.msg) return true;
+    auto* p = persist();
+    if (p) e.msg = p->read(e.disk_id);
+    if (e.msg) return true;
+    settle_disk(e.disk_id);  // unreadable (the store logged why): never served
+    return false;
+}
+
+void queue::drop(ready_entry e, death_reason why) {
+    if (_features.dlx && _vhost) {
+        if (!page_in(e)) return;  // unreadable: page_in settled it
+        dead_letter(std::move(e.msg), why);
+    }
+    settle_disk(e.disk_id);
+}
+
+void queue::recover(message_ptr m, uint64_t disk_id, uint64_t age_ms) {
+    if (_deleted || !m) return;
+    uint8_t prio = 0;
+    if (_features.max_priority)
+        prio = std::min<uint8_t>(m->props.priority.value_or(0), _features.max_priority);
+    uint64_t expires_at = 0;
+    std::optional<uint64_t> ttl = _features.message_ttl;
+    if (auto per = parse_expiration(m->props.expiration)) ttl = ttl ? std::min(*ttl, *per) : *per;
+    if (ttl) {
+        const uint64_t left = *ttl > age_ms ? *ttl - age_ms : 0;
+        expires_at = std::max<uint64_t>(now() + left, 1);
+    }
+    ++_stats.published;
+    const uint64_t size = m->size_bytes();
+    ready_entry entry{_next_seq++, std::move(m), true, expires_at, prio, disk_id, size};
+    page_out(entry);
+    insert_ready(std::move(entry));
+}
+
 void queue::insert_ready(ready_entry e) {
-    _ready_bytes += e.msg->size_bytes();
+    _ready_bytes += e.size;
+    if (e.msg)
+        _mem_bytes += e.size;
+    else
+        ++_paged;
     if (e.expires_at) _expiry.emplace(e.expires_at, e.priority, e.seq);
     if (_ready.empty() || before(_ready.back(), e.priority, e.seq)) {
         _ready.push_back(std::move(e));
@@ -114,7 +181,11 @@ size_t queue::find_ready(uint8_t prio, uint64_t seq) const {
 queue::ready_entry queue::pop_ready_front() {
     ready_entry e = std::move(_ready.front());
     _ready.pop_front();
-    _ready_bytes -= e.msg->size_bytes();
+    _ready_bytes -= e.size;
+    if (e.msg)
+        _mem_bytes -= e.size;
+    else
+        --_paged;
     if (e.expires_at) _expiry.erase({e.expires_at, e.priority, e.seq});
     return e;
 }
@@ -125,7 +196,7 @@ void queue::drop_expired_head(uint64_t now_ms) {
         if (f.expires_at == 0 || f.expires_at > now_ms || f.seq == _fresh_seq) return;
         ready_entry e = pop_ready_front();
         ++_stats.expired;
-        dead_letter(std::move(e.msg), death_reason::expired);
+        drop(std::move(e), death_reason::expired);
     }
 }
 
@@ -139,10 +210,14 @@ size_t queue::expire(uint64_t now_ms) {
         if (i == _ready.size() || _ready[i].seq != seq) continue;  // stale
         ready_entry e = std::move(_ready[i]);
         _ready.erase(i);
-        _ready_bytes -= e.msg->size_bytes();
+        _ready_bytes -= e.size;
+        if (e.msg)
+            _mem_bytes -= e.size;
+        else
+            --_paged;
         ++_stats.expired;
         ++n;
-        dead_letter(std::move(e.msg), death_reason::expired);
+        drop(std::move(e), death_reason::expired);
     }
     if (n && _vhost) _vhost->drain_dead_letters();
     return n;
@@ -151,6 +226,26 @@ size_t queue::expire(uint64_t now_ms) {
 std::optional<uint64_t> queue::next_expiry() const {
     if (_expiry.empty()) return std::nullopt;
     return std::get<0>(*_expiry.begin());
+}
+
+void queue::apply_policy(const policy* p) {
+    const bool had_expires = _features.expires.has_value();
+    queue_features f = queue_features::parse(_decl.args);
+    if (p) merge_policy(f, _decl.args, p->definition);
+    _features = std::move(f);
+    _policy = p ? p->name : std::string();
+    if (_features.expires && !had_expires) _last_used = now();
+    if (_deleted || (!_features.max_length && !_features.max_length_bytes)) return;
+    size_t n = 0;
+    while (!_ready.empty() &&
+           ((_features.max_length && _ready.size() > *_features.max_length) ||
+            (_features.max_length_bytes && _ready_bytes > *_features.max_length_bytes))) {
+        ready_entry e = pop_ready_front();
+        ++_stats.dropped_maxlen;
+        ++n;
+        drop(std::move(e), death_reason::maxlen);
+    }
+    if (n && _vhost) _vhost->drain_dead_letters();
 }
 
 void queue::touch() {
@@ -238,8 +333,9 @@ void queue::dead_letter(message_ptr m, death_reason why) {
     _vhost->dead_letter(*_features.dlx, std::move(n));
 }
 
-enqueue_result queue::enqueue(message_ptr m) {
+enqueue_result queue::enqueue(message_ptr m, bool written) {
     if (_deleted || !m) return enqueue_result::accepted;
+    const uint64_t disk_id = written ? m->id : 0;
     const auto& f = _features;
     uint8_t prio = 0;
     if (f.max_priority) prio = std::min<uint8_t>(m->props.priority.value_or(0), f.max_priority);
@@ -250,6 +346,7 @@ enqueue_result queue::enqueue(message_ptr m) {
             ++_stats.rejected_publish;
             if (f.overflow == overflow_mode::reject_publish_dlx)
                 dead_letter(std::move(m), death_reason::maxlen);
+            settle_disk(disk_id);
             return enqueue_result::rejected;
         }
     }
@@ -264,13 +361,16 @@ enqueue_result queue::enqueue(message_ptr m) {
     }
     ++_stats.published;
     const uint64_t seq = _next_seq++;
-    insert_ready(ready_entry{seq, std::move(m), false, expires_at, prio});
+    const uint64_t size = m->size_bytes();
+    ready_entry entry{seq, std::move(m), false, expires_at, prio, disk_id, size};
+    page_out(entry);
+    insert_ready(std::move(entry));
     if (f.max_length || f.max_length_bytes) {
         while (!_ready.empty() && ((f.max_length && _ready.size() > *f.max_length) ||
                                    (f.max_length_bytes && _ready_bytes > *f.max_length_bytes))) {
             ready_entry e = pop_ready_front();
             ++_stats.dropped_maxlen;
-            dead_letter(std::move(e.msg), death_reason::maxlen);
+            drop(std::move(e), death_reason::maxlen);
         }
     }
     if (_consumer_count != 0) {
@@ -291,12 +391,20 @@ std::optional<delivery> queue::get(bool no_ack) {
         return std::nullopt;
     }
     ready_entry e = pop_ready_front();
+    while (!page_in(e)) {
+        if (_ready.empty()) return std::nullopt;
+        e = pop_ready_front();
+    }
     ++_stats.delivered;
     if (e.redelivered) ++_stats.redelivered;
-    if (no_ack)
+    if (no_ack) {
         ++_stats.acked;
-    else
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority});
+        settle_disk(e.disk_id);
+    } else {
+        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
+                                             e.disk_id, e.delivery_count});
+    }
+    if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
     auto out = delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
     if (_vhost) _vhost->drain_dead_letters();
     return out;
@@ -314,6 +422,7 @@ void queue::settle(uint64_t seq, bool acked) {
             if (_vhost) _vhost->drain_dead_letters();
         }
     }
+    if (!_deleted) settle_disk(e->disk_id);
 }
 
 void queue::ack(uint64_t seq) {
@@ -332,9 +441,20 @@ void queue::requeue(std::vector<uint64_t> seqs) {
         auto e = _unacked.take(*it);
         if (!e) continue;
         ++_stats.requeued;
-        insert_ready(ready_entry{*it, std::move(e->msg), true, e->expires_at, e->priority});
+        uint32_t count = e->delivery_count;
+        if (_features.delivery_limit && ++count > *_features.delivery_limit) {
+            // Quorum-queue semantics: a return beyond x-delivery-limit dead-letters it.
+            ++_stats.dropped_delivery_limit;
+            dead_letter(std::move(e->msg), death_reason::delivery_limit);
+            settle_disk(e->disk_id);
+            continue;
+        }
+        const uint64_t size = e->msg->size_bytes();
+        insert_ready(ready_entry{*it, std::move(e->msg), true, e->expires_at, e->priority,
+                                 e->disk_id, size, count});
     }
     dispatch();
+    if (_vhost) _vhost->drain_dead_letters();
 }
 
 void queue::dispatch() {
@@ -357,6 +477,14 @@ void queue::dispatch() {
 bool queue::dispatch_one() {
     if (!_expiry.empty()) drop_expired_head(now());
     if (_ready.empty()) return false;
+    if (_features.single_active_consumer) {
+        consumer* c = single_active();
+        if (!c || !c->can_accept()) return false;
+        ready_entry e = pop_ready_front();
+        if (!page_in(e)) return true;
+        hand_out(c, std::move(e));
+        return true;
+    }
     for (auto& g : _groups) {
         const size_t n = g.members.size();
         for (size_t k = 0; k < n; ++k) {
@@ -364,7 +492,9 @@ bool queue::dispatch_one() {
             consumer* c = g.members[idx];
             if (!c->can_accept()) continue;
             g.cursor = (idx + 1) % n;
-            hand_out(c, pop_ready_front());  // may change _groups: return at once
+            ready_entry e = pop_ready_front();
+            if (!page_in(e)) return true;  // unreadable: skipped (settled); try the next one
+            hand_out(c, std::move(e));  // may change _groups: return at once
             return true;
         }
     }
@@ -374,10 +504,14 @@ bool queue::dispatch_one() {
 void queue::hand_out(consumer* c, ready_entry e) {
     ++_stats.delivered;
     if (e.redelivered) ++_stats.redelivered;
-    if (c->no_ack)
+    if (c->no_ack) {
         ++_stats.acked;
-    else
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority});
+        settle_disk(e.disk_id);
+    } else {
+        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
+                                             e.disk_id, e.delivery_count});
+    }
+    if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
     c->deliver(delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered});
 }
 
@@ -396,6 +530,7 @@ result<void> queue::add_consumer(consumer* c) {
     _had_consumer = true;
     touch();
     if (c->exclusive) _exclusive_consumer = true;
+    if (_features.single_active_consumer) single_active();
     return {};
 }
 
@@ -411,9 +546,21 @@ void queue::remove_consumer(consumer* c) {
         --_consumer_count;
         if (c->exclusive) _exclusive_consumer = false;
         touch();
+        if (_active == c) {
+            // Single active consumer: the next one (by priority, then registration) takes
+            // over, with whatever is ready (requeued messages first, in their old places).
+            _active = nullptr;
+            if (_consumer_count != 0 && single_active()) dispatch();
+        }
         maybe_auto_delete();
         return;
     }
+}
+
+consumer* queue::single_active() {
+    if (!_active && !_groups.empty() && !_groups.front().members.empty())
+        _active = _groups.front().members.front();
+    return _active;
 }
 
 consumer* queue::find_consumer(std::string_view tag, uint64_t connection_id) const {
@@ -433,8 +580,12 @@ void queue::maybe_auto_delete() {
 
 size_t queue::purge() {
     size_t n = _ready.size();
+    if (persist())
+        for (size_t i = 0; i < _ready.size(); ++i) settle_disk(_ready[i].disk_id);
     _ready.reset();
     _ready_bytes = 0;
+    _mem_bytes = 0;
+    _paged = 0;
     _expiry.clear();
     _stats.purged += n;
     return n;
@@ -444,8 +595,19 @@ size_t queue::mark_deleted() {
     if (_deleted) return 0;
     _deleted = true;
     size_t n = _ready.size();
+    if (auto* p = persist()) {
+        std::vector<uint64_t> ids;
+        for (size_t i = 0; i < _ready.size(); ++i)
+            if (_ready[i].disk_id) ids.push_back(_ready[i].disk_id);
+        _unacked.for_each([&](uint64_t, const unacked_entry& e) {
+            if (e.disk_id) ids.push_back(e.disk_id);
+        });
+        if (!ids.empty()) p->queue_deleted(_decl.store_id, ids);
+    }
     _ready.reset();
     _ready_bytes = 0;
+    _mem_bytes = 0;
+    _paged = 0;
     _expiry.clear();
     _unacked = seq_map<unacked_entry>{};
     std::vector<consumer*> cancelled;
@@ -453,6 +615,7 @@ size_t queue::mark_deleted() {
     for (auto& g : _groups)
         for (auto* c : g.members) cancelled.push_back(c);
     _groups.clear();
+    _active = nullptr;
     _consumer_count = 0;
     _exclusive_consumer = false;
     for (auto* c : cancelled) c->cancelled_by_broker();

@@ -27,17 +27,20 @@
 #include "core/exchange.h"
 #include "core/fields.h"
 #include "core/message.h"
+#include "core/persistence.h"
 #include "core/ring.h"
 #include "core/seq_map.h"
 
 namespace warren::core {
 
 class vhost;
+struct policy;
 
 struct queue_decl {
     std::string name;
     bool passive = false, durable = false, exclusive = false, auto_delete = false;
     field_table args;
+    uint64_t store_id = 0;  // id in the message store (recovery passes the saved one; 0 = new)
 };
 
 // Counters for the management API. Monotonic.
@@ -53,6 +56,7 @@ struct queue_stats {
     uint64_t dropped_maxlen = 0; // dropped from the head by x-max-length(-bytes) drop-head
     uint64_t rejected_publish = 0;  // refused by x-overflow reject-publish(-dlx)
     uint64_t dead_lettered = 0;  // republished to the dead-letter exchange
+    uint64_t dropped_delivery_limit = 0;  // requeues refused by x-delivery-limit
 };
 
 // The queue features RabbitMQ configures through x-arguments, parsed once at declare.
@@ -67,11 +71,13 @@ struct queue_features {
     overflow_mode overflow = overflow_mode::drop_head;  // x-overflow
     uint8_t max_priority = 0;                     // x-max-priority (0 = not a priority queue)
     std::optional<uint64_t> expires;              // x-expires, ms unused before deletion
+    bool single_active_consumer = false;          // x-single-active-consumer
+    std::optional<uint64_t> delivery_limit;       // x-delivery-limit (quorum-queue semantics)
     static queue_features parse(const field_table& args);
 };
 
 // Why a message was dead-lettered (RabbitMQ's x-death reasons).
-enum class death_reason { rejected, expired, maxlen };
+enum class death_reason { rejected, expired, maxlen, delivery_limit };
 std::string_view to_string(death_reason r);
 
 // What enqueue did with a message.
@@ -97,7 +103,14 @@ public:
     // Appends (in priority order for x-max-priority queues), applies x-max-length drop-head,
     // then dispatches. `rejected` only for x-overflow reject-publish(-dlx) when full (the
     // message is not kept; with reject-publish-dlx it is dead-lettered).
-    enqueue_result enqueue(message_ptr m);
+    // `written`: the message is already in the store for this queue (a persistent message
+    // reaching a durable queue: vhost::publish wrote it once for all such queues).
+    enqueue_result enqueue(message_ptr m, bool written = false);
+    // Recovery: a message the store kept for this queue, back in the ready list with
+    // redelivered=true. `m` is the decoded message (its body is dropped again if the queue is
+    // over its memory limit).
+    // `age_ms`: how long ago it was published (counts against its TTL).
+    void recover(message_ptr m, uint64_t disk_id, uint64_t age_ms = 0);
     // basic.get: the head message, which becomes unacked (or is settled at once if no_ack).
     std::optional<delivery> get(bool no_ack = false);
     void ack(uint64_t seq);      // settles an unacked message; unknown seq: no-op
@@ -116,6 +129,8 @@ public:
     // May auto-delete the queue (via its vhost) when the last consumer goes. Unknown c: no-op.
     void remove_consumer(consumer* c);
     consumer* find_consumer(std::string_view tag, uint64_t connection_id) const;
+    // x-single-active-consumer: the consumer currently receiving (null: none chosen yet).
+    consumer* active_consumer() const { return _active; }
 
     size_t message_count() const { return _ready.size(); }  // ready
     size_t unacked_count() const { return _unacked.size(); }
@@ -125,6 +140,16 @@ public:
     const queue_stats& stats() const { return _stats; }
     uint64_t ready_bytes() const { return _ready_bytes; }
     const queue_features& features() const { return _features; }
+    // Policies: recomputes the features from the x-arguments and this policy (null: none),
+    // with RabbitMQ's precedence (core/policy.h); enforces a new length limit at once.
+    void apply_policy(const policy* p);
+    const std::string& policy_name() const { return _policy; }  // "" = none
+    // Store id (0 until a persistence is attached) and whether this queue's persistent
+    // messages are written (durable, not exclusive: exclusive queues die with the broker).
+    uint64_t store_id() const { return _decl.store_id; }
+    bool keeps_persistent() const { return _decl.durable && !_decl.exclusive; }
+    uint64_t memory_bytes() const { return _mem_bytes; }  // ready bodies held in memory
+    size_t paged_out() const { return _paged; }           // ready messages only on disk
 
     // ---- time (TTL, x-expires) ----
     // Drops (dead-letters) every ready message whose TTL has run out by now_ms, wherever it sits.
@@ -149,16 +174,21 @@ public:
 private:
     struct ready_entry {
         uint64_t seq;
-        message_ptr msg;
+        message_ptr msg;          // null while paged out (then read back by disk_id)
         bool redelivered;
         uint64_t expires_at = 0;  // steady ms; 0 = never
         uint8_t priority = 0;     // effective (capped) priority; 0 unless x-max-priority
+        uint64_t disk_id = 0;     // id in the store for this queue; 0 = not written
+        uint64_t size = 0;        // body bytes
+        uint32_t delivery_count = 0;  // failed deliveries (x-delivery-limit queues only)
     };
     struct unacked_entry {
         message_ptr msg;
         bool redelivered;
         uint64_t expires_at = 0;
         uint8_t priority = 0;
+        uint64_t disk_id = 0;
+        uint32_t delivery_count = 0;
     };
     // Ready order: higher priority first, then seq.
     static bool before(const ready_entry& a, uint8_t prio, uint64_t seq) {
@@ -169,6 +199,15 @@ private:
     size_t find_ready(uint8_t prio, uint64_t seq) const;  // index, or size() if absent
     void drop_expired_head(uint64_t now_ms);
     void dead_letter(message_ptr m, death_reason why);
+    // A ready message leaves without delivery (expired, dropped, rejected at publish):
+    // dead-letters it (reading it back if paged out) and settles it in the store.
+    void drop(ready_entry e, death_reason why);
+    // Reads a paged-out body back; false if the store cannot (the entry is then settled and
+    // must be skipped).
+    bool page_in(ready_entry& e);
+    void page_out(ready_entry& e);  // if over the memory limit
+    void settle_disk(uint64_t disk_id);
+    persistence* persist() const;
     uint64_t now() const;
     struct priority_group {
         int priority;
@@ -177,6 +216,9 @@ private:
     };
 
     bool dispatch_one();  // false: nothing delivered (no message or no credit)
+    // x-single-active-consumer: the consumer that gets every message (chosen when none is:
+    // highest priority, then the earliest registered); null if there are no consumers.
+    consumer* single_active();
     void hand_out(consumer* c, ready_entry e);
     void settle(uint64_t seq, bool acked);
     void maybe_auto_delete();
@@ -187,6 +229,7 @@ private:
     ring<ready_entry> _ready;
     seq_map<unacked_entry> _unacked;
     std::vector<priority_group> _groups;  // sorted by priority, highest first
+    consumer* _active = nullptr;          // x-single-active-consumer: the active one
     size_t _consumer_count = 0;
     bool _exclusive_consumer = false;
     bool _had_consumer = false;
@@ -195,6 +238,8 @@ private:
     bool _dispatch_again = false;
     uint64_t _next_seq = 1;
     uint64_t _ready_bytes = 0;
+    uint64_t _mem_bytes = 0;  // bodies of ready messages held in memory
+    size_t _paged = 0;        // ready messages paged out
     queue_stats _stats;
     queue_features _features;
     // (expires_at, priority, seq) of ready messages with a TTL.
@@ -202,6 +247,7 @@ private:
     uint64_t _fresh_seq = 0;  // exempt from the expiry check while its enqueue dispatches
     uint64_t _last_used = 0;
     std::vector<inbound_binding> _inbound;
+    std::string _policy;  // name of the policy in effect
 };
 
 }  // namespace warren::core

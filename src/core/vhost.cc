@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "core/features.h"
+
 namespace warren::core {
 
 namespace {
@@ -199,13 +201,14 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
         return x;
     }
     auto type = parse_exchange_type(d.type);
-    if (!type)
+    const bool delayed = !type && d.type == k_delayed_exchange_type;
+    if (!type && !delayed)
         return error{reply_code::command_invalid,
                      "COMMAND_INVALID - invalid exchange type '" + d.type + "'"};
     if (d.name.empty()) return default_exchange_refused();
     if (exchange* x = find_exchange(d.name)) {
         std::string res = exchange_resource(d.name);
-        if (x->type() != *type)
+        if (x->type_name() != d.type)
             return inequivalent("type", res, "'" + d.type + "'",
                                 "'" + std::string(x->type_name()) + "'");
         if (x->durable() != d.durable)
@@ -222,9 +225,17 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     if (has_amq_prefix(d.name))
         return error{reply_code::access_refused, "ACCESS_REFUSED - exchange name '" + d.name +
                                                      "' contains reserved prefix 'amq.*'"};
+    if (auto e = validate_exchange_args(d.args, exchange_resource(d.name))) return *e;
+    if (delayed) {
+        auto t = delayed_exchange_type(d.args);
+        if (!t) return t.error();
+        type = *t;
+    }
     auto x = make_exchange(d, *type);
     exchange* p = x.get();
+    if (!_policies.empty()) apply_policy(p);
     _exchanges.emplace(d.name, std::move(x));
+    if (p->durable()) durable_changed();
     return p;
 }
 
@@ -247,6 +258,14 @@ void vhost::delete_exchange_now(exchange* x) {
     if (it == _exchanges.end() || it->second.get() != x) return;
     std::unique_ptr<exchange> owned = std::move(it->second);
     _exchanges.erase(it);
+    if (x->delayed()) _delayed.drop_exchange(x->name());
+    struct save_after {
+        vhost* v;
+        bool durable;
+        ~save_after() {
+            if (durable) v->durable_changed();
+        }
+    } save{this, x->durable()};
     // Outgoing bindings: forget them at their destinations.
     for (auto& b : x->bindings()) {
         auto& in = b.dest.q ? b.dest.q->inbound_bindings() : b.dest.x->inbound_bindings();
@@ -340,11 +359,15 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
     }
+    if (auto e = validate_queue_args(d.args, queue_resource(name))) return *e;
     queue_decl nd = d;
     nd.name = name;
     nd.passive = false;
+    if (_persist && nd.store_id == 0) nd.store_id = _persist->next_queue_id();
     auto q = std::make_shared<queue>(std::move(nd), this, owner);
+    if (!_policies.empty()) q->apply_policy(_policies.match_queue(name));
     _queues.emplace(name, q);
+    if (q->keeps_persistent()) durable_changed();
     return declared_queue{q, 0, 0};
 }
 
@@ -402,7 +425,9 @@ size_t vhost::delete_queue_now(const queue_ptr& qp) {
             src->auto_delete() && src->binding_count() == 0)
             delete_exchange_now(src);
     }
-    return q->mark_deleted();
+    size_t n = q->mark_deleted();
+    if (q->keeps_persistent()) durable_changed();
+    return n;
 }
 
 void vhost::queue_auto_delete(queue* q) {
@@ -465,8 +490,10 @@ result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange
     if (!q) return q.error();
     if (auto e = validate_binding(**x, args)) return *e;
     binding_dest d{q->get(), nullptr};
-    if ((*x)->add_binding(d, key, args))
+    if ((*x)->add_binding(d, key, args)) {
         (*q)->inbound_bindings().push_back(inbound_binding{(*x)->name(), std::string(key), args});
+        if ((*x)->durable() && (*q)->keeps_persistent()) durable_changed();
+    }
     return {};
 }
 
@@ -477,6 +504,7 @@ result<void> vhost::unbind_queue(std::string_view queue, std::string_view exchan
     auto q = queue_for(queue, conn);
     if (!q) return q.error();
     remove_binding(*x, binding_dest{q->get(), nullptr}, key, args);
+    if ((*x)->durable() && (*q)->keeps_persistent()) durable_changed();
     return {};
 }
 
@@ -488,9 +516,11 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
     if (!dst) return dst.error();
     if (auto e = validate_binding(**src, args)) return *e;
     binding_dest d{nullptr, *dst};
-    if ((*src)->add_binding(d, key, args))
+    if ((*src)->add_binding(d, key, args)) {
         (*dst)->inbound_bindings().push_back(
             inbound_binding{(*src)->name(), std::string(key), args});
+        if ((*src)->durable() && (*dst)->durable()) durable_changed();
+    }
     return {};
 }
 
@@ -501,6 +531,7 @@ result<void> vhost::unbind_exchange(std::string_view dest, std::string_view sour
     auto dst = exchange_for_binding(dest);
     if (!dst) return dst.error();
     remove_binding(*src, binding_dest{nullptr, *dst}, key, args);
+    if ((*src)->durable() && (*dst)->durable()) durable_changed();
     return {};
 }
 
@@ -576,7 +607,50 @@ uint64_t vhost::wall_seconds() const {
                                      .count());
 }
 
+result<void> vhost::set_policy(policy p) {
+    auto r = _policies.set(std::move(p));
+    if (!r) return r;
+    apply_policies();
+    return {};
+}
+
+bool vhost::clear_policy(std::string_view name) {
+    if (!_policies.clear(name)) return false;
+    apply_policies();
+    return true;
+}
+
+void vhost::apply_policy(exchange* x) {
+    if (x == _default) return;
+    const policy* p = _policies.match_exchange(x->name());
+    std::optional<std::string> ae;
+    if (p)
+        if (auto* v = find(p->definition, "alternate-exchange"))
+            if (auto* s = v->as_string()) ae = *s;
+    x->set_policy(p ? p->name : std::string(), std::move(ae));
+}
+
+void vhost::apply_policies() {
+    std::vector<queue_ptr> qs;
+    for (auto& [n, q] : _queues) qs.push_back(q);
+    for (auto& q : qs)
+        if (!q->deleted()) q->apply_policy(_policies.match_queue(q->name()));
+    for (auto& [n, x] : _exchanges) apply_policy(x.get());
+    drain_dead_letters();
+}
+
+void vhost::release_delayed(uint64_t now) {
+    if (!_delayed.next_due() || *_delayed.next_due() > now) return;
+    for (auto& r : _delayed.take_due(now)) {
+        exchange* x = find_exchange(r.exchange);
+        if (!x) continue;
+        auto res = route_message(x, std::move(r.msg), nullptr, false);
+        (void)res;  // unroutable when due: dropped, as the plugin does
+    }
+}
+
 void vhost::tick(uint64_t now) {
+    release_delayed(now);
     // Collect first: expiring dead-letters and delivers, and consumers may declare or delete
     // queues from their callbacks.
     std::vector<queue_ptr> due, doomed;
@@ -594,7 +668,7 @@ void vhost::tick(uint64_t now) {
 }
 
 std::optional<uint64_t> vhost::next_expiry() const {
-    std::optional<uint64_t> best;
+    std::optional<uint64_t> best = _delayed.next_due();
     for (auto& [name, q] : _queues) {
         for (auto t : {q->next_expiry(), q->expires_at()})
             if (t && (!best || *t < *best)) best = t;
@@ -607,7 +681,12 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
     auto& stats = x->mutable_stats();
     ++stats.published;
 
-    if (x == _default) {
+    // Sender-selected distribution: CC and BCC routing keys (BCC is removed before delivery).
+    std::vector<std::string> extra_keys;
+    if (m->props.headers && !m->props.headers->empty())
+        m = sender_selected(std::move(m), extra_keys);
+
+    if (x == _default && extra_keys.empty()) {
         auto qi = _queues.find(std::string_view(m->routing_key));
         if (qi == _queues.end()) {
             ++stats.unroutable;
@@ -615,8 +694,17 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
         }
         queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
         if (dead && is_cycle(*m, q->name())) return size_t{0};
+        bool written = false;
+        if (_persist && m->persistent() && q->keeps_persistent()) {
+            const uint64_t id = q->store_id();
+            const uint64_t seq = _persist->write_message(*m, std::span<const uint64_t>(&id, 1));
+            if (seq == 0) return error{reply_code::internal_error,
+                                       "INTERNAL_ERROR - the message store cannot write"};
+            written = true;
+            if (info) info->store_seq = std::max(info->store_seq, seq);
+        }
         ++_publish_depth;  // dead letters wait until this enqueue is done
-        const auto res = q->enqueue(std::move(m));
+        const auto res = q->enqueue(std::move(m), written);
         --_publish_depth;
         if (res == enqueue_result::rejected) {
             if (info) ++info->rejected;
@@ -640,16 +728,30 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
     frontier.clear();
     frontier.push_back(x);
     x->route_mark = epoch;
+    size_t held = 0;  // by x-delayed-message exchanges, routed when due
     for (size_t i = 0; i < frontier.size(); ++i) {
         route.clear();
         exchange* e = frontier[i];
-        e->route(*m, route);
+        if (e->delayed()) {
+            if (auto delay = positive_delay(*m)) {
+                _delayed.hold(e->name(), m, now_ms() + *delay, *delay);
+                ++held;
+                continue;
+            }
+        }
+        if (e == _default) {  // only reached with CC/BCC keys: queues by name
+            for (size_t k = 0; k <= extra_keys.size(); ++k) {
+                auto qi = _queues.find(std::string_view(k == 0 ? m->routing_key : extra_keys[k - 1]));
+                if (qi != _queues.end()) route.queues.push_back(qi->second.get());
+            }
+        } else {
+            e->route(*m, route);
+            for (auto& key : extra_keys) e->route_key(*m, key, route);
+        }
         if (route.queues.empty() && route.exchanges.empty()) {
             // Unroutable here: follow the alternate exchange, if it has one (RabbitMQ's AE).
-            if (auto* ae = find(e->args(), "alternate-exchange")) {
-                if (auto* ae_name = ae->as_string()) {
-                    if (exchange* alt = find_exchange(*ae_name)) route.exchanges.push_back(alt);
-                }
+            if (auto* ae_name = e->alternate_exchange()) {
+                if (exchange* alt = find_exchange(*ae_name)) route.exchanges.push_back(alt);
             }
         }
         for (queue* q : route.queues) {
@@ -663,11 +765,35 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
             frontier.push_back(next);
         }
     }
-    if (targets.empty()) ++stats.unroutable;
+    if (targets.empty() && !held) ++stats.unroutable;
+    if (dead) {
+        targets.erase(std::remove_if(targets.begin(), targets.end(),
+                                     [&](const queue_ptr& q) { return is_cycle(*m, q->name()); }),
+                      targets.end());
+    }
+    bool written = false;
+    if (_persist && m->persistent()) {
+        std::vector<uint64_t> local_ids;
+        std::vector<uint64_t>& ids = nested ? local_ids : _store_ids;
+        ids.clear();
+        for (auto& q : targets)
+            if (q->keeps_persistent()) ids.push_back(q->store_id());
+        if (!ids.empty()) {
+            const uint64_t seq = _persist->write_message(*m, ids);
+            if (seq == 0) {
+                targets.clear();
+                frontier.clear();
+                --_publish_depth;
+                return error{reply_code::internal_error,
+                             "INTERNAL_ERROR - the message store cannot write"};
+            }
+            written = true;
+            if (info) info->store_seq = std::max(info->store_seq, seq);
+        }
+    }
     size_t n = 0;
     for (auto& q : targets) {
-        if (dead && is_cycle(*m, q->name())) continue;
-        if (q->enqueue(m) == enqueue_result::rejected) {
+        if (q->enqueue(m, written && q->keeps_persistent()) == enqueue_result::rejected) {
             if (info) ++info->rejected;
         } else {
             ++n;
@@ -676,7 +802,7 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
     targets.clear();
     frontier.clear();
     --_publish_depth;
-    return n;
+    return n + held;
 }
 
 }  // namespace warren::core

@@ -21,10 +21,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/delayed.h"
 #include "core/error.h"
 #include "core/exchange.h"
 #include "core/fields.h"
 #include "core/message.h"
+#include "core/policy.h"
+#include "core/persistence.h"
 #include "core/queue.h"
 #include "core/string_map.h"
 
@@ -85,6 +88,7 @@ public:
     // reject-publish): the front end must nack a confirm for it. Those are not in the count.
     struct publish_info {
         size_t rejected = 0;
+        uint64_t store_seq = 0;  // confirm only once persistence::durable_seq() >= this
     };
     result<size_t> publish(std::string_view exchange, message_ptr m,
                            publish_info* info = nullptr);
@@ -113,11 +117,30 @@ public:
     // Called by a queue when its last consumer goes and it is auto-delete.
     void queue_auto_delete(queue* q);
 
+    // ---- durability (see persistence.h) ----
+    // Set by the broker. Queues get store ids from it; durable topology changes are saved.
+    void set_persistence(persistence* p) { _persist = p; }
+    persistence* persist() const { return _persist; }
+
+    // ---- policies (core/policy.h) ----
+    // Adds or replaces a policy by name and re-applies policies to every queue and exchange.
+    // 406 PRECONDITION_FAILED "Validation failed ..." if the policy is invalid.
+    result<void> set_policy(policy p);
+    bool clear_policy(std::string_view name);  // false if there was none
+    std::vector<policy> policies() const { return _policies.list(); }
+
+    // x-delayed-message exchanges: messages held (all, or for one exchange).
+    size_t delayed_pending() const { return _delayed.size(); }
+    size_t delayed_pending(std::string_view exchange) const { return _delayed.pending(exchange); }
+
     const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
     const string_map<queue_ptr>& queues() const { return _queues; }
 
 private:
     size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
+    void release_delayed(uint64_t now);           // routes x-delayed-message messages now due
+    void apply_policies();                        // re-evaluates every queue and exchange
+    void apply_policy(exchange* x);
     result<size_t> route_message(exchange* x, message_ptr m, publish_info* info, bool dead);
     void delete_exchange_now(exchange* x);
     // Removes one binding source -> dest, keeping inbound lists consistent; auto-deletes the
@@ -144,7 +167,15 @@ private:
     std::mt19937_64 _rng;
     clock_fn _clock, _wall;
     std::vector<std::pair<std::string, message_ptr>> _dead_letters;  // pending republish
+    delayed_index _delayed;  // x-delayed-message: held messages by due time
+    policy_set _policies;
     bool _draining = false;
+    persistence* _persist = nullptr;
+    std::vector<uint64_t> _store_ids;  // scratch: durable queues one persistent publish reached
+    // A durable object changed: save the topology.
+    void durable_changed() {
+        if (_persist) _persist->topology_changed(*this);
+    }
 };
 
 }  // namespace warren::core

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 
@@ -53,6 +54,8 @@ const std::vector<key_doc>& describe() {
         {"stomp.port", "61613", "STOMP port, or off"},
         {"http.port", "15672", "HTTP port (management API, STOMP over WebSocket at /ws), or off"},
         {"data_dir", "data", "directory for durable state (created if missing)"},
+        {"queue_memory_limit", "16777216",
+         "bytes of message bodies one queue keeps in RAM; the rest is read from disk (0 = all)"},
         {"log.level", "info", "trace, debug, info, warn, error, critical or off"},
         {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
         {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
@@ -62,9 +65,43 @@ const std::vector<key_doc>& describe() {
         {"default_vhost", "/", "vhost created on first start"},
         {"stomp.max_frame_size", "4194304", "largest STOMP frame accepted, bytes"},
         {"stomp.heartbeat", "10000", "STOMP heart-beat the broker offers, milliseconds (0 = off)"},
+        {"policy", "(none)",
+         "repeatable: <name> <pattern> <apply-to> <priority> <definition JSON>, a policy on "
+         "default_vhost (docs/queue-arguments.md)"},
     };
     return docs;
 }
+
+namespace {
+// <name> <pattern> <apply-to> <priority> <json>: four words, then the rest of the line.
+policy_setting parse_policy(std::string_view key, std::string_view v) {
+    policy_setting p;
+    std::string_view words[4];
+    for (auto& w : words) {
+        v = trim(v);
+        auto sp = v.find_first_of(" \t");
+        if (v.empty() || sp == std::string_view::npos)
+            throw config_error(fmt::format(
+                "key '{}': expected '<name> <pattern> <apply-to> <priority> <definition JSON>'",
+                key));
+        w = v.substr(0, sp);
+        v = v.substr(sp);
+    }
+    p.name = std::string(words[0]);
+    p.pattern = std::string(words[1]);
+    p.apply_to = std::string(words[2]);
+    if (p.apply_to != "queues" && p.apply_to != "exchanges" && p.apply_to != "all")
+        throw config_error(fmt::format("key '{}': apply-to '{}' is not queues, exchanges or all",
+                                       key, p.apply_to));
+    p.priority = static_cast<int>(parse_uint<uint32_t>(key, words[3], 0, 1000000));
+    p.definition = std::string(trim(v));
+    auto j = nlohmann::json::parse(p.definition, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        throw config_error(fmt::format("key '{}': policy '{}': definition '{}' is not a JSON "
+                                       "object", key, p.name, p.definition));
+    return p;
+}
+}  // namespace
 
 void apply_setting(config& c, std::string_view key, std::string_view value) {
     value = trim(value);
@@ -78,6 +115,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.http_port = parse_port(key, value);
     } else if (key == "data_dir") {
         c.data_dir = parse_string(key, value);
+    } else if (key == "queue_memory_limit") {
+        c.queue_memory_limit = parse_uint<uint64_t>(key, value, 0, uint64_t{1} << 50);
     } else if (key == "log.level") {
         spdlog::level::level_enum l;
         std::string v = parse_string(key, value);
@@ -102,6 +141,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.stomp_max_frame_size = parse_uint<uint32_t>(key, value, 1024, 256 * 1024 * 1024);
     } else if (key == "stomp.heartbeat") {
         c.stomp_heartbeat_ms = parse_uint<uint16_t>(key, value, 0, 65535);
+    } else if (key == "policy") {
+        c.policies.push_back(parse_policy(key, value));
     } else {
         throw config_error(fmt::format("unknown key '{}'", key));
     }

@@ -21,6 +21,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// One `policy = <name> <pattern> <apply-to> <priority> <definition JSON>` line (RabbitMQ's
+// `rabbitmqctl set_policy` arguments), applied to default_vhost at start (server/policies.h).
+struct policy_setting {
+    std::string name;
+    std::string pattern;
+    std::string apply_to;  // queues, exchanges, all
+    int priority = 0;
+    std::string definition;  // a JSON object, checked to parse when the config is read
+};
+
 struct config {
     std::string bind = "127.0.0.1";
     // nullopt = listener off
@@ -28,6 +38,7 @@ struct config {
     std::optional<uint16_t> stomp_port = 61613;
     std::optional<uint16_t> http_port = 15672;
     std::string data_dir = "data";
+    uint64_t queue_memory_limit = 16ull << 20;
     std::string log_level = "info";
     uint32_t amqp_frame_max = 131072;
     uint16_t amqp_channel_max = 2047;
@@ -37,6 +48,7 @@ struct config {
     std::string default_vhost = "/";
     uint32_t stomp_max_frame_size = 4 * 1024 * 1024;
     uint16_t stomp_heartbeat_ms = 10000;
+    std::vector<policy_setting> policies;  // `policy` lines, in file order
 };
 
 struct key_doc {

@@ -19,6 +19,8 @@
 #include "proto/amqp091/server.h"
 #include "proto/stomp/server.h"
 #include "server/config.h"
+#include "server/durability.h"
+#include "server/policies.h"
 #include "server/version.h"
 
 namespace {
@@ -59,6 +61,26 @@ int run(const server::config& cfg) {
         broker.remove_vhost("/");
         broker.add_vhost(cfg.default_vhost);
     }
+
+    // Durable state: lock the data dir, restore the topology and the messages, attach the store.
+    // Refuses to start (exit 1) on a data dir it cannot read, rather than start empty.
+    auto durable = server::durability::open(
+        io, broker, {.dir = cfg.data_dir, .queue_memory_limit = cfg.queue_memory_limit});
+    if (!durable) {
+        WLOG_ERROR("startup failed: {}", durable.error());
+        std::fprintf(stderr, "warrend: %s\n", durable.error().c_str());
+        return exit_runtime_error;
+    }
+
+    // Policies from the config (after recovery: they apply to recovered queues too).
+    if (auto perr = server::apply_config_policies(broker, cfg); !perr.empty()) {
+        WLOG_ERROR("startup failed: {}", perr);
+        std::fprintf(stderr, "warrend: config error: %s\n", perr.c_str());
+        return exit_config_error;
+    }
+    for (auto& p : cfg.policies)
+        WLOG_INFO("policy '{}' set: pattern '{}' apply-to {} priority {} definition {}", p.name,
+                  p.pattern, p.apply_to, p.priority, p.definition);
 
     amqp::settings amqp_settings;
     amqp_settings.frame_max = cfg.amqp_frame_max;
@@ -144,6 +166,7 @@ int run(const server::config& cfg) {
     signal(SIGPIPE, SIG_IGN);
 
     io.run();
+    (*durable)->detach();
     WLOG_INFO("warrend stopped");
     spdlog::default_logger()->flush();
     return 0;

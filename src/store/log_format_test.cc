@@ -120,6 +120,23 @@ TEST(MessageCodec, RoundTrip) {
     EXPECT_EQ(m->body, body);
 }
 
+TEST(MessageCodec, PublishTimeRoundTripsAndVersionOneStillDecodes) {
+    message_fields in{"x", "k", "p", "body"};
+    in.published_ms = 1795575000123;
+    auto m = decode_message(encode_message(in));
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->published_ms, 1795575000123u);
+    // Version 1 (no publish time), as the first release wrote it.
+    std::string v1("\x01\x01\x00x\x01\x00k\x01\x00\x00\x00pbody", 16);
+    auto old = decode_message(v1);
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->published_ms, 0u);
+    EXPECT_EQ(old->exchange, "x");
+    EXPECT_EQ(old->routing_key, "k");
+    EXPECT_EQ(old->properties, "p");
+    EXPECT_EQ(old->body, "body");
+}
+
 TEST(MessageCodec, EmptyFieldsRoundTrip) {
     auto bytes = encode_message({"", "", "", ""});
     auto m = decode_message(bytes);

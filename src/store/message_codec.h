@@ -4,7 +4,8 @@
 // exchange and routing key it was published with, its content properties in AMQP wire form
 // (the content-header property flags and list), and the body.
 //
-//   layout (little-endian): u8 version (1), u16 exchange length, exchange,
+//   layout (little-endian): u8 version (2), u64 published_ms (wall clock, ms since the
+//                           epoch; absent in version 1), u16 exchange length, exchange,
 //                           u16 routing key length, routing key,
 //                           u32 properties length, properties, body (the rest)
 //
@@ -26,9 +27,10 @@ struct message_fields {
     std::string_view routing_key;
     std::string_view properties;  // AMQP basic content properties, wire form
     std::string_view body;
+    uint64_t published_ms = 0;  // when the broker took it (for TTL across restarts); 0 = unknown
 };
 
-inline constexpr uint8_t message_codec_version = 1;
+inline constexpr uint8_t message_codec_version = 2;  // decodes 1 and 2
 
 // Exactly how many bytes encode_message produces.
 size_t encoded_size(const message_fields& m);

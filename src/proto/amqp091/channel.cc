@@ -58,6 +58,72 @@ void channel::release() {
     requeue_all_unacked();
     _tx_publishes.clear();
     _tx_settles.clear();
+    stop_waiting_durable();
+}
+
+void channel::stop_waiting_durable() {
+    _held_replies.clear();
+    if (_waiting_durable) {
+        if (auto* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr) p->cancel_wait(this);
+        _waiting_durable = false;
+    }
+}
+
+void channel::reply_when_durable(held_reply r) {
+    core::persistence* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr;
+    if (_held_replies.empty() && (r.store_seq == 0 || !p || p->durable_seq() >= r.store_seq)) {
+        if (_state != state::open) return;
+        switch (r.kind) {
+            case held_reply::ack:
+                send(basic_ack{r.publish_seq, r.count > 1});
+                break;
+            case held_reply::nack:
+                send(basic_nack{r.publish_seq, false, false});
+                break;
+            case held_reply::commit_ok:
+                send(tx_commit_ok{});
+                break;
+        }
+        return;
+    }
+    _held_replies.push_back(r);
+    if (!_waiting_durable && p) {
+        _waiting_durable = true;
+        p->wait(this);
+    }
+}
+
+void channel::durable_advanced(uint64_t durable_seq) {
+    _waiting_durable = false;
+    // Consecutive acks coalesce into one multiple ack.
+    uint64_t ack_upto = 0, ack_count = 0;
+    auto flush_ack = [&] {
+        if (ack_count && _state == state::open) send(basic_ack{ack_upto, ack_count > 1});
+        ack_count = 0;
+    };
+    while (!_held_replies.empty() && _held_replies.front().store_seq <= durable_seq) {
+        held_reply r = _held_replies.front();
+        _held_replies.pop_front();
+        if (r.kind == held_reply::ack) {
+            ack_upto = r.publish_seq;
+            ack_count += r.count;
+            continue;
+        }
+        flush_ack();
+        if (_state != state::open) continue;
+        if (r.kind == held_reply::nack)
+            send(basic_nack{r.publish_seq, false, false});
+        else
+            send(tx_commit_ok{});
+    }
+    flush_ack();
+    if (!_held_replies.empty()) {
+        core::persistence* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr;
+        if (p) {
+            _waiting_durable = true;
+            p->wait(this);
+        }
+    }
 }
 
 void channel::end_of_batch() {
@@ -303,6 +369,8 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
         auto r = _conn.vhost().publish(exchange, msg, &info);
         if (!r) return r.error();
         reached = *r;
+        _batch_store_seq = std::max(_batch_store_seq, info.store_seq);
+        _tx_store_seq = std::max(_tx_store_seq, info.store_seq);
     }
     if (reached == 0 && info.rejected == 0 && mandatory) {
         std::string_view props = msg->props_raw;
@@ -322,7 +390,7 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
             // earlier ones first so acks and nacks stay in sequence order.
             flush_confirms();
             ++_publish_seq;
-            if (_state == state::open) send(basic_nack{_publish_seq, false, false});
+            reply_when_durable({held_reply::nack, _publish_seq, 1, 0});
         } else {
             ++_publish_seq;
             ++_confirm_pending;
@@ -336,8 +404,9 @@ void channel::flush_confirms() {
         _confirm_pending = 0;
         return;
     }
-    send(basic_ack{_publish_seq, _confirm_pending > 1});
+    reply_when_durable({held_reply::ack, _publish_seq, _confirm_pending, _batch_store_seq});
     _confirm_pending = 0;
+    _batch_store_seq = 0;
 }
 
 // ---------------------------------------------------------------------------------------------

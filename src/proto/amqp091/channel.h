@@ -46,10 +46,10 @@ public:
     uint32_t unacked = 0;   // deliveries held by the client (ack mode only)
 };
 
-class channel {
+class channel final : public core::durable_waiter {
 public:
     channel(connection& conn, uint16_t id);
-    ~channel();
+    ~channel() override;
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
 
@@ -77,6 +77,8 @@ public:
     void on_cancelled(amqp_consumer& c);
     // Direct reply-to: a reply published to amq.rabbitmq.reply-to.<our suffix>.
     void deliver_reply(const core::message& m);
+    // The store reached durable_seq: send the confirms / tx.commit-ok waiting for it.
+    void durable_advanced(uint64_t durable_seq) override;
 
 private:
     enum class state { open, closing };
@@ -205,6 +207,21 @@ private:
     uint64_t _publish_seq = 0;      // last sequence number assigned
     uint64_t _confirm_pending = 0;  // confirms not yet sent: the last _confirm_pending up to
                                     // _publish_seq
+    // Replies held until the store has the messages on disk (in order: a later confirm never
+    // overtakes an earlier one). store_seq 0: nothing to wait for, only order.
+    struct held_reply {
+        enum : uint8_t { ack, nack, commit_ok } kind;
+        uint64_t publish_seq;  // ack: confirms up to this; nack: this one
+        uint64_t count;        // ack: how many it covers
+        uint64_t store_seq;
+    };
+    std::deque<held_reply> _held_replies;
+    uint64_t _tx_store_seq = 0;  // highest store seq of the publishes a tx.commit routed
+    uint64_t _batch_store_seq = 0;  // highest store seq among the _confirm_pending publishes
+    bool _waiting_durable = false;
+    // Sends now, or holds until the store catches up.
+    void reply_when_durable(held_reply r);
+    void stop_waiting_durable();
     // Transactions.
     bool _tx = false;
     std::vector<tx_publish> _tx_publishes;

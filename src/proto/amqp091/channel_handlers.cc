@@ -349,6 +349,7 @@ result channel::on(const tx_commit&) {
     if (!_tx) return make_error(rc::precondition_failed, "channel is not transactional");
     auto publishes = std::move(_tx_publishes);
     _tx_publishes.clear();
+    _tx_store_seq = 0;
     for (auto& p : publishes) {
         auto r = route(p.exchange, p.mandatory, p.msg);
         if (!r)
@@ -364,7 +365,8 @@ result channel::on(const tx_commit&) {
     }
     _tx_settles.clear();
     settle_now();
-    send(tx_commit_ok{});
+    // commit-ok only once the committed persistent messages are on disk.
+    reply_when_durable({held_reply::commit_ok, 0, 0, _tx_store_seq});
     return {};
 }
 

@@ -19,8 +19,16 @@ namespace {
 using rc = core::reply_code;
 using boost::asio::ip::tcp;
 
-constexpr size_t initial_read_buffer = 128 * 1024;
+// Reads go into one buffer per thread, shared by all its connections (a read is parsed
+// completely before the next read starts); a connection keeps only a partial frame. So an idle
+// connection holds no read buffer, and the buffer the hot path reads into stays in cache.
+constexpr size_t shared_read_size = 128 * 1024;
 constexpr size_t min_read_space = 16 * 1024;
+// A connection's leftover-frame buffer above this size is freed once it is empty again.
+constexpr size_t keep_in_capacity = 1024;
+// Output buffers above this size are freed when a write drains the connection with a write much
+// smaller than the buffer (the tail of a burst), so a connection does not keep a burst's memory.
+constexpr size_t keep_out_capacity = 64 * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(10);
 constexpr auto closing_timeout = std::chrono::seconds(3);
 constexpr auto shutdown_timeout = std::chrono::seconds(1);
@@ -93,6 +101,11 @@ bool parse_amqplain(std::string_view r, std::string& user, std::string& pass) {
     return str(core::find(t, "LOGIN"), user) && str(core::find(t, "PASSWORD"), pass);
 }
 
+std::vector<char>& shared_read_buffer() {
+    thread_local std::vector<char> buf;
+    return buf;
+}
+
 }  // namespace
 
 connection::connection(server& srv, tcp::socket s, uint64_t id)
@@ -106,7 +119,8 @@ connection::connection(server& srv, tcp::socket s, uint64_t id)
     auto ep = _socket.remote_endpoint(ec);
     _peer = ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
     _socket.set_option(tcp::no_delay(true), ec);
-    _in.resize(initial_read_buffer);
+    // Reads are synchronous and non-blocking after the socket reports readable (see read_now).
+    _socket.non_blocking(true, ec);
 }
 
 connection::~connection() {
@@ -126,18 +140,56 @@ void connection::start() {
 // ---------------------------------------------------------------------------------------------
 // Input
 
+// Waits for input without holding a buffer: async_wait(wait_read), then read_now reads into the
+// thread's shared buffer. After a read that returned data, the next read is tried at once (from a
+// posted handler, so other connections get their turn) before falling back to waiting, as
+// asio's own speculative reads do.
 void connection::read_more() {
     if (_reading || _read_paused || _state == state::closed || !_socket.is_open()) return;
     _reading = true;
-    _socket.async_read_some(
-        boost::asio::buffer(_in.data() + _in_end, _in.size() - _in_end),
-        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-            self->on_read(ec, n);
+    if (_read_speculative) {
+        boost::asio::post(_server.io(), [self = shared_from_this()] {
+            self->_reading = false;
+            self->read_now();
         });
+        return;
+    }
+    _socket.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->_reading = false;
+                           if (ec)
+                               self->on_read(ec, nullptr, 0);
+                           else
+                               self->read_now();
+                       });
 }
 
-void connection::on_read(const boost::system::error_code& ec, size_t n) {
-    _reading = false;
+void connection::read_now() {
+    if (_reading || _read_paused || _state == state::closed || !_socket.is_open()) return;
+    std::vector<char>& buf = shared_read_buffer();
+    // Room for the partial frame kept from the last read, the rest of that frame if its header
+    // is in, and a good read's worth.
+    size_t keep = _in.size();
+    size_t need = std::max(shared_read_size, keep + min_read_space);
+    if (_state != state::awaiting_header && keep >= frame_header_size) {
+        auto* p = reinterpret_cast<const unsigned char*>(_in.data());
+        size_t payload = (size_t(p[3]) << 24) | (size_t(p[4]) << 16) | (size_t(p[5]) << 8) | p[6];
+        need = std::max(need, payload + frame_overhead + min_read_space);
+    }
+    if (buf.size() < need) buf.resize(need);
+    if (keep) std::memcpy(buf.data(), _in.data(), keep);
+    boost::system::error_code ec;
+    size_t n = _socket.read_some(boost::asio::buffer(buf.data() + keep, buf.size() - keep), ec);
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+        _read_speculative = false;
+        read_more();
+        return;
+    }
+    _read_speculative = !ec;
+    on_read(ec, buf.data(), keep + n);
+}
+
+void connection::on_read(const boost::system::error_code& ec, char* data, size_t n) {
     if (_state == state::closed) return;
     if (ec) {
         if (_state == state::open)
@@ -152,12 +204,11 @@ void connection::on_read(const boost::system::error_code& ec, size_t n) {
     }
     _last_recv = clock::now();
     if (_input_dead) {
-        _in_begin = _in_end = 0;
+        std::vector<char>().swap(_in);
         read_more();
         return;
     }
-    _in_end += n;
-    process_input();
+    process_input(data, n);
     if (_state == state::closed && !_socket.is_open()) return;
     flush();
     if (_out.size() + _writing.size() > read_pause_limit)
@@ -166,9 +217,9 @@ void connection::on_read(const boost::system::error_code& ec, size_t n) {
         read_more();
 }
 
-void connection::process_input() {
+void connection::process_input(char* data, size_t n) {
     _in_batch = true;
-    std::string_view buf(_in.data() + _in_begin, _in_end - _in_begin);
+    std::string_view buf(data, n);
     if (_state == state::awaiting_header) handle_header(buf);
     while (!buf.empty() && !_input_dead && _state != state::closed) {
         // Before tune-ok we accept frames up to our own frame_max.
@@ -199,25 +250,17 @@ void connection::process_input() {
             _finished.clear();
         }
     }
-    _in_begin = _in_end - buf.size();
+    // Keep the partial frame (if any) for the next read; the shared buffer is reused by then.
+    if (buf.empty()) {
+        if (_in.capacity() > keep_in_capacity)
+            std::vector<char>().swap(_in);
+        else
+            _in.clear();
+    } else {
+        _in.assign(buf.begin(), buf.end());
+    }
     end_of_batch();
     _in_batch = false;
-
-    // Make room for the next read: compact, and grow for a frame larger than the buffer.
-    if (_in_begin == _in_end) {
-        _in_begin = _in_end = 0;
-    } else if (_in_begin > 0) {
-        std::memmove(_in.data(), _in.data() + _in_begin, _in_end - _in_begin);
-        _in_end -= _in_begin;
-        _in_begin = 0;
-    }
-    size_t need = _in_end + min_read_space;
-    if (_state != state::awaiting_header && _in_end >= frame_header_size) {
-        auto* p = reinterpret_cast<const unsigned char*>(_in.data());
-        size_t payload = (size_t(p[3]) << 24) | (size_t(p[4]) << 16) | (size_t(p[5]) << 8) | p[6];
-        need = std::max(need, payload + frame_overhead);
-    }
-    if (need > _in.size()) _in.resize(std::max(need, _in.size() * 2));
 }
 
 bool connection::handle_header(std::string_view& in) {
@@ -651,10 +694,15 @@ void connection::flush() {
         });
 }
 
-void connection::on_write(const boost::system::error_code& ec, size_t) {
+void connection::on_write(const boost::system::error_code& ec, size_t n) {
     _write_in_flight = false;
     _writing.clear();
     if (_writing.capacity() > 4 * output_limit) std::string().swap(_writing);
+    // A small write that drains the connection ends a burst: give back large buffers.
+    if (_out.empty() && n < keep_out_capacity / 8) {
+        if (_writing.capacity() > keep_out_capacity) std::string().swap(_writing);
+        if (_out.capacity() > keep_out_capacity) std::string().swap(_out);
+    }
     if (ec) {
         if (_socket.is_open()) {
             if (_state == state::open)
@@ -679,6 +727,14 @@ void connection::on_write(const boost::system::error_code& ec, size_t) {
         _read_paused = false;
         read_more();
     }
+}
+
+void connection::trim_idle_buffers() {
+    if (_write_in_flight || !_out.empty()) return;
+    std::string().swap(_out);
+    std::string().swap(_writing);
+    std::string().swap(_scratch);
+    if (_in.empty()) std::vector<char>().swap(_in);
 }
 
 void connection::resume_consumers() {
@@ -752,6 +808,9 @@ void connection::on_tick() {
                 close_socket(true);
                 return;
             }
+            // Nothing received or sent for a tick: give the output buffers back.
+            auto tick = std::chrono::milliseconds(std::max<int>(250, _heartbeat * 1000 / 4));
+            if (now - _last_recv >= tick && now - _last_send >= tick) trim_idle_buffers();
             if (now - _last_send >= hb / 2 && !_write_in_flight) {
                 append_heartbeat(_out);
                 flush();

@@ -67,6 +67,7 @@ public:
     uint32_t frame_max() const { return _frame_max; }
     const std::string& user() const { return _user; }
     core::vhost& vhost() { return *_vhost; }
+    core::vhost* vhost_if_open() { return _vhost; }
     core::broker& broker();
     amqp::server& owner() { return _server; }
     bool client_capability(std::string_view name) const;
@@ -89,8 +90,10 @@ private:
     };
 
     void read_more();
-    void on_read(const boost::system::error_code& ec, size_t n);
-    void process_input();
+    void read_now();
+    void on_read(const boost::system::error_code& ec, char* data, size_t n);
+    void process_input(char* data, size_t n);
+    void trim_idle_buffers();
     bool handle_header(std::string_view& in);
     void handle_frame(const frame_view& f);
     void handle_channel0(const frame_view& f);
@@ -128,10 +131,12 @@ private:
     std::string _peer;
     state _state = state::awaiting_header;
 
-    // Input: bytes [_in_begin, _in_end) of _in are unparsed.
+    // Input: reads go into a buffer shared by all connections of the thread (see read_now), so
+    // an idle connection holds no read buffer; _in keeps only a partial frame left over from the
+    // last read (usually empty).
     std::vector<char> _in;
-    size_t _in_begin = 0, _in_end = 0;
     bool _reading = false;
+    bool _read_speculative = false;  // the last read returned data: try the next before waiting
     bool _read_paused = false;
     bool _in_batch = false;
 

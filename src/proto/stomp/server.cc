@@ -31,6 +31,15 @@ uint64_t now_ms() {
 // After the last output of a closing session, how long we wait for the peer to close.
 constexpr auto k_close_grace = std::chrono::milliseconds(1000);
 constexpr size_t k_read_size = 64 * 1024;
+// A WebSocket read buffer above this size is shrunk once its message is handled.
+constexpr size_t k_ws_keep_buffer = 64 * 1024;
+
+// TCP reads go into one buffer per thread, shared by all its connections: the session's parser
+// copies what it keeps, so an idle connection holds no read buffer.
+std::vector<char>& shared_read_buffer() {
+    thread_local std::vector<char> buf(k_read_size);
+    return buf;
+}
 
 bool is_utf8(std::string_view s) {
     size_t i = 0;
@@ -200,31 +209,54 @@ namespace {
 class tcp_connection final : public connection {
 public:
     tcp_connection(server& srv, tcp::socket s)
-        : connection(srv, peer_of(s)), _sock(std::move(s)), _rbuf(k_read_size) {}
+        : connection(srv, peer_of(s)), _sock(std::move(s)) {}
 
     bool websocket() const override { return false; }
 
     void start() override {
         error_code ec;
         _sock.set_option(tcp::no_delay(true), ec);
+        _sock.non_blocking(true, ec);  // read_now reads without blocking
         do_read();
     }
 
 private:
+    // Waits for input without holding a buffer (async_wait), then reads into the shared buffer.
+    // After a read that returned data the next one is tried at once, from a posted handler so
+    // other connections get their turn.
     void do_read() {
-        _sock.async_read_some(asio::buffer(_rbuf),
-                              [self = shared_self()](const error_code& ec, size_t n) {
-                                  if (ec) {
-                                      self->finish();
-                                      return;
-                                  }
-                                  if (!self->_closing_transport) {
-                                      self->on_data(std::string_view(self->_rbuf.data(), n));
-                                  }
-                                  // Keep reading while closing: unread input would turn our
-                                  // close into a reset and could destroy the ERROR frame.
-                                  if (!self->_finished) self->do_read();
-                              });
+        if (_read_speculative) {
+            asio::post(_srv.io(), [self = shared_self()] { self->read_now(); });
+            return;
+        }
+        _sock.async_wait(tcp::socket::wait_read, [self = shared_self()](const error_code& ec) {
+            if (ec) {
+                self->finish();
+                return;
+            }
+            self->read_now();
+        });
+    }
+
+    void read_now() {
+        if (_finished) return;
+        std::vector<char>& buf = shared_read_buffer();
+        error_code ec;
+        size_t n = _sock.read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            _read_speculative = false;
+            do_read();
+            return;
+        }
+        if (ec) {
+            finish();
+            return;
+        }
+        _read_speculative = true;
+        if (!_closing_transport) on_data(std::string_view(buf.data(), n));
+        // Keep reading while closing: unread input would turn our close into a reset and could
+        // destroy the ERROR frame.
+        if (!_finished) do_read();
     }
 
     void write_batch(output_batch b) override {
@@ -254,7 +286,7 @@ private:
     }
 
     tcp::socket _sock;
-    std::vector<char> _rbuf;
+    bool _read_speculative = false;
     std::string _wbuf;
 };
 
@@ -291,6 +323,7 @@ private:
                 self->on_data(std::string_view(static_cast<const char*>(data.data()), data.size()));
             }
             self->_rbuf.consume(self->_rbuf.size());
+            if (self->_rbuf.capacity() > k_ws_keep_buffer) self->_rbuf.shrink_to_fit();
             if (!self->_finished && !self->_closing_transport) self->do_read();
         });
     }

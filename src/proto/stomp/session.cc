@@ -449,8 +449,10 @@ status session::publish(frame& f) {
     msg->exchange = exchange;
     msg->routing_key = routing_key;
     msg->body = std::move(f.body);
-    auto r = _vhost->publish(exchange, std::move(msg));
+    core::vhost::publish_info info;
+    auto r = _vhost->publish(exchange, std::move(msg), &info);
     if (!r) return from_core(r.error());
+    _store_seq = std::max(_store_seq, info.store_seq);
     return {};
 }
 
@@ -761,6 +763,10 @@ status session::handle_abort(const frame& f) {
 status session::handle_disconnect(const frame& f) {
     send_receipt(f);
     WLOG_INFO("stomp connection closing peer={} reason=disconnect", _peer);
+    if (!_held_receipts.empty()) {
+        _close_after_receipts = true;  // durable_advanced closes once they are out
+        return {};
+    }
     close();
     return {};
 }
@@ -855,14 +861,48 @@ void session::recycle(std::string&& buffer) {
     }
 }
 
+core::persistence* session::persist() const {
+    return _vhost ? _vhost->persist() : nullptr;
+}
+
 void session::send_receipt(const frame& f) {
     const std::string* r = f.get("receipt");
     if (!r || f.cmd == command::connect || f.cmd == command::stomp) return;
+    core::persistence* p = persist();
+    if (_held_receipts.empty() && (!p || p->durable_seq() >= _store_seq)) {
+        write_receipt(*r);
+        return;
+    }
+    _held_receipts.push_back({*r, _store_seq});
+    if (!_waiting_durable && p) {
+        _waiting_durable = true;
+        p->wait(this);
+    }
+}
+
+void session::write_receipt(const std::string& id) {
     begin_output();
     writer w(_out.bytes, _version);
-    w.begin(command::receipt).header("receipt-id", *r);
+    w.begin(command::receipt).header("receipt-id", id);
     w.end();
     end_output();
+}
+
+void session::durable_advanced(uint64_t durable_seq) {
+    _waiting_durable = false;
+    if (_closed) return;
+    while (!_held_receipts.empty() && _held_receipts.front().store_seq <= durable_seq) {
+        write_receipt(_held_receipts.front().id);
+        _held_receipts.pop_front();
+    }
+    if (!_held_receipts.empty()) {
+        if (auto* p = persist()) {
+            _waiting_durable = true;
+            p->wait(this);
+        }
+    } else if (_close_after_receipts) {
+        close();
+    }
 }
 
 void session::send_error(const failure& e, const frame* cause) {
@@ -922,6 +962,11 @@ void session::connection_closed() {
     if (_closed) return;
     _closed = true;
     _closing = true;
+    _held_receipts.clear();
+    if (_waiting_durable) {
+        if (auto* p = persist()) p->cancel_wait(this);
+        _waiting_durable = false;
+    }
     // Detach consumers first so requeued messages are not handed straight back to us.
     for (auto& [id, s] : _subs) {
         if (!s->cancelled && s->q) s->q->remove_consumer(s.get());

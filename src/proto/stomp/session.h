@@ -16,6 +16,7 @@
 // transport writes the remaining output and closes the socket.
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,7 @@
 
 #include "base/result.h"
 #include "core/broker.h"
+#include "core/persistence.h"
 #include "core/message.h"
 #include "core/queue.h"
 #include "proto/stomp/codec/frame.h"
@@ -73,10 +75,10 @@ struct failure {
 };
 using status = basic_result<void, failure>;
 
-class session {
+class session final : public core::durable_waiter {
 public:
     session(core::broker& b, const session_settings& s, session_io& io, std::string peer);
-    ~session();
+    ~session() override;
     session(const session&) = delete;
     session& operator=(const session&) = delete;
 
@@ -109,7 +111,22 @@ public:
     // delete exclusive queues. Idempotent.
     void connection_closed();
 
+    // The store reached durable_seq: send the receipts waiting for it.
+    void durable_advanced(uint64_t durable_seq) override;
+
 private:
+    // Receipts wait until every persistent message published before them is on disk (and stay
+    // in order). A DISCONNECT with receipts still held closes after sending them.
+    struct held_receipt {
+        std::string id;
+        uint64_t store_seq;
+    };
+    std::deque<held_receipt> _held_receipts;
+    uint64_t _store_seq = 0;  // highest store seq of this session's publishes
+    bool _waiting_durable = false;
+    bool _close_after_receipts = false;
+    core::persistence* persist() const;
+    void write_receipt(const std::string& id);
     enum class ack_mode { auto_ack, client, client_individual };
 
     class subscription;

@@ -1,0 +1,79 @@
+#include "core/delayed.h"
+
+#include <cstdint>
+
+namespace warren::core {
+
+result<exchange_type> delayed_exchange_type(const field_table& args) {
+    auto* v = find(args, "x-delayed-type");
+    const std::string* s = v ? v->as_string() : nullptr;
+    if (s && *s == k_delayed_exchange_type)
+        return error{reply_code::precondition_failed,
+                     "PRECONDITION_FAILED - Invalid argument, 'x-delayed-message' can't be used "
+                     "for 'x-delayed-type'"};
+    if (s)
+        if (auto t = parse_exchange_type(*s)) return *t;
+    return error{reply_code::precondition_failed,
+                 "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be an existing "
+                 "exchange type"};
+}
+
+std::optional<uint64_t> positive_delay(const message& m) {
+    if (!m.props.headers) return std::nullopt;
+    auto* v = find(*m.props.headers, "x-delay");
+    if (!v) return std::nullopt;
+    auto d = v->as_int();
+    if (!d || *d <= 0) return std::nullopt;
+    return static_cast<uint64_t>(*d);
+}
+
+void delayed_index::hold(std::string exchange, message_ptr m, uint64_t due, uint64_t delay) {
+    _by_due.emplace(due, entry{std::move(exchange), std::move(m), delay});
+}
+
+std::optional<uint64_t> delayed_index::next_due() const {
+    if (_by_due.empty()) return std::nullopt;
+    return _by_due.begin()->first;
+}
+
+std::vector<delayed_index::released> delayed_index::take_due(uint64_t now) {
+    std::vector<released> out;
+    while (!_by_due.empty() && _by_due.begin()->first <= now) {
+        auto node = _by_due.extract(_by_due.begin());
+        entry& e = node.mapped();
+        auto n = std::make_shared<message>(*e.msg);
+        n->id = 0;
+        n->props_raw.clear();
+        // As the plugin: x-delay = -delay, a signedint when it fits (pika decodes a negative
+        // long wrongly).
+        const int64_t neg = -static_cast<int64_t>(e.delay);
+        if (neg >= INT32_MIN)
+            set(*n->props.headers, "x-delay", field_value{static_cast<int32_t>(neg)});
+        else
+            set(*n->props.headers, "x-delay", field_value{neg});
+        out.push_back(released{std::move(e.exchange), std::move(n)});
+    }
+    return out;
+}
+
+size_t delayed_index::drop_exchange(std::string_view exchange) {
+    size_t n = 0;
+    for (auto it = _by_due.begin(); it != _by_due.end();) {
+        if (it->second.exchange == exchange) {
+            it = _by_due.erase(it);
+            ++n;
+        } else {
+            ++it;
+        }
+    }
+    return n;
+}
+
+size_t delayed_index::pending(std::string_view exchange) const {
+    size_t n = 0;
+    for (auto& [due, e] : _by_due)
+        if (e.exchange == exchange) ++n;
+    return n;
+}
+
+}  // namespace warren::core

@@ -1,0 +1,66 @@
+#pragma once
+// Policies, as RabbitMQ has them (docs "parameters"): a named rule that applies queue or
+// exchange settings to every object whose name matches a regular expression, without
+// redeclaring it. Per object only one policy applies: the matching one with the highest
+// priority (ties: the smallest name). Setting or clearing a policy re-evaluates existing
+// queues and exchanges at once (vhost::set_policy / clear_policy).
+//
+// Definition keys (RabbitMQ's names; values as in the policy JSON):
+//   queues:    message-ttl, expires, max-length, max-length-bytes, delivery-limit (integers),
+//              overflow (drop-head | reject-publish | reject-publish-dlx),
+//              dead-letter-exchange, dead-letter-routing-key (strings)
+//   exchanges: alternate-exchange (string)
+// Precedence with the object's own x-arguments (RabbitMQ's rules): for message-ttl, expires,
+// max-length, max-length-bytes and delivery-limit the lower value wins; for
+// dead-letter-exchange, dead-letter-routing-key, overflow and alternate-exchange the argument
+// wins. max-priority and single-active-consumer are not policy keys (as in RabbitMQ).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "core/fields.h"
+
+namespace warren::core {
+
+struct queue_features;
+
+struct policy {
+    std::string name;
+    std::string pattern;           // regular expression (ECMAScript), searched in the name
+    std::string apply_to = "all";  // queues | exchanges | all
+    int priority = 0;
+    field_table definition;        // key -> value (int64 / string)
+};
+
+// nullopt if the policy is valid; else RabbitMQ-style text naming the problem.
+std::optional<std::string> validate_policy(const policy& p);
+
+// Applies a policy definition over features parsed from the queue's own arguments.
+void merge_policy(queue_features& f, const field_table& args, const field_table& definition);
+
+// The policies of one vhost, with their compiled patterns.
+class policy_set {
+public:
+    // Adds or replaces (by name). 406-style error if invalid.
+    result<void> set(policy p);
+    bool clear(std::string_view name);
+    const policy* match_queue(std::string_view name) const;
+    const policy* match_exchange(std::string_view name) const;
+    std::vector<policy> list() const;
+    bool empty() const { return _items.empty(); }
+
+private:
+    struct pattern;  // the compiled regular expression (policy.cc)
+    struct item {
+        policy p;
+        std::shared_ptr<const pattern> re;
+    };
+    const policy* match(std::string_view name, bool queue) const;
+    std::vector<item> _items;
+};
+
+}  // namespace warren::core

@@ -1,0 +1,185 @@
+// durability: the broker's topology and messages through a close and reopen of the data dir
+// (the interop tests in tests/interop/durability do the same through real clients, restarts
+// and kill -9).
+
+#include "server/durability.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/test_consumer.h"
+#include "core/vhost.h"
+#include "store/test_util.h"
+
+namespace warren::server {
+namespace {
+
+using core::testing::make_msg;
+
+std::shared_ptr<core::message> persistent(std::string body, std::string key = "") {
+    auto m = std::make_shared<core::message>();
+    m->body = std::move(body);
+    m->routing_key = std::move(key);
+    m->props.delivery_mode = 2;
+    return m;
+}
+
+struct instance {
+    boost::asio::io_context io;
+    core::broker broker;
+    std::unique_ptr<durability> d;
+    instance(const std::string& dir, uint64_t limit = 16u << 20) {
+        auto r = durability::open(io, broker, {.dir = dir, .queue_memory_limit = limit});
+        if (!r) ADD_FAILURE() << r.error();
+        else d = std::move(*r);
+    }
+    ~instance() {
+        io.poll();  // batched acks
+        if (d) d->detach();
+    }
+    core::vhost& vh() { return *broker.find_vhost("/"); }
+};
+
+TEST(durability, topology_survives_reopen_and_only_durable_things) {
+    store::testing::temp_dir dir;
+    {
+        instance a(dir.path());
+        auto& vh = a.vh();
+        ASSERT_TRUE(vh.declare_exchange({.name = "dx", .type = "topic", .durable = true}));
+        ASSERT_TRUE(vh.declare_exchange({.name = "tx", .type = "fanout"}));
+        core::field_table args;
+        core::set(args, "x-max-length", core::field_value{int64_t{5}});
+        ASSERT_TRUE(vh.declare_queue({.name = "dq", .durable = true, .args = args}, 1));
+        ASSERT_TRUE(vh.declare_queue({.name = "tq"}, 1));
+        ASSERT_TRUE(vh.declare_queue({.name = "xq", .durable = true, .exclusive = true}, 1));
+        ASSERT_TRUE(vh.bind_queue("dq", "dx", "a.#", {}, 1));
+        ASSERT_TRUE(vh.bind_queue("dq", "amq.direct", "k", {}, 1));
+        ASSERT_TRUE(vh.bind_queue("tq", "dx", "b", {}, 1));
+    }
+    instance b(dir.path());
+    auto& vh = b.vh();
+    ASSERT_NE(vh.find_exchange("dx"), nullptr);
+    EXPECT_EQ(vh.find_exchange("dx")->type_name(), "topic");
+    EXPECT_EQ(vh.find_exchange("tx"), nullptr);
+    ASSERT_NE(vh.find_queue("dq"), nullptr);
+    EXPECT_EQ(vh.find_queue("dq")->features().max_length, 5u);
+    EXPECT_EQ(vh.find_queue("tq"), nullptr);
+    EXPECT_EQ(vh.find_queue("xq"), nullptr);
+    auto n = vh.publish("dx", make_msg("x", "a.b"));
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1u);
+    n = vh.publish("amq.direct", make_msg("y", "k"));
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1u);
+}
+
+TEST(durability, persistent_messages_come_back_redelivered_transient_do_not) {
+    store::testing::temp_dir dir;
+    {
+        instance a(dir.path());
+        auto& vh = a.vh();
+        ASSERT_TRUE(vh.declare_queue({.name = "q", .durable = true}, 1));
+        ASSERT_TRUE(vh.declare_queue({.name = "q2", .durable = true}, 1));
+        ASSERT_TRUE(vh.bind_queue("q", "amq.fanout", "", {}, 1));
+        ASSERT_TRUE(vh.bind_queue("q2", "amq.fanout", "", {}, 1));
+        core::vhost::publish_info info;
+        for (int i = 0; i < 5; ++i) ASSERT_TRUE(vh.publish("amq.fanout", persistent("p" + std::to_string(i)), &info));
+        EXPECT_GT(info.store_seq, 0u);
+        ASSERT_TRUE(vh.publish("amq.fanout", make_msg("transient")));
+        // q: take p0 and ack it, take p1 and leave it unacked.
+        auto q = vh.find_queue("q");
+        auto d0 = q->get();
+        ASSERT_TRUE(d0);
+        q->ack(d0->seq);
+        auto d1 = q->get();
+        ASSERT_TRUE(d1);
+        EXPECT_EQ(d1->msg->body, "p1");
+    }
+    instance b(dir.path());
+    auto q = b.vh().find_queue("q");
+    ASSERT_TRUE(q);
+    std::vector<std::string> bodies;
+    while (auto d = q->get(true)) {
+        EXPECT_TRUE(d->redelivered);
+        bodies.push_back(d->msg->body);
+    }
+    EXPECT_EQ(bodies, (std::vector<std::string>{"p1", "p2", "p3", "p4"}));
+    auto q2 = b.vh().find_queue("q2");
+    ASSERT_TRUE(q2);
+    EXPECT_EQ(q2->message_count(), 5u);
+}
+
+TEST(durability, new_message_ids_continue_above_recovered_ones) {
+    store::testing::temp_dir dir;
+    {
+        instance a(dir.path());
+        ASSERT_TRUE(a.vh().declare_queue({.name = "q", .durable = true}, 1));
+        ASSERT_TRUE(a.vh().publish("", persistent("old", "q")));
+    }
+    instance b(dir.path());
+    ASSERT_TRUE(b.vh().publish("", persistent("new", "q")));
+    auto q = b.vh().find_queue("q");
+    auto d1 = q->get(true);
+    auto d2 = q->get(true);
+    ASSERT_TRUE(d1 && d2);
+    EXPECT_EQ(d1->msg->body, "old");
+    EXPECT_EQ(d2->msg->body, "new");
+    EXPECT_GT(d2->msg->id, d1->msg->id);
+}
+
+TEST(durability, bodies_beyond_the_memory_limit_are_paged_out_and_read_back_in_order) {
+    store::testing::temp_dir dir;
+    instance a(dir.path(), 10 * 1000);
+    auto& vh = a.vh();
+    ASSERT_TRUE(vh.declare_queue({.name = "t"}, 1));  // transient queue: spills
+    for (int i = 0; i < 200; ++i) {
+        auto m = make_msg(std::string(1000, char('a' + i % 26)) + std::to_string(i), "t");
+        ASSERT_TRUE(vh.publish("", m));
+    }
+    auto q = vh.find_queue("t");
+    EXPECT_LE(q->memory_bytes(), 10u * 1000 + 1100);
+    EXPECT_GE(q->paged_out(), 180u);
+    for (int i = 0; i < 200; ++i) {
+        auto d = q->get(true);
+        ASSERT_TRUE(d);
+        EXPECT_EQ(d->msg->body, std::string(1000, char('a' + i % 26)) + std::to_string(i));
+    }
+    EXPECT_EQ(q->paged_out(), 0u);
+}
+
+TEST(durability, deleted_and_purged_queues_do_not_come_back) {
+    store::testing::temp_dir dir;
+    {
+        instance a(dir.path());
+        auto& vh = a.vh();
+        ASSERT_TRUE(vh.declare_queue({.name = "gone", .durable = true}, 1));
+        ASSERT_TRUE(vh.declare_queue({.name = "purged", .durable = true}, 1));
+        for (auto* name : {"gone", "purged"}) {
+            ASSERT_TRUE(vh.publish("", persistent("m", name)));
+        }
+        ASSERT_TRUE(vh.delete_queue("gone", false, false, 1));
+        ASSERT_TRUE(vh.purge_queue("purged", 1));
+    }
+    instance b(dir.path());
+    EXPECT_EQ(b.vh().find_queue("gone"), nullptr);
+    ASSERT_NE(b.vh().find_queue("purged"), nullptr);
+    EXPECT_EQ(b.vh().find_queue("purged")->message_count(), 0u);
+}
+
+TEST(durability, a_corrupt_topology_refuses_to_start) {
+    store::testing::temp_dir dir;
+    { instance a(dir.path()); ASSERT_TRUE(a.vh().declare_queue({.name = "q", .durable = true}, 1)); }
+    {
+        std::ofstream f(dir.path() + "/meta/topology.json", std::ios::trunc);
+        f << "{ not json";
+    }
+    boost::asio::io_context io;
+    core::broker broker;
+    auto r = durability::open(io, broker, {.dir = dir.path()});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().find("topology"), std::string::npos) << r.error();
+}
+
+}  // namespace
+}  // namespace warren::server

@@ -1,0 +1,44 @@
+#include "server/policies.h"
+
+#include <nlohmann/json.hpp>
+
+namespace warren::server {
+
+core::result<core::field_table> policy_definition(const std::string& json) {
+    auto j = nlohmann::json::parse(json, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return core::error{core::reply_code::precondition_failed,
+                           "definition is not a JSON object"};
+    core::field_table t;
+    for (auto& [k, v] : j.items()) {
+        if (v.is_number_integer())
+            t.emplace_back(k, core::field_value{v.get<int64_t>()});
+        else if (v.is_string())
+            t.emplace_back(k, core::field_value{v.get<std::string>()});
+        else if (v.is_boolean())
+            t.emplace_back(k, core::field_value{v.get<bool>()});
+        else
+            t.emplace_back(k, core::field_value{core::void_value{}});  // refused by validation
+    }
+    return t;
+}
+
+core::result<core::policy> to_core_policy(const policy_setting& s) {
+    auto def = policy_definition(s.definition);
+    if (!def) return def.error();
+    return core::policy{s.name, s.pattern, s.apply_to, s.priority, std::move(*def)};
+}
+
+std::string apply_config_policies(core::broker& b, const config& cfg) {
+    core::vhost* vh = b.find_vhost(cfg.default_vhost);
+    if (!vh && !cfg.policies.empty()) return "vhost '" + cfg.default_vhost + "' does not exist";
+    for (auto& s : cfg.policies) {
+        auto p = to_core_policy(s);
+        if (!p) return "policy '" + s.name + "': " + p.error().text;
+        auto r = vh->set_policy(std::move(*p));
+        if (!r) return "policy '" + s.name + "': " + r.error().text;
+    }
+    return {};
+}
+
+}  // namespace warren::server
