@@ -22,6 +22,7 @@ SCENARIOS = {
     6: ("100 producers + 100 consumers on 100 queues, 256 B", "throughput"),
     7: ("idle connections: broker memory per connection", "memory_conn"),
     8: ("messages queued with no consumer, 16 B: fill time, memory per message", "fill"),
+    9: ("1 KB persistent messages with confirms: fill, then restart until all are back", "recovery"),
 }
 BROKERS = ["warren", "rabbitmq", "relay", "splice"]
 NAMES = {"warren": "Warren", "rabbitmq": "RabbitMQ", "relay": "relay (baseline)",
@@ -74,6 +75,9 @@ def metric(s, kind, summary, rss, args):
         out["fill_s"] = summary.get("duration_s", 0)
         out["depth"] = n
         out["bytes_per_msg"] = delta_kb * 1024 / n if n and not out["errors"] else None
+    if kind == "recovery":
+        out["recovery_s"] = rss.get("recovery_s")
+        out["recovered"] = rss.get("recovered", 0)
     out["rss_mb"] = rss.get("rss_after_kb", 0) / 1024
     return out
 
@@ -139,6 +143,7 @@ def main():
     ap.add_argument("--erlang-version", default="unknown")
     ap.add_argument("--idle", default="10000")
     ap.add_argument("--fill", default="1000000")
+    ap.add_argument("--recover", type=int, default=1000000)
     ap.add_argument("--loadavg", default="")
     args = ap.parse_args()
 
@@ -161,7 +166,7 @@ def main():
              "Warren / RabbitMQ: above 1 is better for throughput, below 1 is better for latency "
              "and memory.")
     L.append("")
-    L.append("**Read these caveats first.** (1) Scenario 3 is *not* a like-for-like comparison yet: Warren's durability (segment log, group commit) exists as a library (`src/store/`) but is not wired into queues, so Warren confirms persistent messages once routed, without writing them to disk, while RabbitMQ writes them (without fsync per confirm). The scenario-3 ratio will fall once confirms wait for fsync. (2) The recorded run was made while other builds loaded the 2-core machine (load average 10-15), which depresses RabbitMQ (an Erlang VM wanting both cores) more than Warren's single thread; re-run `make bench` on a quiet machine before quoting ratios. (3) Scenario 7 could not open 10,000 connections to RabbitMQ within the time limit, so it has no RabbitMQ figure; Warren's 131 KiB per idle connection is mostly its per-connection read buffer, a known item to shrink.")
+    L.append("**Read these caveats first.** (1) Scenario 3 is *not* a like-for-like comparison yet: Warren's durability (segment log, group commit) exists as a library (`src/store/`) but is not wired into queues, so Warren confirms persistent messages once routed, without writing them to disk, while RabbitMQ writes them (without fsync per confirm). The scenario-3 ratio will fall once confirms wait for fsync. (2) The recorded run was made while other builds loaded the 2-core machine (load average 10-15), which depresses RabbitMQ (an Erlang VM wanting both cores) more than Warren's single thread; re-run `make bench` on a quiet machine before quoting ratios. (3) Scenario 7 could not open 10,000 connections to RabbitMQ within the time limit, so it has no RabbitMQ figure; Warren's idle connections used to cost 131 KiB each (a 128 KiB read buffer per connection); reads now go into one buffer shared by all connections (issue #7; `tests/interop/perf/idle_memory.py` measures about 2 KiB per idle AMQP or STOMP connection).")
     L.append("")
     L.append(f"- Machine: {machine()}")
     if args.loadavg:
@@ -264,6 +269,29 @@ def main():
                      f"{ratio(med(g('warren', 'throughput'))[0], med(g('rabbitmq', 'throughput'))[0])} |")
         L.append("")
 
+    if 9 in table:
+        row = table[9]
+        g = lambda b, k: [m[k] for m in row.get(b, []) if m.get(k) is not None]
+        sec = lambda v: f"{v:.2f} s"
+        L.append("## Persistent fill and recovery (scenario 9)")
+        L.append("")
+        L.append(f"{args.recover:,} persistent 1 KB messages published with confirms (window 1000) "
+                 "into one durable queue, no consumer; then a clean stop and a start on the same "
+                 "data, timed until a passive declare reports every message back (this includes "
+                 "each broker's own start-up: a few seconds of Erlang VM boot for RabbitMQ).")
+        L.append("")
+        L.append("| measure | Warren | RabbitMQ | Warren/RabbitMQ |")
+        L.append("|---|---|---|---|")
+        L.append(f"| fill rate, confirmed (msg/s) | {cell(g('warren', 'throughput'), fmt_rate)} | "
+                 f"{cell(g('rabbitmq', 'throughput'), fmt_rate)} | "
+                 f"{ratio(med(g('warren', 'throughput'))[0], med(g('rabbitmq', 'throughput'))[0])} |")
+        L.append(f"| restart until all back | {cell(g('warren', 'recovery_s'), sec)} | "
+                 f"{cell(g('rabbitmq', 'recovery_s'), sec)} | "
+                 f"{ratio(med(g('warren', 'recovery_s'))[0], med(g('rabbitmq', 'recovery_s'))[0])} |")
+        L.append(f"| messages back | {cell(g('warren', 'recovered'), lambda v: f'{v:,.0f}')} | "
+                 f"{cell(g('rabbitmq', 'recovered'), lambda v: f'{v:,.0f}')} | |")
+        L.append("")
+
     L.append("## Is warren-perf the bottleneck?")
     L.append("")
     L.append("Its own CPU time (getrusage) per message sent or received, and its share of one core. "
@@ -297,6 +325,12 @@ def main():
     L.append("")
     L.append("Reproduce: `bench/run` (or `make bench`); `RUNS=1 DURATION=3 SCENARIOS=\"1 5\" bench/run` "
              "for a quick look. Each scenario's exact warren-perf flags are in `bench/run`.")
+    # Hand-written sections kept across runs: the profile of scenarios 1 and 2 (docs/profile.md).
+    profile = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "profile.md")
+    if os.path.exists(profile):
+        with open(profile) as f:
+            L.append("")
+            L.append(f.read().rstrip("\n"))
     with open(args.doc, "w") as f:
         f.write("\n".join(L) + "\n")
 

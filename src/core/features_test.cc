@@ -541,11 +541,12 @@ TEST_F(features, delayed_exchange_holds_until_due_in_due_order) {
     pubd("early2", uint16_t{100});
     EXPECT_EQ(drain(q), (std::vector<std::string>{"now", "negative", "string"}));
     EXPECT_EQ(vh.delayed_pending("d"), 3u);
-    EXPECT_EQ(vh.next_expiry(), std::optional<uint64_t>(1100));
-    now = 1099;
+    // Due 1 ms after now + delay (the clock is in whole ms: never early).
+    EXPECT_EQ(vh.next_expiry(), std::optional<uint64_t>(1101));
+    now = 1100;
     vh.tick(now);
     EXPECT_EQ(q->message_count(), 0u);
-    now = 1100;
+    now = 1101;
     vh.tick(now);
     EXPECT_EQ(q->message_count(), 2u);
     auto d = q->get(true);
@@ -553,7 +554,7 @@ TEST_F(features, delayed_exchange_holds_until_due_in_due_order) {
     EXPECT_EQ(d->msg->body, "early");
     EXPECT_EQ(find(*d->msg->props.headers, "x-delay")->as_int(), -100);
     EXPECT_EQ(q->get(true)->msg->body, "early2");
-    EXPECT_EQ(vh.next_expiry(), std::optional<uint64_t>(1300));
+    EXPECT_EQ(vh.next_expiry(), std::optional<uint64_t>(1301));
     now = 5000;
     vh.tick(now);
     EXPECT_EQ(drain(q), (std::vector<std::string>{"late"}));

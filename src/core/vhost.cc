@@ -734,7 +734,9 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
         exchange* e = frontier[i];
         if (e->delayed()) {
             if (auto delay = positive_delay(*m)) {
-                _delayed.hold(e->name(), m, now_ms() + *delay, *delay);
+                // +1: now_ms() is truncated to the millisecond, so this is the first
+                // millisecond at which `delay` has surely passed (never early).
+                _delayed.hold(e->name(), m, now_ms() + *delay + 1, *delay);
                 ++held;
                 continue;
             }

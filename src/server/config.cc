@@ -65,7 +65,7 @@ const std::vector<key_doc>& describe() {
         {"default_vhost", "/", "vhost created on first start"},
         {"stomp.max_frame_size", "4194304", "largest STOMP frame accepted, bytes"},
         {"stomp.heartbeat", "10000", "STOMP heart-beat the broker offers, milliseconds (0 = off)"},
-        {"policy", "(none)",
+        {"policy", "",
          "repeatable: <name> <pattern> <apply-to> <priority> <definition JSON>, a policy on "
          "default_vhost (docs/queue-arguments.md)"},
     };
@@ -142,7 +142,7 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
     } else if (key == "stomp.heartbeat") {
         c.stomp_heartbeat_ms = parse_uint<uint16_t>(key, value, 0, 65535);
     } else if (key == "policy") {
-        c.policies.push_back(parse_policy(key, value));
+        if (!value.empty()) c.policies.push_back(parse_policy(key, value));  // empty: none
     } else {
         throw config_error(fmt::format("unknown key '{}'", key));
     }

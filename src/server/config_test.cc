@@ -68,5 +68,24 @@ TEST(config, every_documented_key_is_accepted) {
     }
 }
 
+TEST(config, policy_lines_repeat_and_are_checked) {
+    config c;
+    parse_config(c,
+                 "policy = ttl ^q\\. queues 1 {\"message-ttl\": 200}\n"
+                 "policy = ae .* exchanges 0 {\"alternate-exchange\": \"my ae\"}\n",
+                 "t.conf");
+    ASSERT_EQ(c.policies.size(), 2u);
+    EXPECT_EQ(c.policies[0].name, "ttl");
+    EXPECT_EQ(c.policies[0].pattern, "^q\\.");
+    EXPECT_EQ(c.policies[0].apply_to, "queues");
+    EXPECT_EQ(c.policies[0].priority, 1);
+    EXPECT_EQ(c.policies[0].definition, "{\"message-ttl\": 200}");
+    EXPECT_EQ(c.policies[1].definition, "{\"alternate-exchange\": \"my ae\"}");
+    EXPECT_THROW(parse_config(c, "policy = p .* queues 0 {not json}\n", "t.conf"), config_error);
+    EXPECT_THROW(parse_config(c, "policy = p .* sometimes 0 {}\n", "t.conf"), config_error);
+    EXPECT_THROW(parse_config(c, "policy = p .* queues\n", "t.conf"), config_error);
+    EXPECT_THROW(parse_config(c, "policy = p .* queues x {}\n", "t.conf"), config_error);
+}
+
 }  // namespace
 }  // namespace warren::server

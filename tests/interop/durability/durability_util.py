@@ -465,8 +465,9 @@ def parse_segment(path, verify=True):
             r.queue_ids = list(struct.unpack_from("<%dQ" % n, p, 10))
             pos = 10 + 8 * n
             # stored message bytes: version, exchange, routing key, properties, body
-            assert p[pos] == 1, f"{path}: stored message version {p[pos]} at {off}"
-            pos += 1
+            # (version 2 adds a u64 publish time after the version byte)
+            assert p[pos] in (1, 2), f"{path}: stored message version {p[pos]} at {off}"
+            pos += 1 + (8 if p[pos] == 2 else 0)
             for _ in range(2):
                 (ln,) = struct.unpack_from("<H", p, pos)
                 pos += 2 + ln
