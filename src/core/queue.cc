@@ -96,9 +96,10 @@ persistence* queue::persist() const {
     return _vhost ? _vhost->persist() : nullptr;
 }
 
-void queue::settle_disk(uint64_t disk_id) {
+void queue::settle_disk(uint64_t disk_id, bool spilled) {
     if (!disk_id) return;
-    if (auto* p = persist()) p->settle(_decl.store_id, disk_id);
+    if (auto* p = persist())
+        p->settle(spilled ? spill_queue_id(_decl.store_id) : _decl.store_id, disk_id);
 }
 
 void queue::page_out(ready_entry& e) {
@@ -107,8 +108,9 @@ void queue::page_out(ready_entry& e) {
     const uint64_t limit = p->queue_memory_limit();
     if (limit == 0 || _mem_bytes + e.size <= limit) return;
     if (!e.disk_id) {
-        e.disk_id = p->spill(*e.msg, _decl.store_id);
+        e.disk_id = p->spill(*e.msg, spill_queue_id(_decl.store_id));
         if (!e.disk_id) return;  // the store refused: keep it in memory
+        e.spilled = true;
     }
     e.msg.reset();
 }
@@ -116,10 +118,29 @@ void queue::page_out(ready_entry& e) {
 bool queue::page_in(ready_entry& e) {
     if (e.msg) return true;
     auto* p = persist();
-    if (p) e.msg = p->read(e.disk_id);
-    if (e.msg) return true;
-    settle_disk(e.disk_id);  // unreadable (the store logged why): never served
-    return false;
+    uint64_t published = 0;
+    if (p) e.msg = p->read(e.disk_id, &published);
+    if (!e.msg) {
+        settle_disk(e.disk_id, e.spilled);  // unreadable (the store logged why): never served
+        return false;
+    }
+    if (e.stub) {
+        // A recovered message read for the first time: its own TTL may have run out.
+        e.stub = false;
+        e.size = e.msg->size_bytes();
+        if (auto exp = parse_expiration(e.msg->props.expiration); exp && published) {
+            const auto wall = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count());
+            if (published + *exp <= wall) {
+                ++_stats.expired;
+                drop(std::move(e), death_reason::expired);
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 void queue::drop(ready_entry e, death_reason why) {
@@ -127,7 +148,15 @@ void queue::drop(ready_entry e, death_reason why) {
         if (!page_in(e)) return;  // unreadable: page_in settled it
         dead_letter(std::move(e.msg), why);
     }
-    settle_disk(e.disk_id);
+    settle_disk(e.disk_id, e.spilled);
+}
+
+void queue::recover_stub(uint64_t disk_id, uint64_t size) {
+    if (_deleted) return;
+    ++_stats.published;
+    ready_entry entry{_next_seq++, nullptr, true, 0, 0, disk_id, size};
+    entry.stub = true;
+    insert_ready(std::move(entry));
 }
 
 void queue::recover(message_ptr m, uint64_t disk_id, uint64_t age_ms) {
@@ -346,7 +375,7 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
             ++_stats.rejected_publish;
             if (f.overflow == overflow_mode::reject_publish_dlx)
                 dead_letter(std::move(m), death_reason::maxlen);
-            settle_disk(disk_id);
+            settle_disk(disk_id, false);
             return enqueue_result::rejected;
         }
     }
@@ -399,10 +428,10 @@ std::optional<delivery> queue::get(bool no_ack) {
     if (e.redelivered) ++_stats.redelivered;
     if (no_ack) {
         ++_stats.acked;
-        settle_disk(e.disk_id);
+        settle_disk(e.disk_id, e.spilled);
     } else {
         _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
-                                             e.disk_id, e.delivery_count});
+                                             e.disk_id, e.delivery_count, e.spilled});
     }
     if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
     auto out = delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
@@ -422,7 +451,7 @@ void queue::settle(uint64_t seq, bool acked) {
             if (_vhost) _vhost->drain_dead_letters();
         }
     }
-    if (!_deleted) settle_disk(e->disk_id);
+    if (!_deleted) settle_disk(e->disk_id, e->spilled);
 }
 
 void queue::ack(uint64_t seq) {
@@ -446,12 +475,12 @@ void queue::requeue(std::vector<uint64_t> seqs) {
             // Quorum-queue semantics: a return beyond x-delivery-limit dead-letters it.
             ++_stats.dropped_delivery_limit;
             dead_letter(std::move(e->msg), death_reason::delivery_limit);
-            settle_disk(e->disk_id);
+            settle_disk(e->disk_id, e->spilled);
             continue;
         }
         const uint64_t size = e->msg->size_bytes();
         insert_ready(ready_entry{*it, std::move(e->msg), true, e->expires_at, e->priority,
-                                 e->disk_id, size, count});
+                                 e->disk_id, size, count, e->spilled});
     }
     dispatch();
     if (_vhost) _vhost->drain_dead_letters();
@@ -506,10 +535,10 @@ void queue::hand_out(consumer* c, ready_entry e) {
     if (e.redelivered) ++_stats.redelivered;
     if (c->no_ack) {
         ++_stats.acked;
-        settle_disk(e.disk_id);
+        settle_disk(e.disk_id, e.spilled);
     } else {
         _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
-                                             e.disk_id, e.delivery_count});
+                                             e.disk_id, e.delivery_count, e.spilled});
     }
     if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
     c->deliver(delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered});
@@ -581,7 +610,8 @@ void queue::maybe_auto_delete() {
 size_t queue::purge() {
     size_t n = _ready.size();
     if (persist())
-        for (size_t i = 0; i < _ready.size(); ++i) settle_disk(_ready[i].disk_id);
+        for (size_t i = 0; i < _ready.size(); ++i)
+            settle_disk(_ready[i].disk_id, _ready[i].spilled);
     _ready.reset();
     _ready_bytes = 0;
     _mem_bytes = 0;
@@ -596,13 +626,14 @@ size_t queue::mark_deleted() {
     _deleted = true;
     size_t n = _ready.size();
     if (auto* p = persist()) {
-        std::vector<uint64_t> ids;
-        for (size_t i = 0; i < _ready.size(); ++i)
-            if (_ready[i].disk_id) ids.push_back(_ready[i].disk_id);
-        _unacked.for_each([&](uint64_t, const unacked_entry& e) {
-            if (e.disk_id) ids.push_back(e.disk_id);
-        });
+        std::vector<uint64_t> ids, spilled;
+        auto add = [&](uint64_t id, bool s) {
+            if (id) (s ? spilled : ids).push_back(id);
+        };
+        for (size_t i = 0; i < _ready.size(); ++i) add(_ready[i].disk_id, _ready[i].spilled);
+        _unacked.for_each([&](uint64_t, const unacked_entry& e) { add(e.disk_id, e.spilled); });
         if (!ids.empty()) p->queue_deleted(_decl.store_id, ids);
+        if (!spilled.empty()) p->queue_deleted(spill_queue_id(_decl.store_id), spilled);
     }
     _ready.reset();
     _ready_bytes = 0;

@@ -111,6 +111,9 @@ public:
     // over its memory limit).
     // `age_ms`: how long ago it was published (counts against its TTL).
     void recover(message_ptr m, uint64_t disk_id, uint64_t age_ms = 0);
+    // Recovery without reading the message (a queue with no priorities, TTL or byte limit):
+    // an index entry; the body, and its per-message TTL, are read when a consumer reaches it.
+    void recover_stub(uint64_t disk_id, uint64_t size);
     // basic.get: the head message, which becomes unacked (or is settled at once if no_ack).
     std::optional<delivery> get(bool no_ack = false);
     void ack(uint64_t seq);      // settles an unacked message; unknown seq: no-op
@@ -181,6 +184,8 @@ private:
         uint64_t disk_id = 0;     // id in the store for this queue; 0 = not written
         uint64_t size = 0;        // body bytes
         uint32_t delivery_count = 0;  // failed deliveries (x-delivery-limit queues only)
+        bool spilled = false;     // written by page_out (under spill_queue_id)
+        bool stub = false;        // recovered without reading: check it when read back
     };
     struct unacked_entry {
         message_ptr msg;
@@ -189,6 +194,7 @@ private:
         uint8_t priority = 0;
         uint64_t disk_id = 0;
         uint32_t delivery_count = 0;
+        bool spilled = false;
     };
     // Ready order: higher priority first, then seq.
     static bool before(const ready_entry& a, uint8_t prio, uint64_t seq) {
@@ -206,7 +212,7 @@ private:
     // must be skipped).
     bool page_in(ready_entry& e);
     void page_out(ready_entry& e);  // if over the memory limit
-    void settle_disk(uint64_t disk_id);
+    void settle_disk(uint64_t disk_id, bool spilled);
     persistence* persist() const;
     uint64_t now() const;
     struct priority_group {

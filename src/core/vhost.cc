@@ -220,6 +220,7 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
             return inequivalent("internal", res, quoted_bool(d.internal),
                                 quoted_bool(x->internal()));
         if (auto e = check_args(x->args(), d.args, k_exchange_equivalence_args, res)) return *e;
+        if (x->durable() && !durable_current()) return topology_error();
         return x;
     }
     if (has_amq_prefix(d.name))
@@ -235,7 +236,10 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     exchange* p = x.get();
     if (!_policies.empty()) apply_policy(p);
     _exchanges.emplace(d.name, std::move(x));
-    if (p->durable()) durable_changed();
+    if (p->durable() && !durable_changed()) {
+        _exchanges.erase(d.name);
+        return topology_error();
+    }
     return p;
 }
 
@@ -356,6 +360,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
             return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
                                 quoted_bool(q->auto_delete()));
         if (auto e = check_args(q->args(), d.args, k_queue_equivalence_args, res)) return *e;
+        if (q->keeps_persistent() && !durable_current()) return topology_error();
         q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
     }
@@ -367,7 +372,11 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
     auto q = std::make_shared<queue>(std::move(nd), this, owner);
     if (!_policies.empty()) q->apply_policy(_policies.match_queue(name));
     _queues.emplace(name, q);
-    if (q->keeps_persistent()) durable_changed();
+    if (q->keeps_persistent() && !durable_changed()) {
+        _queues.erase(name);
+        q->detach_vhost();
+        return topology_error();
+    }
     return declared_queue{q, 0, 0};
 }
 
@@ -492,7 +501,12 @@ result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange
     binding_dest d{q->get(), nullptr};
     if ((*x)->add_binding(d, key, args)) {
         (*q)->inbound_bindings().push_back(inbound_binding{(*x)->name(), std::string(key), args});
-        if ((*x)->durable() && (*q)->keeps_persistent()) durable_changed();
+        if ((*x)->durable() && (*q)->keeps_persistent() && !durable_changed()) {
+            remove_binding(*x, d, key, args, false);
+            return topology_error();
+        }
+    } else if ((*x)->durable() && (*q)->keeps_persistent() && !durable_current()) {
+        return topology_error();
     }
     return {};
 }
@@ -519,7 +533,12 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
     if ((*src)->add_binding(d, key, args)) {
         (*dst)->inbound_bindings().push_back(
             inbound_binding{(*src)->name(), std::string(key), args});
-        if ((*src)->durable() && (*dst)->durable()) durable_changed();
+        if ((*src)->durable() && (*dst)->durable() && !durable_changed()) {
+            remove_binding(*src, d, key, args, false);
+            return topology_error();
+        }
+    } else if ((*src)->durable() && (*dst)->durable() && !durable_current()) {
+        return topology_error();
     }
     return {};
 }

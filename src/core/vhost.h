@@ -172,9 +172,14 @@ private:
     bool _draining = false;
     persistence* _persist = nullptr;
     std::vector<uint64_t> _store_ids;  // scratch: durable queues one persistent publish reached
-    // A durable object changed: save the topology.
-    void durable_changed() {
-        if (_persist) _persist->topology_changed(*this);
+    // A durable object changed: save the topology. false: not saved (the caller fails the
+    // operation with topology_error() instead of acknowledging it).
+    bool durable_changed() { return !_persist || _persist->topology_changed(*this); }
+    // A re-declare of a durable object: acknowledged only if the saved topology is current.
+    bool durable_current() { return !_persist || !_persist->topology_pending() || durable_changed(); }
+    static error topology_error() {
+        return error{reply_code::internal_error,
+                     "INTERNAL_ERROR - cannot save the topology to disk (see the broker log)"};
     }
 };
 

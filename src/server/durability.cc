@@ -130,8 +130,8 @@ std::string durability::recover_messages(store::recovery_result& rec) {
     }
     uint64_t restored = 0, dropped = 0, unreadable = 0;
     for (auto& [qid, msgs] : rec.queues) {
-        _next_queue_id = std::max(_next_queue_id, qid + 1);
-        auto it = by_id.find(qid);
+        if (!(qid & core::spill_queue_bit)) _next_queue_id = std::max(_next_queue_id, qid + 1);
+        auto it = by_id.find(qid);  // spill ids are never found: their messages are dropped
         if (it == by_id.end()) {
             std::vector<uint64_t> ids;
             ids.reserve(msgs.size());
@@ -143,6 +143,14 @@ std::string durability::recover_messages(store::recovery_result& rec) {
         }
         core::queue& q = *it->second;
         std::vector<uint64_t> settle;
+        const auto& f = q.features();
+        if (!f.max_priority && !f.message_ttl && !f.max_length_bytes) {
+            // Nothing to decide from the properties now: enqueue index entries only and read
+            // each body when a consumer reaches it (recovery then costs the log scan alone).
+            for (auto& m : msgs) q.recover_stub(m.message_id, m.size);
+            restored += msgs.size();
+            continue;
+        }
         for (auto& m : msgs) {
             uint64_t published = 0;
             auto msg = read(m.message_id, &published);
@@ -312,21 +320,27 @@ store::topology durability::snapshot() const {
     return t;
 }
 
-void durability::save_topology() {
-    if (!_meta) return;
+bool durability::save_topology() {
+    if (!_meta) return true;
     store::topology t = snapshot();
     std::string json = store::encode_topology(t);
-    if (json == _saved) return;
+    if (json == _saved) {
+        _save_failed = false;
+        return true;
+    }
     if (auto r = _meta->save(t); !r) {
         WLOG_ERROR("cannot save topology to {}: {}", _meta->path(), r.error().text);
-        return;
+        _save_failed = true;
+        return false;
     }
     _saved = std::move(json);
+    _save_failed = false;
+    return true;
 }
 
-void durability::topology_changed(core::vhost&) {
-    if (_replaying) return;
-    save_topology();
+bool durability::topology_changed(core::vhost&) {
+    if (_replaying) return true;
+    return save_topology();
 }
 
 uint64_t durability::durable_seq() const {

@@ -54,11 +54,11 @@ public:
     // core::persistence
     uint64_t write_message(const core::message& m, std::span<const uint64_t> queue_ids) override;
     uint64_t spill(const core::message& m, uint64_t queue_id) override;
-    core::message_ptr read(uint64_t disk_id) override { return read(disk_id, nullptr); }
-    core::message_ptr read(uint64_t disk_id, uint64_t* published_ms);
+    core::message_ptr read(uint64_t disk_id, uint64_t* published_ms) override;
     void settle(uint64_t queue_id, uint64_t disk_id) override;
     void queue_deleted(uint64_t queue_id, std::span<const uint64_t> disk_ids) override;
-    void topology_changed(core::vhost& vh) override;
+    bool topology_changed(core::vhost& vh) override;
+    bool topology_pending() const override { return _save_failed; }
     uint64_t next_queue_id() override { return _next_queue_id++; }
     uint64_t queue_memory_limit() const override { return _opts.queue_memory_limit; }
     uint64_t durable_seq() const override;
@@ -73,7 +73,7 @@ private:
     std::string replay_topology(const store::topology& t);
     std::string recover_messages(store::recovery_result& rec);
     store::topology snapshot() const;
-    void save_topology();
+    bool save_topology();
     void flush_acks();
     void notify();  // on the loop: durable_seq advanced
     uint64_t append(uint64_t id, std::span<const uint64_t> queue_ids, const core::message& m);
@@ -90,6 +90,7 @@ private:
     bool _healthy = true;
     bool _attached = false;
     bool _replaying = false;
+    bool _save_failed = false;
 
     // Settles batched per loop turn: queue id -> message ids.
     std::unordered_map<uint64_t, std::vector<uint64_t>> _acks;

@@ -155,7 +155,7 @@ status segment_log::recover(recovery_result& out) {
     order.clear();
     for (const auto& [id, e] : _live) {
         for (uint64_t q : e.queues) {
-            out.queues[q].push_back({id, {e.segment, e.offset}});
+            out.queues[q].push_back({id, {e.segment, e.offset}, e.size});
             ++out.stats.messages;
         }
     }

@@ -94,6 +94,7 @@ struct segment_log_options {
 struct recovered_message {
     uint64_t message_id = 0;
     position pos;
+    uint32_t size = 0;  // of its whole record (an upper bound on the message's size)
 };
 
 struct recovery_stats {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "core/features.h"
 #include "proto/amqp091/channel.h"
 #include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/connection.h"
@@ -226,9 +227,12 @@ result channel::on(const basic_consume& m) {
     c->connection_id = _conn.id();
     if (auto* p = core::find(m.arguments, "x-priority")) {
         auto v = p->as_int();
-        if (!v)
+        if (!v)  // RabbitMQ's check_consume_arguments wording
             return make_error(rc::precondition_failed,
-                              "invalid arg 'x-priority' for consumer: not an integer");
+                              fmt::format("invalid arg 'x-priority' for queue '{}' in vhost '{}': "
+                                          "{{unacceptable_type,{}}}",
+                                          (*q)->name(), _conn.vhost().name(),
+                                          core::field_type_name(*p)));
         c->priority = static_cast<int>(*v);
     }
     auto added = (*q)->add_consumer(c.get());

@@ -141,9 +141,9 @@ void connection::start() {
 // Input
 
 // Waits for input without holding a buffer: async_wait(wait_read), then read_now reads into the
-// thread's shared buffer. After a read that returned data, the next read is tried at once (from a
-// posted handler, so other connections get their turn) before falling back to waiting, as
-// asio's own speculative reads do.
+// thread's shared buffer. After a read that filled the buffer, the next read is tried at once
+// (from a posted handler, so other connections get their turn) before falling back to waiting,
+// as asio's own speculative reads do.
 void connection::read_more() {
     if (_reading || _read_paused || _state == state::closed || !_socket.is_open()) return;
     _reading = true;
@@ -185,7 +185,9 @@ void connection::read_now() {
         read_more();
         return;
     }
-    _read_speculative = !ec;
+    // A read that filled the buffer probably left more behind; a shorter one drained the socket
+    // (asio's own heuristic), so the next read waits for epoll instead of trying first.
+    _read_speculative = !ec && n == buf.size() - keep;
     on_read(ec, buf.data(), keep + n);
 }
 

@@ -222,7 +222,7 @@ public:
 
 private:
     // Waits for input without holding a buffer (async_wait), then reads into the shared buffer.
-    // After a read that returned data the next one is tried at once, from a posted handler so
+    // After a read that filled the buffer the next one is tried at once, from a posted handler so
     // other connections get their turn.
     void do_read() {
         if (_read_speculative) {
@@ -252,7 +252,7 @@ private:
             finish();
             return;
         }
-        _read_speculative = true;
+        _read_speculative = n == buf.size();  // a short read drained the socket
         if (!_closing_transport) on_data(std::string_view(buf.data(), n));
         // Keep reading while closing: unread input would turn our close into a reset and could
         // destroy the ERROR frame.

@@ -91,7 +91,25 @@ def test_valid_arguments_are_accepted():
     conn.close()
 
 
+def test_bad_consumer_priority():
+    conn = connect()
+    ch = conn.channel()
+    q = uniq("badprio")
+    ch.queue_declare(q)
+    try:
+        ch.basic_consume(q, lambda *a: None, arguments={"x-priority": "high"})
+        raise AssertionError("consume succeeded")
+    except pex.ChannelClosedByBroker as e:
+        expect_eq((e.reply_code, e.reply_text),
+                  (406, f"PRECONDITION_FAILED - invalid arg 'x-priority' for queue '{q}' in "
+                        f"vhost '/': {{unacceptable_type,longstr}}"), "x-priority")
+    ch = conn.channel()
+    ch.queue_delete(q)
+    conn.close()
+
+
 if __name__ == "__main__":
     main([test_bad_arguments_close_the_channel_with_406,
           test_bad_dlx_type_and_alternate_exchange_type,
-          test_valid_arguments_are_accepted])
+          test_valid_arguments_are_accepted,
+          test_bad_consumer_priority])
