@@ -72,6 +72,17 @@ std::optional<uint64_t> broker::next_expiry() const {
     return best;
 }
 
+std::optional<uint64_t> broker::next_delayed_due() const {
+    std::optional<uint64_t> best;
+    for (auto& [n, v] : _vhosts)
+        if (auto t = v->next_delayed_due(); t && (!best || *t < *best)) best = t;
+    return best;
+}
+
+void broker::release_delayed(uint64_t now_ms) {
+    for (auto& [n, v] : _vhosts) v->release_delayed(now_ms);
+}
+
 uint64_t broker::now_ms() const {
     if (_clock) return _clock();
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

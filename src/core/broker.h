@@ -55,6 +55,10 @@ public:
     // applies to every vhost, present and future.
     void tick(uint64_t now_ms);
     std::optional<uint64_t> next_expiry() const;
+    // x-delayed-message only (cheap, no queue scan): the earliest due time, and releasing what
+    // is due, for a timer finer than the tick.
+    std::optional<uint64_t> next_delayed_due() const;
+    void release_delayed(uint64_t now_ms);
     uint64_t now_ms() const;
     void set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds = {});
 

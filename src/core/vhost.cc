@@ -666,6 +666,7 @@ void vhost::release_delayed(uint64_t now) {
         auto res = route_message(x, std::move(r.msg), nullptr, false);
         (void)res;  // unroutable when due: dropped, as the plugin does
     }
+    drain_dead_letters();
 }
 
 void vhost::tick(uint64_t now) {

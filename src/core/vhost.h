@@ -129,7 +129,12 @@ public:
     bool clear_policy(std::string_view name);  // false if there was none
     std::vector<policy> policies() const { return _policies.list(); }
 
-    // x-delayed-message exchanges: messages held (all, or for one exchange).
+    // x-delayed-message exchanges: routes the held messages that are due (tick() does it too;
+    // the server's timer calls it alone when a message falls due between ticks), and the
+    // earliest due time.
+    void release_delayed(uint64_t now);
+    std::optional<uint64_t> next_delayed_due() const { return _delayed.next_due(); }
+    // Messages held (all, or for one exchange).
     size_t delayed_pending() const { return _delayed.size(); }
     size_t delayed_pending(std::string_view exchange) const { return _delayed.pending(exchange); }
 
@@ -138,7 +143,6 @@ public:
 
 private:
     size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
-    void release_delayed(uint64_t now);           // routes x-delayed-message messages now due
     void apply_policies();                        // re-evaluates every queue and exchange
     void apply_policy(exchange* x);
     result<size_t> route_message(exchange* x, message_ptr m, publish_info* info, bool dead);

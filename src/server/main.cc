@@ -138,12 +138,26 @@ int run(const server::config& cfg) {
 
     // ---- Queue timers: message TTL and x-expires run on broker.tick(), every 10 ms, on the
     // broker thread like everything else (broker.next_expiry() could stretch the sleep).
+    // x-delayed-message: when a held message falls due before the next tick, wake then and
+    // release only delayed messages (no queue scan), so they go out on time to the millisecond.
     boost::asio::steady_timer tick_timer(io);
+    uint64_t last_tick = 0;
     std::function<void()> arm_tick = [&] {
-        tick_timer.expires_after(std::chrono::milliseconds(10));
+        uint64_t wait = 10;
+        if (auto due = broker.next_delayed_due()) {
+            const uint64_t now = broker.now_ms();
+            wait = *due > now ? std::min<uint64_t>(*due - now, 10) : 0;
+        }
+        tick_timer.expires_after(std::chrono::milliseconds(wait));
         tick_timer.async_wait([&](const boost::system::error_code& e) {
             if (e) return;
-            broker.tick(broker.now_ms());
+            const uint64_t now = broker.now_ms();
+            if (now - last_tick >= 10) {
+                broker.tick(now);
+                last_tick = now;
+            } else {
+                broker.release_delayed(now);
+            }
             arm_tick();
         });
     };

@@ -149,15 +149,21 @@ public:
 }  // namespace
 
 result<std::string> env::read_file(const std::string& path) {
+    std::string out;
+    if (auto s = read_file(path, out); !s) return s.error();
+    return out;
+}
+
+status env::read_file(const std::string& path, std::string& out) {
     auto f = new_random_access_file(path);
     if (!f) return f.error();
     auto size = file_size(path);
     if (!size) return size.error();
-    std::string out(*size, '\0');
+    out.resize(*size);  // zero-fills only beyond what the buffer held before
     auto n = (*f)->read(0, out.size(), out.data());
     if (!n) return n.error();
     out.resize(*n);
-    return out;
+    return {};
 }
 
 status env::write_file(const std::string& path, std::string_view data, bool sync) {

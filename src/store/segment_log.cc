@@ -149,6 +149,7 @@ status segment_log::recover(recovery_result& out) {
     for (uint64_t seg : segs) {
         if (auto s = scan_segment(seg, segment_path(seg), out, order); !s) return s;
     }
+    std::string().swap(_scan_buf);
 
     // Queues' live messages, in publish order. Message ids grow in publish order, while log
     // order does not always follow it (compaction moves old messages to the head).
@@ -197,9 +198,8 @@ status segment_log::recover(recovery_result& out) {
 
 status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery_result& out,
                                  std::unordered_map<uint64_t, std::vector<uint64_t>>& order) {
-    auto file = _env->read_file(path);
-    if (!file) return file.error();
-    const std::string& bytes = *file;
+    if (auto s = _env->read_file(path, _scan_buf); !s) return s;
+    const std::string& bytes = _scan_buf;
     ++out.stats.segments_scanned;
     out.stats.bytes_scanned += bytes.size();
 

@@ -269,6 +269,7 @@ private:
     std::vector<chunk> _pending;
     std::vector<chunk> _inflight;
     std::string _spare;  // a written chunk's buffer, reused so appends rarely reallocate
+    std::string _scan_buf;  // recovery: one segment at a time (released when it is done)
     std::map<uint64_t, seg_state> _segs;
     std::unordered_map<uint64_t, live_entry> _live;
     std::vector<uint64_t> _to_delete;
