@@ -166,7 +166,7 @@ def main():
              "Warren / RabbitMQ: above 1 is better for throughput, below 1 is better for latency "
              "and memory.")
     L.append("")
-    L.append("**Read these caveats first.** (1) Scenario 3 is *not* a like-for-like comparison yet: Warren's durability (segment log, group commit) exists as a library (`src/store/`) but is not wired into queues, so Warren confirms persistent messages once routed, without writing them to disk, while RabbitMQ writes them (without fsync per confirm). The scenario-3 ratio will fall once confirms wait for fsync. (2) The recorded run was made while other builds loaded the 2-core machine (load average 10-15), which depresses RabbitMQ (an Erlang VM wanting both cores) more than Warren's single thread; re-run `make bench` on a quiet machine before quoting ratios. (3) Scenario 7 could not open 10,000 connections to RabbitMQ within the time limit, so it has no RabbitMQ figure; Warren's idle connections used to cost 131 KiB each (a 128 KiB read buffer per connection); reads now go into one buffer shared by all connections (issue #7; `tests/interop/perf/idle_memory.py` measures about 2 KiB per idle AMQP or STOMP connection).")
+    L.append("**Read these caveats first.** (1) Scenario 3 is *not* a like-for-like comparison yet: Warren's durability (segment log, group commit) exists as a library (`src/store/`) but is not wired into queues, so Warren confirms persistent messages once routed, without writing them to disk, while RabbitMQ writes them (without fsync per confirm). The scenario-3 ratio will fall once confirms wait for fsync. (2) The recorded run was made while other builds loaded the 2-core machine (load average 10-15), which depresses RabbitMQ (an Erlang VM wanting both cores) more than Warren's single thread; re-run `make bench` on a quiet machine before quoting ratios. (3) Scenario 7 could not open 10,000 connections to RabbitMQ within the time limit, so it has no RabbitMQ figure; Warren's idle connections used to cost 131 KiB each (a 128 KiB read buffer per connection); reads now go into one buffer shared by all connections (issue #7; `tests/interop/perf/idle_memory.py` keeps it under 32 KiB), so the Memory table below shows the current figure.")
     L.append("")
     L.append(f"- Machine: {machine()}")
     if args.loadavg:
@@ -326,7 +326,8 @@ def main():
     L.append("Reproduce: `bench/run` (or `make bench`); `RUNS=1 DURATION=3 SCENARIOS=\"1 5\" bench/run` "
              "for a quick look. Each scenario's exact warren-perf flags are in `bench/run`.")
     # Hand-written sections kept across runs: the profile of scenarios 1 and 2 (docs/profile.md).
-    profile = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "profile.md")
+    profile = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                           "profile.md")
     if os.path.exists(profile):
         with open(profile) as f:
             L.append("")
