@@ -27,8 +27,9 @@ std::optional<uint64_t> positive_delay(const message& m) {
     return static_cast<uint64_t>(*d);
 }
 
-void delayed_index::hold(std::string exchange, message_ptr m, uint64_t due, uint64_t delay) {
-    _by_due.emplace(due, entry{std::move(exchange), std::move(m), delay});
+void delayed_index::hold(std::string exchange, message_ptr m, uint64_t due, uint64_t delay,
+                         uint64_t disk_id) {
+    _by_due.emplace(due, entry{std::move(exchange), std::move(m), delay, disk_id});
 }
 
 std::optional<uint64_t> delayed_index::next_due() const {
@@ -51,15 +52,16 @@ std::vector<delayed_index::released> delayed_index::take_due(uint64_t now) {
             set(*n->props.headers, "x-delay", field_value{static_cast<int32_t>(neg)});
         else
             set(*n->props.headers, "x-delay", field_value{neg});
-        out.push_back(released{std::move(e.exchange), std::move(n)});
+        out.push_back(released{std::move(e.exchange), std::move(n), e.disk_id});
     }
     return out;
 }
 
-size_t delayed_index::drop_exchange(std::string_view exchange) {
+size_t delayed_index::drop_exchange(std::string_view exchange, std::vector<uint64_t>* disk_ids) {
     size_t n = 0;
     for (auto it = _by_due.begin(); it != _by_due.end();) {
         if (it->second.exchange == exchange) {
+            if (disk_ids && it->second.disk_id) disk_ids->push_back(it->second.disk_id);
             it = _by_due.erase(it);
             ++n;
         } else {

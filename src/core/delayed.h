@@ -11,8 +11,10 @@
 // releases what is due and vhost::next_expiry reports the earliest due time, so the broker's
 // timer drives it. Deleting the exchange drops its pending messages.
 //
-// Durability: pending messages are held in memory only; they are lost on restart (the plugin
-// keeps them on the node's disk). See docs/queue-arguments.md.
+// Durability: a persistent message held by a durable delayed exchange is also written to the
+// store (under the vhost's delayed store id, see vhost::hold_delayed), confirmed once on disk,
+// and put back here after a restart with the time it still has to wait. Transient messages, and
+// those held by non-durable exchanges, are lost on restart.
 
 #include <cstdint>
 #include <map>
@@ -39,18 +41,22 @@ std::optional<uint64_t> positive_delay(const message& m);
 
 class delayed_index {
 public:
-    // Holds m for exchange `x` until `due` (steady ms).
-    void hold(std::string exchange, message_ptr m, uint64_t due, uint64_t delay);
+    // Holds m for exchange `x` until `due` (steady ms). disk_id: its record in the store (a
+    // persistent message held by a durable exchange), 0 if none.
+    void hold(std::string exchange, message_ptr m, uint64_t due, uint64_t delay,
+              uint64_t disk_id = 0);
     // Earliest due time; nullopt if nothing is pending.
     std::optional<uint64_t> next_due() const;
     struct released {
         std::string exchange;
         message_ptr msg;  // with x-delay = -delay
+        uint64_t disk_id = 0;
     };
     // Removes and returns every message due by now, in due order.
     std::vector<released> take_due(uint64_t now);
-    // Drops an exchange's pending messages (it was deleted); returns how many.
-    size_t drop_exchange(std::string_view exchange);
+    // Drops an exchange's pending messages (it was deleted); returns how many. The disk ids of
+    // the dropped ones are appended to `disk_ids` if given.
+    size_t drop_exchange(std::string_view exchange, std::vector<uint64_t>* disk_ids = nullptr);
     size_t pending(std::string_view exchange) const;
     size_t size() const { return _by_due.size(); }
 
@@ -59,6 +65,7 @@ private:
         std::string exchange;
         message_ptr msg;
         uint64_t delay;
+        uint64_t disk_id = 0;
     };
     std::multimap<uint64_t, entry> _by_due;
 };

@@ -2,6 +2,7 @@
 // x-expires. Time comes from a fake clock injected into the vhost.
 #include <gtest/gtest.h>
 
+#include "core/broker.h"
 #include "core/test_consumer.h"
 #include "core/vhost.h"
 
@@ -685,6 +686,30 @@ TEST_F(features, policy_alternate_exchange_argument_wins) {
     EXPECT_EQ(q2->message_count(), 1u);  // y: its own argument wins
     ASSERT_TRUE(vh.clear_policy("ae"));
     EXPECT_EQ(*vh.publish("x", m), 0u);
+}
+
+TEST(delayed_broker, release_delayed_alone_and_next_delayed_due) {
+    uint64_t now = 5000;
+    broker b;
+    b.set_clock([&] { return now; });
+    vhost* vh = b.find_vhost("/");
+    ASSERT_TRUE(vh->declare_exchange({.name = "d", .type = "x-delayed-message",
+                                      .args = {{"x-delayed-type", "direct"}}}));
+    ASSERT_TRUE(vh->declare_queue({.name = "q"}, 1));
+    ASSERT_TRUE(vh->bind_queue("q", "d", "k", {}, 1));
+    EXPECT_EQ(b.next_delayed_due(), std::nullopt);
+    auto m = std::make_shared<message>();
+    m->routing_key = "k";
+    m->props.headers = field_table{{"x-delay", int32_t{3}}};
+    ASSERT_TRUE(vh->publish("d", m));
+    EXPECT_EQ(b.next_delayed_due(), std::optional<uint64_t>(5004));
+    now = 5003;
+    b.release_delayed(now);
+    EXPECT_EQ(vh->find_queue("q")->message_count(), 0u);
+    now = 5004;
+    b.release_delayed(now);
+    EXPECT_EQ(vh->find_queue("q")->message_count(), 1u);
+    EXPECT_EQ(b.next_delayed_due(), std::nullopt);
 }
 
 }  // namespace

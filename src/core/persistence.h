@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "core/message.h"
 
@@ -47,6 +48,11 @@ public:
     // Pages a body out for one queue (queue_id: spill_queue_id(store id)); returns the id to
     // read it back with (0 on failure: keep the body in memory).
     virtual uint64_t spill(const message& m, uint64_t queue_id) = 0;
+    // A persistent message held by a durable x-delayed-message exchange `exchange`: written
+    // under the vhost's delayed store id with a fresh id (*disk_id). Returns the seq to confirm
+    // at, 0 on failure.
+    virtual uint64_t write_held(const message& m, std::string_view exchange, uint64_t store_id,
+                                uint64_t* disk_id) = 0;
     // Reads a written or spilled message back (nullptr if it cannot: logged by the store), and
     // when it was published (wall-clock ms since the epoch, 0 if unknown).
     virtual message_ptr read(uint64_t disk_id, uint64_t* published_ms) = 0;

@@ -262,7 +262,12 @@ void vhost::delete_exchange_now(exchange* x) {
     if (it == _exchanges.end() || it->second.get() != x) return;
     std::unique_ptr<exchange> owned = std::move(it->second);
     _exchanges.erase(it);
-    if (x->delayed()) _delayed.drop_exchange(x->name());
+    if (x->delayed()) {
+        std::vector<uint64_t> ids;
+        _delayed.drop_exchange(x->name(), &ids);
+        if (_persist)
+            for (uint64_t id : ids) _persist->settle(_delayed_store_id, id);
+    }
     struct save_after {
         vhost* v;
         bool durable;
@@ -658,9 +663,21 @@ void vhost::apply_policies() {
     drain_dead_letters();
 }
 
+bool vhost::restore_delayed(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
+                            uint64_t now_wall_ms) {
+    exchange* x = find_exchange(m->exchange);
+    auto delay = positive_delay(*m);
+    if (!x || !x->delayed() || !delay) return false;
+    const uint64_t due_wall = published_wall_ms + *delay;
+    const uint64_t left = due_wall > now_wall_ms ? due_wall - now_wall_ms : 0;
+    _delayed.hold(x->name(), std::move(m), now_ms() + left + 1, *delay, disk_id);
+    return true;
+}
+
 void vhost::release_delayed(uint64_t now) {
     if (!_delayed.next_due() || *_delayed.next_due() > now) return;
     for (auto& r : _delayed.take_due(now)) {
+        if (r.disk_id && _persist) _persist->settle(_delayed_store_id, r.disk_id);
         exchange* x = find_exchange(r.exchange);
         if (!x) continue;
         auto res = route_message(x, std::move(r.msg), nullptr, false);
@@ -756,7 +773,17 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
             if (auto delay = positive_delay(*m)) {
                 // +1: now_ms() is truncated to the millisecond, so this is the first
                 // millisecond at which `delay` has surely passed (never early).
-                _delayed.hold(e->name(), m, now_ms() + *delay + 1, *delay);
+                uint64_t disk_id = 0;
+                if (_persist && m->persistent() && e->durable()) {
+                    if (!_delayed_store_id) {
+                        _delayed_store_id = _persist->next_queue_id();
+                        durable_changed();
+                    }
+                    const uint64_t seq =
+                        _persist->write_held(*m, e->name(), _delayed_store_id, &disk_id);
+                    if (seq && info) info->store_seq = std::max(info->store_seq, seq);
+                }
+                _delayed.hold(e->name(), m, now_ms() + *delay + 1, *delay, disk_id);
                 ++held;
                 continue;
             }

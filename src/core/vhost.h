@@ -136,6 +136,12 @@ public:
     std::optional<uint64_t> next_delayed_due() const { return _delayed.next_due(); }
     // Messages held (all, or for one exchange).
     size_t delayed_pending() const { return _delayed.size(); }
+    // Durable delayed messages (delayed.h): the store id they are logged under (0 = none yet),
+    // and recovery putting one back (false: its exchange is gone or it is not delayed).
+    uint64_t delayed_store_id() const { return _delayed_store_id; }
+    void set_delayed_store_id(uint64_t id) { _delayed_store_id = id; }
+    bool restore_delayed(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
+                         uint64_t now_wall_ms);
     size_t delayed_pending(std::string_view exchange) const { return _delayed.pending(exchange); }
 
     const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
@@ -172,6 +178,7 @@ private:
     clock_fn _clock, _wall;
     std::vector<std::pair<std::string, message_ptr>> _dead_letters;  // pending republish
     delayed_index _delayed;  // x-delayed-message: held messages by due time
+    uint64_t _delayed_store_id = 0;
     policy_set _policies;
     bool _draining = false;
     persistence* _persist = nullptr;

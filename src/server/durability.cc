@@ -93,6 +93,10 @@ basic_result<std::unique_ptr<durability>, std::string> durability::open(
 std::string durability::replay_topology(const store::topology& t) {
     for (auto& vd : t.vhosts) {
         core::vhost* vh = _broker.add_vhost(vd.name);
+        if (vd.delayed_store_id) {
+            vh->set_delayed_store_id(vd.delayed_store_id);
+            _next_queue_id = std::max(_next_queue_id, vd.delayed_store_id + 1);
+        }
         for (auto& x : vd.exchanges) {
             core::exchange_decl d{.name = x.name, .type = x.type, .durable = true,
                                   .auto_delete = x.auto_delete, .internal = x.internal,
@@ -123,14 +127,33 @@ std::string durability::replay_topology(const store::topology& t) {
 
 std::string durability::recover_messages(store::recovery_result& rec) {
     std::unordered_map<uint64_t, core::queue_ptr> by_id;
+    std::unordered_map<uint64_t, core::vhost*> delayed_ids;
     for (auto& name : _broker.vhost_names()) {
         core::vhost* vh = _broker.find_vhost(name);
         for (auto& [qn, q] : vh->queues())
             if (q->keeps_persistent()) by_id.emplace(q->store_id(), q);
+        if (vh->delayed_store_id()) delayed_ids.emplace(vh->delayed_store_id(), vh);
     }
-    uint64_t restored = 0, dropped = 0, unreadable = 0;
+    uint64_t restored = 0, dropped = 0, unreadable = 0, delayed = 0;
     for (auto& [qid, msgs] : rec.queues) {
         if (!(qid & core::spill_queue_bit)) _next_queue_id = std::max(_next_queue_id, qid + 1);
+        if (auto d = delayed_ids.find(qid); d != delayed_ids.end()) {
+            // Messages held by durable delayed exchanges: back into the delay index with the
+            // time they still have to wait (published + x-delay - now).
+            std::vector<uint64_t> settle;
+            for (auto& m : msgs) {
+                uint64_t published = 0;
+                auto msg = read(m.message_id, &published);
+                if (!msg || !d->second->restore_delayed(msg, m.message_id, published, wall_ms())) {
+                    settle.push_back(m.message_id);
+                    continue;
+                }
+                ++delayed;
+            }
+            if (!settle.empty())
+                if (auto r = _log->ack(qid, settle); !r) return "message store: " + r.error().text;
+            continue;
+        }
         auto it = by_id.find(qid);  // spill ids are never found: their messages are dropped
         if (it == by_id.end()) {
             std::vector<uint64_t> ids;
@@ -174,8 +197,9 @@ std::string durability::recover_messages(store::recovery_result& rec) {
             if (auto r = _log->ack(qid, settle); !r) return "message store: " + r.error().text;
     }
     core::advance_message_ids(rec.max_message_id);
-    WLOG_INFO("recovered messages: restored={} dropped_transient_or_orphan={} unreadable={}",
-              restored, dropped, unreadable);
+    WLOG_INFO("recovered messages: restored={} delayed={} dropped_transient_or_orphan={} "
+              "unreadable={}",
+              restored, delayed, dropped, unreadable);
     return {};
 }
 
@@ -192,14 +216,14 @@ void durability::failed(const std::string& what, const std::string& text) {
 }
 
 uint64_t durability::append(uint64_t id, std::span<const uint64_t> queue_ids,
-                            const core::message& m) {
+                            const core::message& m, std::string_view exchange) {
     std::string_view props = m.props_raw;
     if (props.empty()) {
         _scratch.clear();
         amqp::encode_properties(_scratch, m.props);
         props = _scratch;
     }
-    store::message_fields f{m.exchange, m.routing_key, props, m.body};
+    store::message_fields f{exchange, m.routing_key, props, m.body};
     f.published_ms = wall_ms();
     auto r = _log->append_message(id, queue_ids, f);
     if (!r) {
@@ -211,13 +235,22 @@ uint64_t durability::append(uint64_t id, std::span<const uint64_t> queue_ids,
 
 uint64_t durability::write_message(const core::message& m, std::span<const uint64_t> queue_ids) {
     if (!_healthy) return 0;
-    return append(m.id, queue_ids, m);
+    return append(m.id, queue_ids, m, m.exchange);
+}
+
+uint64_t durability::write_held(const core::message& m, std::string_view exchange,
+                                uint64_t store_id, uint64_t* disk_id) {
+    if (!_healthy) return 0;
+    const uint64_t id = core::next_message_id();
+    const uint64_t seq = append(id, std::span<const uint64_t>(&store_id, 1), m, exchange);
+    if (seq) *disk_id = id;
+    return seq;
 }
 
 uint64_t durability::spill(const core::message& m, uint64_t queue_id) {
     if (!_healthy) return 0;
     const uint64_t id = core::next_message_id();
-    return append(id, std::span<const uint64_t>(&queue_id, 1), m) ? id : 0;
+    return append(id, std::span<const uint64_t>(&queue_id, 1), m, m.exchange) ? id : 0;
 }
 
 core::message_ptr durability::read(uint64_t disk_id, uint64_t* published_ms) {
@@ -282,6 +315,7 @@ store::topology durability::snapshot() const {
         const core::vhost* vh = const_cast<core::broker&>(_broker).find_vhost(name);
         store::vhost_def vd;
         vd.name = name;
+        vd.delayed_store_id = vh->delayed_store_id();
         for (auto& [xn, x] : vh->exchanges()) {
             if (!x->durable()) continue;
             if (!builtin_exchange(x->name()))

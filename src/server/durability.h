@@ -54,6 +54,8 @@ public:
     // core::persistence
     uint64_t write_message(const core::message& m, std::span<const uint64_t> queue_ids) override;
     uint64_t spill(const core::message& m, uint64_t queue_id) override;
+    uint64_t write_held(const core::message& m, std::string_view exchange, uint64_t store_id,
+                        uint64_t* disk_id) override;
     core::message_ptr read(uint64_t disk_id, uint64_t* published_ms) override;
     void settle(uint64_t queue_id, uint64_t disk_id) override;
     void queue_deleted(uint64_t queue_id, std::span<const uint64_t> disk_ids) override;
@@ -76,7 +78,8 @@ private:
     bool save_topology();
     void flush_acks();
     void notify();  // on the loop: durable_seq advanced
-    uint64_t append(uint64_t id, std::span<const uint64_t> queue_ids, const core::message& m);
+    uint64_t append(uint64_t id, std::span<const uint64_t> queue_ids, const core::message& m,
+                    std::string_view exchange);
     void failed(const std::string& what, const std::string& text);
 
     boost::asio::io_context& _io;

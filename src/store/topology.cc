@@ -342,6 +342,7 @@ std::string encode_topology(const topology& t) {
     for (const auto& v : t.vhosts) {
         json jv;
         jv["name"] = v.name;
+        if (v.delayed_store_id) jv["delayed_store_id"] = v.delayed_store_id;
         jv["exchanges"] = json::array();
         for (const auto& x : v.exchanges)
             jv["exchanges"].push_back({{"name", x.name},
@@ -415,6 +416,8 @@ result<topology> decode_topology(std::string_view text) {
     d.each(root, "vhosts", "", [&](const json& jv, const std::string& w) {
         vhost_def v;
         bool ok = d.str(jv, "name", v.name, w);
+        if (ok && jv.contains("delayed_store_id"))
+            ok = d.integer(jv["delayed_store_id"], v.delayed_store_id, w + ".delayed_store_id");
         ok = ok && d.each(jv, "exchanges", w, [&](const json& j, const std::string& w2) {
             exchange_def x;
             bool o = d.str(j, "name", x.name, w2) && d.str(j, "type", x.type, w2) &&

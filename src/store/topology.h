@@ -71,6 +71,9 @@ struct vhost_def {
     std::vector<queue_def> queues;
     std::vector<binding_def> bindings;
     std::vector<policy_def> policies;
+    // Store id under which persistent messages held by the vhost's durable x-delayed-message
+    // exchanges are logged (0: none yet).
+    uint64_t delayed_store_id = 0;
     bool operator==(const vhost_def&) const = default;
 };
 

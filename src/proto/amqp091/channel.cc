@@ -38,7 +38,10 @@ void amqp_consumer::cancelled_by_broker() { _ch.on_cancelled(*this); }
 
 channel::channel(connection& conn, uint16_t id) : _conn(conn), _id(id) {}
 
-channel::~channel() { release(); }
+channel::~channel() {
+    release();
+    stop_waiting_durable();  // even if released earlier: never leave a dangling waiter
+}
 
 void channel::open() { send(channel_open_ok{}); }
 
@@ -70,6 +73,7 @@ void channel::stop_waiting_durable() {
 }
 
 void channel::reply_when_durable(held_reply r) {
+    if (_released) return;  // closed: nobody to confirm to
     core::persistence* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr;
     if (_held_replies.empty() && (r.store_seq == 0 || !p || p->durable_seq() >= r.store_seq)) {
         if (_state != state::open) return;
@@ -95,6 +99,10 @@ void channel::reply_when_durable(held_reply r) {
 
 void channel::durable_advanced(uint64_t durable_seq) {
     _waiting_durable = false;
+    if (_released) {
+        _held_replies.clear();
+        return;
+    }
     // Consecutive acks coalesce into one multiple ack.
     uint64_t ack_upto = 0, ack_count = 0;
     auto flush_ack = [&] {

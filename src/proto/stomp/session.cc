@@ -867,7 +867,7 @@ core::persistence* session::persist() const {
 
 void session::send_receipt(const frame& f) {
     const std::string* r = f.get("receipt");
-    if (!r || f.cmd == command::connect || f.cmd == command::stomp) return;
+    if (!r || f.cmd == command::connect || f.cmd == command::stomp || _closed) return;
     core::persistence* p = persist();
     if (_held_receipts.empty() && (!p || p->durable_seq() >= _store_seq)) {
         write_receipt(*r);
