@@ -59,8 +59,9 @@ struct queue_stats {
     uint64_t dropped_delivery_limit = 0;  // requeues refused by x-delivery-limit
 };
 
-// The queue features RabbitMQ configures through x-arguments, parsed once at declare.
-// Invalid values (wrong type, negative) are ignored, as if the argument were absent.
+// The queue features RabbitMQ configures through x-arguments, parsed at declare (and again when
+// a policy changes: apply_policy). vhost::declare_queue refuses invalid values first
+// (features.h, validate_queue_args); parse itself ignores them, as if the argument were absent.
 enum class overflow_mode { drop_head, reject_publish, reject_publish_dlx };
 struct queue_features {
     std::optional<uint64_t> message_ttl;          // x-message-ttl, ms

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pika  # noqa: E402
 import pika.exceptions as pex  # noqa: E402
 
-from amqp_util import connect, expect_eq, main, uniq  # noqa: E402
+from amqp_util import connect, current_broker, expect_eq, main, uniq  # noqa: E402
 from features_util import bodies, count, fresh, get_one  # noqa: E402
 
 # Lateness allowed after the due time. The broker's timer runs every 10 ms; CI machines are
@@ -178,8 +178,37 @@ def test_due_order_is_exact():
     conn.close()
 
 
+def test_durable_delayed_exchange_survives_restart():
+    b = current_broker()
+    if b.external:
+        return  # needs a restartable warrend
+    conn = connect()
+    ch = conn.channel()
+    x = uniq("dx.durable")
+    q = uniq("dx.durable.q")
+    ch.exchange_declare(x, "x-delayed-message", durable=True,
+                        arguments={"x-delayed-type": "direct"})
+    ch.queue_declare(q, durable=True)
+    ch.queue_bind(q, x, routing_key="k")
+    conn.close()
+    b.restart()
+    conn = connect()
+    ch = conn.channel()
+    ch.exchange_declare(x, "x-delayed-message", durable=True,
+                        arguments={"x-delayed-type": "direct"})  # equivalent: still there
+    t0 = time.monotonic()
+    ch.basic_publish(x, "k", b"after", pika.BasicProperties(headers={"x-delay": 150}))
+    m, p, body = get_one(ch, q, timeout=5)
+    assert (time.monotonic() - t0) * 1000 >= 150, "delivered early"
+    expect_eq(body, b"after", "delayed routing after a restart")
+    ch.exchange_delete(x)
+    ch.queue_delete(q)
+    conn.close()
+
+
 if __name__ == "__main__":
     main([test_declare_needs_x_delayed_type,
           test_delay_missing_negative_and_positive,
           test_thousands_on_time_and_in_due_order,
-          test_due_order_is_exact])
+          test_due_order_is_exact,
+          test_durable_delayed_exchange_survives_restart])
