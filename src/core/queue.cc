@@ -106,7 +106,7 @@ void queue::page_out(ready_entry& e) {
     auto* p = persist();
     if (!p || !e.msg) return;
     const uint64_t limit = p->queue_memory_limit();
-    if (limit == 0 || _mem_bytes + e.size <= limit) return;
+    if (limit == 0 || _mem_bytes + mem_cost(e) <= limit) return;
     if (!e.disk_id) {
         e.disk_id = p->spill(*e.msg, spill_queue_id(_decl.store_id));
         if (!e.disk_id) return;  // the store refused: keep it in memory
@@ -181,7 +181,7 @@ void queue::recover(message_ptr m, uint64_t disk_id, uint64_t age_ms) {
 void queue::insert_ready(ready_entry e) {
     _ready_bytes += e.size;
     if (e.msg)
-        _mem_bytes += e.size;
+        _mem_bytes += mem_cost(e);
     else
         ++_paged;
     if (e.expires_at) _expiry.emplace(e.expires_at, e.priority, e.seq);
@@ -212,7 +212,7 @@ queue::ready_entry queue::pop_ready_front() {
     _ready.pop_front();
     _ready_bytes -= e.size;
     if (e.msg)
-        _mem_bytes -= e.size;
+        _mem_bytes -= mem_cost(e);
     else
         --_paged;
     if (e.expires_at) _expiry.erase({e.expires_at, e.priority, e.seq});
@@ -241,7 +241,7 @@ size_t queue::expire(uint64_t now_ms) {
         _ready.erase(i);
         _ready_bytes -= e.size;
         if (e.msg)
-            _mem_bytes -= e.size;
+            _mem_bytes -= mem_cost(e);
         else
             --_paged;
         ++_stats.expired;

@@ -152,7 +152,9 @@ public:
     // messages are written (durable, not exclusive: exclusive queues die with the broker).
     uint64_t store_id() const { return _decl.store_id; }
     bool keeps_persistent() const { return _decl.durable && !_decl.exclusive; }
-    uint64_t memory_bytes() const { return _mem_bytes; }  // ready bodies held in memory
+    // Memory held by ready messages kept in memory: bodies plus a per-message allowance for the
+    // message object and its properties (what queue_memory_limit bounds).
+    uint64_t memory_bytes() const { return _mem_bytes; }
     size_t paged_out() const { return _paged; }           // ready messages only on disk
 
     // ---- time (TTL, x-expires) ----
@@ -213,6 +215,7 @@ private:
     // must be skipped).
     bool page_in(ready_entry& e);
     void page_out(ready_entry& e);  // if over the memory limit
+    static uint64_t mem_cost(const ready_entry& e) { return e.size + sizeof(message) + 64; }
     void settle_disk(uint64_t disk_id, bool spilled);
     persistence* persist() const;
     uint64_t now() const;
@@ -245,7 +248,7 @@ private:
     bool _dispatch_again = false;
     uint64_t _next_seq = 1;
     uint64_t _ready_bytes = 0;
-    uint64_t _mem_bytes = 0;  // bodies of ready messages held in memory
+    uint64_t _mem_bytes = 0;  // memory_bytes()
     size_t _paged = 0;        // ready messages paged out
     queue_stats _stats;
     queue_features _features;

@@ -55,7 +55,8 @@ const std::vector<key_doc>& describe() {
         {"http.port", "15672", "HTTP port (management API, STOMP over WebSocket at /ws), or off"},
         {"data_dir", "data", "directory for durable state (created if missing)"},
         {"queue_memory_limit", "16777216",
-         "bytes of message bodies one queue keeps in RAM; the rest is read from disk (0 = all)"},
+         "bytes of ready messages (body + ~650 B each) one queue keeps in RAM; the rest is "
+         "read from disk (0 = all)"},
         {"log.level", "info", "trace, debug, info, warn, error, critical or off"},
         {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
         {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
