@@ -36,6 +36,8 @@ class durable_waiter {
 public:
     virtual ~durable_waiter() = default;
     virtual void durable_advanced(uint64_t durable_seq) = 0;
+    // The store failed: what is waiting will never be durable. Tell the client (close).
+    virtual void durable_failed() = 0;
 };
 
 class persistence {

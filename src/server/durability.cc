@@ -65,6 +65,11 @@ basic_result<std::unique_ptr<durability>, std::string> durability::open(
             if (alive->load()) self->notify();
         });
     };
+    lo.on_failed = [&io, alive, self](const store::error& e) {
+        boost::asio::post(io, [alive, self, text = e.text] {
+            if (alive->load()) self->store_failed(text);
+        });
+    };
     store::recovery_result rec;
     auto log = store::segment_log::open(store::posix_env(), d->_dir->msgs_dir(), lo, &rec);
     if (!log) return std::string("message store: " + log.error().text);
@@ -390,6 +395,16 @@ void durability::cancel_wait(core::durable_waiter* w) {
     if (it != _waiters.end()) _waiters.erase(it);
     if (_notifying) std::replace(_notifying->begin(), _notifying->end(), w,
                                  static_cast<core::durable_waiter*>(nullptr));
+}
+
+void durability::store_failed(const std::string& why) {
+    failed("flush", why);
+    std::vector<core::durable_waiter*> ws;
+    ws.swap(_waiters);
+    _notifying = &ws;
+    for (size_t i = 0; i < ws.size(); ++i)
+        if (auto* w = ws[i]) w->durable_failed();
+    _notifying = nullptr;
 }
 
 void durability::notify() {

@@ -78,6 +78,7 @@ private:
     bool save_topology();
     void flush_acks();
     void notify();  // on the loop: durable_seq advanced
+    void store_failed(const std::string& why);  // on the loop: the log refuses more work
     uint64_t append(uint64_t id, std::span<const uint64_t> queue_ids, const core::message& m,
                     std::string_view exchange);
     void failed(const std::string& what, const std::string& text);

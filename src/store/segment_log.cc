@@ -543,7 +543,10 @@ status segment_log::flush_once() {
         }
     }
     _durable_cv.notify_all();
-    if (!s) return s;
+    if (!s) {
+        if (_opts.on_failed) _opts.on_failed(s.error());
+        return s;
+    }
     if (_opts.on_durable && written > 0) _opts.on_durable(batch_seq);
     for (auto& cb : ready) cb();
     if (!dels.empty()) delete_segments(std::move(dels));

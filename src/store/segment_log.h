@@ -83,6 +83,9 @@ struct segment_log_options {
     // the flush() caller). Must be quick and thread-safe, e.g. asio::post to the broker loop;
     // it must not call flush() (the flusher would wait for itself).
     std::function<void(uint64_t durable_seq)> on_durable;
+    // Called once, on the flusher thread, when a write or fsync fails (after which nothing more
+    // becomes durable): the broker must stop waiting for confirms. Same rules as on_durable.
+    std::function<void(const error&)> on_failed;
     // Compaction: a sealed segment whose live message records fill at most this fraction of
     // it has them copied to the head of the log, so it can be deleted. 0 disables. The
     // flusher does it in steps of compact_step_bytes between batches; without a flusher the

@@ -134,6 +134,18 @@ void channel::durable_advanced(uint64_t durable_seq) {
     }
 }
 
+void channel::durable_failed() {
+    _waiting_durable = false;
+    _held_replies.clear();
+    if (_released) return;
+    WLOG_ERROR("amqp connection id={} channel {}: message store failed with confirms pending",
+               _conn.id(), _id);
+    _conn.connection_error({core::error{core::reply_code::internal_error,
+                                        "INTERNAL_ERROR - the message store failed; unconfirmed "
+                                        "messages may be lost"},
+                            0, 0});
+}
+
 void channel::end_of_batch() {
     flush_confirms();
     _dead.clear();

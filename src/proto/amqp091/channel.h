@@ -79,6 +79,8 @@ public:
     void deliver_reply(const core::message& m);
     // The store reached durable_seq: send the confirms / tx.commit-ok waiting for it.
     void durable_advanced(uint64_t durable_seq) override;
+    // The store failed with confirms outstanding: close the connection with 541.
+    void durable_failed() override;
 
 private:
     enum class state { open, closing };

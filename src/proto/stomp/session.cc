@@ -880,6 +880,14 @@ void session::send_receipt(const frame& f) {
     }
 }
 
+void session::durable_failed() {
+    _waiting_durable = false;
+    _held_receipts.clear();
+    if (_closed) return;
+    force_close(failure{"internal_error",
+                        "The message store failed; messages without a RECEIPT may be lost"});
+}
+
 void session::write_receipt(const std::string& id) {
     begin_output();
     writer w(_out.bytes, _version);

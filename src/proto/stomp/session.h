@@ -113,6 +113,7 @@ public:
 
     // The store reached durable_seq: send the receipts waiting for it.
     void durable_advanced(uint64_t durable_seq) override;
+    void durable_failed() override;  // ERROR frame, close
 
 private:
     // Receipts wait until every persistent message published before them is on disk (and stay

@@ -6,7 +6,8 @@ python3-pika: warrend must never acknowledge what it could not write.
   (failing the declare is fine; acknowledging it and forgetting it is not).
 - test_no_confirm_without_disk: publishing persistent messages with confirms until the log
   cannot write: every confirmed message is there (byte-exact) after a restart with space, and
-  nothing that was never published shows up.
+  nothing that was never published shows up; a publisher still waiting for confirms when the
+  log fails gets its connection closed with 541 instead of waiting forever.
 """
 import contextlib
 import os
@@ -114,6 +115,12 @@ def test_no_confirm_without_disk():
         # until the store reports the full disk (or, if it never does, everything is confirmed)
         wait_for(lambda: pub.done.is_set() or "No space left" in b.log_text(), timeout=30,
                  what="the message log to fail on the full disk")
+        if not pub.done.is_set():
+            # Publishes waiting for a confirm must be told, not left waiting forever: the
+            # broker closes the connection with 541 INTERNAL_ERROR.
+            wait_for(lambda: pub.done.is_set(), timeout=15,
+                     what="the waiting publisher to be closed after the store failed")
+            assert "541" in str(pub.error) or "INTERNAL_ERROR" in str(pub.error), pub.error
         pub.abort()
         pub.join()
         confirmed = set(pub.confirmed)
@@ -135,5 +142,42 @@ def test_no_confirm_without_disk():
         conn.close()
 
 
+@skippable
+def test_waiting_publisher_is_closed_when_the_log_fails():
+    """One publish waiting for its confirm when the disk is already full: the log's write fails,
+    so the confirm can never come; the broker must close the connection (541), not leave the
+    publisher blocked forever."""
+    import threading
+    with broker_on_tmpfs("3m") as (b, d):
+        q = uniq("full.wait")
+        conn = connect(b)
+        ch = conn.channel()
+        ch.queue_declare(q, durable=True)
+        ch.confirm_delivery()
+        filler = _fill(d)
+        outcome = {}
+
+        def publish():
+            # The segment file's last page may still take a message or two: publish (one at a
+            # time, each waiting for its confirm) until the write that needs new space fails.
+            try:
+                for i in range(1000):
+                    ch.basic_publish("", q, b"x" * 16384, pika.BasicProperties(delivery_mode=2))
+                    outcome["confirmed"] = i + 1
+                outcome["result"] = "all confirmed"
+            except Exception as e:  # noqa: BLE001
+                outcome["result"] = e
+        t = threading.Thread(target=publish, daemon=True)
+        t.start()
+        t.join(20)
+        assert not t.is_alive(), (f"publisher still waiting for a confirm 20 s after the disk "
+                                  f"filled ({outcome.get('confirmed', 0)} confirmed before)")
+        r = outcome["result"]
+        assert r != "all confirmed", "1000 x 16 KB persistent messages confirmed on a full disk"
+        assert "541" in str(r) or "INTERNAL_ERROR" in str(r), repr(r)
+        os.remove(filler)
+
+
 if __name__ == "__main__":
-    run_tests([test_declare_ok_only_if_saved, test_no_confirm_without_disk])
+    run_tests([test_declare_ok_only_if_saved, test_no_confirm_without_disk,
+               test_waiting_publisher_is_closed_when_the_log_fails])
