@@ -161,13 +161,9 @@ void queue::recover_stub(uint64_t disk_id, uint64_t size) {
 
 void queue::recover(message_ptr m, uint64_t disk_id, uint64_t age_ms) {
     if (_deleted || !m) return;
-    uint8_t prio = 0;
-    if (_features.max_priority)
-        prio = std::min<uint8_t>(m->props.priority.value_or(0), _features.max_priority);
+    const uint8_t prio = priority_of(*m);
     uint64_t expires_at = 0;
-    std::optional<uint64_t> ttl = _features.message_ttl;
-    if (auto per = parse_expiration(m->props.expiration)) ttl = ttl ? std::min(*ttl, *per) : *per;
-    if (ttl) {
+    if (const auto ttl = ttl_of(*m)) {
         const uint64_t left = *ttl > age_ms ? *ttl - age_ms : 0;
         expires_at = std::max<uint64_t>(now() + left, 1);
     }
@@ -176,6 +172,38 @@ void queue::recover(message_ptr m, uint64_t disk_id, uint64_t age_ms) {
     ready_entry entry{_next_seq++, std::move(m), true, expires_at, prio, disk_id, size};
     page_out(entry);
     insert_ready(std::move(entry));
+}
+
+uint8_t queue::priority_of(const message& m) const {
+    if (!_features.max_priority) return 0;
+    return std::min<uint8_t>(m.props.priority.value_or(0), _features.max_priority);
+}
+
+std::optional<uint64_t> queue::ttl_of(const message& m) const {
+    std::optional<uint64_t> ttl = _features.message_ttl;
+    if (auto per = parse_expiration(m.props.expiration)) ttl = ttl ? std::min(*ttl, *per) : *per;
+    return ttl;
+}
+
+size_t queue::trim_to_max_length() {
+    const auto& f = _features;
+    size_t n = 0;
+    while (!_ready.empty() && ((f.max_length && _ready.size() > *f.max_length) ||
+                               (f.max_length_bytes && _ready_bytes > *f.max_length_bytes))) {
+        ready_entry e = pop_ready_front();
+        ++_stats.dropped_maxlen;
+        ++n;
+        drop(std::move(e), death_reason::maxlen);
+    }
+    return n;
+}
+
+void queue::forget_ready(const ready_entry& e) {
+    _ready_bytes -= e.size;
+    if (e.msg)
+        _mem_bytes -= mem_cost(e);
+    else
+        --_paged;
 }
 
 void queue::insert_ready(ready_entry e) {
@@ -210,11 +238,7 @@ size_t queue::find_ready(uint8_t prio, uint64_t seq) const {
 queue::ready_entry queue::pop_ready_front() {
     ready_entry e = std::move(_ready.front());
     _ready.pop_front();
-    _ready_bytes -= e.size;
-    if (e.msg)
-        _mem_bytes -= mem_cost(e);
-    else
-        --_paged;
+    forget_ready(e);
     if (e.expires_at) _expiry.erase({e.expires_at, e.priority, e.seq});
     return e;
 }
@@ -239,11 +263,7 @@ size_t queue::expire(uint64_t now_ms) {
         if (i == _ready.size() || _ready[i].seq != seq) continue;  // stale
         ready_entry e = std::move(_ready[i]);
         _ready.erase(i);
-        _ready_bytes -= e.size;
-        if (e.msg)
-            _mem_bytes -= mem_cost(e);
-        else
-            --_paged;
+        forget_ready(e);
         ++_stats.expired;
         ++n;
         drop(std::move(e), death_reason::expired);
@@ -264,17 +284,8 @@ void queue::apply_policy(const policy* p) {
     _features = std::move(f);
     _policy = p ? p->name : std::string();
     if (_features.expires && !had_expires) _last_used = now();
-    if (_deleted || (!_features.max_length && !_features.max_length_bytes)) return;
-    size_t n = 0;
-    while (!_ready.empty() &&
-           ((_features.max_length && _ready.size() > *_features.max_length) ||
-            (_features.max_length_bytes && _ready_bytes > *_features.max_length_bytes))) {
-        ready_entry e = pop_ready_front();
-        ++_stats.dropped_maxlen;
-        ++n;
-        drop(std::move(e), death_reason::maxlen);
-    }
-    if (n && _vhost) _vhost->drain_dead_letters();
+    if (_deleted) return;
+    if (trim_to_max_length() && _vhost) _vhost->drain_dead_letters();
 }
 
 void queue::touch() {
@@ -366,8 +377,7 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     if (_deleted || !m) return enqueue_result::accepted;
     const uint64_t disk_id = written ? m->id : 0;
     const auto& f = _features;
-    uint8_t prio = 0;
-    if (f.max_priority) prio = std::min<uint8_t>(m->props.priority.value_or(0), f.max_priority);
+    const uint8_t prio = priority_of(*m);
     if (f.overflow != overflow_mode::drop_head) {
         bool full = (f.max_length && _ready.size() >= *f.max_length) ||
                     (f.max_length_bytes && _ready_bytes + m->size_bytes() > *f.max_length_bytes);
@@ -381,12 +391,10 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     }
     uint64_t expires_at = 0;
     uint64_t now_ms = 0;
-    std::optional<uint64_t> ttl = f.message_ttl;
-    if (auto per = parse_expiration(m->props.expiration)) ttl = ttl ? std::min(*ttl, *per) : *per;
+    const std::optional<uint64_t> ttl = ttl_of(*m);
     if (ttl) {
         now_ms = now();
-        expires_at = now_ms + *ttl;
-        if (expires_at == 0) expires_at = 1;
+        expires_at = std::max<uint64_t>(now_ms + *ttl, 1);
     }
     ++_stats.published;
     const uint64_t seq = _next_seq++;
@@ -394,14 +402,7 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     ready_entry entry{seq, std::move(m), false, expires_at, prio, disk_id, size};
     page_out(entry);
     insert_ready(std::move(entry));
-    if (f.max_length || f.max_length_bytes) {
-        while (!_ready.empty() && ((f.max_length && _ready.size() > *f.max_length) ||
-                                   (f.max_length_bytes && _ready_bytes > *f.max_length_bytes))) {
-            ready_entry e = pop_ready_front();
-            ++_stats.dropped_maxlen;
-            drop(std::move(e), death_reason::maxlen);
-        }
-    }
+    trim_to_max_length();
     if (_consumer_count != 0) {
         _fresh_seq = seq;  // a TTL-0 message may still go to a consumer that is ready now
         dispatch();

@@ -205,6 +205,11 @@ private:
     }
     void insert_ready(ready_entry e);
     ready_entry pop_ready_front();
+    void forget_ready(const ready_entry& e);  // byte/memory accounting of one leaving
+    // x-max-length(-bytes) drop-head: drops (dead-letters) from the head; returns how many.
+    size_t trim_to_max_length();
+    uint8_t priority_of(const message& m) const;               // capped by x-max-priority
+    std::optional<uint64_t> ttl_of(const message& m) const;    // queue TTL vs expiration
     size_t find_ready(uint8_t prio, uint64_t seq) const;  // index, or size() if absent
     void drop_expired_head(uint64_t now_ms);
     void dead_letter(message_ptr m, death_reason why);

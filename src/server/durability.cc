@@ -397,25 +397,26 @@ void durability::cancel_wait(core::durable_waiter* w) {
                                  static_cast<core::durable_waiter*>(nullptr));
 }
 
-void durability::store_failed(const std::string& why) {
-    failed("flush", why);
+template <typename F>
+void durability::take_waiters(F&& call) {
     std::vector<core::durable_waiter*> ws;
     ws.swap(_waiters);
-    _notifying = &ws;
+    _notifying = &ws;  // a waiter destroyed meanwhile is nulled here by cancel_wait
     for (size_t i = 0; i < ws.size(); ++i)
-        if (auto* w = ws[i]) w->durable_failed();
+        if (auto* w = ws[i]) call(*w);
     _notifying = nullptr;
+}
+
+void durability::store_failed(const std::string& why) {
+    failed("flush", why);
+    take_waiters([](core::durable_waiter& w) { w.durable_failed(); });
 }
 
 void durability::notify() {
     if (_waiters.empty()) return;
     const uint64_t seq = durable_seq();
-    std::vector<core::durable_waiter*> ws;
-    ws.swap(_waiters);
-    _notifying = &ws;  // a waiter destroyed meanwhile is nulled here by cancel_wait
-    for (size_t i = 0; i < ws.size(); ++i)
-        if (auto* w = ws[i]) w->durable_advanced(seq);  // re-registers itself if still waiting
-    _notifying = nullptr;
+    // A waiter still waiting after this re-registers itself.
+    take_waiters([seq](core::durable_waiter& w) { w.durable_advanced(seq); });
 }
 
 }  // namespace warren::server

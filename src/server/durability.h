@@ -79,6 +79,9 @@ private:
     void flush_acks();
     void notify();  // on the loop: durable_seq advanced
     void store_failed(const std::string& why);  // on the loop: the log refuses more work
+    // Calls `call` on every registered waiter, which are unregistered first.
+    template <typename F>
+    void take_waiters(F&& call);
     uint64_t append(uint64_t id, std::span<const uint64_t> queue_ids, const core::message& m,
                     std::string_view exchange);
     void failed(const std::string& what, const std::string& text);

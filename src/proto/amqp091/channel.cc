@@ -67,34 +67,46 @@ void channel::release() {
 void channel::stop_waiting_durable() {
     _held_replies.clear();
     if (_waiting_durable) {
-        if (auto* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr) p->cancel_wait(this);
+        if (auto* p = persist()) p->cancel_wait(this);
         _waiting_durable = false;
+    }
+}
+
+core::persistence* channel::persist() {
+    core::vhost* vh = _conn.vhost_if_open();
+    return vh ? vh->persist() : nullptr;
+}
+
+void channel::wait_durable(core::persistence* p) {
+    if (_waiting_durable || !p) return;
+    _waiting_durable = true;
+    p->wait(this);
+}
+
+void channel::send_held(const held_reply& r) {
+    if (_state != state::open) return;
+    switch (r.kind) {
+        case held_reply::ack:
+            send(basic_ack{r.publish_seq, r.count > 1});
+            break;
+        case held_reply::nack:
+            send(basic_nack{r.publish_seq, false, false});
+            break;
+        case held_reply::commit_ok:
+            send(tx_commit_ok{});
+            break;
     }
 }
 
 void channel::reply_when_durable(held_reply r) {
     if (_released) return;  // closed: nobody to confirm to
-    core::persistence* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr;
+    core::persistence* p = persist();
     if (_held_replies.empty() && (r.store_seq == 0 || !p || p->durable_seq() >= r.store_seq)) {
-        if (_state != state::open) return;
-        switch (r.kind) {
-            case held_reply::ack:
-                send(basic_ack{r.publish_seq, r.count > 1});
-                break;
-            case held_reply::nack:
-                send(basic_nack{r.publish_seq, false, false});
-                break;
-            case held_reply::commit_ok:
-                send(tx_commit_ok{});
-                break;
-        }
+        send_held(r);
         return;
     }
     _held_replies.push_back(r);
-    if (!_waiting_durable && p) {
-        _waiting_durable = true;
-        p->wait(this);
-    }
+    wait_durable(p);
 }
 
 void channel::durable_advanced(uint64_t durable_seq) {
@@ -104,34 +116,21 @@ void channel::durable_advanced(uint64_t durable_seq) {
         return;
     }
     // Consecutive acks coalesce into one multiple ack.
-    uint64_t ack_upto = 0, ack_count = 0;
-    auto flush_ack = [&] {
-        if (ack_count && _state == state::open) send(basic_ack{ack_upto, ack_count > 1});
-        ack_count = 0;
-    };
+    held_reply acks{held_reply::ack, 0, 0, 0};
     while (!_held_replies.empty() && _held_replies.front().store_seq <= durable_seq) {
         held_reply r = _held_replies.front();
         _held_replies.pop_front();
         if (r.kind == held_reply::ack) {
-            ack_upto = r.publish_seq;
-            ack_count += r.count;
+            acks.publish_seq = r.publish_seq;
+            acks.count += r.count;
             continue;
         }
-        flush_ack();
-        if (_state != state::open) continue;
-        if (r.kind == held_reply::nack)
-            send(basic_nack{r.publish_seq, false, false});
-        else
-            send(tx_commit_ok{});
+        if (acks.count) send_held(acks);
+        acks.count = 0;
+        send_held(r);
     }
-    flush_ack();
-    if (!_held_replies.empty()) {
-        core::persistence* p = _conn.vhost_if_open() ? _conn.vhost().persist() : nullptr;
-        if (p) {
-            _waiting_durable = true;
-            p->wait(this);
-        }
-    }
+    if (acks.count) send_held(acks);
+    if (!_held_replies.empty()) wait_durable(persist());
 }
 
 void channel::durable_failed() {
@@ -393,13 +392,7 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
         _tx_store_seq = std::max(_tx_store_seq, info.store_seq);
     }
     if (reached == 0 && info.rejected == 0 && mandatory) {
-        std::string_view props = msg->props_raw;
-        if (props.empty()) {
-            auto& s = _conn.scratch();
-            s.clear();
-            encode_properties(s, msg->props);
-            props = s;
-        }
+        std::string_view props = wire_props(*msg);
         append_return(_conn.out(), _id, uint16_t(rc::no_route), "NO_ROUTE", exchange,
                       msg->routing_key, props, msg->body, _conn.frame_max());
         _conn.output_appended();
@@ -441,16 +434,18 @@ bool channel::deliverable() const {
     return true;
 }
 
+std::string_view channel::wire_props(const core::message& m) {
+    if (!m.props_raw.empty()) return m.props_raw;
+    auto& s = _conn.scratch();
+    s.clear();
+    encode_properties(s, m.props);
+    return s;
+}
+
 void channel::on_deliver(amqp_consumer& c, core::delivery& d) {
     uint64_t tag = _next_tag++;
     const core::message& m = *d.msg;
-    std::string_view props = m.props_raw;
-    if (props.empty()) {
-        auto& s = _conn.scratch();
-        s.clear();
-        encode_properties(s, m.props);
-        props = s;
-    }
+    std::string_view props = wire_props(m);
     append_deliver(_conn.out(), _id, c.tag, tag, d.redelivered, m.exchange, m.routing_key, props,
                    m.body, _conn.frame_max());
     if (!c.no_ack) {
@@ -486,13 +481,7 @@ core::result<void> channel::rewrite_reply_to(core::message& m) {
 
 void channel::deliver_reply(const core::message& m) {
     if (_state != state::open || _released || _reply_suffix.empty()) return;
-    std::string_view props = m.props_raw;
-    if (props.empty()) {
-        auto& s = _conn.scratch();
-        s.clear();
-        encode_properties(s, m.props);
-        props = s;
-    }
+    std::string_view props = wire_props(m);
     append_deliver(_conn.out(), _id, _reply_tag, _next_tag++, false, m.exchange, m.routing_key,
                    props, m.body, _conn.frame_max());
     _conn.output_appended();

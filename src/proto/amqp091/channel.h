@@ -115,6 +115,9 @@ private:
     core::result<void> check_properties(const core::message& m) const;
     core::result<void> consume_replies(const basic_consume& m);
     core::result<void> rewrite_reply_to(core::message& m);
+    // The message's content properties in wire form: props_raw, or encoded into the
+    // connection's scratch buffer (valid until the next use of it).
+    std::string_view wire_props(const core::message& m);
     core::result<void> route(std::string_view exchange, bool mandatory,
                              const core::message_ptr& msg);
 
@@ -223,6 +226,9 @@ private:
     bool _waiting_durable = false;
     // Sends now, or holds until the store catches up.
     void reply_when_durable(held_reply r);
+    void send_held(const held_reply& r);
+    void wait_durable(core::persistence* p);  // registers once
+    core::persistence* persist();             // null before open or without a store
     void stop_waiting_durable();
     // Transactions.
     bool _tx = false;

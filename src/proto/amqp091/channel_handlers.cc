@@ -277,13 +277,7 @@ result channel::on(const basic_get& m) {
     }
     uint64_t tag = _next_tag++;
     const core::message& msg = *d->msg;
-    std::string_view props = msg.props_raw;
-    if (props.empty()) {
-        auto& s = _conn.scratch();
-        s.clear();
-        encode_properties(s, msg.props);
-        props = s;
-    }
+    std::string_view props = wire_props(msg);
     append_get_ok(_conn.out(), _id, tag, d->redelivered, msg.exchange, msg.routing_key,
                   uint32_t((*q)->message_count()), props, msg.body, _conn.frame_max());
     _conn.output_appended();
