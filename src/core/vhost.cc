@@ -516,14 +516,29 @@ result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange
     return {};
 }
 
+namespace {
+bool has_inbound(const std::vector<inbound_binding>& in, std::string_view source,
+                 std::string_view key, const field_table& args) {
+    return std::any_of(in.begin(), in.end(), [&](const inbound_binding& r) {
+        return r.source == source && r.key == key && args_equal(r.args, args);
+    });
+}
+}  // namespace
+
+// Unbinding is idempotent, as in RabbitMQ 3.10 (rabbit_binding:remove): a missing source,
+// destination or binding answers unbind-ok. Only the default exchange is refused, and removing
+// a binding that exists needs exclusive access to its queue.
 result<void> vhost::unbind_queue(std::string_view queue, std::string_view exchange,
                                  std::string_view key, const field_table& args, uint64_t conn) {
-    auto x = exchange_for_binding(exchange);
-    if (!x) return x.error();
-    auto q = queue_for(queue, conn);
-    if (!q) return q.error();
-    remove_binding(*x, binding_dest{q->get(), nullptr}, key, args);
-    if ((*x)->durable() && (*q)->keeps_persistent()) durable_changed();
+    if (exchange.empty()) return default_exchange_refused();
+    auto* x = find_exchange(exchange);
+    queue_ptr q = find_queue(queue);
+    if (!x || !q || !has_inbound(q->inbound_bindings(), x->name(), key, args)) return {};
+    if (q->exclusive() && q->owner() != conn) return locked(queue);
+    // Removing the last binding of an auto-delete exchange frees it: read what we need first.
+    bool persist = x->durable() && q->keeps_persistent();
+    remove_binding(x, binding_dest{q.get(), nullptr}, key, args);
+    if (persist) durable_changed();
     return {};
 }
 
@@ -550,12 +565,13 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
 
 result<void> vhost::unbind_exchange(std::string_view dest, std::string_view source,
                                     std::string_view key, const field_table& args) {
-    auto src = exchange_for_binding(source);
-    if (!src) return src.error();
-    auto dst = exchange_for_binding(dest);
-    if (!dst) return dst.error();
-    remove_binding(*src, binding_dest{nullptr, *dst}, key, args);
-    if ((*src)->durable() && (*dst)->durable()) durable_changed();
+    if (source.empty() || dest.empty()) return default_exchange_refused();
+    exchange* src = find_exchange(source);
+    exchange* dst = find_exchange(dest);
+    if (!src || !dst || !has_inbound(dst->inbound_bindings(), src->name(), key, args)) return {};
+    bool persist = src->durable() && dst->durable();  // src may be auto-deleted below
+    remove_binding(src, binding_dest{nullptr, dst}, key, args);
+    if (persist) durable_changed();
     return {};
 }
 

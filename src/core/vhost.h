@@ -65,8 +65,10 @@ public:
                                   uint64_t connection_id);
     result<uint32_t> purge_queue(std::string_view name, uint64_t connection_id);
 
-    // 404 missing queue or exchange, 403 default exchange, 405 exclusive queue of another
-    // connection. Binding twice is a no-op; unbinding a missing binding is ok.
+    // Bind: 404 missing queue or exchange, 403 default exchange, 405 exclusive queue of another
+    // connection; binding twice is a no-op. Unbind is idempotent as in RabbitMQ 3.10: a missing
+    // exchange, queue or binding is ok; 403 default exchange; 405 only when the binding exists
+    // and its queue is exclusive to another connection.
     result<void> bind_queue(std::string_view queue, std::string_view exchange, std::string_view key,
                             const field_table& args, uint64_t conn);
     result<void> unbind_queue(std::string_view queue, std::string_view exchange,

@@ -330,6 +330,48 @@ TEST_F(VhostTest, BindingToMissingThings) {
     EXPECT_TRUE(vh.unbind_queue("q", "amq.direct", "never", {}, 1));  // idempotent
 }
 
+// RabbitMQ 3.10 answers unbind-ok for a missing exchange, queue or binding: client libraries
+// unbind in their teardown after auto-delete has removed the exchange.
+TEST_F(VhostTest, UnbindOfMissingThingsIsIdempotent) {
+    declare("q");
+    ASSERT_TRUE(vh.declare_exchange(xdecl("x", "direct")));
+    EXPECT_TRUE(vh.unbind_queue("q", "gone", "k", {}, 1));
+    EXPECT_TRUE(vh.unbind_queue("gone", "x", "k", {}, 1));
+    EXPECT_TRUE(vh.unbind_queue("gone", "gone", "k", {}, 1));
+    EXPECT_TRUE(vh.unbind_exchange("x", "gone", "k", {}));
+    EXPECT_TRUE(vh.unbind_exchange("gone", "x", "k", {}));
+    EXPECT_TRUE(vh.unbind_exchange("x", "amq.direct", "not-bound", {}));
+    expect_error(vh.unbind_exchange("x", "", "k", {}), reply_code::access_refused,
+                 "ACCESS_REFUSED - operation not permitted on the default exchange");
+}
+
+TEST_F(VhostTest, UnbindOfAnotherConnectionsExclusiveQueue) {
+    auto r = vh.declare_queue(qdecl("ex", true), 1);
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(vh.bind_queue("ex", "amq.direct", "k", {}, 1));
+    EXPECT_TRUE(vh.unbind_queue("ex", "amq.direct", "other", {}, 2));  // no such binding: ok
+    expect_error(vh.unbind_queue("ex", "amq.direct", "k", {}, 2), reply_code::resource_locked);
+    EXPECT_TRUE(vh.unbind_queue("ex", "amq.direct", "k", {}, 1));
+}
+
+// Regression: unbinding the last binding of an auto-delete exchange freed the exchange and then
+// read its durable flag (heap-use-after-free under ASan).
+TEST_F(VhostTest, UnbindLastBindingOfAutoDeleteExchangeDoesNotTouchIt) {
+    declare("q");
+    auto d = xdecl("ad", "direct");
+    d.auto_delete = true;
+    ASSERT_TRUE(vh.declare_exchange(d));
+    ASSERT_TRUE(vh.declare_exchange(xdecl("dst", "fanout")));
+    ASSERT_TRUE(vh.bind_queue("q", "ad", "k", {}, 1));
+    ASSERT_TRUE(vh.unbind_queue("q", "ad", "k", {}, 1));
+    EXPECT_EQ(vh.find_exchange("ad"), nullptr);
+    EXPECT_TRUE(vh.unbind_queue("q", "ad", "k", {}, 1));  // gone now: still ok
+    ASSERT_TRUE(vh.declare_exchange(d));
+    ASSERT_TRUE(vh.bind_exchange("dst", "ad", "k", {}));
+    ASSERT_TRUE(vh.unbind_exchange("dst", "ad", "k", {}));
+    EXPECT_EQ(vh.find_exchange("ad"), nullptr);
+}
+
 TEST_F(VhostTest, UnbindStopsRouting) {
     auto q = declare("q");
     vh.bind_queue("q", "amq.direct", "k", tbl({{"a", "1"}}), 1);

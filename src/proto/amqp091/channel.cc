@@ -285,12 +285,15 @@ core::result<void> channel::handle_header(const frame_view& f) {
                           fmt::format("expected content header for class 60, got one for class "
                                       "{} instead",
                                       h->class_id));
-    constexpr uint64_t max_message_size = 128ull << 20;  // RabbitMQ's default max_message_size
-    if (h->body_size > max_message_size) {
-        // Refuse now; the body frames that follow are ignored by the closing channel.
+    const uint64_t max_size = _conn.owner().config().max_message_size;
+    if (h->body_size > max_size) {
+        // Refuse now, with rabbit_channel:check_msg_size's text; the body frames that follow are
+        // ignored by the closing channel.
         return make_error(rc::precondition_failed,
-                          fmt::format("message size {} is larger than max size {}", h->body_size,
-                                      max_message_size));
+                          fmt::format("message size {} is larger than {}max size {}",
+                                      h->body_size,
+                                      max_size == default_max_message_size ? "" : "configured ",
+                                      max_size));
     }
     auto m = std::make_shared<core::message>();
     m->exchange = _pub_exchange;
@@ -313,7 +316,7 @@ core::result<void> channel::handle_body(const frame_view& f) {
                           fmt::format("content body larger than declared: {} more bytes than the "
                                       "{} announced",
                                       f.payload.size() - _pub_remaining,
-                                      _pub_msg ? _pub_msg->body.capacity() : 0));
+                                      (_pub_msg ? _pub_msg->body.size() : 0) + _pub_remaining));
     _pub_msg->body.append(f.payload);
     _pub_remaining -= f.payload.size();
     if (_pub_remaining == 0) return publish_complete();

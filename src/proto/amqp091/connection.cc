@@ -108,6 +108,43 @@ std::vector<char>& shared_read_buffer() {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// Channel table
+
+std::vector<channel_table::entry>::const_iterator channel_table::lower(uint16_t id) const {
+    return std::lower_bound(_high.begin(), _high.end(), id,
+                            [](const entry& e, uint16_t v) { return e.first < v; });
+}
+
+channel& channel_table::insert(uint16_t id, std::unique_ptr<channel> c) {
+    channel& ref = *c;
+    if (id < direct_limit) {
+        if (_direct.size() <= id) _direct.resize(size_t(id) + 1);
+        _direct[id] = std::move(c);
+    } else {
+        auto pos = _high.begin() + (lower(id) - _high.cbegin());
+        if (pos != _high.end() && pos->first == id)
+            pos->second = std::move(c);
+        else
+            _high.emplace(pos, id, std::move(c));
+    }
+    return ref;
+}
+
+void channel_table::erase(uint16_t id) {
+    if (id < direct_limit) {
+        if (id < _direct.size()) _direct[id].reset();
+        return;
+    }
+    auto it = lower(id);
+    if (it != _high.end() && it->first == id) _high.erase(it);
+}
+
+void channel_table::clear() {
+    _direct.clear();
+    _high.clear();
+}
+
 connection::connection(server& srv, tcp::socket s, uint64_t id)
     : _server(srv),
       _socket(std::move(s)),
@@ -145,7 +182,9 @@ void connection::start() {
 // (from a posted handler, so other connections get their turn) before falling back to waiting,
 // as asio's own speculative reads do.
 void connection::read_more() {
-    if (_reading || _read_paused || _state == state::closed || !_socket.is_open()) return;
+    if (_reading || _read_paused || (_state == state::closed && !_lingering) ||
+        !_socket.is_open())
+        return;
     _reading = true;
     if (_read_speculative) {
         boost::asio::post(_server.io(), [self = shared_from_this()] {
@@ -165,7 +204,9 @@ void connection::read_more() {
 }
 
 void connection::read_now() {
-    if (_reading || _read_paused || _state == state::closed || !_socket.is_open()) return;
+    if (_reading || _read_paused || (_state == state::closed && !_lingering) ||
+        !_socket.is_open())
+        return;
     std::vector<char>& buf = shared_read_buffer();
     // Room for the partial frame kept from the last read, the rest of that frame if its header
     // is in, and a good read's worth.
@@ -192,6 +233,13 @@ void connection::read_now() {
 }
 
 void connection::on_read(const boost::system::error_code& ec, char* data, size_t n) {
+    if (_lingering) {  // closed on our side: discard input until the client closes
+        if (ec)
+            do_close_socket();
+        else
+            read_more();
+        return;
+    }
     if (_state == state::closed) return;
     if (ec) {
         if (_state == state::open)
@@ -243,8 +291,8 @@ void connection::process_input(char* data, size_t n) {
         handle_frame(r.frame);
         if (!_finished.empty()) {
             for (uint16_t id : _finished) {
-                if (id < _channels.size() && _channels[id]) {
-                    _channels[id].reset();
+                if (_channels.find(id)) {
+                    _channels.erase(id);
                     --_channel_count;
                     _active.erase(std::remove(_active.begin(), _active.end(), id), _active.end());
                 }
@@ -339,7 +387,7 @@ void connection::handle_frame(const frame_view& f) {
         handle_channel0(f);
         return;
     }
-    channel* ch = f.channel < _channels.size() ? _channels[f.channel].get() : nullptr;
+    channel* ch = _channels.find(f.channel);
     if (ch) {
         ch->handle_frame(f);
         return;
@@ -354,21 +402,15 @@ void connection::handle_frame(const frame_view& f) {
         return;
     }
     peek_method_ids(f.payload, cid, mid);
+    // RabbitMQ counts open channels against channel_max; any channel number is fine. Its
+    // error names no method (class 0, method 0).
     if (_channel_count >= _channel_max) {
         connection_error(
             {make_error(rc::not_allowed,
                         fmt::format("number of channels opened ({}) has reached the negotiated "
                                     "channel_max ({})",
                                     _channel_count, _channel_max)),
-             cid, mid});
-        return;
-    }
-    if (f.channel > _channel_max) {
-        connection_error({make_error(rc::not_allowed,
-                                     fmt::format("channel number {} exceeds the negotiated "
-                                                 "channel_max ({})",
-                                                 f.channel, _channel_max)),
-                          cid, mid});
+             0, 0});
         return;
     }
     auto m = decode_method(f.payload);
@@ -380,11 +422,10 @@ void connection::handle_frame(const frame_view& f) {
         connection_error({make_error(rc::channel_error, "expected 'channel.open'"), cid, mid});
         return;
     }
-    if (_channels.size() <= f.channel) _channels.resize(size_t(f.channel) + 1);
-    _channels[f.channel] = std::make_unique<channel>(*this, f.channel);
+    channel& ch_new = _channels.insert(f.channel, std::make_unique<channel>(*this, f.channel));
     ++_channel_count;
     _active.push_back(f.channel);
-    _channels[f.channel]->open();
+    ch_new.open();
 }
 
 void connection::handle_channel0(const frame_view& f) {
@@ -631,24 +672,55 @@ void connection::abandon() {
 void connection::release() {
     if (_released) return;
     _released = true;
-    for (auto& ch : _channels)
-        if (ch) ch->release();
+    _channels.for_each([](channel& ch) { ch.release(); });
     if (_vhost) _vhost->connection_closed(_id);
 }
 
+// A graceful close (now == false) never resets the peer: closing a socket that still has unread
+// input makes the kernel send RST, and a client still writing (amqplib puts connection.close on
+// the wire before its last buffered publishes) would then lose our close-ok. So, as RabbitMQ's
+// reader does, we write what is pending, shut down our sending side, and keep reading and
+// discarding until the client closes or linger_timeout() passes.
 void connection::close_socket(bool now) {
     _state = state::closed;
     _input_dead = true;
-    if (!now && (_write_in_flight || !_out.empty())) {
-        _close_after_flush = true;
-        flush();
+    if (now || !_socket.is_open()) {
+        do_close_socket();
         return;
     }
-    do_close_socket();
+    if (_lingering) return;
+    _lingering = true;
+    _closing_deadline = clock::now() + linger_timeout();
+    std::vector<char>().swap(_in);
+    if (_write_in_flight || !_out.empty()) {
+        _close_after_flush = true;
+        flush();
+    } else {
+        start_linger();
+    }
+    read_more();
+}
+
+// RabbitMQ waits for the client at most the heartbeat interval (if shorter than 30 s) or 30 s;
+// a connection that never opened gets a short grace.
+std::chrono::milliseconds connection::linger_timeout() const {
+    if (_vhost == nullptr) return closing_timeout;
+    if (_heartbeat > 0 && _heartbeat < 30) return std::chrono::seconds(_heartbeat);
+    return std::chrono::seconds(30);
+}
+
+void connection::start_linger() {
+    _close_after_flush = false;
+    release();
+    boost::system::error_code ec;
+    _socket.shutdown(tcp::socket::shutdown_send, ec);
+    _timer.cancel();  // re-armed with the one-second period of a closed connection
+    start_timer();
 }
 
 void connection::do_close_socket() {
     _state = state::closed;
+    _lingering = false;
     release();
     if (!_socket.is_open()) return;
     boost::system::error_code ec;
@@ -718,7 +790,7 @@ void connection::on_write(const boost::system::error_code& ec, size_t n) {
     if (!_out.empty()) {
         flush();
     } else if (_close_after_flush) {
-        do_close_socket();
+        start_linger();
         return;
     }
     if (_consumers_blocked && !output_full() && _state == state::open) {
@@ -744,7 +816,7 @@ void connection::resume_consumers() {
     _in_batch = true;  // collect everything resumed into one write
     for (size_t i = 0; i < _active.size(); ++i) {
         uint16_t id = _active[i];
-        if (id < _channels.size() && _channels[id]) _channels[id]->resume_consumers();
+        if (channel* ch = _channels.find(id)) ch->resume_consumers();
     }
     _in_batch = was;
     flush();
@@ -753,7 +825,7 @@ void connection::resume_consumers() {
 void connection::end_of_batch() {
     for (size_t i = 0; i < _active.size(); ++i) {
         uint16_t id = _active[i];
-        if (id < _channels.size() && _channels[id]) _channels[id]->end_of_batch();
+        if (channel* ch = _channels.find(id)) ch->end_of_batch();
     }
 }
 
@@ -761,7 +833,7 @@ void connection::end_of_batch() {
 // Heartbeats and timeouts
 
 void connection::start_timer() {
-    if (_timer_running || _state == state::closed) return;
+    if (_timer_running || (_state == state::closed && !_lingering)) return;
     std::chrono::milliseconds period(1000);
     if (_state == state::open) {
         if (_heartbeat == 0) return;
@@ -781,8 +853,18 @@ void connection::start_timer() {
 }
 
 void connection::on_tick() {
-    if (_state == state::closed) return;
     auto now = clock::now();
+    if (_lingering) {
+        if (now >= _closing_deadline) {
+            WLOG_INFO("amqp connection id={} peer={}: client did not close its socket after "
+                      "close-ok; closing it", _id, _peer);
+            do_close_socket();
+        } else {
+            start_timer();
+        }
+        return;
+    }
+    if (_state == state::closed) return;
     switch (_state) {
         case state::awaiting_header:
         case state::awaiting_start_ok:

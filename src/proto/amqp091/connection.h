@@ -35,6 +35,37 @@ namespace warren::amqp {
 class server;
 class channel;
 
+// The open channels of one connection, by number. RabbitMQ limits how many channels are open
+// (channel_max), not which numbers they use, so any number 1..65535 may be opened. Clients use
+// low numbers: those index a vector directly (one lookup per frame); higher ones go to a small
+// sorted side table, so a lone channel 65535 costs one entry, not a 64K-slot vector.
+class channel_table {
+public:
+    static constexpr uint16_t direct_limit = 256;
+
+    channel* find(uint16_t id) const {
+        if (id < _direct.size()) return _direct[id].get();
+        if (id < direct_limit) return nullptr;
+        auto it = lower(id);
+        return it != _high.end() && it->first == id ? it->second.get() : nullptr;
+    }
+    channel& insert(uint16_t id, std::unique_ptr<channel> c);
+    void erase(uint16_t id);
+    void clear();
+    template <typename F>
+    void for_each(F&& f) {
+        for (auto& c : _direct)
+            if (c) f(*c);
+        for (auto& [id, c] : _high) f(*c);
+    }
+
+private:
+    using entry = std::pair<uint16_t, std::unique_ptr<channel>>;
+    std::vector<entry>::const_iterator lower(uint16_t id) const;
+    std::vector<std::unique_ptr<channel>> _direct;
+    std::vector<entry> _high;  // sorted by id
+};
+
 class connection : public std::enable_shared_from_this<connection> {
 public:
     // Consumers stop receiving deliveries while more than this much output is pending.
@@ -119,6 +150,8 @@ private:
     // Closes the socket once pending output is written (or right away if `now`).
     void close_socket(bool now);
     void do_close_socket();
+    void start_linger();
+    std::chrono::milliseconds linger_timeout() const;
     void handshake_failed(const core::error& e);
 
     void start_timer();
@@ -146,6 +179,7 @@ private:
     bool _write_in_flight = false;
     bool _flush_posted = false;
     bool _close_after_flush = false;
+    bool _lingering = false;  // closed: output shut down, discarding input until the client closes
     bool _consumers_blocked = false;
     std::string _scratch;
 
@@ -160,7 +194,7 @@ private:
     bool _detached = false;   // server gone: do not call back into it
     bool _input_dead = false; // framing lost: ignore further input
 
-    std::vector<std::unique_ptr<channel>> _channels;  // indexed by channel number
+    channel_table _channels;
     size_t _channel_count = 0;
     std::vector<uint16_t> _finished;  // channels to destroy after the current frame
     std::vector<uint16_t> _active;    // open channel numbers, for end-of-batch work

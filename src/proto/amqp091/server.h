@@ -22,10 +22,14 @@
 
 namespace warren::amqp {
 
+inline constexpr uint64_t default_max_message_size = 128ull << 20;
+
 struct settings {
     uint32_t frame_max = 131072;
     uint16_t channel_max = 2047;
     uint16_t heartbeat_s = 60;
+    // Largest message body accepted (RabbitMQ's max_message_size; its default, 128 MiB).
+    uint64_t max_message_size = default_max_message_size;
     std::string product = "Warren";
     std::string version = "0.1.0";
 };

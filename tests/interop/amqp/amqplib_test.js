@@ -248,9 +248,66 @@ async function testChannelError() {
     });
 }
 
+// amqplib's mux can put connection.close on the wire before the last buffered publishes. The
+// broker must still answer close-ok and let the client close (as RabbitMQ's reader does), not
+// reset a client that is still writing: the close callback fires, no EPIPE.
+async function burstThenClose(conn, q) {
+    const ch = await conn.createChannel();
+    await ch.assertQueue(q, { autoDelete: false });
+    const body = Buffer.alloc(64, 'x');
+    let n = 0;
+    while (n < 2000) {
+        n += 1;
+        if (!ch.sendToQueue(q, body)) break;
+    }
+    return n;
+}
+
+async function testCloseAfterBurst() {
+    const q = uniq('burst.promise');
+    const conn = await amqp.connect(url);
+    const errors = [];
+    conn.on('error', (e) => errors.push(e));
+    await burstThenClose(conn, q);
+    const t0 = Date.now();
+    await Promise.race([conn.close(),
+        sleep(5000).then(() => { throw new Error('connection.close() did not resolve in 5 s'); })]);
+    assert.deepStrictEqual(errors.map(String), [], 'no connection error');
+    assert.ok(Date.now() - t0 < 2000, `close took ${Date.now() - t0} ms`);
+    await withConn(async (c2) => { const ch = await c2.createChannel(); await ch.deleteQueue(q); });
+}
+
+async function testCloseAfterBurstCallbackApi() {
+    const cbapi = require('amqplib/callback_api');
+    const q = uniq('burst.callback');
+    await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('close callback did not fire in 5 s')), 5000);
+        cbapi.connect(url, (err, conn) => {
+            if (err) return reject(err);
+            const errors = [];
+            conn.on('error', (e) => errors.push(e));
+            conn.createChannel((err2, ch) => {
+                if (err2) return reject(err2);
+                ch.assertQueue(q, { autoDelete: false }, (err3) => {
+                    if (err3) return reject(err3);
+                    const body = Buffer.alloc(64, 'y');
+                    for (let i = 0; i < 2000; i++) if (!ch.sendToQueue(q, body)) break;
+                    conn.close((err4) => {
+                        clearTimeout(timer);
+                        if (err4) return reject(err4);
+                        if (errors.length) return reject(new Error(`connection errors: ${errors}`));
+                        resolve();
+                    });
+                });
+            });
+        });
+    });
+    await withConn(async (c2) => { const ch = await c2.createChannel(); await ch.deleteQueue(q); });
+}
+
 async function main() {
     const tests = [testHelloWorld, testWorkQueue, testFanout, testTopic, testRpc,
-        testConfirmChannel, testChannelError];
+        testConfirmChannel, testChannelError, testCloseAfterBurst, testCloseAfterBurstCallbackApi];
     let passed = 0;
     let failed = 0;
     for (const t of tests) {
