@@ -159,12 +159,12 @@ void http_server::upgrade(ws_stream ws, const request& req) {
         if (!proto.empty()) res.set(http::field::sec_websocket_protocol, proto);
     }));
     auto wsp = std::make_shared<ws_stream>(std::move(ws));
-    wsp->async_accept(req, [this, wsp](beast::error_code ec) {
+    wsp->async_accept(req, [this, wsp, proto](beast::error_code ec) {
         if (ec) {
             WLOG_INFO("websocket handshake failed: {}", ec.message());
             return;
         }
-        _ws_handler(std::move(*wsp));
+        _ws_handler(std::move(*wsp), proto);
     });
 }
 

@@ -1,12 +1,14 @@
 #pragma once
 // The HTTP listener's protocol: a small Boost.Beast HTTP/1.1 server for the management API and
-// the WebSocket upgrade at /ws (STOMP over WebSocket, subprotocols v12.stomp, v11.stomp,
-// v10.stomp). Lives on the broker thread. Routes are registered by the server wiring; the
-// upgrade is handed to a callback (stomp::server::accept_websocket).
+// the WebSocket upgrade at /ws (STOMP over WebSocket with subprotocols v12.stomp, v11.stomp,
+// v10.stomp; AMQP 0-9-1 over WebSocket with subprotocol amqp). Lives on the broker thread.
+// Routes are registered by the server wiring; the upgrade is handed to a callback with the
+// subprotocol chosen, which picks the protocol's server.
 //
 //   mgmt::http_server http(io);
 //   http.route("GET", "/api/health", [](const request&) { return json_response(200, {...}); });
-//   http.on_websocket("/ws", [&](ws_stream ws) { stomp.accept_websocket(std::move(ws)); });
+//   http.on_websocket("/ws", {"v12.stomp", "amqp"},
+//                     [&](ws_stream ws, const std::string& subprotocol) { ... });
 //   listener l(io, "http", ep, [&](tcp::socket s) { http.accept(std::move(s)); });
 
 #include <boost/asio.hpp>
@@ -31,7 +33,7 @@ response make_response(const request& req, http::status status, std::string body
 class http_server {
 public:
     using handler = std::function<response(const request&)>;
-    using ws_handler = std::function<void(ws_stream)>;
+    using ws_handler = std::function<void(ws_stream, const std::string& subprotocol)>;
 
     explicit http_server(boost::asio::io_context& io);
     ~http_server();

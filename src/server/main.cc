@@ -101,8 +101,13 @@ int run(const server::config& cfg) {
     http.route("GET", "/api/health", [](const mgmt::request& req) {
         return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
     });
-    http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp"},
-                      [&](mgmt::ws_stream ws) { stomp_server.accept_websocket(std::move(ws)); });
+    http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
+                      [&](mgmt::ws_stream ws, const std::string& subprotocol) {
+                          if (subprotocol == "amqp")
+                              amqp_server.accept_websocket(std::move(ws));
+                          else
+                              stomp_server.accept_websocket(std::move(ws));
+                      });
 
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(cfg.bind, ec);

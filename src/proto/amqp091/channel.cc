@@ -9,7 +9,7 @@
 
 #include "base/log.h"
 #include "proto/amqp091/codec/content.h"
-#include "proto/amqp091/connection.h"
+#include "proto/amqp091/session.h"
 #include "proto/amqp091/server.h"
 
 namespace warren::amqp {
@@ -36,7 +36,7 @@ void amqp_consumer::cancelled_by_broker() { _ch.on_cancelled(*this); }
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
 
-channel::channel(connection& conn, uint16_t id) : _conn(conn), _id(id) {}
+channel::channel(session& conn, uint16_t id) : _conn(conn), _id(id) {}
 
 channel::~channel() {
     release();

@@ -22,12 +22,12 @@
 #include "core/queue.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/methods.h"
-#include "proto/amqp091/connection.h"
+#include "proto/amqp091/session.h"
 #include "proto/amqp091/errors.h"
 
 namespace warren::amqp {
 
-class connection;
+class session;
 class channel;
 
 // A basic.consume: registered with a core queue, delivers into the channel's connection output.
@@ -48,7 +48,7 @@ public:
 
 class channel final : public core::durable_waiter {
 public:
-    channel(connection& conn, uint16_t id);
+    channel(session& conn, uint16_t id);
     ~channel() override;
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
@@ -173,7 +173,7 @@ private:
     // Confirms.
     void flush_confirms();
 
-    connection& _conn;
+    session& _conn;
     uint16_t _id;
     state _state = state::open;
     bool _released = false;

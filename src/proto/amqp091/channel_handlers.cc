@@ -9,7 +9,7 @@
 #include "core/features.h"
 #include "proto/amqp091/channel.h"
 #include "proto/amqp091/codec/content.h"
-#include "proto/amqp091/connection.h"
+#include "proto/amqp091/session.h"
 #include "proto/amqp091/server.h"
 
 namespace warren::amqp {

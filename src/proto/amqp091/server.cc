@@ -1,45 +1,40 @@
 #include "proto/amqp091/server.h"
 
-#include <vector>
-
-#include "base/log.h"
-#include "proto/amqp091/connection.h"
+#include "proto/amqp091/session.h"
 
 namespace warren::amqp {
 
+namespace {
+net::transport_settings transport_for_amqp() {
+    net::transport_settings t;
+    t.read_pause_bytes = 16 << 20;  // above a consumer's 4 MB output limit (session.h)
+    t.ws_text_when_utf8 = false;    // AMQP frames are binary
+    return t;
+}
+}  // namespace
+
 server::server(boost::asio::io_context& io, core::broker& b, settings s)
-    : _io(io), _broker(b), _settings(std::move(s)) {
+    : _io(io), _broker(b), _settings(std::move(s)), _connections(io, "amqp", transport_for_amqp()) {
     if (_settings.frame_max != 0 && _settings.frame_max < frame_min_size)
         _settings.frame_max = frame_min_size;
 }
 
-server::~server() {
-    // Pending handlers may keep connections alive after us: cut them loose first.
-    auto conns = std::move(_connections);
-    _connections.clear();
-    for (auto& [id, c] : conns) c->abandon();
-}
+server::~server() = default;  // the connection set abandons every connection
 
 void server::accept(boost::asio::ip::tcp::socket s) {
-    if (_shutting_down) {
-        boost::system::error_code ec;
-        s.close(ec);
-        return;
-    }
-    uint64_t id = _broker.next_connection_id();
-    auto c = std::make_shared<connection>(*this, std::move(s), id);
-    _connections.emplace(id, c);
-    c->start();
+    _connections.accept(std::move(s), [this](net::session_io& io, const net::peer_info& p) {
+        return std::make_unique<session>(*this, io, p, _broker.next_connection_id());
+    });
 }
 
-void server::shutdown() {
-    _shutting_down = true;
-    std::vector<std::shared_ptr<connection>> conns;
-    conns.reserve(_connections.size());
-    for (auto& [id, c] : _connections) conns.push_back(c);
-    for (auto& c : conns) c->force_close("shutdown");
+void server::accept_websocket(net::ws_stream ws) {
+    _connections.accept_websocket(std::move(ws),
+                                  [this](net::session_io& io, const net::peer_info& p) {
+                                      return std::make_unique<session>(
+                                          *this, io, p, _broker.next_connection_id());
+                                  });
 }
 
-void server::remove(uint64_t connection_id) { _connections.erase(connection_id); }
+void server::shutdown() { _connections.shutdown("shutdown"); }
 
 }  // namespace warren::amqp

@@ -1,6 +1,8 @@
 #pragma once
-// The AMQP 0-9-1 front end's entry point. net/ accepts TCP sockets and hands them here; the
-// server owns every live AMQP connection (see connection.h) and closes them all at shutdown.
+// The AMQP 0-9-1 front end's entry point. net/ accepts TCP sockets (and mgmt/ upgrades
+// WebSocket requests with subprotocol "amqp") and hands them here; each becomes a
+// net::connection (the transport) driving an amqp::session (session.h). The server owns the
+// connection set and the direct reply-to registry, and closes every connection at shutdown.
 //
 // Lives on the broker thread, which runs the io_context and all of core; nothing is locked.
 //
@@ -19,6 +21,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "core/broker.h"
+#include "net/connection.h"
 
 namespace warren::amqp {
 
@@ -34,7 +37,7 @@ struct settings {
     std::string version = "0.1.0";
 };
 
-class connection;
+class session;
 class channel;
 
 class server {
@@ -46,17 +49,19 @@ public:
 
     // Takes over a freshly accepted socket and starts the AMQP handshake on it.
     void accept(boost::asio::ip::tcp::socket s);
+    // AMQP over WebSocket (subprotocol "amqp"): the same session, frames in binary messages.
+    void accept_websocket(net::ws_stream ws);
     // Sends connection.close 320 CONNECTION_FORCED to every client, releases their channels and
     // exclusive queues at once, and closes each socket once the close is flushed (or after a
     // short grace period). New connections are refused afterwards.
     void shutdown();
     size_t connection_count() const { return _connections.size(); }
 
+
     // ---- used by connections ----
     boost::asio::io_context& io() { return _io; }
     core::broker& broker() { return _broker; }
     const settings& config() const { return _settings; }
-    void remove(uint64_t connection_id);
     // Direct reply-to (amq.rabbitmq.reply-to): the channels consuming replies, by the suffix of
     // their reply address "amq.rabbitmq.reply-to.<suffix>".
     void add_reply_channel(const std::string& suffix, channel* ch) { _reply[suffix] = ch; }
@@ -70,8 +75,7 @@ private:
     boost::asio::io_context& _io;
     core::broker& _broker;
     settings _settings;
-    bool _shutting_down = false;
-    std::unordered_map<uint64_t, std::shared_ptr<connection>> _connections;
+    net::connection_set _connections;
     std::unordered_map<std::string, channel*> _reply;
 };
 

@@ -1,10 +1,8 @@
-#include "proto/amqp091/connection.h"
+#include "proto/amqp091/session.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -17,21 +15,12 @@ namespace warren::amqp {
 namespace {
 
 using rc = core::reply_code;
-using boost::asio::ip::tcp;
 
-// Reads go into one buffer per thread, shared by all its connections (a read is parsed
-// completely before the next read starts); a connection keeps only a partial frame. So an idle
-// connection holds no read buffer, and the buffer the hot path reads into stays in cache.
-constexpr size_t shared_read_size = 128 * 1024;
-constexpr size_t min_read_space = 16 * 1024;
-// A connection's leftover-frame buffer above this size is freed once it is empty again.
-constexpr size_t keep_in_capacity = 1024;
-// Output buffers above this size are freed when a write drains the connection with a write much
-// smaller than the buffer (the tail of a burst), so a connection does not keep a burst's memory.
+// Output buffers above this size are given back when the connection goes idle.
 constexpr size_t keep_out_capacity = 64 * 1024;
-constexpr auto handshake_timeout = std::chrono::seconds(10);
-constexpr auto closing_timeout = std::chrono::seconds(3);
-constexpr auto shutdown_timeout = std::chrono::seconds(1);
+constexpr uint64_t handshake_timeout_ms = 10'000;
+constexpr uint64_t closing_timeout_ms = 3'000;
+constexpr uint64_t shutdown_timeout_ms = 1'000;
 // AMQP 0-9 header: RabbitMQ treats it as 0-9-1.
 constexpr std::string_view protocol_header_0_9 = {"AMQP\x01\x01\x00\x09", 8};
 
@@ -101,12 +90,8 @@ bool parse_amqplain(std::string_view r, std::string& user, std::string& pass) {
     return str(core::find(t, "LOGIN"), user) && str(core::find(t, "PASSWORD"), pass);
 }
 
-std::vector<char>& shared_read_buffer() {
-    thread_local std::vector<char> buf;
-    return buf;
-}
-
 }  // namespace
+
 
 // ---------------------------------------------------------------------------------------------
 // Channel table
@@ -145,132 +130,39 @@ void channel_table::clear() {
     _high.clear();
 }
 
-connection::connection(server& srv, tcp::socket s, uint64_t id)
+session::session(server& srv, net::session_io& io, const net::peer_info& peer, uint64_t id)
     : _server(srv),
-      _socket(std::move(s)),
-      _timer(srv.io()),
+      _io(io),
       _id(id),
+      _peer(peer.websocket ? "ws:" + peer.address : peer.address),
       _frame_max(srv.config().frame_max),
-      _channel_max(srv.config().channel_max) {
-    boost::system::error_code ec;
-    auto ep = _socket.remote_endpoint(ec);
-    _peer = ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
-    _socket.set_option(tcp::no_delay(true), ec);
-    // Reads are synchronous and non-blocking after the socket reports readable (see read_now).
-    _socket.non_blocking(true, ec);
-}
+      _channel_max(srv.config().channel_max) {}
 
-connection::~connection() {
+session::~session() {
     release();
     _channels.clear();
 }
 
-core::broker& connection::broker() { return _server.broker(); }
+core::broker& session::broker() { return _server.broker(); }
 
-void connection::start() {
-    _started = _last_recv = _last_send = clock::now();
+void session::on_start(uint64_t now_ms) {
+    _now = _started = _last_recv = _last_send = now_ms;
     WLOG_INFO("amqp connection accepted id={} peer={}", _id, _peer);
-    start_timer();
-    read_more();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Input
 
-// Waits for input without holding a buffer: async_wait(wait_read), then read_now reads into the
-// thread's shared buffer. After a read that filled the buffer, the next read is tried at once
-// (from a posted handler, so other connections get their turn) before falling back to waiting,
-// as asio's own speculative reads do.
-void connection::read_more() {
-    if (_reading || _read_paused || (_state == state::closed && !_lingering) ||
-        !_socket.is_open())
-        return;
-    _reading = true;
-    if (_read_speculative) {
-        boost::asio::post(_server.io(), [self = shared_from_this()] {
-            self->_reading = false;
-            self->read_now();
-        });
-        return;
-    }
-    _socket.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->_reading = false;
-                           if (ec)
-                               self->on_read(ec, nullptr, 0);
-                           else
-                               self->read_now();
-                       });
-}
-
-void connection::read_now() {
-    if (_reading || _read_paused || (_state == state::closed && !_lingering) ||
-        !_socket.is_open())
-        return;
-    std::vector<char>& buf = shared_read_buffer();
-    // Room for the partial frame kept from the last read, the rest of that frame if its header
-    // is in, and a good read's worth.
-    size_t keep = _in.size();
-    size_t need = std::max(shared_read_size, keep + min_read_space);
-    if (_state != state::awaiting_header && keep >= frame_header_size) {
-        auto* p = reinterpret_cast<const unsigned char*>(_in.data());
-        size_t payload = (size_t(p[3]) << 24) | (size_t(p[4]) << 16) | (size_t(p[5]) << 8) | p[6];
-        need = std::max(need, payload + frame_overhead + min_read_space);
-    }
-    if (buf.size() < need) buf.resize(need);
-    if (keep) std::memcpy(buf.data(), _in.data(), keep);
-    boost::system::error_code ec;
-    size_t n = _socket.read_some(boost::asio::buffer(buf.data() + keep, buf.size() - keep), ec);
-    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
-        _read_speculative = false;
-        read_more();
-        return;
-    }
-    // A read that filled the buffer probably left more behind; a shorter one drained the socket
-    // (asio's own heuristic), so the next read waits for epoll instead of trying first.
-    _read_speculative = !ec && n == buf.size() - keep;
-    on_read(ec, buf.data(), keep + n);
-}
-
-void connection::on_read(const boost::system::error_code& ec, char* data, size_t n) {
-    if (_lingering) {  // closed on our side: discard input until the client closes
-        if (ec)
-            do_close_socket();
-        else
-            read_more();
-        return;
-    }
-    if (_state == state::closed) return;
-    if (ec) {
-        if (_state == state::open)
-            WLOG_WARN("amqp connection id={} peer={} closed by client without connection.close "
-                      "({})", _id, _peer, ec.message());
-        else if (_state != state::closing)
-            WLOG_INFO("amqp connection id={} peer={} closed during handshake ({})", _id, _peer,
-                      ec.message());
-        release();
-        close_socket(true);
-        return;
-    }
-    _last_recv = clock::now();
-    if (_input_dead) {
-        std::vector<char>().swap(_in);
-        read_more();
-        return;
-    }
-    process_input(data, n);
-    if (_state == state::closed && !_socket.is_open()) return;
-    flush();
-    if (_out.size() + _writing.size() > read_pause_limit)
-        _read_paused = true;
-    else
-        read_more();
-}
-
-void connection::process_input(char* data, size_t n) {
+size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
+    _now = _last_recv = now_ms;
+    if (_input_dead || _state == state::closed) return data.size();
     _in_batch = true;
-    std::string_view buf(data, n);
-    if (_state == state::awaiting_header) handle_header(buf);
+    std::string_view buf = data;
+    if (_state == state::awaiting_header && !handle_header(buf)) {
+        _in_batch = false;
+        // An incomplete header waits for more bytes; a bad one closed the session.
+        return _state == state::awaiting_header ? 0 : data.size();
+    }
     while (!buf.empty() && !_input_dead && _state != state::closed) {
         // Before tune-ok we accept frames up to our own frame_max.
         auto r = parse_frame(buf, _frame_max);
@@ -300,20 +192,20 @@ void connection::process_input(char* data, size_t n) {
             _finished.clear();
         }
     }
-    // Keep the partial frame (if any) for the next read; the shared buffer is reused by then.
-    if (buf.empty()) {
-        if (_in.capacity() > keep_in_capacity)
-            std::vector<char>().swap(_in);
-        else
-            _in.clear();
-    } else {
-        _in.assign(buf.begin(), buf.end());
-    }
     end_of_batch();
     _in_batch = false;
+    if (_input_dead || _state == state::closed) return data.size();
+    return data.size() - buf.size();  // the rest is an incomplete frame: the transport keeps it
 }
 
-bool connection::handle_header(std::string_view& in) {
+size_t session::read_size_hint(std::string_view pending) const {
+    if (_state == state::awaiting_header || pending.size() < frame_header_size) return 0;
+    auto* p = reinterpret_cast<const unsigned char*>(pending.data());
+    size_t payload = (size_t(p[3]) << 24) | (size_t(p[4]) << 16) | (size_t(p[5]) << 8) | p[6];
+    return payload + frame_overhead;
+}
+
+bool session::handle_header(std::string_view& in) {
     if (in.size() < protocol_header.size()) {
         // Refuse early if what we have cannot be the start of an AMQP header.
         if (std::string_view("AMQP").substr(0, std::min<size_t>(4, in.size())) ==
@@ -336,7 +228,7 @@ bool connection::handle_header(std::string_view& in) {
     return false;
 }
 
-void connection::handle_frame(const frame_view& f) {
+void session::handle_frame(const frame_view& f) {
     switch (_state) {
         case state::awaiting_header:
         case state::closed:
@@ -428,7 +320,7 @@ void connection::handle_frame(const frame_view& f) {
     ch_new.open();
 }
 
-void connection::handle_channel0(const frame_view& f) {
+void session::handle_channel0(const frame_view& f) {
     if (f.type != frame_type::method) {
         connection_error({make_error(rc::unexpected_frame,
                                      fmt::format("type {} on channel 0", int(f.type))),
@@ -461,7 +353,7 @@ void connection::handle_channel0(const frame_view& f) {
 // ---------------------------------------------------------------------------------------------
 // Handshake
 
-void connection::send_start() {
+void session::send_start() {
     connection_start s;
     s.version_major = 0;
     s.version_minor = 9;
@@ -471,7 +363,7 @@ void connection::send_start() {
     send(s);
 }
 
-void connection::handle_connection_method(const method& m) {
+void session::handle_connection_method(const method& m) {
     if (auto* c = std::get_if<connection_close>(&m)) {
         // A client giving up during the handshake.
         (void)c;
@@ -497,7 +389,7 @@ void connection::handle_connection_method(const method& m) {
                                             state_name(int(_state)))));
 }
 
-void connection::on_start_ok(const connection_start_ok& m) {
+void session::on_start_ok(const connection_start_ok& m) {
     _client_properties = m.client_properties;
     std::string user, pass;
     bool parsed;
@@ -537,7 +429,7 @@ void connection::on_start_ok(const connection_start_ok& m) {
     send(connection_tune{cfg.channel_max, cfg.frame_max, cfg.heartbeat_s});
 }
 
-void connection::on_tune_ok(const connection_tune_ok& m) {
+void session::on_tune_ok(const connection_tune_ok& m) {
     const auto& cfg = _server.config();
     auto refuse = [&](std::string text) {
         core::error e = make_error(rc::not_allowed, text);
@@ -546,7 +438,7 @@ void connection::on_tune_ok(const connection_tune_ok& m) {
                             connection_close{uint16_t(e.code), e.text, connection_tune::class_id,
                                              connection_tune::method_id});
         _state = state::closing;
-        _closing_deadline = clock::now() + closing_timeout;
+        _closing_deadline = _now + closing_timeout_ms;
     };
     if (m.frame_max != 0 && m.frame_max < frame_min_size)
         return refuse(fmt::format("negotiated frame_max = {} is lower than the minimum allowed "
@@ -566,7 +458,7 @@ void connection::on_tune_ok(const connection_tune_ok& m) {
     _state = state::awaiting_open;
 }
 
-void connection::on_open(const connection_open& m) {
+void session::on_open(const connection_open& m) {
     core::vhost* vh = broker().find_vhost(m.virtual_host);
     if (!vh) {
         core::error e = make_error(rc::not_allowed,
@@ -576,7 +468,7 @@ void connection::on_open(const connection_open& m) {
                             connection_close{uint16_t(e.code), e.text, connection_open::class_id,
                                              connection_open::method_id});
         _state = state::closing;
-        _closing_deadline = clock::now() + closing_timeout;
+        _closing_deadline = _now + closing_timeout_ms;
         return;
     }
     _vhost = vh;
@@ -584,11 +476,10 @@ void connection::on_open(const connection_open& m) {
     send(connection_open_ok{});
     WLOG_INFO("amqp connection id={} peer={}: user '{}' authenticated and granted access to "
               "vhost '{}'", _id, _peer, _user, vh->name());
-    _last_recv = clock::now();
-    _timer.cancel();  // re-arm with the heartbeat period
+    _last_recv = _now;  // the transport re-arms the timer with the heartbeat period
 }
 
-void connection::on_close(const connection_close& m) {
+void session::on_close(const connection_close& m) {
     WLOG_INFO("amqp connection id={} peer={} closed by client ({} {})", _id, _peer, m.reply_code,
               m.reply_text);
     release();
@@ -597,7 +488,7 @@ void connection::on_close(const connection_close& m) {
     close_socket(false);
 }
 
-void connection::handshake_failed(const core::error& e) {
+void session::handshake_failed(const core::error& e) {
     WLOG_WARN("amqp connection id={} peer={} handshake failed in state {}: {}", _id, _peer,
               state_name(int(_state)), e.text);
     if (_state == state::awaiting_tune_ok || _state == state::awaiting_open) {
@@ -610,7 +501,7 @@ void connection::handshake_failed(const core::error& e) {
 // ---------------------------------------------------------------------------------------------
 // Errors and closing
 
-bool connection::client_capability(std::string_view name) const {
+bool session::client_capability(std::string_view name) const {
     auto* caps = core::find(_client_properties, "capabilities");
     if (!caps) return false;
     auto* t = caps->as_table();
@@ -621,7 +512,7 @@ bool connection::client_capability(std::string_view name) const {
     return b && *b;
 }
 
-void connection::connection_error(const method_error& e) {
+void session::connection_error(const method_error& e) {
     if (_state == state::closing || _state == state::closed) return;
     WLOG_WARN("amqp connection id={} peer={} user '{}': connection error (class {} method {}): "
               "{}", _id, _peer, _user, e.class_id, e.method_id, e.err.text);
@@ -635,183 +526,103 @@ void connection::connection_error(const method_error& e) {
                                          e.method_id});
     output_appended();
     _state = state::closing;
-    _closing_deadline = clock::now() + closing_timeout;
-    _timer.cancel();
-    start_timer();
+    _closing_deadline = _now + closing_timeout_ms;
 }
 
-void connection::force_close(std::string_view reason) {
+void session::force_close(std::string_view reason) {
     if (_state == state::closed) return;
     if (_state != state::open) {
         release();
         close_socket(_state != state::closing);
         return;
     }
-    WLOG_INFO("amqp connection id={} peer={} closing: broker shutdown", _id, _peer);
+    WLOG_INFO("amqp connection id={} peer={} closing: {}", _id, _peer, reason);
     release();
     auto e = make_error(rc::connection_forced,
                         fmt::format("broker forced connection closure with reason '{}'", reason));
     append_method_frame(_out, 0, connection_close{uint16_t(e.code), e.text, 0, 0});
     _state = state::closing;
-    _closing_deadline = clock::now() + shutdown_timeout;
-    flush();
-    _timer.cancel();
-    start_timer();
+    _closing_deadline = _now + shutdown_timeout_ms;
+    _io.output_ready();
 }
 
-void connection::abandon() {
-    _detached = true;
-    release();
+void session::connection_closed() {
     _state = state::closed;
-    boost::system::error_code ec;
-    _timer.cancel();
-    _socket.close(ec);
-    _channels.clear();
+    _input_dead = true;
+    release();
 }
 
-void connection::release() {
+void session::release() {
     if (_released) return;
     _released = true;
     _channels.for_each([](channel& ch) { ch.release(); });
     if (_vhost) _vhost->connection_closed(_id);
 }
 
-// A graceful close (now == false) never resets the peer: closing a socket that still has unread
-// input makes the kernel send RST, and a client still writing (amqplib puts connection.close on
-// the wire before its last buffered publishes) would then lose our close-ok. So, as RabbitMQ's
-// reader does, we write what is pending, shut down our sending side, and keep reading and
-// discarding until the client closes or linger_timeout() passes.
-void connection::close_socket(bool now) {
+// A graceful close (now == false) never resets the peer: the transport writes what is pending,
+// shuts down its sending side and discards input until the client closes (amqplib puts
+// connection.close on the wire before its last buffered publishes; a reset would lose our
+// close-ok), as RabbitMQ's reader does. `now` drops pending output (timeouts).
+void session::close_socket(bool now) {
     _state = state::closed;
     _input_dead = true;
-    if (now || !_socket.is_open()) {
-        do_close_socket();
-        return;
-    }
-    if (_lingering) return;
-    _lingering = true;
-    _closing_deadline = clock::now() + linger_timeout();
-    std::vector<char>().swap(_in);
-    if (_write_in_flight || !_out.empty()) {
-        _close_after_flush = true;
-        flush();
-    } else {
-        start_linger();
-    }
-    read_more();
+    release();
+    if (now)
+        _io.close_now();
+    else
+        _io.close_requested();
 }
 
 // RabbitMQ waits for the client at most the heartbeat interval (if shorter than 30 s) or 30 s;
 // a connection that never opened gets a short grace.
-std::chrono::milliseconds connection::linger_timeout() const {
-    if (_vhost == nullptr) return closing_timeout;
-    if (_heartbeat > 0 && _heartbeat < 30) return std::chrono::seconds(_heartbeat);
-    return std::chrono::seconds(30);
+uint64_t session::close_grace_ms() const {
+    if (_vhost == nullptr) return closing_timeout_ms;
+    if (_heartbeat > 0 && _heartbeat < 30) return uint64_t(_heartbeat) * 1000;
+    return 30'000;
 }
 
-void connection::start_linger() {
-    _close_after_flush = false;
-    release();
-    boost::system::error_code ec;
-    _socket.shutdown(tcp::socket::shutdown_send, ec);
-    _timer.cancel();  // re-armed with the one-second period of a closed connection
-    start_timer();
-}
-
-void connection::do_close_socket() {
-    _state = state::closed;
-    _lingering = false;
-    release();
-    if (!_socket.is_open()) return;
-    boost::system::error_code ec;
-    _timer.cancel();
-    _socket.shutdown(tcp::socket::shutdown_both, ec);
-    _socket.close(ec);
-    WLOG_INFO("amqp connection id={} peer={} closed", _id, _peer);
-    if (_detached) return;
-    // Channels may be on the stack right now: destroy them (and unregister) from a fresh handler.
-    boost::asio::post(_server.io(), [self = shared_from_this()] {
-        self->_channels.clear();
-        self->_active.clear();
-        if (!self->_detached) self->_server.remove(self->_id);
-    });
-}
-
-void connection::channel_finished(uint16_t id) { _finished.push_back(id); }
+void session::channel_finished(uint16_t id) { _finished.push_back(id); }
 
 // ---------------------------------------------------------------------------------------------
 // Output
 
-void connection::output_appended() {
-    if (_in_batch || _flush_posted || _write_in_flight) return;
-    _flush_posted = true;
-    boost::asio::post(_server.io(), [self = shared_from_this()] {
-        self->_flush_posted = false;
-        self->flush();
-    });
+void session::output_appended() {
+    if (_in_batch) return;  // the transport flushes after the batch
+    _io.output_ready();
 }
 
-void connection::flush() {
-    if (_write_in_flight || _out.empty()) return;
-    if (!_socket.is_open()) {
-        _out.clear();
-        return;
-    }
-    _writing.swap(_out);
-    _out.clear();
-    _write_in_flight = true;
-    _last_send = clock::now();
-    boost::asio::async_write(
-        _socket, boost::asio::buffer(_writing),
-        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-            self->on_write(ec, n);
-        });
+net::output_batch session::take_output() {
+    net::output_batch b;
+    b.bytes.swap(_out);
+    if (_spare.capacity() > 0) _out.swap(_spare);  // reuse the buffer of the previous write
+    _last_send = _now;
+    return b;
 }
 
-void connection::on_write(const boost::system::error_code& ec, size_t n) {
-    _write_in_flight = false;
-    _writing.clear();
-    if (_writing.capacity() > 4 * output_limit) std::string().swap(_writing);
-    // A small write that drains the connection ends a burst: give back large buffers.
-    if (_out.empty() && n < keep_out_capacity / 8) {
-        if (_writing.capacity() > keep_out_capacity) std::string().swap(_writing);
-        if (_out.capacity() > keep_out_capacity) std::string().swap(_out);
-    }
-    if (ec) {
-        if (_socket.is_open()) {
-            if (_state == state::open)
-                WLOG_WARN("amqp connection id={} peer={} write failed: {}", _id, _peer,
-                          ec.message());
-            release();
-            close_socket(true);
-        }
-        return;
-    }
-    if (!_out.empty()) {
-        flush();
-    } else if (_close_after_flush) {
-        start_linger();
-        return;
-    }
+void session::recycle(std::string&& written) {
+    written.clear();
+    // Keep one spare buffer, unless it is a burst's worth: a connection does not keep a burst's
+    // memory.
+    if (written.capacity() <= 4 * output_limit && _spare.capacity() < written.capacity())
+        _spare = std::move(written);
+}
+
+void session::on_output_drained() {
+    if (_out.empty() && _spare.capacity() > keep_out_capacity) std::string().swap(_spare);
     if (_consumers_blocked && !output_full() && _state == state::open) {
         _consumers_blocked = false;
         resume_consumers();
     }
-    if (_read_paused && _out.size() < read_pause_limit / 2) {
-        _read_paused = false;
-        read_more();
-    }
 }
 
-void connection::trim_idle_buffers() {
-    if (_write_in_flight || !_out.empty()) return;
+void session::trim_idle_buffers() {
+    if (!_out.empty() || _io.bytes_in_flight() != 0) return;
     std::string().swap(_out);
-    std::string().swap(_writing);
+    std::string().swap(_spare);
     std::string().swap(_scratch);
-    if (_in.empty()) std::vector<char>().swap(_in);
 }
 
-void connection::resume_consumers() {
+void session::resume_consumers() {
     bool was = _in_batch;
     _in_batch = true;  // collect everything resumed into one write
     for (size_t i = 0; i < _active.size(); ++i) {
@@ -819,10 +630,10 @@ void connection::resume_consumers() {
         if (channel* ch = _channels.find(id)) ch->resume_consumers();
     }
     _in_batch = was;
-    flush();
+    if (!_out.empty()) _io.output_ready();
 }
 
-void connection::end_of_batch() {
+void session::end_of_batch() {
     for (size_t i = 0; i < _active.size(); ++i) {
         uint16_t id = _active[i];
         if (channel* ch = _channels.find(id)) ch->end_of_batch();
@@ -832,79 +643,54 @@ void connection::end_of_batch() {
 // ---------------------------------------------------------------------------------------------
 // Heartbeats and timeouts
 
-void connection::start_timer() {
-    if (_timer_running || (_state == state::closed && !_lingering)) return;
-    std::chrono::milliseconds period(1000);
-    if (_state == state::open) {
-        if (_heartbeat == 0) return;
-        period = std::chrono::milliseconds(std::max<int>(250, _heartbeat * 1000 / 4));
+uint64_t session::timer_interval_ms() const {
+    switch (_state) {
+        case state::open:
+            if (_heartbeat == 0) return 0;
+            return std::max<uint64_t>(250, uint64_t(_heartbeat) * 1000 / 4);
+        case state::closed:
+            return 0;
+        default:
+            return 1000;
     }
-    _timer_running = true;
-    _timer.expires_after(period);
-    _timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        self->_timer_running = false;
-        if (ec == boost::asio::error::operation_aborted) {
-            // Cancelled to re-arm with another period (or because we closed).
-            self->start_timer();
-            return;
-        }
-        self->on_tick();
-    });
 }
 
-void connection::on_tick() {
-    auto now = clock::now();
-    if (_lingering) {
-        if (now >= _closing_deadline) {
-            WLOG_INFO("amqp connection id={} peer={}: client did not close its socket after "
-                      "close-ok; closing it", _id, _peer);
-            do_close_socket();
-        } else {
-            start_timer();
-        }
-        return;
-    }
-    if (_state == state::closed) return;
+void session::on_timer(uint64_t now_ms) {
+    _now = now_ms;
     switch (_state) {
         case state::awaiting_header:
         case state::awaiting_start_ok:
         case state::awaiting_tune_ok:
         case state::awaiting_open:
-            if (now - _started > handshake_timeout) {
+            if (_now - _started > handshake_timeout_ms) {
                 WLOG_WARN("amqp connection id={} peer={} handshake timeout", _id, _peer);
                 close_socket(true);
-                return;
             }
-            break;
+            return;
         case state::closing:
-            if (now >= _closing_deadline) {
-                close_socket(true);
-                return;
-            }
-            break;
+            if (_now >= _closing_deadline) close_socket(true);
+            return;
         case state::open: {
             if (_heartbeat == 0) return;
-            auto hb = std::chrono::seconds(_heartbeat);
-            if (now - _last_recv > 2 * hb) {
+            uint64_t hb = uint64_t(_heartbeat) * 1000;
+            if (_now - _last_recv > 2 * hb) {
                 WLOG_WARN("amqp connection id={} peer={}: missed heartbeats from client, "
                           "timeout: {}s", _id, _peer, _heartbeat);
-                release();
                 close_socket(true);
                 return;
             }
             // Nothing received or sent for a tick: give the output buffers back.
-            auto tick = std::chrono::milliseconds(std::max<int>(250, _heartbeat * 1000 / 4));
-            if (now - _last_recv >= tick && now - _last_send >= tick) trim_idle_buffers();
-            if (now - _last_send >= hb / 2 && !_write_in_flight) {
+            uint64_t tick = timer_interval_ms();
+            if (_now - _last_recv >= tick && _now - _last_send >= tick) trim_idle_buffers();
+            if (_now - _last_send >= hb / 2 && _io.bytes_in_flight() == 0) {
                 append_heartbeat(_out);
-                flush();
+                _io.output_ready();
             }
-            break;
+            return;
         }
         case state::closed:
             return;
     }
-    start_timer();
 }
 
 }  // namespace warren::amqp

@@ -1,31 +1,36 @@
 #pragma once
-// One AMQP 0-9-1 client connection: the socket, its input and output buffers, the connection
-// state machine (protocol header, start/start-ok, tune/tune-ok, open, close), heartbeats, and
-// the channels (channel.h) that carry everything else.
+// One AMQP 0-9-1 client connection as a state machine without sockets: bytes and time in,
+// output bytes and core calls out (net::session). The transport (net/connection.h: TCP or
+// WebSocket) owns the socket, reads, writes and closing; this class owns the connection state
+// machine (protocol header, start/start-ok with PLAIN and AMQPLAIN, tune/tune-ok, open, close),
+// heartbeats, connection-level errors, and the channels (channel.h) that carry everything else.
 //
-// Owned by the server (shared_ptr; in-flight async operations hold another reference) and lives
-// on the broker thread. I/O is batch-shaped: one async read fills a large buffer, every complete
-// frame in it is handled, and all output produced meanwhile (replies, and deliveries that other
-// connections' publishes route to our consumers) accumulates in one buffer that is written with
-// a single async_write; while that write is in flight new output goes to a second buffer.
+//   amqp::session s(server, io, peer, id);   // io: the transport's net::session_io
+//   s.on_start(now_ms);
+//   size_t used = s.on_bytes(data, now_ms);  // every complete frame handled; the rest is kept
+//   auto out = s.take_output();              // by the transport: bytes to write
+//   s.on_timer(now_ms);                      // every timer_interval_ms(): heartbeats, timeouts
+//
+// Output is batch-shaped: every frame of a read is handled, and all output produced meanwhile
+// (replies, and deliveries that other connections' publishes route to our consumers) goes to
+// one buffer that the transport takes in one swap. Unit tests drive it with a fake session_io
+// (session_test.cc).
 //
 // Errors: a channel-level error closes the channel (channel.close); a connection-level one sends
 // connection.close, releases every channel (unacked messages back to their queues) and the
-// connection's exclusive queues, then closes the socket after close-ok or a timeout.
+// connection's exclusive queues, then closes once the client answers close-ok or a timeout.
+// Lives on the broker thread; owned by its transport connection.
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/fields.h"
+#include "net/session.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/methods.h"
 #include "proto/amqp091/errors.h"
@@ -66,33 +71,42 @@ private:
     std::vector<entry> _high;  // sorted by id
 };
 
-class connection : public std::enable_shared_from_this<connection> {
+class session final : public net::session {
 public:
     // Consumers stop receiving deliveries while more than this much output is pending.
     static constexpr size_t output_limit = 4 << 20;
-    // Reading from the socket pauses while more than this much output is pending.
-    static constexpr size_t read_pause_limit = 16 << 20;
 
-    connection(server& srv, boost::asio::ip::tcp::socket s, uint64_t id);
-    ~connection();
-    connection(const connection&) = delete;
-    connection& operator=(const connection&) = delete;
+    session(server& srv, net::session_io& io, const net::peer_info& peer, uint64_t id);
+    ~session() override;
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
 
-    void start();
-    // Server shutdown: connection.close 320 CONNECTION_FORCED, then close once the client
-    // answers close-ok (or after a grace period).
-    void force_close(std::string_view reason);
-    // The server is going away: release everything and close the socket now, without calling
-    // back into the server.
-    void abandon();
+    // ---- net::session ----
+    void on_start(uint64_t now_ms) override;
+    size_t on_bytes(std::string_view data, uint64_t now_ms) override;
+    size_t read_size_hint(std::string_view pending) const override;
+    void on_timer(uint64_t now_ms) override;
+    uint64_t timer_interval_ms() const override;
+    bool has_output() const override { return !_out.empty(); }
+    net::output_batch take_output() override;
+    void recycle(std::string&& written) override;
+    void on_output_drained() override;
+    uint64_t close_grace_ms() const override;
+    // Broker shutdown or admin close: connection.close 320 CONNECTION_FORCED, then close once
+    // the client answers close-ok (or after a short grace period).
+    void force_close(std::string_view reason) override;
+    void connection_closed() override;
 
     uint64_t id() const { return _id; }
+    const std::string& peer() const { return _peer; }
+    bool open() const { return _state == state::open; }
+    size_t channel_count() const { return _channel_count; }
 
     // ---- used by channels ----
     std::string& out() { return _out; }
     // Call after appending to out(): makes sure a flush happens soon (once per batch).
     void output_appended();
-    bool output_full() const { return _out.size() + _writing.size() > output_limit; }
+    bool output_full() const { return _out.size() + _io.bytes_in_flight() > output_limit; }
     // A consumer was refused for output_full(): resume consumers when the output drains.
     void note_consumer_blocked() { _consumers_blocked = true; }
     uint32_t frame_max() const { return _frame_max; }
@@ -117,14 +131,9 @@ private:
         awaiting_open,
         open,
         closing,  // we sent connection.close; waiting for close-ok
-        closed,   // socket closed or closing after flush
+        closed,   // closing or closed by the transport; input is ignored
     };
 
-    void read_more();
-    void read_now();
-    void on_read(const boost::system::error_code& ec, char* data, size_t n);
-    void process_input(char* data, size_t n);
-    void trim_idle_buffers();
     bool handle_header(std::string_view& in);
     void handle_frame(const frame_view& f);
     void handle_channel0(const frame_view& f);
@@ -141,45 +150,28 @@ private:
         append_method_frame(_out, 0, m);
         output_appended();
     }
-    void flush();
-    void on_write(const boost::system::error_code& ec, size_t n);
     void resume_consumers();
+    void trim_idle_buffers();
 
     // Releases channels (requeueing unacked messages) and exclusive queues. Idempotent.
     void release();
-    // Closes the socket once pending output is written (or right away if `now`).
+    // Asks the transport to close: gracefully (pending output written, peer never reset) or
+    // at once (`now`).
     void close_socket(bool now);
-    void do_close_socket();
-    void start_linger();
-    std::chrono::milliseconds linger_timeout() const;
     void handshake_failed(const core::error& e);
 
-    void start_timer();
-    void on_tick();
-
     server& _server;
-    boost::asio::ip::tcp::socket _socket;
-    boost::asio::steady_timer _timer;
+    net::session_io& _io;
     uint64_t _id;
     std::string _peer;
     state _state = state::awaiting_header;
-
-    // Input: reads go into a buffer shared by all connections of the thread (see read_now), so
-    // an idle connection holds no read buffer; _in keeps only a partial frame left over from the
-    // last read (usually empty).
-    std::vector<char> _in;
-    bool _reading = false;
-    bool _read_speculative = false;  // the last read returned data: try the next before waiting
-    bool _read_paused = false;
     bool _in_batch = false;
+    bool _input_dead = false;  // framing lost or closing: ignore further input
 
-    // Output double buffer: _writing is in flight, _out accumulates.
+    // Output: _out accumulates until the transport takes it; _spare is the buffer of the
+    // previous write, reused.
     std::string _out;
-    std::string _writing;
-    bool _write_in_flight = false;
-    bool _flush_posted = false;
-    bool _close_after_flush = false;
-    bool _lingering = false;  // closed: output shut down, discarding input until the client closes
+    std::string _spare;
     bool _consumers_blocked = false;
     std::string _scratch;
 
@@ -191,20 +183,18 @@ private:
     std::string _user;
     core::vhost* _vhost = nullptr;
     bool _released = false;
-    bool _detached = false;   // server gone: do not call back into it
-    bool _input_dead = false; // framing lost: ignore further input
 
     channel_table _channels;
     size_t _channel_count = 0;
     std::vector<uint16_t> _finished;  // channels to destroy after the current frame
     std::vector<uint16_t> _active;    // open channel numbers, for end-of-batch work
 
-    using clock = std::chrono::steady_clock;
-    clock::time_point _started;
-    clock::time_point _last_recv;
-    clock::time_point _last_send;
-    clock::time_point _closing_deadline;
-    bool _timer_running = false;
+    // Time in milliseconds of the transport's monotonic clock, as last passed in.
+    uint64_t _now = 0;
+    uint64_t _started = 0;
+    uint64_t _last_recv = 0;
+    uint64_t _last_send = 0;
+    uint64_t _closing_deadline = 0;
 };
 
 }  // namespace warren::amqp

@@ -1,0 +1,502 @@
+#include "net/connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "base/log.h"
+
+namespace warren::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// Reads go into one buffer per thread, shared by all its connections (a read is handed to the
+// session completely before the next read starts); a connection keeps only an incomplete frame.
+// So an idle connection holds no read buffer, and the buffer the hot path reads into stays in
+// cache.
+constexpr size_t shared_read_size = 128 * 1024;
+constexpr size_t min_read_space = 16 * 1024;
+// A connection's kept-partial buffer above this size is freed once it is empty again.
+constexpr size_t keep_in_capacity = 1024;
+// A WebSocket read buffer above this size is shrunk once its message is handled.
+constexpr size_t ws_keep_buffer = 64 * 1024;
+
+std::vector<char>& shared_read_buffer() {
+    thread_local std::vector<char> buf;
+    return buf;
+}
+
+std::string address_of(const tcp::socket& s) {
+    error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    if (ec) return "?";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+bool is_utf8(std::string_view s) {
+    size_t i = 0;
+    const size_t n = s.size();
+    auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    while (i < n) {
+        unsigned char c = at(i);
+        size_t len;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+        } else {
+            return false;
+        }
+        if (i + len > n) return false;
+        for (size_t k = 1; k < len; ++k)
+            if ((at(i + k) & 0xC0) != 0x80) return false;
+        unsigned char c1 = at(i + 1);
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+            (c == 0xF4 && c1 > 0x8F))
+            return false;  // overlong, surrogate or beyond U+10FFFF
+        i += len;
+    }
+    return true;
+}
+
+// ---- TCP -------------------------------------------------------------------------------------
+
+class tcp_connection final : public connection {
+public:
+    tcp_connection(connection_set& owner, tcp::socket s)
+        : connection(owner, peer_info{address_of(s), false, false}), _sock(std::move(s)) {
+        error_code ec;
+        _sock.set_option(tcp::no_delay(true), ec);
+        // Reads are synchronous and non-blocking once the socket reports readable (read_now).
+        _sock.non_blocking(true, ec);
+    }
+
+private:
+    void start_reading() override { read_more(); }
+
+    std::shared_ptr<tcp_connection> self() {
+        return std::static_pointer_cast<tcp_connection>(shared_from_this());
+    }
+
+    // Waits for input without holding a buffer: async_wait(wait_read), then read_now.
+    void read_more() {
+        if (_reading || _finished || (reading_paused() && !_closing)) return;
+        _reading = true;
+        if (_read_speculative) {
+            asio::post(_owner.io(), [s = self()] {
+                s->_reading = false;
+                s->read_now();
+            });
+            return;
+        }
+        _sock.async_wait(tcp::socket::wait_read, [s = self()](const error_code& ec) {
+            s->_reading = false;
+            if (ec) {
+                s->finish();
+                return;
+            }
+            s->read_now();
+        });
+    }
+
+    void read_now() {
+        if (_reading || _finished || (reading_paused() && !_closing)) return;
+        std::vector<char>& buf = shared_read_buffer();
+        // Room for the kept partial frame, the rest of it if the session can tell its size, and
+        // a good read's worth.
+        size_t keep = _closing ? 0 : _in.size();
+        size_t need = std::max(shared_read_size, keep + min_read_space);
+        if (keep && !_closing) {
+            size_t hint = _session->read_size_hint(std::string_view(_in.data(), _in.size()));
+            need = std::max(need, hint + min_read_space);
+        }
+        if (buf.size() < need) buf.resize(need);
+        error_code ec;
+        size_t n = _sock.read_some(asio::buffer(buf.data() + keep, buf.size() - keep), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            _read_speculative = false;
+            read_more();
+            return;
+        }
+        if (ec) {  // EOF or reset: the peer is gone (or done, if we were closing)
+            if (!_closing)
+                WLOG_DEBUG("{} connection peer={} read ended: {}", _owner.protocol(),
+                           _peer.address, ec.message());
+            finish();
+            return;
+        }
+        // A read that filled the buffer probably left more behind; a shorter one drained the
+        // socket (asio's own heuristic), so the next read waits for epoll first.
+        _read_speculative = n == buf.size() - keep;
+        if (_closing) {  // discard: unread input would turn our close into a reset
+            read_more();
+            return;
+        }
+        if (keep) std::memcpy(buf.data(), _in.data(), keep);
+        _in.clear();
+        deliver_input(std::string_view(buf.data(), keep + n));
+        after_input();
+        read_more();
+    }
+
+    void write_output(output_batch& b) override {
+        asio::async_write(_sock, asio::buffer(b.bytes),
+                          [s = self()](const error_code& ec, size_t) { s->write_done(ec); });
+    }
+
+    void begin_close() override {
+        error_code ec;
+        _sock.shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) {
+            finish();
+            return;
+        }
+        read_more();  // the read loop sees the peer's EOF and finishes
+    }
+
+    void close_transport() override {
+        error_code ec;
+        _sock.shutdown(tcp::socket::shutdown_both, ec);
+        _sock.close(ec);
+    }
+
+    tcp::socket _sock;
+    bool _reading = false;
+    bool _read_speculative = false;
+};
+
+// ---- WebSocket -------------------------------------------------------------------------------
+
+class ws_connection final : public connection {
+public:
+    ws_connection(connection_set& owner, ws_stream ws)
+        : connection(owner,
+                     peer_info{address_of(beast::get_lowest_layer(ws).socket()), true, false}),
+          _ws(std::move(ws)) {
+        _ws.read_message_max(owner.settings().ws_max_message);
+        _ws.auto_fragment(false);
+        beast::get_lowest_layer(_ws).expires_never();
+    }
+
+private:
+    std::shared_ptr<ws_connection> self() {
+        return std::static_pointer_cast<ws_connection>(shared_from_this());
+    }
+
+    void start_reading() override { read_more(); }
+
+    void read_more() {
+        if (_reading || _finished || _closing || reading_paused()) return;
+        _reading = true;
+        _ws.async_read(_rbuf, [s = self()](const error_code& ec, size_t) {
+            s->_reading = false;
+            if (s->_finished) return;
+            if (ec) {
+                if (ec == websocket::error::message_too_big) {
+                    WLOG_WARN("{} connection peer=ws:{}: WebSocket message too large",
+                              s->_owner.protocol(), s->_peer.address);
+                    s->_session->force_close("WebSocket message exceeds the size limit");
+                    return;
+                }
+                s->finish();
+                return;
+            }
+            auto data = s->_rbuf.cdata();
+            std::string_view msg(static_cast<const char*>(data.data()), data.size());
+            if (!s->_closing) {
+                if (s->_in.empty()) {
+                    s->deliver_input(msg);
+                } else {  // a frame spanning messages (AMQP over WebSocket)
+                    std::vector<char> joined = std::move(s->_in);
+                    s->_in.clear();
+                    joined.insert(joined.end(), msg.begin(), msg.end());
+                    s->deliver_input(std::string_view(joined.data(), joined.size()));
+                }
+                s->after_input();
+            }
+            s->_rbuf.consume(s->_rbuf.size());
+            if (s->_rbuf.capacity() > ws_keep_buffer) s->_rbuf.shrink_to_fit();
+            s->read_more();
+        });
+    }
+
+    // One WebSocket message per frame the session marked (STOMP), or the whole batch as one.
+    void write_output(output_batch& b) override {
+        _index = 0;
+        _offset = 0;
+        if (b.frame_ends.empty()) b.frame_ends.push_back(b.bytes.size());
+        write_next();
+    }
+
+    void write_next() {
+        if (_index >= _writing.frame_ends.size()) {
+            write_done({});
+            return;
+        }
+        size_t end = _writing.frame_ends[_index];
+        std::string_view msg(_writing.bytes.data() + _offset, end - _offset);
+        _ws.text(_owner.settings().ws_text_when_utf8 && is_utf8(msg));
+        _ws.async_write(asio::buffer(msg.data(), msg.size()),
+                        [s = self(), end](const error_code& ec, size_t) {
+                            if (ec) {
+                                s->write_done(ec);
+                                return;
+                            }
+                            s->_offset = end;
+                            ++s->_index;
+                            s->write_next();
+                        });
+    }
+
+    void begin_close() override {
+        _ws.async_close(websocket::close_code::normal,
+                        [s = self()](const error_code&) { s->finish(); });
+    }
+
+    void close_transport() override {
+        error_code ec;
+        beast::get_lowest_layer(_ws).socket().shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(_ws).socket().close(ec);
+    }
+
+    ws_stream _ws;
+    beast::flat_buffer _rbuf;
+    bool _reading = false;
+    size_t _index = 0;
+    size_t _offset = 0;
+};
+
+}  // namespace
+
+// ---- connection ------------------------------------------------------------------------------
+
+connection::connection(connection_set& owner, peer_info peer)
+    : _owner(owner), _peer(std::move(peer)), _timer(owner.io()), _grace_timer(owner.io()) {}
+
+connection::~connection() {
+    if (_session && !_finished) _session->connection_closed();
+}
+
+uint64_t connection::now_ms() const {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+void connection::start(const session_factory& make) {
+    _session = make(*this, _peer);
+    _session->on_start(now_ms());
+    arm_timer();
+    start_reading();
+    if (_session->has_output() || _close_wanted) flush();
+}
+
+void connection::deliver_input(std::string_view data) {
+    size_t used = _session->on_bytes(data, now_ms());
+    if (_closing || _finished) return;
+    if (used < data.size()) {
+        _in.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+    } else if (_in.capacity() > keep_in_capacity) {
+        std::vector<char>().swap(_in);
+    }
+}
+
+void connection::after_input() {
+    if (_finished) return;
+    flush();
+    arm_timer();
+}
+
+void connection::output_ready() {
+    if (_flush_posted || _write_in_flight || _finished) return;
+    _flush_posted = true;
+    asio::post(_owner.io(), [self = shared_from_this()] {
+        self->_flush_posted = false;
+        self->flush();
+    });
+}
+
+void connection::close_requested() {
+    if (_close_wanted || _finished) return;
+    _close_wanted = true;
+    output_ready();
+}
+
+void connection::close_now() {
+    if (_finish_posted || _finished) return;
+    // The session may be on the stack: finish from a fresh handler.
+    _finish_posted = true;
+    asio::post(_owner.io(), [self = shared_from_this()] { self->finish(); });
+}
+
+void connection::flush() {
+    if (_write_in_flight || _finished || _closing) return;
+    if (_session->has_output()) {
+        _writing = _session->take_output();
+        _in_flight = _writing.bytes.size();
+        _write_in_flight = true;
+        if (_in_flight > _owner.settings().read_pause_bytes) _read_paused = true;
+        write_output(_writing);
+        return;
+    }
+    if (_close_wanted) {
+        _closing = true;
+        _read_paused = false;
+        _timer.cancel();
+        std::vector<char>().swap(_in);
+        start_grace_timer();
+        begin_close();
+    }
+}
+
+void connection::write_done(const error_code& ec) {
+    _write_in_flight = false;
+    _in_flight = 0;
+    if (_finished) return;
+    _writing.frame_ends.clear();
+    _session->recycle(std::move(_writing.bytes));
+    _writing.bytes = std::string();
+    if (ec) {
+        WLOG_DEBUG("{} connection peer={} write failed: {}", _owner.protocol(), _peer.address,
+                   ec.message());
+        finish();
+        return;
+    }
+    _session->on_output_drained();
+    flush();
+    resume_reading_if_drained();
+}
+
+void connection::resume_reading_if_drained() {
+    if (!_read_paused || _in_flight > _owner.settings().read_pause_bytes / 2) return;
+    _read_paused = false;
+    start_reading();
+}
+
+void connection::arm_timer() {
+    if (_finished || _closing) return;
+    uint64_t iv = _session->timer_interval_ms();
+    if (iv == 0) return;
+    if (_timer_armed) {
+        if (iv >= _timer_period) return;
+        _timer.cancel();  // a shorter period now (e.g. heart-beats negotiated): re-arm
+    }
+    _timer_armed = true;
+    _timer_period = iv;
+    _timer.expires_after(std::chrono::milliseconds(iv));
+    _timer.async_wait([self = shared_from_this(), this](const error_code& ec) {
+        if (ec == asio::error::operation_aborted) {
+            // Cancelled to re-arm (the newer wait owns _timer_armed) or because we closed.
+            return;
+        }
+        _timer_armed = false;
+        if (_finished || _closing) return;
+        _session->on_timer(now_ms());
+        flush();
+        arm_timer();
+    });
+}
+
+void connection::start_grace_timer() {
+    uint64_t ms = _session->close_grace_ms();
+    if (ms == 0) ms = _owner.settings().close_grace_ms;
+    _grace_timer.expires_after(std::chrono::milliseconds(ms));
+    _grace_timer.async_wait([self = shared_from_this()](const error_code& ec) {
+        if (ec) return;
+        WLOG_DEBUG("{} connection peer={}: peer did not close after our close; closing it",
+                   self->_owner.protocol(), self->_peer.address);
+        self->finish();
+    });
+}
+
+void connection::finish() {
+    if (_finished) return;
+    auto keep = shared_from_this();
+    _finished = true;
+    _timer.cancel();
+    _grace_timer.cancel();
+    _session->connection_closed();
+    close_transport();
+    _owner.remove(this);
+}
+
+void connection::force_close(std::string_view reason) {
+    if (_finished || _closing) return;
+    _session->force_close(reason);
+    flush();
+}
+
+void connection::abandon() {
+    if (_finished) return;
+    _finished = true;
+    _timer.cancel();
+    _grace_timer.cancel();
+    _session->connection_closed();
+    close_transport();
+}
+
+// ---- connection_set --------------------------------------------------------------------------
+
+connection_set::connection_set(asio::io_context& io, std::string protocol, transport_settings s)
+    : _io(io), _protocol(std::move(protocol)), _settings(s) {}
+
+connection_set::~connection_set() {
+    // Pending handlers may keep connections alive after we are gone (until the io_context is
+    // destroyed, possibly after the broker): detach them from the broker now.
+    auto conns = std::move(_connections);
+    _connections.clear();
+    for (auto& [k, c] : conns) c->abandon();
+}
+
+void connection_set::add(std::shared_ptr<connection> c, const connection::session_factory& make) {
+    _connections.emplace(c.get(), c);
+    c->start(make);
+}
+
+void connection_set::accept(tcp::socket s, const connection::session_factory& make) {
+    if (_shutting_down) {
+        error_code ec;
+        s.close(ec);
+        return;
+    }
+    add(std::make_shared<tcp_connection>(*this, std::move(s)), make);
+}
+
+void connection_set::accept_websocket(ws_stream ws, const connection::session_factory& make) {
+    if (_shutting_down) {
+        error_code ec;
+        beast::get_lowest_layer(ws).socket().close(ec);
+        return;
+    }
+    add(std::make_shared<ws_connection>(*this, std::move(ws)), make);
+}
+
+void connection_set::shutdown(std::string_view reason) {
+    _shutting_down = true;
+    std::vector<std::shared_ptr<connection>> conns;
+    conns.reserve(_connections.size());
+    for (auto& [k, c] : _connections) conns.push_back(c);
+    for (auto& c : conns) c->force_close(reason);
+}
+
+void connection_set::remove(const connection* c) {
+    // May run inside one of c's handlers: the caller holds a reference until it returns.
+    _connections.erase(c);
+}
+
+}  // namespace warren::net
