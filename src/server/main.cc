@@ -91,6 +91,7 @@ int run(const server::config& cfg) {
 
     stomp::settings stomp_settings;
     stomp_settings.max_frame_size = cfg.stomp_max_frame_size;
+    stomp_settings.max_message_size = cfg.max_message_size;
     stomp_settings.heartbeat_ms = cfg.stomp_heartbeat_ms;
     stomp_settings.default_user = cfg.default_user;
     stomp_settings.default_pass = cfg.default_pass;
