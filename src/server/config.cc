@@ -64,7 +64,10 @@ const std::vector<key_doc>& describe() {
         {"default_user", "guest", "user created on first start"},
         {"default_pass", "guest", "password of default_user"},
         {"default_vhost", "/", "vhost created on first start"},
-        {"stomp.max_frame_size", "4194304", "largest STOMP frame accepted, bytes"},
+        {"max_message_size", "134217728",
+         "largest message body accepted, bytes (1..536870912; RabbitMQ's default, 128 MiB)"},
+        {"stomp.max_frame_size", "4194304",
+         "largest STOMP command + headers accepted, bytes (the body: max_message_size)"},
         {"stomp.heartbeat", "10000", "STOMP heart-beat the broker offers, milliseconds (0 = off)"},
         {"policy", "",
          "repeatable: <name> <pattern> <apply-to> <priority> <definition JSON>, a policy on "
@@ -138,6 +141,9 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.default_pass = parse_string(key, value);
     } else if (key == "default_vhost") {
         c.default_vhost = parse_string(key, value);
+    } else if (key == "max_message_size") {
+        // RabbitMQ caps max_message_size at 512 MiB.
+        c.max_message_size = parse_uint<uint64_t>(key, value, 1, 512ull << 20);
     } else if (key == "stomp.max_frame_size") {
         c.stomp_max_frame_size = parse_uint<uint32_t>(key, value, 1024, 256 * 1024 * 1024);
     } else if (key == "stomp.heartbeat") {

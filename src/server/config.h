@@ -46,7 +46,9 @@ struct config {
     std::string default_user = "guest";
     std::string default_pass = "guest";
     std::string default_vhost = "/";
-    uint32_t stomp_max_frame_size = 4 * 1024 * 1024;
+    // Largest message body any protocol accepts, bytes (RabbitMQ's max_message_size default).
+    uint64_t max_message_size = 128ull << 20;
+    uint32_t stomp_max_frame_size = 4 * 1024 * 1024;  // STOMP command + headers
     uint16_t stomp_heartbeat_ms = 10000;
     std::vector<policy_setting> policies;  // `policy` lines, in file order
 };

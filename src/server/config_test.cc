@@ -31,6 +31,21 @@ TEST(config, parses_keys_comments_and_off) {
     EXPECT_EQ(c.amqp_heartbeat, 0);
 }
 
+TEST(config, max_message_size_defaults_to_rabbitmqs_128_mib) {
+    config c;
+    EXPECT_EQ(c.max_message_size, 134217728u);
+    parse_config(c, "max_message_size = 1048576\n", "t.conf");
+    EXPECT_EQ(c.max_message_size, 1048576u);
+    try {
+        apply_setting(c, "max_message_size", "536870913");
+        FAIL() << "expected config_error";
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(),
+                     "key 'max_message_size': 536870913 is out of range (1..536870912)");
+    }
+    EXPECT_THROW(apply_setting(c, "max_message_size", "0"), config_error);
+}
+
 TEST(config, unknown_key_names_file_line_and_key) {
     config c;
     try {

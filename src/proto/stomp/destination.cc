@@ -1,25 +1,23 @@
 #include "proto/stomp/destination.h"
 
+#include <vector>
+
 #include <fmt/format.h>
 
 namespace warren::stomp {
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+// Splits at every '/', keeping empty pieces ("/a//b" -> "", "a", "", "b").
+std::vector<std::string_view> split_slashes(std::string_view s) {
+    std::vector<std::string_view> out;
+    for (;;) {
+        size_t slash = s.find('/');
+        out.push_back(s.substr(0, slash));
+        if (slash == std::string_view::npos) return out;
+        s.remove_prefix(slash + 1);
+    }
 }
-
-bool starts_with(std::string_view s, std::string_view p) {
-    return s.substr(0, p.size()) == p;
-}
-
-constexpr std::string_view k_valid_types =
-    "Valid destination types are: /exchange, /topic, /queue, /amq/queue, /temp-queue, "
-    "/reply-queue/.";
 
 }  // namespace
 
@@ -27,7 +25,7 @@ std::string encode_component(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     for (unsigned char c : s) {
-        if (c == '/' || c == '%' || c >= 0x80) {
+        if (c == '/' || c == '%' || c < 32 || c > 127) {
             out += fmt::format("%{:02X}", c);
         } else {
             out.push_back(static_cast<char>(c));
@@ -36,89 +34,86 @@ std::string encode_component(std::string_view s) {
     return out;
 }
 
-bool decode_component(std::string_view s, std::string& out) {
-    out.clear();
+std::string decode_component(std::string_view s) {
+    std::string out;
     out.reserve(s.size());
     for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
+        if (s.substr(i, 3) == "%2F") {
+            out.push_back('/');
+            i += 2;
+        } else {
             out.push_back(s[i]);
-            continue;
         }
-        if (i + 2 >= s.size()) return false;
-        int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-        if (hi < 0 || lo < 0) return false;
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
     }
-    return true;
+    return out;
 }
 
 std::optional<destination> parse_destination(std::string_view text, destination_error& err) {
-    auto bad = [&](std::string detail) -> std::optional<destination> {
-        err = {"Unknown destination", std::move(detail)};
-        return std::nullopt;
-    };
-    auto invalid = [&](std::string detail) -> std::optional<destination> {
-        err = {"Invalid destination", std::move(detail)};
-        return std::nullopt;
-    };
-    auto decode = [&](std::string_view in, std::string& out) {
-        if (!decode_component(in, out)) {
-            err = {"Invalid destination",
-                   fmt::format("'{}' has an invalid %-escape", std::string(text))};
-            return false;
-        }
-        return true;
-    };
-
     destination d;
-    std::string_view rest;
-    if (starts_with(text, "/queue/")) {
+    if (text.find('/') == std::string_view::npos) {
+        if (text.empty()) {
+            err = errors::blank_destination();
+            return std::nullopt;
+        }
         d.kind = dest_kind::queue;
-        rest = text.substr(7);
-    } else if (starts_with(text, "/amq/queue/")) {
-        d.kind = dest_kind::amq_queue;
-        rest = text.substr(11);
-    } else if (starts_with(text, "/topic/")) {
-        d.kind = dest_kind::topic;
-        rest = text.substr(7);
-        if (rest.empty()) return invalid(fmt::format("'{}' has no topic name", std::string(text)));
-        if (!decode(rest, d.key)) return std::nullopt;
+        d.name = decode_component(text);
         return d;
-    } else if (starts_with(text, "/exchange/")) {
-        d.kind = dest_kind::exchange;
-        rest = text.substr(10);
-        size_t slash = rest.find('/');
-        std::string_view name = rest.substr(0, slash);
-        if (name.empty()) {
-            return invalid(fmt::format("'{}' has no exchange name", std::string(text)));
-        }
-        if (!decode(name, d.name)) return std::nullopt;
-        if (slash != std::string_view::npos) {
-            std::string_view key = rest.substr(slash + 1);
-            if (key.find('/') != std::string_view::npos) {
-                return invalid(
-                    fmt::format("'{}': too many '/' (encode them as %2F)", std::string(text)));
+    }
+    std::vector<std::string_view> parts = split_slashes(text);
+    // What follows the type prefix, as RabbitMQ quotes it in "is not a valid ..." errors.
+    auto invalid = [&](std::string_view prefix, std::string_view type) {
+        err = errors::invalid_destination(text.substr(prefix.size()), type);
+        return std::nullopt;
+    };
+    std::string_view prefix, type;
+    size_t first = 2;  // index of the first name piece
+    if (parts[0].empty() && parts.size() >= 2) {
+        if (parts[1] == "queue") {
+            d.kind = dest_kind::queue;
+            prefix = "/queue", type = "queue";
+        } else if (parts[1] == "topic") {
+            d.kind = dest_kind::topic;
+            prefix = "/topic", type = "topic";
+        } else if (parts[1] == "exchange") {
+            d.kind = dest_kind::exchange;
+            prefix = "/exchange", type = "exchange";
+        } else if (parts[1] == "temp-queue") {
+            d.kind = dest_kind::temp_queue;
+            prefix = "/temp-queue", type = "temp_queue";
+        } else if (parts[1] == "amq" && parts.size() >= 3 && parts[2] == "queue") {
+            d.kind = dest_kind::amq_queue;
+            prefix = "/amq/queue", type = "amqqueue";
+            first = 3;
+        } else if (parts[1] == "reply-queue" && parts.size() >= 3) {
+            // The whole rest is the name: reply queues may hold '/'.
+            std::string_view name = text.substr(13);
+            if (name.empty()) {
+                err = errors::invalid_destination("/", "reply_queue");
+                return std::nullopt;
             }
-            if (!decode(key, d.key)) return std::nullopt;
+            d.kind = dest_kind::reply_queue;
+            d.name = decode_component(name);
+            return d;
         }
+    }
+    if (prefix.empty()) {
+        err = errors::unknown_destination(text);
+        return std::nullopt;
+    }
+    size_t pieces = parts.size() - first;
+    if (d.kind == dest_kind::exchange) {
+        // /exchange/<name> or /exchange/<name>/<key>; the key may be empty.
+        if (pieces < 1 || pieces > 2 || parts[first].empty()) return invalid(prefix, type);
+        d.name = decode_component(parts[first]);
+        if (pieces == 2) d.key = decode_component(parts[first + 1]);
         return d;
-    } else if (starts_with(text, "/temp-queue/")) {
-        d.kind = dest_kind::temp_queue;
-        rest = text.substr(12);
-    } else if (starts_with(text, "/reply-queue/")) {
-        d.kind = dest_kind::reply_queue;
-        rest = text.substr(13);
+    }
+    if (pieces != 1 || parts[first].empty()) return invalid(prefix, type);
+    if (d.kind == dest_kind::topic) {
+        d.key = decode_component(parts[first]);
     } else {
-        return bad(
-            fmt::format("'{}' is not a valid destination.\n{}", std::string(text), k_valid_types));
+        d.name = decode_component(parts[first]);
     }
-    if (rest.empty()) return invalid(fmt::format("'{}' has no queue name", std::string(text)));
-    if (rest.find('/') != std::string_view::npos) {
-        return invalid(fmt::format("'{}': '/' is not allowed in a queue name (encode it as %2F)",
-                                   std::string(text)));
-    }
-    if (!decode(rest, d.name)) return std::nullopt;
     return d;
 }
 

@@ -8,14 +8,19 @@
 //   /topic/<key>               amq.topic with routing key <key>; SUBSCRIBE makes a queue
 //   /exchange/<name>[/<key>]   any exchange; SUBSCRIBE makes an exclusive queue bound with <key>
 //   /temp-queue/<x>            only valid in reply-to: a private reply queue per session
-//   /reply-queue/<name>        the real reply queue (as seen in a MESSAGE's reply-to)
+//   /reply-queue/<name>        the real reply queue (as seen in a MESSAGE's reply-to); <name>
+//                              is everything after the prefix, '/' included
+//   <name>                     (no '/' at all) a queue, like /queue/<name>
 //
-// Names may be %-encoded (%2F for '/'); parsing decodes them, formatting encodes '/', '%' and
-// non-ASCII bytes. Pure functions: no broker access.
+// As in RabbitMQ (rabbit_routing_util), the text is split at every '/', so a name holding a '/'
+// must be written %2F; parsing decodes only %2F, formatting encodes '/', '%' and bytes outside
+// 32..127. Errors carry RabbitMQ's texts (errors.h). Pure functions: no broker access.
 
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "proto/stomp/errors.h"
 
 namespace warren::stomp {
 
@@ -27,19 +32,16 @@ struct destination {
     std::string key;   // routing key / binding pattern (topic, exchange); decoded
 };
 
-struct destination_error {
-    std::string message;  // short, for the ERROR frame's message header
-    std::string detail;   // body
-};
+using destination_error = failure;
 
-// nullopt plus `err` filled on failure.
+// nullopt plus `err` filled on failure (Unknown destination, Invalid destination).
 std::optional<destination> parse_destination(std::string_view text, destination_error& err);
 
 // The destination header for a message published to `exchange` with `routing_key`.
 std::string format_destination(std::string_view exchange, std::string_view routing_key);
 
-// %-encoding of a single name component.
+// %-encoding of a single name component, and its (RabbitMQ-sized) inverse: only %2F.
 std::string encode_component(std::string_view s);
-bool decode_component(std::string_view s, std::string& out);
+std::string decode_component(std::string_view s);
 
 }  // namespace warren::stomp

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <optional>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -52,6 +53,23 @@ std::optional<std::string> field_to_string(const core::field_value& v) {
         v.v);
 }
 
+// Why RabbitMQ's channel refuses an expiration (rabbit_basic:parse_expiration), as Erlang's ~p
+// prints the reason; nullopt when it is a valid number of milliseconds.
+std::optional<std::string> expiration_problem(std::string_view v) {
+    size_t i = 0;
+    if (i < v.size() && (v[i] == '-' || v[i] == '+')) ++i;
+    size_t digits = i;
+    while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+    if (digits == i) return std::string("no_integer");
+    if (digits != v.size()) {
+        return fmt::format("{{leftover_string,{}}}", erlang_quoted(v.substr(digits)));
+    }
+    if (v[0] == '-' && v.find_first_not_of("-0") != std::string_view::npos) {
+        return fmt::format("{{value_negative,{}}}", v);
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 bool is_reserved_header(std::string_view name) {
@@ -80,11 +98,12 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
         } else if (name == "content-encoding") {
             props.content_encoding = value;
         } else if (name == "persistent") {
-            if (value == "true") props.delivery_mode = 2;
+            if (f.boolean("persistent", false)) props.delivery_mode = 2;
         } else if (name == "priority") {
+            // RabbitMQ reads it with list_to_integer; anything else crashes its processor.
             unsigned p = 0;
             if (!parse_uint(value, p) || p > 255) {
-                err = {"Invalid header", fmt::format("priority '{}' is not 0-255", value)};
+                err = errors::processing_error();
                 return false;
             }
             props.priority = static_cast<uint8_t>(p);
@@ -93,10 +112,8 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
         } else if (name == "reply-to") {
             props.reply_to = value;
         } else if (name == "expiration") {
-            uint64_t ms = 0;
-            if (!parse_uint(value, ms)) {
-                err = {"Invalid header",
-                       fmt::format("expiration '{}' is not a number of milliseconds", value)};
+            if (auto why = expiration_problem(value)) {
+                err = errors::invalid_expiration(value, *why);
                 return false;
             }
             props.expiration = value;
@@ -105,7 +122,7 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
         } else if (name == "timestamp") {
             uint64_t ts = 0;
             if (!parse_uint(value, ts)) {
-                err = {"Invalid header", fmt::format("timestamp '{}' is not a number", value)};
+                err = errors::processing_error();
                 return false;
             }
             props.timestamp = ts;

@@ -15,18 +15,16 @@
 #include <string_view>
 
 #include "core/fields.h"
+#include "proto/stomp/errors.h"
 #include "proto/stomp/codec/frame.h"
 #include "proto/stomp/codec/writer.h"
 
 namespace warren::stomp {
 
-struct property_error {
-    std::string message;
-    std::string detail;
-};
+using property_error = failure;
 
-// Fills `props` from a SEND frame's headers. False (and `err`) on an unparseable value, e.g. a
-// non-numeric priority.
+// Fills `props` from a SEND frame's headers. False (and `err`, RabbitMQ's text) on a value
+// RabbitMQ refuses, e.g. a non-numeric priority or expiration.
 bool headers_to_properties(const frame& f, core::basic_properties& props, property_error& err);
 
 // Writes MESSAGE headers for `props` (after the frame-control headers the caller wrote).

@@ -276,7 +276,13 @@ private:
     }
 
     void close_transport() override {
+        // Input still unread at close() makes the kernel send a reset, which discards output
+        // the peer has not received yet (the last RECEIPT or ERROR): drain what has arrived.
         error_code ec;
+        std::vector<char>& buf = shared_read_buffer();
+        for (int i = 0; i < 16; ++i) {
+            if (_sock.read_some(asio::buffer(buf), ec) == 0 || ec) break;
+        }
         _sock.shutdown(tcp::socket::shutdown_both, ec);
         _sock.close(ec);
     }
@@ -384,6 +390,7 @@ private:
 server::server(asio::io_context& io, core::broker& b, settings s)
     : _io(io), _broker(b), _settings(std::move(s)) {
     _session_settings.frame_limits.max_frame_size = _settings.max_frame_size;
+    _session_settings.frame_limits.max_body_size = static_cast<size_t>(_settings.max_message_size);
     _session_settings.frame_limits.max_headers = _settings.max_headers;
     _session_settings.frame_limits.max_header_length = _settings.max_header_length;
     _session_settings.heartbeat_min_ms = _settings.heartbeat_min_ms;
@@ -423,8 +430,11 @@ void server::accept_websocket(websocket::stream<beast::tcp_stream> ws) {
         beast::get_lowest_layer(ws).socket().close(ec);
         return;
     }
-    add(std::make_shared<ws_connection>(*this, std::move(ws),
-                                        static_cast<size_t>(_settings.max_frame_size) + 4096));
+    // One WebSocket message is one STOMP frame: headers and body, each within its own limit.
+    add(std::make_shared<ws_connection>(
+        *this, std::move(ws),
+        static_cast<size_t>(_settings.max_frame_size) +
+            static_cast<size_t>(_settings.max_message_size) + 4096));
 }
 
 void server::shutdown() {

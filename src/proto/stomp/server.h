@@ -32,7 +32,10 @@
 namespace warren::stomp {
 
 struct settings {
-    uint32_t max_frame_size = 4 * 1024 * 1024;  // larger frames: ERROR "Frame too large"
+    // Command + headers; more: ERROR "Frame too large". Bodies are limited by max_message_size
+    // instead (more: ERROR precondition_failed, RabbitMQ's text).
+    uint32_t max_frame_size = 4 * 1024 * 1024;
+    uint64_t max_message_size = 128 * 1024 * 1024;  // RabbitMQ's max_message_size default
     uint32_t max_headers = 1000;
     uint32_t max_header_length = 64 * 1024;
     // Heart-beats: the broker honours the client's CONNECT heart-beat request (as RabbitMQ

@@ -21,13 +21,39 @@ bool parse_u64(std::string_view s, uint64_t& out) {
     return ec == std::errc() && p == s.data() + s.size();
 }
 
-// "true"/"false" header, with a default when absent or unrecognised.
-bool flag(const frame& f, std::string_view name, bool dflt) {
-    const std::string* v = f.get(name);
-    if (!v) return dflt;
-    if (*v == "true") return true;
-    if (*v == "false") return false;
-    return dflt;
+// A header RabbitMQ reads with list_to_integer (after trimming spaces): an optional sign, then
+// digits. Anything else crashes its processor ("Processing error").
+bool parse_erlang_integer(std::string_view s, int64_t& out) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+// "a@@b@@c" -> {"a", "b", "c"}; RabbitMQ's message-ids have exactly three parts.
+std::vector<std::string_view> split_message_id(std::string_view s) {
+    std::vector<std::string_view> parts;
+    for (;;) {
+        size_t at = s.find("@@");
+        parts.push_back(s.substr(0, at));
+        if (at == std::string_view::npos) return parts;
+        s.remove_prefix(at + 2);
+    }
+}
+
+// The consumer tag and description RabbitMQ gives a SUBSCRIBE/UNSUBSCRIBE frame.
+struct subscription_key {
+    std::string tag;          // T_<id> or Q_<destination>
+    std::string description;  // id='<id>' or destination='<destination>'
+};
+std::optional<subscription_key> key_of(const frame& f) {
+    if (const std::string* id = f.get("id")) return subscription_key{"T_" + *id, "id='" + *id + "'"};
+    if (const std::string* d = f.get("destination")) {
+        return subscription_key{"Q_" + *d, "destination='" + *d + "'"};
+    }
+    return std::nullopt;
 }
 
 std::string_view code_name(core::reply_code c) {
@@ -86,6 +112,7 @@ std::mt19937_64& rng() {
 }
 
 constexpr std::string_view k_supported_versions = "1.0,1.1,1.2";
+constexpr std::string_view k_temp_queue_prefix = "/temp-queue/";
 
 constexpr std::array<std::string_view, 6> k_int_queue_args = {
     "x-expires",          "x-message-ttl",  "x-max-length",
@@ -115,7 +142,9 @@ public:
     void cancelled_by_broker() override { _s.subscription_cancelled(*this); }
 
     session& _s;
-    std::string id;
+    std::string id;           // the id header (or the destination, for a SUBSCRIBE without id)
+    std::string description;  // id='<id>' or destination='<destination>', for ERROR texts
+    bool has_id = true;       // MESSAGE frames name the subscription only if it had an id
     uint64_t serial;
     ack_mode mode = ack_mode::auto_ack;
     uint64_t prefetch = 0;  // 0 = unlimited
@@ -140,10 +169,11 @@ session::~session() {
 
 void session::on_bytes(std::string_view data, uint64_t now_ms) {
     _graveyard.clear();
-    if (_closing || _closed) return;
+    // After DISCONNECT nothing more is read, even while its receipt waits for the store.
+    if (_closing || _closed || _close_after_receipts) return;
     _last_read_ms = now_ms;
     _now_ms = now_ms;
-    while (!data.empty() && !_closing) {
+    while (!data.empty() && !_closing && !_close_after_receipts) {
         parse_result r = _parser.parse(data);
         data.remove_prefix(r.consumed);
         if (r.status == parse_status::frame_ready) {
@@ -152,7 +182,12 @@ void session::on_bytes(std::string_view data, uint64_t now_ms) {
         } else if (r.status == parse_status::error) {
             WLOG_INFO("stomp bad frame peer={} error=\"{}: {}\"", _peer, _parser.error().message,
                       _parser.error().detail);
-            send_error({_parser.error().message, _parser.error().detail}, nullptr);
+            const parse_error& pe = _parser.error();
+            send_error(pe.body_size
+                           ? errors::message_too_large(pe.body_size,
+                                                       _settings.frame_limits.max_body_size)
+                           : failure{pe.message, pe.detail},
+                       nullptr);
             close();
         } else {
             break;
@@ -172,11 +207,7 @@ void session::handle(frame& f) {
 
 status session::dispatch(frame& f) {
     if (!_connected && f.cmd != command::connect && f.cmd != command::stomp) {
-        if (f.cmd == command::unknown) {
-            return failure{"Bad command",
-                           fmt::format("Could not interpret command {}", f.command_text)};
-        }
-        return failure{"Illegal command", "You must log in using CONNECT first"};
+        return errors::illegal_command();
     }
     switch (f.cmd) {
         case command::connect:
@@ -207,7 +238,7 @@ status session::dispatch(frame& f) {
         case command::unknown:
             break;
     }
-    return failure{"Bad command", fmt::format("Could not interpret command {}", f.command_text)};
+    return errors::bad_command(f.command_text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,49 +272,17 @@ status session::handle_connect(const frame& f) {
             if (comma == std::string_view::npos) break;
             rest.remove_prefix(comma + 1);
         }
-        if (!any) {
-            // Reported with a version header listing what we speak, as the spec asks.
-            begin_output();
-            writer w(_out.bytes, version::v1_0);
-            w.begin(command::error)
-                .header("version", k_supported_versions)
-                .header("content-type", "text/plain")
-                .header("message", "Version mismatch");
-            std::string body =
-                fmt::format("Supported protocol versions are {}", k_supported_versions);
-            w.header("content-length", std::to_string(body.size()));
-            w.end(body);
-            end_output();
-            close();
-            return {};
-        }
+        // The ERROR carries the version header listing what we speak, as the spec asks.
+        if (!any) return errors::version_mismatch();
     }
 
-    // Heart-beats: cx = what the client can send, cy = what it wants to receive.
-    uint64_t cx = 0, cy = 0;
-    if (const std::string* hb = f.get("heart-beat")) {
-        size_t comma = hb->find(',');
-        if (comma == std::string::npos || !parse_u64(std::string_view(*hb).substr(0, comma), cx) ||
-            !parse_u64(std::string_view(*hb).substr(comma + 1), cy)) {
-            return failure{"Invalid heart-beat header",
-                           fmt::format("heart-beat '{}' is not \"<cx>,<cy>\"", *hb)};
-        }
-    }
-    uint64_t sx = 0, sy = 0;
-    if (cy) {
-        sx = _settings.heartbeat_max_ms ? std::min<uint64_t>(cy, _settings.heartbeat_max_ms) : cy;
-        sx = std::max<uint64_t>(sx, _settings.heartbeat_min_ms);
-    }
-    if (cx) sy = std::max<uint64_t>(cx, _settings.heartbeat_min_ms);
-
-    // Authentication.
+    // Authentication (before heart-beats and the vhost, in RabbitMQ's order).
     const std::string* login = f.get("login");
     const std::string* passcode = f.get("passcode");
     std::string user = login ? *login : _settings.default_user;
     std::string pass = login ? (passcode ? *passcode : std::string()) : _settings.default_pass;
-    if (user.empty() || !_broker.authenticate(user, pass)) {
-        return failure{"Access refused", fmt::format("Authentication failed for user '{}'", user)};
-    }
+    if (user.empty()) return errors::missing_login();
+    if (!_broker.authenticate(user, pass)) return errors::access_refused(user);
 
     // Virtual host.
     std::string host = _settings.default_vhost;
@@ -293,10 +292,24 @@ status session::handle_connect(const frame& f) {
         host = _settings.default_vhost;
         vh = _broker.find_vhost(host);
     }
-    if (!vh) {
-        return failure{"Virtual host access denied",
-                       fmt::format("Virtual host '{}' does not exist or access was refused", host)};
+    if (!vh) return errors::vhost_access_denied(host);
+
+    // Heart-beats: cx = what the client can send, cy = what it wants to receive.
+    uint64_t cx = 0, cy = 0;
+    if (const std::string* hb = f.get("heart-beat")) {
+        size_t comma = hb->find(',');
+        if (comma == std::string::npos || !parse_u64(std::string_view(*hb).substr(0, comma), cx) ||
+            !parse_u64(std::string_view(*hb).substr(comma + 1), cy)) {
+            WLOG_INFO("stomp bad heart-beat header peer={} value=\"{}\"", _peer, *hb);
+            return errors::processing_error();
+        }
     }
+    uint64_t sx = 0, sy = 0;
+    if (cy) {
+        sx = _settings.heartbeat_max_ms ? std::min<uint64_t>(cy, _settings.heartbeat_max_ms) : cy;
+        sx = std::max<uint64_t>(sx, _settings.heartbeat_min_ms);
+    }
+    if (cx) sy = std::max<uint64_t>(cx, _settings.heartbeat_min_ms);
 
     _connected = true;
     _version = v;
@@ -326,18 +339,17 @@ status session::handle_connect(const frame& f) {
 // SEND
 
 status session::handle_send(frame& f) {
-    if (!f.get("destination")) {
-        return failure{"Missing destination", "SEND must include a 'destination' header"};
-    }
+    // RabbitMQ's order: forbidden header, destination, then the transaction.
+    if (f.has("message-id")) return errors::header_not_allowed("message-id", "SEND");
+    const std::string* dest = f.get("destination");
+    if (!dest) return errors::missing_destination("SEND");
+    destination_error derr;
+    auto d = parse_destination(*dest, derr);
+    if (!d) return derr;
+    if (d->kind == dest_kind::temp_queue) return errors::destination_not_allowed(*dest, "SEND");
     if (const std::string* tx = f.get("transaction")) {
-        auto it = _transactions.find(*tx);
-        if (it == _transactions.end()) {
-            return failure{"Bad transaction",
-                           fmt::format("Invalid transaction identifier: {}", *tx)};
-        }
-        send_receipt(f);
-        it->second.push_back(std::move(f));
-        return {};
+        std::string name = *tx;
+        return buffer_in_transaction(name, std::move(f));
     }
     status s = publish(f);
     if (!s) return s;
@@ -345,16 +357,24 @@ status session::handle_send(frame& f) {
     return {};
 }
 
-core::field_table session::queue_args(const frame& f) const {
-    core::field_table args;
+status session::buffer_in_transaction(const std::string& tx, frame&& f) {
+    auto it = _transactions.find(tx);
+    if (it == _transactions.end()) return errors::bad_transaction(tx);
+    // Applied, and its receipt sent, at COMMIT.
+    std::erase_if(f.headers, [](const header& h) { return h.first == "transaction"; });
+    it->second.push_back(std::move(f));
+    return {};
+}
+
+status session::queue_args(const frame& f, core::field_table& args) const {
     for (std::string_view name : k_int_queue_args) {
         if (const std::string* v = f.get(name)) {
-            uint64_t n = 0;
-            if (parse_u64(*v, n)) {
-                args.emplace_back(std::string(name), core::field_value{static_cast<int64_t>(n)});
-            } else {
-                args.emplace_back(std::string(name), core::field_value{*v});
+            int64_t n = 0;
+            if (!parse_erlang_integer(*v, n)) {
+                WLOG_INFO("stomp bad queue argument peer={} {}=\"{}\"", _peer, name, *v);
+                return errors::processing_error();
             }
+            args.emplace_back(std::string(name), core::field_value{n});
         }
     }
     for (std::string_view name : k_str_queue_args) {
@@ -362,7 +382,7 @@ core::field_table session::queue_args(const frame& f) const {
             args.emplace_back(std::string(name), core::field_value{*v});
         }
     }
-    return args;
+    return {};
 }
 
 status session::ensure_temp_queue(const std::string& label, std::string& queue_name) {
@@ -381,12 +401,13 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
     std::string sub_id = "/temp-queue/" + label;
     auto sub = std::make_unique<subscription>(*this, sub_id, _next_sub_serial++);
     sub->tag = "T_" + sub_id;
+    sub->description = "id='" + sub_id + "'";
     sub->no_ack = true;
     sub->connection_id = _conn_id;
     sub->q = r->q;
     if (auto a = r->q->add_consumer(sub.get()); !a) return from_core(a.error());
     subscription* raw = sub.get();
-    _subs[sub_id] = std::move(sub);
+    _subs[raw->tag] = std::move(sub);
     _temp_queues[label] = queue_name;
     raw->q->dispatch();
     return {};
@@ -395,7 +416,7 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
 status session::publish(frame& f) {
     destination_error derr;
     auto d = parse_destination(*f.get("destination"), derr);
-    if (!d) return failure{derr.message, derr.detail};
+    if (!d) return derr;
 
     std::string exchange, routing_key;
     switch (d->kind) {
@@ -403,10 +424,10 @@ status session::publish(frame& f) {
             if (!_declared_queues.count(d->name)) {
                 core::queue_decl decl;
                 decl.name = d->name;
-                decl.durable = flag(f, "durable", true);
-                decl.auto_delete = flag(f, "auto-delete", false);
-                decl.exclusive = flag(f, "exclusive", false);
-                decl.args = queue_args(f);
+                decl.durable = f.boolean("durable", true);
+                decl.auto_delete = f.boolean("auto-delete", false);
+                decl.exclusive = f.boolean("exclusive", false);
+                if (status a = queue_args(f, decl.args); !a) return a;
                 auto r = _vhost->declare_queue(decl, _conn_id);
                 if (!r) return from_core(r.error());
                 _declared_queues.insert(d->name);
@@ -426,13 +447,12 @@ status session::publish(frame& f) {
             routing_key = d->key;
             break;
         case dest_kind::temp_queue:
-            return failure{"Invalid destination",
-                           "/temp-queue/ destinations are only valid in a reply-to header"};
+            return errors::destination_not_allowed(*f.get("destination"), "SEND");
     }
 
     auto msg = std::make_shared<core::message>();
     property_error perr;
-    if (!headers_to_properties(f, msg->props, perr)) return failure{perr.message, perr.detail};
+    if (!headers_to_properties(f, msg->props, perr)) return perr;
     if (msg->props.reply_to && msg->props.reply_to->rfind("/temp-queue/", 0) == 0) {
         std::string label = msg->props.reply_to->substr(12);
         std::string qname;
@@ -459,55 +479,64 @@ status session::publish(frame& f) {
 // ---------------------------------------------------------------------------------------------
 // SUBSCRIBE / UNSUBSCRIBE
 
+// A SUBSCRIBE or UNSUBSCRIBE that asks for a durable subscription must name it.
+status session::check_durable_id(const frame& f) const {
+    bool durable = f.boolean("durable", false) || f.boolean("persistent", false);
+    if (durable && !f.has("id")) return errors::durable_subscription_without_id();
+    return {};
+}
+
 status session::handle_subscribe(const frame& f) {
+    if (status s = check_durable_id(f); !s) return s;
     const std::string* dest_text = f.get("destination");
-    if (!dest_text) {
-        return failure{"Missing destination", "SUBSCRIBE must include a 'destination' header"};
-    }
-    const std::string* id_header = f.get("id");
-    if (!id_header && _version != version::v1_0) {
-        return failure{"Missing id", "SUBSCRIBE must include an 'id' header"};
-    }
-    std::string id = id_header ? *id_header : *dest_text;
-    if (_subs.count(id)) {
-        return failure{"Duplicated subscription identifier",
-                       fmt::format("A subscription identified by '{}' already exists.", id)};
+    if (!dest_text) return errors::missing_destination("SUBSCRIBE");
+    destination_error derr;
+    auto d = parse_destination(*dest_text, derr);
+    if (!d) return derr;
+
+    // Headers RabbitMQ parses without checking: a bad value is a "Processing error".
+    uint64_t prefetch = 0;
+    if (const std::string* p = f.get("prefetch-count")) {
+        int64_t n = 0;
+        if (!parse_erlang_integer(*p, n)) {
+            WLOG_INFO("stomp bad prefetch-count peer={} value=\"{}\"", _peer, *p);
+            return errors::processing_error();
+        }
+        prefetch = n > 0 ? static_cast<uint64_t>(n) : 0;
     }
     ack_mode mode = ack_mode::auto_ack;
     if (const std::string* a = f.get("ack")) {
-        if (*a == "auto")
+        if (*a == "auto") {
             mode = ack_mode::auto_ack;
-        else if (*a == "client")
+        } else if (*a == "client") {
             mode = ack_mode::client;
-        else if (*a == "client-individual")
+        } else if (*a == "client-individual") {
             mode = ack_mode::client_individual;
-        else {
-            return failure{"Invalid ack mode",
-                           fmt::format("ack '{}' is not auto, client or client-individual", *a)};
+        } else {
+            WLOG_INFO("stomp bad ack mode peer={} value=\"{}\"", _peer, *a);
+            return errors::processing_error();
         }
     }
-    uint64_t prefetch = 0;
-    if (const std::string* p = f.get("prefetch-count")) {
-        if (!parse_u64(*p, prefetch)) {
-            return failure{"Invalid prefetch-count",
-                           fmt::format("prefetch-count '{}' is not a number", *p)};
-        }
+    if (d->kind == dest_kind::temp_queue) {
+        return errors::destination_not_allowed(*dest_text, "SUBSCRIBE");
     }
-
-    destination_error derr;
-    auto d = parse_destination(*dest_text, derr);
-    if (!d) return failure{derr.message, derr.detail};
-    bool durable_sub = flag(f, "durable", false) || flag(f, "persistent", false);
+    const std::string* id_header = f.get("id");
+    if (id_header && id_header->starts_with(k_temp_queue_prefix)) {
+        return errors::processing_error();  // RabbitMQ reserves these for reply queues
+    }
+    subscription_key key = *key_of(f);
+    if (_subs.count(key.tag)) return errors::duplicate_subscription(key.tag);
+    bool durable_sub = f.boolean("durable", false) || f.boolean("persistent", false);
 
     core::queue_ptr q;
     switch (d->kind) {
         case dest_kind::queue: {
             core::queue_decl decl;
             decl.name = d->name;
-            decl.durable = flag(f, "durable", flag(f, "persistent", true));
-            decl.auto_delete = flag(f, "auto-delete", false);
-            decl.exclusive = flag(f, "exclusive", false);
-            decl.args = queue_args(f);
+            decl.durable = f.boolean("durable", f.boolean("persistent", true));
+            decl.auto_delete = f.boolean("auto-delete", false);
+            decl.exclusive = f.boolean("exclusive", false);
+            if (status a = queue_args(f, decl.args); !a) return a;
             auto r = _vhost->declare_queue(decl, _conn_id);
             if (!r) return from_core(r.error());
             q = r->q;
@@ -528,32 +557,29 @@ status session::handle_subscribe(const frame& f) {
                                                         "'{}'",
                                                         exchange, _vhost_name)};
             }
-            if (durable_sub && !id_header) {
-                return failure{"Missing id", "A durable subscription must include an 'id' header"};
-            }
             core::queue_decl decl;
             if (const std::string* qn = f.get("x-queue-name")) {
                 decl.name = *qn;
             } else if (durable_sub) {
                 // Stable across reconnects: derived from the subscription id and destination.
-                std::string key = id + "\n" + *dest_text;
+                std::string stable = *id_header + "\n" + *dest_text;
                 decl.name = fmt::format("stomp-subscription-{:016x}{:016x}",
-                                        fnv1a(key, 14695981039346656037ull),
-                                        fnv1a(key, 0x9e3779b97f4a7c15ull));
+                                        fnv1a(stable, 14695981039346656037ull),
+                                        fnv1a(stable, 0x9e3779b97f4a7c15ull));
             } else {
                 decl.name = fmt::format("stomp-subscription-{:016x}{:08x}", rng()(),
                                         static_cast<uint32_t>(_conn_id));
             }
             if (durable_sub) {
                 decl.durable = true;
-                decl.auto_delete = flag(f, "auto-delete", false);
-                decl.exclusive = flag(f, "exclusive", false);
+                decl.auto_delete = f.boolean("auto-delete", false);
+                decl.exclusive = f.boolean("exclusive", false);
             } else {
                 decl.durable = false;
-                decl.auto_delete = flag(f, "auto-delete", true);
-                decl.exclusive = flag(f, "exclusive", true);
+                decl.auto_delete = f.boolean("auto-delete", true);
+                decl.exclusive = f.boolean("exclusive", true);
             }
-            decl.args = queue_args(f);
+            if (status a = queue_args(f, decl.args); !a) return a;
             auto r = _vhost->declare_queue(decl, _conn_id);
             if (!r) return from_core(r.error());
             q = r->q;
@@ -562,12 +588,14 @@ status session::handle_subscribe(const frame& f) {
             break;
         }
         case dest_kind::temp_queue:
-            return failure{"Invalid destination",
-                           "/temp-queue/ destinations are only valid in a reply-to header"};
+            return errors::destination_not_allowed(*dest_text, "SUBSCRIBE");
     }
 
-    auto sub = std::make_unique<subscription>(*this, id, _next_sub_serial++);
-    sub->tag = "T_" + id;
+    auto sub = std::make_unique<subscription>(*this, id_header ? *id_header : *dest_text,
+                                              _next_sub_serial++);
+    sub->tag = key.tag;
+    sub->description = key.description;
+    sub->has_id = id_header != nullptr;
     sub->mode = mode;
     sub->prefetch = prefetch;
     sub->no_ack = mode == ack_mode::auto_ack;
@@ -580,27 +608,26 @@ status session::handle_subscribe(const frame& f) {
     }
     if (auto a = q->add_consumer(sub.get()); !a) return from_core(a.error());
     subscription* raw = sub.get();
-    _subs[id] = std::move(sub);
+    _subs[key.tag] = std::move(sub);
     send_receipt(f);
     raw->q->dispatch();
     return {};
 }
 
 status session::handle_unsubscribe(const frame& f) {
+    if (status s = check_durable_id(f); !s) return s;
     const std::string* id = f.get("id");
-    if (!id && _version == version::v1_0) id = f.get("destination");
-    if (!id) return failure{"Missing id", "UNSUBSCRIBE must include an 'id' header"};
-    auto it = _subs.find(*id);
-    if (it == _subs.end()) {
-        return failure{"Subscription not found",
-                       fmt::format("There is no subscription with id '{}'", *id)};
-    }
+    if (id && id->starts_with(k_temp_queue_prefix)) return errors::unsubscribe_temp_queue_id();
+    auto key = key_of(f);
+    if (!key) return errors::unsubscribe_without_id();
+    auto it = _subs.find(key->tag);
+    if (it == _subs.end()) return errors::no_subscription_found(key->description);
     std::unique_ptr<subscription> sub = std::move(it->second);
     _subs.erase(it);
     core::queue_ptr q = sub->q;
     if (!sub->cancelled) q->remove_consumer(sub.get());
     // Deleting a durable subscription: UNSUBSCRIBE with the same durable header.
-    bool durable = flag(f, "durable", false) || flag(f, "persistent", false);
+    bool durable = f.boolean("durable", false) || f.boolean("persistent", false);
     if (durable && sub->durable && !q->deleted()) {
         auto r = _vhost->delete_queue(q->name(), false, false, _conn_id);
         if (!r) return from_core(r.error());
@@ -676,38 +703,30 @@ status session::settle(uint64_t tag, const subscription* sub, bool cumulative, b
 
 status session::handle_ack(const frame& f, bool is_ack) {
     std::string_view what = is_ack ? "ACK" : "NACK";
-    const std::string* id = _version == version::v1_2 ? f.get("id") : f.get("message-id");
-    if (!id) id = _version == version::v1_2 ? f.get("message-id") : f.get("id");
-    if (!id) {
-        return failure{"Missing id",
-                       fmt::format("{} must include {} header", what,
-                                   _version == version::v1_2 ? "an 'id'" : "a 'message-id'")};
+    std::string_view header_name = _version == version::v1_2 ? "id" : "message-id";
+    const std::string* id = f.get(header_name);
+    if (!id) return errors::missing_ack_header(what, header_name);
+    // <consumer tag>@@<session>@@<delivery tag>, as deliver() writes it.
+    std::vector<std::string_view> parts = split_message_id(*id);
+    if (parts.size() != 3) return errors::invalid_ack_header(what, header_name);
+    int64_t tag = 0;
+    if (!parse_erlang_integer(parts[2], tag)) {
+        WLOG_INFO("stomp bad delivery tag peer={} {}=\"{}\"", _peer, header_name, *id);
+        return errors::processing_error();
     }
+    auto sub = _subs.find(std::string(parts[0]));
+    if (sub == _subs.end()) return errors::ack_without_subscription(*id);
     if (const std::string* tx = f.get("transaction")) {
-        auto it = _transactions.find(*tx);
-        if (it == _transactions.end()) {
-            return failure{"Bad transaction",
-                           fmt::format("Invalid transaction identifier: {}", *tx)};
-        }
-        it->second.push_back(f);
-        send_receipt(f);
-        return {};
+        std::string name = *tx;
+        return buffer_in_transaction(name, frame(f));
     }
-    size_t at = id->rfind("@@");
-    uint64_t tag = 0;
-    if (at == std::string::npos || !parse_u64(std::string_view(*id).substr(at + 2), tag)) {
-        return failure{"Invalid message-id",
-                       fmt::format("'{}' is not a message-id issued by this session", *id)};
+    if (tag < 0) {
+        return failure{"precondition_failed",
+                       fmt::format("PRECONDITION_FAILED - unknown delivery tag {}", tag)};
     }
-    auto it = _unacked.find(tag);
-    bool cumulative = false;
-    if (it != _unacked.end()) {
-        for (auto& [sid, s] : _subs) {
-            if (s->serial == it->second.sub_serial) cumulative = s->mode == ack_mode::client;
-        }
-    }
-    bool requeue = flag(f, "requeue", true);
-    status s = settle(tag, nullptr, cumulative, is_ack, requeue);
+    bool cumulative = sub->second->mode == ack_mode::client;
+    bool requeue = f.boolean("requeue", true);
+    status s = settle(static_cast<uint64_t>(tag), nullptr, cumulative, is_ack, requeue);
     if (!s) return s;
     send_receipt(f);
     return {};
@@ -718,29 +737,21 @@ status session::handle_ack(const frame& f, bool is_ack) {
 
 status session::handle_begin(const frame& f) {
     const std::string* tx = f.get("transaction");
-    if (!tx) return failure{"Missing transaction", "BEGIN must include a 'transaction' header"};
-    if (_transactions.count(*tx)) {
-        return failure{"Bad transaction", fmt::format("Transaction {} already started", *tx)};
-    }
-    _transactions[*tx];
+    if (!tx) return errors::missing_transaction("BEGIN");
+    _transactions[*tx].clear();  // as RabbitMQ: BEGIN of an open transaction starts it afresh
     send_receipt(f);
     return {};
 }
 
 status session::handle_commit(const frame& f) {
     const std::string* tx = f.get("transaction");
-    if (!tx) return failure{"Missing transaction", "COMMIT must include a 'transaction' header"};
+    if (!tx) return errors::missing_transaction("COMMIT");
     auto it = _transactions.find(*tx);
-    if (it == _transactions.end()) {
-        return failure{"Bad transaction", fmt::format("Invalid transaction identifier: {}", *tx)};
-    }
+    if (it == _transactions.end()) return errors::bad_transaction(*tx);
     std::vector<frame> frames = std::move(it->second);
     _transactions.erase(it);
     for (frame& b : frames) {
-        // Receipts for these were sent when they were buffered.
-        std::erase_if(b.headers, [](const header& h) {
-            return h.first == "transaction" || h.first == "receipt";
-        });
+        // Each sends its own receipt, if it asked for one, as it is applied.
         status s = b.cmd == command::send ? handle_send(b) : handle_ack(b, b.cmd == command::ack);
         if (!s) return s;
     }
@@ -750,12 +761,10 @@ status session::handle_commit(const frame& f) {
 
 status session::handle_abort(const frame& f) {
     const std::string* tx = f.get("transaction");
-    if (!tx) return failure{"Missing transaction", "ABORT must include a 'transaction' header"};
+    if (!tx) return errors::missing_transaction("ABORT");
     auto it = _transactions.find(*tx);
-    if (it == _transactions.end()) {
-        return failure{"Bad transaction", fmt::format("Invalid transaction identifier: {}", *tx)};
-    }
-    _transactions.erase(it);
+    if (it == _transactions.end()) return errors::bad_transaction(*tx);
+    _transactions.erase(it);  // receipts the buffered frames asked for are never sent
     send_receipt(f);
     return {};
 }
@@ -776,14 +785,14 @@ status session::handle_disconnect(const frame& f) {
 
 void session::deliver(subscription& s, core::delivery d) {
     uint64_t tag = _next_tag++;
-    std::string message_id = fmt::format("T_{}@@{}@@{}", s.id, _session_id, tag);
+    std::string message_id = fmt::format("{}@@{}@@{}", s.tag, _session_id, tag);
     const core::message& m = *d.msg;
 
     begin_output();
     writer w(_out.bytes, _version);
-    w.begin(command::message)
-        .header("subscription", s.id)
-        .header("destination", format_destination(m.exchange, m.routing_key))
+    w.begin(command::message);
+    if (s.has_id) w.header("subscription", s.id);
+    w.header("destination", format_destination(m.exchange, m.routing_key))
         .header("message-id", message_id)
         .header("redelivered", d.redelivered ? "true" : "false");
     if (_version == version::v1_2 && s.mode != ack_mode::auto_ack) w.header("ack", message_id);
@@ -805,19 +814,10 @@ void session::subscription_cancelled(subscription& s) {
     s.cancelled = true;
     WLOG_INFO("stomp subscription cancelled by broker peer={} id={}", _peer, s.id);
     if (_closing) return;
-    std::string detail = fmt::format(
-        "The server has cancelled subscription '{}' (its queue '{}' was deleted).\n"
-        "No more messages will be delivered for it.",
-        s.id, s.q ? s.q->name() : std::string());
-    writer w(_out.bytes, _version);
-    w.begin(command::error)
-        .header("message", "Server cancelled subscription")
-        .header("subscription", s.id)
-        .header("content-type", "text/plain")
-        .header("content-length", std::to_string(detail.size()));
-    w.end(detail);
-    end_output();
-    auto it = _subs.find(s.id);
+    header names{"subscription", s.id};
+    send_error({"Server cancelled subscription", errors::subscription_cancelled_detail(s.description)},
+               nullptr, &names);
+    auto it = _subs.find(s.tag);
     if (it != _subs.end() && it->second.get() == &s) {
         _graveyard.push_back(std::move(it->second));
         _subs.erase(it);
@@ -913,10 +913,15 @@ void session::durable_advanced(uint64_t durable_seq) {
     }
 }
 
-void session::send_error(const failure& e, const frame* cause) {
+void session::send_error(const failure& e, const frame* cause, const header* extra) {
     begin_output();
     writer w(_out.bytes, _version);
-    w.begin(command::error).header("message", e.message).header("content-type", "text/plain");
+    // RabbitMQ's ERROR headers, then the receipt-id the spec asks for when a frame wanted one.
+    w.begin(command::error)
+        .header("message", e.message)
+        .header("content-type", "text/plain")
+        .header("version", k_supported_versions);
+    if (extra) w.header(extra->first, extra->second);
     if (cause) {
         if (const std::string* r = cause->get("receipt")) w.header("receipt-id", *r);
     }

@@ -12,8 +12,13 @@
 //
 // Owned by its transport connection; lives on the broker thread; never outlives the broker.
 // Errors (bad frame, unknown command, missing header, bad destination, core refusals) produce
-// an ERROR frame with a `message` header and a body, after which the session is closing: the
-// transport writes the remaining output and closes the socket.
+// an ERROR frame with RabbitMQ's `message` header and body (errors.h), after which the session
+// is closing: the transport writes the remaining output and closes the socket.
+//
+// Subscriptions are keyed as RabbitMQ keys its consumers: T_<id>, or Q_<destination> for a
+// SUBSCRIBE without an id; message-ids are <that tag>@@<session>@@<delivery tag>. Frames inside
+// a transaction (SEND, ACK, NACK) are buffered with their receipt requests, which are answered
+// when COMMIT applies them and dropped by ABORT.
 
 #include <cstdint>
 #include <deque>
@@ -35,6 +40,7 @@
 #include "proto/stomp/codec/parser.h"
 #include "proto/stomp/codec/writer.h"
 #include "proto/stomp/destination.h"
+#include "proto/stomp/errors.h"
 
 namespace warren::stomp {
 
@@ -68,12 +74,7 @@ struct output_batch {
     std::vector<size_t> frame_ends;  // end offset of each frame (and heart-beat) in bytes
 };
 
-// ERROR frame contents.
-struct failure {
-    std::string message;
-    std::string detail;
-};
-using status = basic_result<void, failure>;
+using status = basic_result<void, failure>;  // failure (errors.h): an ERROR frame's texts
 
 class session final : public core::durable_waiter {
 public:
@@ -125,7 +126,7 @@ private:
     std::deque<held_receipt> _held_receipts;
     uint64_t _store_seq = 0;  // highest store seq of this session's publishes
     bool _waiting_durable = false;
-    bool _close_after_receipts = false;
+    bool _close_after_receipts = false;  // DISCONNECT seen: input ignored, close when sent
     core::persistence* persist() const;
     void write_receipt(const std::string& id);
     enum class ack_mode { auto_ack, client, client_individual };
@@ -144,6 +145,8 @@ private:
     status handle_subscribe(const frame& f);
     status handle_unsubscribe(const frame& f);
     status handle_ack(const frame& f, bool is_ack);
+    status check_durable_id(const frame& f) const;
+    status buffer_in_transaction(const std::string& tx, frame&& f);
     status handle_begin(const frame& f);
     status handle_commit(const frame& f);
     status handle_abort(const frame& f);
@@ -151,7 +154,7 @@ private:
 
     status publish(frame& f);
     status ensure_temp_queue(const std::string& label, std::string& queue_name);
-    core::field_table queue_args(const frame& f) const;
+    status queue_args(const frame& f, core::field_table& args) const;
     status settle(uint64_t tag, const subscription* sub, bool cumulative, bool ack, bool requeue);
 
     // Called by subscriptions (core consumer callbacks).
@@ -159,7 +162,7 @@ private:
     void subscription_cancelled(subscription& s);
 
     void send_receipt(const frame& f);
-    void send_error(const failure& e, const frame* cause);
+    void send_error(const failure& e, const frame* cause, const header* extra = nullptr);
     void begin_output();
     void end_output();
     void close();
@@ -191,14 +194,14 @@ private:
     uint64_t _last_write_ms = 0;
     uint64_t _now_ms = 0;  // latest time seen from the transport
 
-    std::map<std::string, std::unique_ptr<subscription>> _subs;  // by subscription id
+    std::map<std::string, std::unique_ptr<subscription>> _subs;  // by consumer tag (T_id, Q_dest)
     // Subscriptions cancelled by the broker, kept alive until the queue that cancelled them has
     // returned (it may still be iterating); freed at the next input or timer tick.
     std::vector<std::unique_ptr<subscription>> _graveyard;
     uint64_t _next_sub_serial = 1;
     std::map<uint64_t, unacked> _unacked;  // by delivery tag (the message-id's tail)
     uint64_t _next_tag = 1;
-    std::map<std::string, std::vector<frame>> _transactions;
+    std::map<std::string, std::vector<frame>> _transactions;  // buffered SEND/ACK/NACK
     std::set<std::string> _declared_queues;           // /queue/x declared on SEND
     std::map<std::string, std::string> _temp_queues;  // label -> queue name
 };

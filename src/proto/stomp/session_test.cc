@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/broker.h"
+#include "core/persistence.h"
+#include "core/vhost.h"
 #include "proto/stomp/destination.h"
 
 namespace warren::stomp {
@@ -122,7 +124,8 @@ TEST(StompSession, BadLoginIsRefused) {
         {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "wrong"}, {"receipt", "r1"}}));
     auto f = c.one();
     EXPECT_EQ(f.cmd, command::error);
-    EXPECT_EQ(h(f, "message"), "Access refused");
+    EXPECT_EQ(h(f, "message"), "Bad CONNECT");
+    EXPECT_EQ(f.body, "Access refused for user 'guest'\n");
     EXPECT_TRUE(c.io.close);
     EXPECT_TRUE(c.sess.closing());
 }
@@ -141,7 +144,8 @@ TEST(StompSession, HostSelectsVhost) {
         c.send(mk(command::connect, {{"accept-version", "1.2"}, {"host", "nosuch"}}));
         auto f = c.one();
         EXPECT_EQ(f.cmd, command::error);
-        EXPECT_EQ(h(f, "message"), "Virtual host access denied");
+        EXPECT_EQ(h(f, "message"), "Bad CONNECT");
+        EXPECT_EQ(f.body, "Virtual host 'nosuch' access denied");
     }
     {
         client c(b);  // a dialled host name, not a vhost: default vhost
@@ -203,58 +207,247 @@ TEST(StompSession, MalformedFrameIsError) {
     EXPECT_TRUE(c.io.close);
 }
 
-TEST(StompSession, OversizedFrameIsError) {
+// The frame limit covers the command and headers; the body only max_message_size, over which
+// the ERROR is RabbitMQ's channel error.
+TEST(StompSession, FrameLimitIsForHeadersAndBodyLimitIsMaxMessageSize) {
     core::broker b;
     session_settings s;
     s.frame_limits.max_frame_size = 1024;
-    client c(b, s);
-    c.connect();
-    c.send(mk(command::send, {{"destination", "/queue/a"}}, std::string(2000, 'x')));
-    auto f = c.one();
-    EXPECT_EQ(f.cmd, command::error);
-    EXPECT_EQ(h(f, "message"), "Frame too large");
-}
-
-TEST(StompSession, MissingHeadersAndBadDestinations) {
-    core::broker b;
-    struct tc {
-        frame f;
-        std::string message;
-    };
-    std::vector<tc> cases = {
-        {mk(command::send, {}), "Missing destination"},
-        {mk(command::subscribe, {{"id", "1"}}), "Missing destination"},
-        {mk(command::subscribe, {{"destination", "/queue/a"}}), "Missing id"},
-        {mk(command::send, {{"destination", "/bogus/a"}}), "Unknown destination"},
-        {mk(command::send, {{"destination", "/queue/"}}), "Invalid destination"},
-        {mk(command::send, {{"destination", "/temp-queue/x"}}), "Invalid destination"},
-        {mk(command::subscribe, {{"destination", "/amq/queue/nope"}, {"id", "1"}}), "not_found"},
-        {mk(command::subscribe, {{"destination", "/exchange/nope/k"}, {"id", "1"}}), "not_found"},
-        {mk(command::send, {{"destination", "/exchange/nope/k"}}), "not_found"},
-        {mk(command::subscribe, {{"destination", "/queue/a"}, {"id", "1"}, {"ack", "bogus"}}),
-         "Invalid ack mode"},
-        {mk(command::unsubscribe, {{"id", "404"}}), "Subscription not found"},
-        {mk(command::ack, {}), "Missing id"},
-        {mk(command::ack, {{"id", "nonsense"}}), "Invalid message-id"},
-        {mk(command::ack, {{"id", "T_1@@x@@99"}}), "precondition_failed"},
-        {mk(command::begin, {}), "Missing transaction"},
-        {mk(command::commit, {{"transaction", "nope"}}), "Bad transaction"},
-        {mk(command::send, {{"destination", "/queue/a"}, {"transaction", "nope"}}),
-         "Bad transaction"},
-        {mk(command::send, {{"destination", "/queue/a"}, {"priority", "high"}}), "Invalid header"},
-        {mk(command::connect, {}), "Already connected"},
-    };
-    for (auto& t : cases) {
-        SCOPED_TRACE(t.message + " " + encode(t.f, version::v1_2));
-        client c(b);
+    s.frame_limits.max_body_size = 4096;
+    {
+        client c(b, s);
         c.connect();
-        c.send(t.f);
+        c.send(mk(command::send, {{"destination", "/queue/a"}, {"receipt", "r"}},
+                  std::string(4096, 'x')));
+        EXPECT_EQ(c.one().cmd, command::receipt);
+    }
+    {
+        client c(b, s);
+        c.connect();
+        c.send(mk(command::send, {{"destination", "/queue/a"}, {"big", std::string(2000, 'h')}}));
         auto f = c.one();
         EXPECT_EQ(f.cmd, command::error);
-        EXPECT_EQ(h(f, "message"), t.message) << f.body;
-        EXPECT_FALSE(f.body.empty());
+        EXPECT_EQ(h(f, "message"), "Frame too large");
+    }
+    for (bool with_length : {true, false}) {
+        client c(b, s);
+        c.connect();
+        std::string body(5000, 'x');
+        if (with_length) {
+            c.send("SEND\ndestination:/queue/a\ncontent-length:5000\n\n" + body + "\0"s);
+        } else {
+            c.send("SEND\ndestination:/queue/a\n\n" + body + "\0"s);
+        }
+        auto f = c.one();
+        EXPECT_EQ(f.cmd, command::error);
+        EXPECT_EQ(h(f, "message"), "precondition_failed");
+        EXPECT_EQ(f.body, "PRECONDITION_FAILED - message size 5000 is larger than configured max "
+                          "size 4096");
         EXPECT_TRUE(c.io.close);
     }
+}
+
+// Every error path of RabbitMQ 3.10's rabbit_stomp_processor, with its texts word for word.
+TEST(StompSession, ErrorTextsAreRabbitMQs) {
+    core::broker b;
+    b.find_vhost("/")->declare_queue({.name = "subscribed"}, 0);
+    struct tc {
+        std::vector<frame> frames;  // after CONNECT; the last one fails
+        std::string message;
+        std::string body;
+    };
+    auto one = [](frame f) { return std::vector<frame>{std::move(f)}; };
+    std::vector<tc> cases = {
+        {one(mk(command::unknown, {})), "Bad command", "Could not interpret command \"FROB\"\n"},
+        {one(mk(command::message, {})), "Bad command",
+         "Could not interpret command \"MESSAGE\"\n"},
+        {one(mk(command::send, {})), "Missing destination",
+         "\"SEND\" must include a 'destination' header\n"},
+        {one(mk(command::subscribe, {{"id", "1"}})), "Missing destination",
+         "\"SUBSCRIBE\" must include a 'destination' header\n"},
+        {one(mk(command::send, {{"destination", "/bogus/a"}})), "Unknown destination",
+         "'/bogus/a' is not a valid destination.\nValid destination types are: /temp-queue, "
+         "/exchange, /topic, /queue, /amq/queue, /reply-queue/.\n"},
+        {one(mk(command::send, {{"destination", "/queue/bah/baz"}})), "Invalid destination",
+         "'/bah/baz' is not a valid queue destination\n"},
+        {one(mk(command::send, {{"destination", "/queue/"}})), "Invalid destination",
+         "'/' is not a valid queue destination\n"},
+        {one(mk(command::send, {{"destination", "/queue"}})), "Invalid destination",
+         "'' is not a valid queue destination\n"},
+        {one(mk(command::send, {{"destination", ""}})), "Invalid destination",
+         "Destination cannot be blank"},
+        {one(mk(command::send, {{"destination", "/exchange/a/b/c"}})), "Invalid destination",
+         "'/a/b/c' is not a valid exchange destination\n"},
+        {one(mk(command::send, {{"destination", "/amq/queue/a/b"}})), "Invalid destination",
+         "'/a/b' is not a valid amqqueue destination\n"},
+        {one(mk(command::send, {{"destination", "/reply-queue/"}})), "Invalid destination",
+         "'/' is not a valid reply_queue destination\n"},
+        {one(mk(command::send, {{"destination", "/temp-queue/x"}})), "Invalid destination",
+         "'/temp-queue/x' is not a valid destination for 'SEND'\n"},
+        {one(mk(command::subscribe, {{"destination", "/temp-queue/x"}, {"id", "1"}})),
+         "Invalid destination", "'/temp-queue/x' is not a valid destination for 'SUBSCRIBE'\n"},
+        {one(mk(command::send, {{"destination", "/queue/a"}, {"message-id", "1"}})),
+         "Invalid header", "'message-id' is not allowed on 'SEND'.\n"},
+        {{mk(command::subscribe, {{"destination", "/queue/a"}, {"id", "d1"}}),
+          mk(command::subscribe, {{"destination", "/queue/a"}, {"id", "d1"}})},
+         "Duplicated subscription identifier",
+         "A subscription identified by 'T_d1' already exists."},
+        {one(mk(command::subscribe, {{"destination", "/topic/t"}, {"durable", "true"}})),
+         "Missing Header", "Header 'id' is required for durable subscriptions"},
+        {one(mk(command::subscribe, {{"destination", "/queue/a"}, {"persistent", "True"}})),
+         "Missing Header", "Header 'id' is required for durable subscriptions"},
+        {one(mk(command::unsubscribe, {{"destination", "/topic/t"}, {"durable", "true"}})),
+         "Missing Header", "Header 'id' is required for durable subscriptions"},
+        {one(mk(command::subscribe, {{"destination", "/queue/a"}, {"id", "1"}, {"ack", "x"}})),
+         "Processing error", "Processing error"},
+        {one(mk(command::subscribe,
+                {{"destination", "/queue/a"}, {"id", "1"}, {"prefetch-count", "zz"}})),
+         "Processing error", "Processing error"},
+        {one(mk(command::subscribe,
+                {{"destination", "/queue/a"}, {"id", "1"}, {"x-max-priority", "zz"}})),
+         "Processing error", "Processing error"},
+        {one(mk(command::send, {{"destination", "/queue/a"}, {"priority", "high"}})),
+         "Processing error", "Processing error"},
+        {one(mk(command::send, {{"destination", "/queue/a"}, {"expiration", "soon"}})),
+         "precondition_failed", "PRECONDITION_FAILED - invalid expiration 'soon': no_integer"},
+        {one(mk(command::send, {{"destination", "/queue/a"}, {"expiration", "5s"}})),
+         "precondition_failed",
+         "PRECONDITION_FAILED - invalid expiration '5s': {leftover_string,\"s\"}"},
+        {one(mk(command::unsubscribe, {})), "Missing destination or id",
+         "UNSUBSCRIBE must include a 'destination' or 'id' header"},
+        {one(mk(command::unsubscribe, {{"id", "/temp-queue/x"}})), "Invalid id",
+         "UNSUBSCRIBE 'id' may not start with /temp-queue/\n"},
+        {one(mk(command::unsubscribe, {{"id", "404"}})), "No subscription found",
+         "UNSUBSCRIBE must refer to an existing subscription.\nSubscription to \"id='404'\" not "
+         "found.\n"},
+        {one(mk(command::unsubscribe, {{"destination", "/queue/zz"}})), "No subscription found",
+         "UNSUBSCRIBE must refer to an existing subscription.\nSubscription to "
+         "\"destination='/queue/zz'\" not found.\n"},
+        {one(mk(command::ack, {})), "Missing header", "\"ACK\" must include the \"id\" header\n"},
+        {one(mk(command::nack, {{"message-id", "T_1@@x@@1"}})), "Missing header",
+         "\"NACK\" must include the \"id\" header\n"},
+        {one(mk(command::ack, {{"id", "nonsense"}})), "Invalid header",
+         "\"ACK\" must include a valid \"id\" header\n"},
+        {one(mk(command::ack, {{"id", "T_1@@x@@y"}})), "Processing error", "Processing error"},
+        {one(mk(command::ack, {{"id", "T_1@@x@@99"}})), "Subscription not found",
+         "Message with id \"T_1@@x@@99\" has no subscription"},
+        {{mk(command::subscribe, {{"destination", "/amq/queue/subscribed"}, {"id", "1"}}),
+          mk(command::ack, {{"id", "T_1@@x@@99"}})},
+         "precondition_failed", "PRECONDITION_FAILED - unknown delivery tag 99"},
+        {one(mk(command::begin, {})), "Missing transaction",
+         "\"BEGIN\" must include a 'transaction' header\n"},
+        {one(mk(command::commit, {})), "Missing transaction",
+         "\"COMMIT\" must include a 'transaction' header\n"},
+        {one(mk(command::abort, {})), "Missing transaction",
+         "\"ABORT\" must include a 'transaction' header\n"},
+        {one(mk(command::commit, {{"transaction", "nope"}})), "Bad transaction",
+         "Invalid transaction identifier: \"nope\"\n"},
+        {one(mk(command::abort, {{"transaction", "nope"}})), "Bad transaction",
+         "Invalid transaction identifier: \"nope\"\n"},
+        {one(mk(command::send, {{"destination", "/queue/a"}, {"transaction", "nope"}})),
+         "Bad transaction", "Invalid transaction identifier: \"nope\"\n"},
+        {one(mk(command::subscribe, {{"destination", "/amq/queue/nope"}, {"id", "1"}})),
+         "not_found", "NOT_FOUND - no queue 'nope' in vhost '/'"},
+        {one(mk(command::subscribe, {{"destination", "/exchange/nope/k"}, {"id", "1"}})),
+         "not_found", "NOT_FOUND - no exchange 'nope' in vhost '/'"},
+        {one(mk(command::send, {{"destination", "/exchange/nope/k"}})), "not_found",
+         "NOT_FOUND - no exchange 'nope' in vhost '/'"},
+        {one(mk(command::send, {{"destination", "/queue/a"}, {"user-id", "bob"}})),
+         "precondition_failed",
+         "PRECONDITION_FAILED - user_id property set to 'bob' but authenticated user was "
+         "'guest'"},
+    };
+    for (auto& t : cases) {
+        frame& last = t.frames.back();
+        if (last.cmd == command::unknown) last.command_text = "FROB";
+        SCOPED_TRACE(t.message + " " + encode(last, version::v1_2));
+        client c(b);
+        c.connect();
+        for (auto& f : t.frames) {
+            if (f.cmd == command::unknown) {
+                c.send(f.command_text + "\n\n"s + '\0');
+            } else {
+                c.send(f);
+            }
+        }
+        auto out = c.frames();
+        ASSERT_FALSE(out.empty());
+        auto f = out.back();
+        EXPECT_EQ(f.cmd, command::error);
+        EXPECT_EQ(h(f, "message"), t.message);
+        EXPECT_EQ(f.body, t.body);
+        EXPECT_EQ(h(f, "version"), "1.0,1.1,1.2");
+        EXPECT_EQ(h(f, "content-type"), "text/plain");
+        EXPECT_TRUE(c.io.close);
+    }
+}
+
+// CONNECT's errors, in RabbitMQ's order: version, login, vhost, then heart-beat.
+TEST(StompSession, ConnectErrorTextsAreRabbitMQs) {
+    core::broker b;
+    struct tc {
+        std::vector<header> headers;
+        std::string message;
+        std::string body;
+    };
+    std::vector<tc> cases = {
+        {{{"accept-version", "3.0"}}, "Version mismatch", "Supported versions are 1.0,1.1,1.2\n"},
+        {{{"accept-version", "1.2"}, {"login", "ann"}, {"passcode", "x"}, {"heart-beat", "x"}},
+         "Bad CONNECT", "Access refused for user 'ann'\n"},
+        {{{"accept-version", "1.2"}, {"host", "novh"}}, "Bad CONNECT",
+         "Virtual host 'novh' access denied"},
+        {{{"accept-version", "1.2"}, {"heart-beat", "x"}}, "Processing error", "Processing error"},
+    };
+    for (auto& t : cases) {
+        SCOPED_TRACE(t.body);
+        client c(b);
+        c.send(mk(command::connect, t.headers));
+        auto f = c.one();
+        EXPECT_EQ(f.cmd, command::error);
+        EXPECT_EQ(h(f, "message"), t.message);
+        EXPECT_EQ(f.body, t.body);
+        EXPECT_EQ(h(f, "version"), "1.0,1.1,1.2");
+    }
+    session_settings no_default;
+    no_default.default_user.clear();
+    client c(b, no_default);
+    c.send(mk(command::connect, {{"accept-version", "1.2"}}));
+    auto f = c.one();
+    EXPECT_EQ(h(f, "message"), "Bad CONNECT");
+    EXPECT_EQ(f.body, "Missing login or passcode header(s)");
+}
+
+// As RabbitMQ: without an id, a subscription is named by its destination (consumer tag
+// Q_<destination>), in every version, and MESSAGE frames carry no subscription header.
+TEST(StompSession, SubscribeWithoutIdIsKeyedByDestination) {
+    core::broker b;
+    client c(b);
+    c.connect("1.2");
+    c.send(mk(command::subscribe,
+              {{"destination", "/queue/noid"}, {"ack", "client"}, {"receipt", "s"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+    c.send(mk(command::send, {{"destination", "/queue/noid"}}, "m"));
+    auto m = c.one();
+    EXPECT_EQ(h(m, "subscription"), "<none>");
+    EXPECT_EQ(h(m, "message-id").rfind("Q_/queue/noid@@", 0), 0u) << h(m, "message-id");
+    c.send(mk(command::ack, {{"id", h(m, "ack")}, {"receipt", "a"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+    c.send(mk(command::unsubscribe, {{"destination", "/queue/noid"}, {"receipt", "u"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+    EXPECT_EQ(c.sess.subscription_count(), 0u);
+}
+
+TEST(StompSession, BeginOfAnOpenTransactionStartsItAfresh) {
+    core::broker b;
+    client c(b);
+    c.connect();
+    c.send(mk(command::begin, {{"transaction", "t"}}));
+    c.send(mk(command::send, {{"destination", "/queue/fresh"}, {"transaction", "t"}}, "dropped"));
+    c.send(mk(command::begin, {{"transaction", "t"}, {"receipt", "b"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+    c.send(mk(command::commit, {{"transaction", "t"}}));
+    auto q = b.find_vhost("/")->find_queue("fresh");
+    EXPECT_TRUE(!q || q->message_count() == 0u);
 }
 
 TEST(StompSession, SendSubscribeMessageWithProperties) {
@@ -399,6 +592,98 @@ TEST(StompSession, TransactionsBufferUntilCommit) {
     EXPECT_EQ(vh->find_queue("tq")->unacked_count(), 0u);
 }
 
+// A receipt asked for by a SEND, ACK or NACK inside a transaction comes when COMMIT applies the
+// frame (after it, in order, before the COMMIT's own); ABORT drops it.
+TEST(StompSession, TransactionalReceiptsComeAtCommit) {
+    core::broker b;
+    client c(b);
+    c.connect();
+    for (int i = 0; i < 2; ++i) c.send(mk(command::send, {{"destination", "/queue/txr"}}, "m"));
+    c.send(mk(command::subscribe,
+              {{"destination", "/queue/txr"}, {"id", "s"}, {"ack", "client-individual"}}));
+    auto ms = c.frames();
+    ASSERT_EQ(ms.size(), 2u);
+    c.send(mk(command::begin, {{"transaction", "t"}}));
+    c.send(mk(command::send,
+              {{"destination", "/queue/txr"}, {"transaction", "t"}, {"receipt", "send"}}, "x"));
+    c.send(mk(command::ack, {{"id", h(ms[0], "ack")}, {"transaction", "t"}, {"receipt", "ack"}}));
+    c.send(mk(command::nack, {{"id", h(ms[1], "ack")},
+                              {"transaction", "t"},
+                              {"receipt", "nack"},
+                              {"requeue", "false"}}));
+    EXPECT_TRUE(c.frames().empty());  // nothing before COMMIT
+    c.send(mk(command::commit, {{"transaction", "t"}, {"receipt", "commit"}}));
+    std::vector<std::string> receipts;
+    for (auto& f : c.frames()) {
+        if (f.cmd == command::receipt) receipts.push_back(h(f, "receipt-id"));
+    }
+    EXPECT_EQ(receipts, (std::vector<std::string>{"send", "ack", "nack", "commit"}));
+
+    c.send(mk(command::begin, {{"transaction", "t2"}}));
+    c.send(mk(command::send,
+              {{"destination", "/queue/txr"}, {"transaction", "t2"}, {"receipt", "gone"}}, "y"));
+    c.send(mk(command::abort, {{"transaction", "t2"}, {"receipt", "abort"}}));
+    auto after = c.frames();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(h(after[0], "receipt-id"), "abort");
+}
+
+// NACK requeue:false (or False, as Python clients write it) discards for good; the message
+// is dead-lettered when the queue has a DLX, and never delivered again.
+TEST(StompSession, NackRequeueFalseDiscardsForGood) {
+    core::broker b;
+    auto vh = b.find_vhost("/");
+    vh->declare_queue({.name = "dlq"}, 0);
+    core::queue_decl src{.name = "src"};
+    src.args.emplace_back("x-dead-letter-exchange", core::field_value{std::string()});
+    src.args.emplace_back("x-dead-letter-routing-key", core::field_value{std::string("dlq")});
+    ASSERT_TRUE(vh->declare_queue(src, 0).ok());
+    for (std::string requeue : {"false", "False"}) {
+        SCOPED_TRACE(requeue);
+        client c(b);
+        c.connect();
+        c.send(mk(command::send, {{"destination", "/amq/queue/src"}}, "once"));
+        c.send(mk(command::subscribe,
+                  {{"destination", "/amq/queue/src"}, {"id", "s"}, {"ack", "client-individual"}}));
+        auto m = c.one();
+        c.send(mk(command::nack, {{"id", h(m, "ack")}, {"requeue", requeue}}));
+        EXPECT_TRUE(c.frames().empty());  // not redelivered
+        EXPECT_EQ(vh->find_queue("src")->message_count(), 0u);
+        EXPECT_EQ(vh->find_queue("src")->unacked_count(), 0u);
+        c.sess.connection_closed();
+    }
+    EXPECT_EQ(vh->find_queue("src")->message_count(), 0u);
+    EXPECT_EQ(vh->find_queue("dlq")->message_count(), 2u);
+}
+
+// Boolean headers read as RabbitMQ reads them: true/True, false/False.
+TEST(StompSession, CapitalisedBooleanHeaders) {
+    core::broker b;
+    auto vh = b.find_vhost("/");
+    client c(b);
+    c.connect();
+    c.send(mk(command::subscribe, {{"destination", "/queue/p"}, {"id", "p"}}));
+    c.send(mk(command::send, {{"destination", "/queue/p"}, {"persistent", "True"}}, "m"));
+    EXPECT_EQ(h(c.one(), "persistent"), "true");
+    c.send(mk(command::subscribe, {{"destination", "/queue/flags"},
+                                   {"id", "f"},
+                                   {"durable", "False"},
+                                   {"auto-delete", "True"},
+                                   {"exclusive", "True"}}));
+    auto q = vh->find_queue("flags");
+    ASSERT_TRUE(q);
+    EXPECT_FALSE(q->durable());
+    EXPECT_TRUE(q->auto_delete());
+    EXPECT_TRUE(q->exclusive());
+    // requeue:True requeues.
+    c.send(mk(command::send, {{"destination", "/queue/r"}}, "r"));
+    c.send(mk(command::subscribe,
+              {{"destination", "/queue/r"}, {"id", "r"}, {"ack", "client-individual"}}));
+    auto m = c.one();
+    c.send(mk(command::nack, {{"id", h(m, "ack")}, {"requeue", "True"}}));
+    EXPECT_EQ(h(c.one(), "redelivered"), "true");
+}
+
 TEST(StompSession, TopicFanOutAndExchangeDestinations) {
     core::broker b;
     client a(b), z(b), p(b);
@@ -505,6 +790,65 @@ TEST(StompSession, DisconnectReceiptAndRequeueOnClose) {
     EXPECT_EQ(q->unacked_count(), 0u);
 }
 
+// A store whose fsyncs complete when the test says so.
+class manual_store : public core::persistence {
+public:
+    uint64_t write_message(const core::message&, std::span<const uint64_t>) override {
+        return ++_seq;
+    }
+    uint64_t spill(const core::message&, uint64_t) override { return 0; }
+    uint64_t write_held(const core::message&, std::string_view, uint64_t, uint64_t*) override {
+        return ++_seq;
+    }
+    core::message_ptr read(uint64_t, uint64_t*) override { return nullptr; }
+    void settle(uint64_t, uint64_t) override {}
+    void queue_deleted(uint64_t, std::span<const uint64_t>) override {}
+    bool topology_changed(core::vhost&) override { return true; }
+    bool topology_pending() const override { return false; }
+    uint64_t next_queue_id() override { return ++_queue_ids; }
+    uint64_t queue_memory_limit() const override { return 0; }
+    uint64_t durable_seq() const override { return _durable; }
+    bool healthy() const override { return true; }
+    void wait(core::durable_waiter* w) override { _waiters.push_back(w); }
+    void cancel_wait(core::durable_waiter* w) override { std::erase(_waiters, w); }
+
+    void sync() {
+        _durable = _seq;
+        auto ws = std::move(_waiters);
+        _waiters.clear();
+        for (auto* w : ws) w->durable_advanced(_durable);
+    }
+
+private:
+    uint64_t _seq = 0, _durable = 0, _queue_ids = 0;
+    std::vector<core::durable_waiter*> _waiters;
+};
+
+// DISCONNECT whose receipt waits for the store: frames the client writes after it are not
+// acted on (no publish, no receipt), the receipt still comes, then the session closes.
+TEST(StompSession, NothingIsReadAfterDisconnectWhileItsReceiptWaits) {
+    core::broker b;
+    manual_store store;
+    b.find_vhost("/")->set_persistence(&store);
+    client c(b);
+    c.connect();
+    c.send(mk(command::send,
+              {{"destination", "/queue/held"}, {"persistent", "true"}, {"receipt", "s1"}}, "a"));
+    c.send(mk(command::disconnect, {{"receipt", "bye"}}));
+    c.send(mk(command::send,
+              {{"destination", "/queue/held"}, {"persistent", "true"}, {"receipt", "s2"}}, "b"));
+    EXPECT_TRUE(c.frames().empty());
+    EXPECT_FALSE(c.io.close);
+    store.sync();
+    std::vector<std::string> receipts;
+    for (auto& f : c.frames()) receipts.push_back(h(f, "receipt-id"));
+    EXPECT_EQ(receipts, (std::vector<std::string>{"s1", "bye"}));
+    EXPECT_TRUE(c.io.close);
+    EXPECT_EQ(b.find_vhost("/")->find_queue("held")->message_count(), 1u);
+    c.sess.connection_closed();
+    b.find_vhost("/")->set_persistence(nullptr);
+}
+
 TEST(StompSession, UnsubscribeStopsDeliveries) {
     core::broker b;
     client c(b);
@@ -529,6 +873,9 @@ TEST(StompSession, QueueDeletedUnderSubscriptionSendsErrorAndKeepsConnection) {
     EXPECT_EQ(f.cmd, command::error);
     EXPECT_EQ(h(f, "message"), "Server cancelled subscription");
     EXPECT_EQ(h(f, "subscription"), "s");
+    EXPECT_EQ(f.body,
+              "The server has canceled a subscription.\nNo more messages will be delivered for "
+              "\"id='s'\".\n");
     EXPECT_FALSE(c.io.close);
     EXPECT_EQ(c.sess.subscription_count(), 1u);
     c.send(mk(command::send, {{"destination", "/queue/stays"}}, "ok"));
@@ -591,12 +938,25 @@ TEST(StompSession, DestinationFormatting) {
     EXPECT_EQ(format_destination("x/y", "k"), "/exchange/x%2Fy/k");
     EXPECT_EQ(format_destination("x", ""), "/exchange/x");
     destination_error e;
+    // As RabbitMQ: only %2F is decoded; any other % stays as it is.
     auto d = parse_destination("/exchange/x%2Fy/k%25", e);
     ASSERT_TRUE(d);
     EXPECT_EQ(d->name, "x/y");
-    EXPECT_EQ(d->key, "k%");
-    EXPECT_FALSE(parse_destination("/queue/a%zz", e));
+    EXPECT_EQ(d->key, "k%25");
+    auto raw = parse_destination("/queue/a%zz", e);
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(raw->name, "a%zz");
+    auto bare = parse_destination("plain", e);  // no '/': a queue
+    ASSERT_TRUE(bare);
+    EXPECT_EQ(bare->kind, dest_kind::queue);
+    EXPECT_EQ(bare->name, "plain");
+    auto reply = parse_destination("/reply-queue/a/b", e);  // the rest, '/' and all
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->name, "a/b");
     EXPECT_FALSE(parse_destination("/queue/a/b", e));
+    EXPECT_EQ(e.detail, "'/a/b' is not a valid queue destination\n");
+    EXPECT_FALSE(parse_destination("a/b", e));
+    EXPECT_EQ(e.message, "Unknown destination");
 }
 
 }  // namespace

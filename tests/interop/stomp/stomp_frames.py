@@ -64,7 +64,8 @@ def test_bad_login_rejected():
     except ConnectFailedException:
         pass
     e = l.error()
-    assert e.headers["message"] == "Access refused", e.headers
+    assert e.headers["message"] == "Bad CONNECT", e.headers
+    assert e.body == b"Access refused for user 'guest'\n", e.body
     close(c)
 
 
@@ -75,7 +76,9 @@ def test_unknown_vhost_rejected():
         raise AssertionError("connect to an unknown vhost succeeded")
     except ConnectFailedException:
         pass
-    assert "Virtual host" in l.error().headers["message"]
+    e = l.error()
+    assert e.headers["message"] == "Bad CONNECT", e.headers
+    assert e.body == b"Virtual host 'no-such-vhost' access denied", e.body
     close(c)
 
 

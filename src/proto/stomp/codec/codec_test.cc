@@ -239,6 +239,7 @@ struct invalid_case {
 TEST(StompParser, InvalidFramesTable) {
     limits small;
     small.max_frame_size = 64;
+    small.max_body_size = 64;
     small.max_headers = 3;
     small.max_header_length = 20;
     std::vector<invalid_case> cases = {
@@ -265,9 +266,12 @@ TEST(StompParser, InvalidFramesTable) {
         {"nul_in_command", "SE\0ND\n\n\0"s, version::v1_2, "Invalid frame", {}},
         {"lone_cr_between_frames", "\rSEND\n\n\0"s, version::v1_2, "Invalid frame", {}},
         {"content_length_over_limit", "SEND\ncontent-length:100\n\n\0"s, version::v1_2,
-         "Frame too large", small},
+         "Message too large", small},
         {"body_over_limit", "SEND\n\n"s + std::string(100, 'x') + "\0"s, version::v1_2,
-         "Frame too large", small},
+         "Message too large", small},
+        {"headers_over_frame_limit",
+         "SEND\naaaaaaaaaaaaaaaaa:1\nbbbbbbbbbbbbbbbbb:2\nccccccccccccccccc:3\n\n\0"s,
+         version::v1_2, "Frame too large", small},
         {"too_many_headers", "SEND\na:1\nb:2\nc:3\nd:4\n\n\0"s, version::v1_2, "Too many headers",
          small},
         {"header_too_long", "SEND\nk:"s + std::string(30, 'v') + "\n\n\0"s, version::v1_2,
@@ -370,6 +374,29 @@ TEST(StompWriter, RoundTripEveryCommandAndVersion) {
                 EXPECT_EQ(r.frames[0].body, f.body);
             }
         }
+    }
+}
+
+// The frame limit covers the command and headers only; a body is limited by max_body_size,
+// and going over it reports the size so the session can name it as RabbitMQ does.
+TEST(StompParser, BodyIsLimitedByMessageSizeNotFrameSize) {
+    limits l;
+    l.max_frame_size = 64;
+    l.max_body_size = 1000;
+    std::string body(1000, 'b');
+    for (size_t chunk : {0u, 7u}) {
+        auto ok = run("SEND\ncontent-length:1000\n\n"s + body + "\0"s, version::v1_2, chunk, l);
+        ASSERT_FALSE(ok.failed) << ok.error.detail;
+        ASSERT_EQ(ok.frames.size(), 1u);
+        EXPECT_EQ(ok.frames[0].body, body);
+        auto nul = run("SEND\n\n"s + body + "\0"s, version::v1_2, chunk, l);
+        ASSERT_FALSE(nul.failed) << nul.error.detail;
+        auto over = run("SEND\ncontent-length:1001\n\n"s + body + "x\0"s, version::v1_2, chunk, l);
+        ASSERT_TRUE(over.failed);
+        EXPECT_EQ(over.error.body_size, 1001u);
+        auto streamed = run("SEND\n\n"s + body + "xx\0"s, version::v1_2, chunk, l);
+        ASSERT_TRUE(streamed.failed);
+        EXPECT_GT(streamed.error.body_size, 1000u);
     }
 }
 

@@ -64,4 +64,12 @@ const std::string* frame::get(std::string_view name) const {
     return nullptr;
 }
 
+std::optional<bool> frame::boolean(std::string_view name) const {
+    const std::string* v = get(name);
+    if (!v) return std::nullopt;
+    if (*v == "true" || *v == "True") return true;
+    if (*v == "false" || *v == "False") return false;
+    return std::nullopt;
+}
+
 }  // namespace warren::stomp

@@ -61,6 +61,10 @@ struct frame {
     // The first header with this name (STOMP: a repeated header's first value wins).
     const std::string* get(std::string_view name) const;
     bool has(std::string_view name) const { return get(name) != nullptr; }
+    // A boolean header as RabbitMQ reads one (rabbit_stomp_frame:boolean_header): "true" or
+    // "True", "false" or "False"; nullopt when absent or anything else.
+    std::optional<bool> boolean(std::string_view name) const;
+    bool boolean(std::string_view name, bool dflt) const { return boolean(name).value_or(dflt); }
     // Appends (does not replace).
     frame& add(std::string name, std::string value) {
         headers.emplace_back(std::move(name), std::move(value));

@@ -139,10 +139,11 @@ bool parser::finish_headers() {
             }
             n = n * 10 + static_cast<size_t>(c - '0');
         }
-        if (n > _limits.max_frame_size || _frame_bytes + n > _limits.max_frame_size) {
-            _error = {"Frame too large",
-                      fmt::format("content-length {} exceeds the frame size limit of {} bytes", n,
-                                  _limits.max_frame_size)};
+        if (n > _limits.max_body_size) {
+            _error = {"Message too large",
+                      fmt::format("content-length {} exceeds the message size limit of {} bytes",
+                                  n, _limits.max_body_size),
+                      n};
             return false;
         }
         _body_remaining = n;
@@ -235,7 +236,6 @@ parse_result parser::parse(std::string_view data) {
                 _frame.body.append(data.data() + pos, take);
                 pos += take;
                 _body_remaining -= take;
-                _frame_bytes += take;
                 if (_body_remaining == 0) _state = state::body_terminator;
                 continue;
             }
@@ -255,11 +255,13 @@ parse_result parser::parse(std::string_view data) {
                 const void* nul = std::memchr(start, '\0', n - pos);
                 size_t take =
                     nul ? static_cast<size_t>(static_cast<const char*>(nul) - start) : n - pos;
-                _frame_bytes += take;
-                if (_frame_bytes > _limits.max_frame_size) {
-                    return fail(pos, "Frame too large",
-                                fmt::format("frame exceeds the size limit of {} bytes",
-                                            _limits.max_frame_size));
+                if (_frame.body.size() + take > _limits.max_body_size) {
+                    uint64_t size = _frame.body.size() + take;
+                    fail(pos, "Message too large",
+                         fmt::format("body exceeds the message size limit of {} bytes",
+                                     _limits.max_body_size));
+                    _error.body_size = size;
+                    return {pos, parse_status::error};
                 }
                 _frame.body.append(start, take);
                 pos += take;

@@ -16,13 +16,15 @@
 // "name:value" split at the first colon (no trimming), LF or CRLF line ends; a blank line; then
 // either exactly content-length bytes (NULs allowed) followed by NUL, or bytes up to the first
 // NUL. Header escapes per version: 1.0 none; 1.1 \n \c \\; 1.2 also \r; an undefined escape is
-// an error. CONNECT/STOMP/CONNECTED headers are never unescaped. Limits (frame size, header
-// count, header line length) produce errors instead of unbounded buffering. After an error the
+// an error. CONNECT/STOMP/CONNECTED headers are never unescaped. Limits (size of the command and
+// headers, body size, header count, header line length) produce errors instead of unbounded
+// buffering. After an error the
 // parser stays in the error state; the connection is expected to close.
 //
 // Owned by one connection; not thread-safe; no I/O.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,7 +33,8 @@
 namespace warren::stomp {
 
 struct limits {
-    size_t max_frame_size = 4 * 1024 * 1024;  // command + headers + body, as RabbitMQ (4 MB)
+    size_t max_frame_size = 4 * 1024 * 1024;  // command + headers (the body is not counted)
+    size_t max_body_size = 128 * 1024 * 1024;  // RabbitMQ's max_message_size default (128 MiB)
     size_t max_headers = 1000;
     size_t max_header_length = 64 * 1024;  // one header (or command) line, escaped form
 };
@@ -47,6 +50,9 @@ struct parse_result {
 struct parse_error {
     std::string message;
     std::string detail;
+    // Non-zero when the body went over max_body_size: its declared size, or the bytes read so
+    // far without a content-length. The session reports it as RabbitMQ does (errors.h).
+    uint64_t body_size = 0;
 };
 
 class parser {

@@ -1,0 +1,76 @@
+#pragma once
+// Every ERROR the STOMP front end sends, in one place: the `message` header and the body, word
+// for word as RabbitMQ 3.10's STOMP adapter writes them (rabbit_stomp_processor), including the
+// trailing newline where RabbitMQ's text has one. Each function is one error path; the table in
+// docs/compatibility.md (## STOMP) lists them with the frame that triggers each.
+//
+//   return errors::missing_destination("SEND");   // a `failure` for the session's status
+//
+// RabbitMQ prints some values with Erlang's ~p, which quotes strings ("SEND"); erlang_quoted()
+// does the same. Pure functions, no state.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace warren::stomp {
+
+// ERROR frame contents.
+struct failure {
+    std::string message;  // the `message` header
+    std::string detail;   // the body
+};
+
+// `s` as Erlang's ~p prints a string: in double quotes, with " and \ escaped.
+std::string erlang_quoted(std::string_view s);
+
+namespace errors {
+
+// Connection and commands.
+failure illegal_command();                          // any frame before CONNECT
+failure bad_command(std::string_view command);      // unknown or server-only command
+failure version_mismatch();                         // no common version in accept-version
+failure missing_login();                            // no login and no default user
+failure access_refused(std::string_view user);      // bad credentials
+failure vhost_access_denied(std::string_view vhost);
+// A header RabbitMQ parses without checking (heart-beat, ack, prefetch-count, priority,
+// timestamp, integer queue arguments, a message-id's delivery tag): the processor crashes
+// and reports only this.
+failure processing_error();
+
+// Destinations.
+failure missing_destination(std::string_view command);
+failure unknown_destination(std::string_view text);
+// `content` is what follows the type prefix ("/bah/baz" for /queue/bah/baz); `type` is
+// RabbitMQ's atom: queue, amqqueue, topic, exchange, temp_queue, reply_queue.
+failure invalid_destination(std::string_view content, std::string_view type);
+failure blank_destination();
+failure destination_not_allowed(std::string_view text, std::string_view command);  // temp-queue
+failure header_not_allowed(std::string_view header, std::string_view command);
+
+// Subscriptions. `consumer_tag` is T_<id>, or Q_<destination> for a SUBSCRIBE without id;
+// `description` is id='<id>' or destination='<destination>'.
+failure duplicate_subscription(std::string_view consumer_tag);
+failure durable_subscription_without_id();
+failure unsubscribe_temp_queue_id();
+failure unsubscribe_without_id();
+failure no_subscription_found(std::string_view description);
+std::string subscription_cancelled_detail(std::string_view description);  // body of that ERROR
+
+// ACK / NACK. `header` is the ack header of the session's version: id (1.2) or message-id.
+failure missing_ack_header(std::string_view command, std::string_view header);
+failure invalid_ack_header(std::string_view command, std::string_view header);
+failure ack_without_subscription(std::string_view ack_value);
+
+// Transactions.
+failure missing_transaction(std::string_view command);
+failure bad_transaction(std::string_view transaction);
+
+// An expiration RabbitMQ's channel refuses; `reason` as Erlang prints it (no_integer, ...).
+failure invalid_expiration(std::string_view value, std::string_view reason);
+
+// A body above max_message_size (RabbitMQ's channel check, reported as precondition_failed).
+failure message_too_large(uint64_t size, uint64_t max);
+
+}  // namespace errors
+}  // namespace warren::stomp
