@@ -208,9 +208,8 @@ private:
             if (s->_finished) return;
             if (ec) {
                 if (ec == websocket::error::message_too_big) {
-                    WLOG_WARN("{} connection peer=ws:{}: WebSocket message too large",
-                              s->_owner.protocol(), s->_peer.address);
-                    s->_session->force_close("WebSocket message exceeds the size limit");
+                    s->_session->on_message_too_large();
+                    s->flush();
                     return;
                 }
                 s->finish();

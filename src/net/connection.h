@@ -142,7 +142,11 @@ public:
     size_t size() const { return _connections.size(); }
     template <typename F>
     void for_each(F&& f) const {
-        for (const auto& [k, c] : _connections) f(*c);
+        for (const auto& [k, c] : _connections) f(static_cast<const connection&>(*c));
+    }
+    template <typename F>
+    void for_each(F&& f) {
+        for (auto& [k, c] : _connections) f(*c);
     }
 
     boost::asio::io_context& io() { return _io; }

@@ -86,6 +86,9 @@ public:
     // (0 = the transport's default).
     virtual uint64_t close_grace_ms() const { return 0; }
 
+    // A message-oriented transport (WebSocket) received a message above its size limit.
+    virtual void on_message_too_large() { force_close("message too large"); }
+
     // Broker shutdown or an admin close: the protocol's own close (connection.close 320,
     // STOMP ERROR), then close_requested().
     virtual void force_close(std::string_view reason) = 0;

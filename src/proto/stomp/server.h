@@ -1,9 +1,8 @@
 #pragma once
-// The STOMP front end's entry point and transport. net/ accepts TCP sockets (the STOMP port) and
-// mgmt/ upgrades HTTP requests at /ws to WebSocket; both hand the result here. The server owns
-// every live STOMP connection: one async read loop each, every complete frame in a read parsed
-// and acted on, and one socket write per batch of output (a WebSocket connection writes one
-// message per STOMP frame, as @stomp/stompjs expects).
+// The STOMP front end's entry point. net/ accepts TCP sockets (the STOMP port) and mgmt/
+// upgrades HTTP requests at /ws to WebSocket; both hand the result here, and each becomes a
+// net::connection (the transport: reads, batched writes, closing) driving a stomp::session.
+// A WebSocket connection writes one message per STOMP frame, as @stomp/stompjs expects.
 //
 // Lives on the broker thread, which runs the io_context and all of core; nothing is locked.
 //
@@ -23,10 +22,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include "core/broker.h"
+#include "net/connection.h"
 #include "proto/stomp/session.h"
 
 namespace warren::stomp {
@@ -48,8 +46,6 @@ struct settings {
     std::string default_vhost = "/";
     std::string server_name = "Warren/0.1.0";
 };
-
-class connection;
 
 // A live connection, for the management API.
 struct connection_info {
@@ -73,7 +69,7 @@ public:
     void accept(boost::asio::ip::tcp::socket s);
     // An already-upgraded WebSocket (subprotocol v10/v11/v12.stomp): one STOMP frame per
     // WebSocket message, text or binary, in both directions.
-    void accept_websocket(boost::beast::websocket::stream<boost::beast::tcp_stream> ws);
+    void accept_websocket(net::ws_stream ws);
     // Sends ERROR "connection_forced" to every client, releases subscriptions (unacked messages
     // requeued) and closes each connection once the ERROR is flushed. New connections are
     // refused afterwards.
@@ -83,21 +79,16 @@ public:
     // Admin close: ERROR with `reason`, then close. False if no such connection.
     bool close_connection(uint64_t id, const std::string& reason);
 
-    // ---- used by connections ----
-    boost::asio::io_context& io() { return _io; }
     core::broker& broker() { return _broker; }
     const session_settings& session_config() const { return _session_settings; }
-    void remove(const connection* c);
 
 private:
-    void add(std::shared_ptr<connection> c);
+    std::unique_ptr<net::session> make_session(net::session_io& io, const net::peer_info& p);
 
-    boost::asio::io_context& _io;
     core::broker& _broker;
     settings _settings;
     session_settings _session_settings;
-    bool _shutting_down = false;
-    std::unordered_map<const connection*, std::shared_ptr<connection>> _connections;
+    net::connection_set _connections;
 };
 
 }  // namespace warren::stomp

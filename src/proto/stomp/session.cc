@@ -167,10 +167,11 @@ session::~session() {
 // ---------------------------------------------------------------------------------------------
 // input
 
-void session::on_bytes(std::string_view data, uint64_t now_ms) {
+size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
     _graveyard.clear();
+    const size_t all = data.size();  // the parser keeps what it has not finished
     // After DISCONNECT nothing more is read, even while its receipt waits for the store.
-    if (_closing || _closed || _close_after_receipts) return;
+    if (_closing || _closed || _close_after_receipts) return all;
     _last_read_ms = now_ms;
     _now_ms = now_ms;
     while (!data.empty() && !_closing && !_close_after_receipts) {
@@ -193,6 +194,7 @@ void session::on_bytes(std::string_view data, uint64_t now_ms) {
             break;
         }
     }
+    return all;
 }
 
 void session::handle(frame& f) {
@@ -935,6 +937,15 @@ void session::force_close(const failure& why) {
     if (!_closing) send_error(why, nullptr);
     close();
     connection_closed();
+}
+
+void session::force_close(std::string_view reason) {
+    force_close(failure{"connection_forced", std::string(reason)});
+}
+
+void session::on_message_too_large() {
+    WLOG_INFO("stomp bad frame peer={}: WebSocket message exceeds the size limit", _peer);
+    force_close(failure{"Frame too large", "WebSocket message exceeds the frame size limit"});
 }
 
 void session::close() {

@@ -36,6 +36,7 @@
 #include "core/persistence.h"
 #include "core/message.h"
 #include "core/queue.h"
+#include "net/session.h"
 #include "proto/stomp/codec/frame.h"
 #include "proto/stomp/codec/parser.h"
 #include "proto/stomp/codec/writer.h"
@@ -61,22 +62,14 @@ struct session_settings {
     size_t output_high_water = 1 << 20;
 };
 
-// What the transport implements.
-class session_io {
-public:
-    virtual ~session_io() = default;
-    virtual void output_ready() = 0;     // take_output() has bytes; schedule a write
-    virtual void close_requested() = 0;  // write pending output, then close the connection
-};
-
-struct output_batch {
-    std::string bytes;
-    std::vector<size_t> frame_ends;  // end offset of each frame (and heart-beat) in bytes
-};
+// What the transport implements (net/session.h); output_batch.frame_ends marks the end of each
+// frame (and heart-beat), so a WebSocket transport writes one message per frame.
+using net::session_io;
+using net::output_batch;
 
 using status = basic_result<void, failure>;  // failure (errors.h): an ERROR frame's texts
 
-class session final : public core::durable_waiter {
+class session final : public net::session, public core::durable_waiter {
 public:
     session(core::broker& b, const session_settings& s, session_io& io, std::string peer);
     ~session() override;
@@ -84,17 +77,20 @@ public:
     session& operator=(const session&) = delete;
 
     // Bytes from the client: a TCP read, or one WebSocket message.
-    void on_bytes(std::string_view data, uint64_t now_ms);
+    // Returns data.size(): the parser keeps an incomplete frame itself.
+    size_t on_bytes(std::string_view data, uint64_t now_ms) override;
     // Heart-beat housekeeping; call at least every timer_interval_ms().
-    void on_timer(uint64_t now_ms);
-    uint64_t timer_interval_ms() const;  // 0 = no timer needed
+    void on_timer(uint64_t now_ms) override;
+    uint64_t timer_interval_ms() const override;  // 0 = no timer needed
     // After a write completed: resumes subscriptions paused by backpressure.
-    void on_output_drained();
+    void on_output_drained() override;
 
-    output_batch take_output();
+    output_batch take_output() override;
     // Hands a written output buffer back, so its capacity is reused for later batches.
-    void recycle(std::string&& buffer);
-    bool has_output() const { return !_out.bytes.empty(); }
+    void recycle(std::string&& buffer) override;
+    bool has_output() const override { return !_out.bytes.empty(); }
+    // After our last frame, how long the transport waits for the client to close.
+    uint64_t close_grace_ms() const override { return 1000; }
     bool closing() const { return _closing; }
     bool connected() const { return _connected; }
     version negotiated_version() const { return _version; }
@@ -107,10 +103,14 @@ public:
     // Broker shutdown or an admin close: ERROR with this message, release everything at once;
     // the transport still flushes the ERROR before closing.
     void force_close(const failure& why);
+    // net::session: broker shutdown or admin close (ERROR connection_forced, `reason`).
+    void force_close(std::string_view reason) override;
+    // A WebSocket message above the limit: ERROR "Frame too large".
+    void on_message_too_large() override;
 
     // The transport is gone (or closing): cancel subscriptions, requeue unacked messages,
     // delete exclusive queues. Idempotent.
-    void connection_closed();
+    void connection_closed() override;
 
     // The store reached durable_seq: send the receipts waiting for it.
     void durable_advanced(uint64_t durable_seq) override;

@@ -23,6 +23,8 @@ struct fake_io : session_io {
     bool close = false;
     void output_ready() override { ++ready; }
     void close_requested() override { close = true; }
+    void close_now() override { close = true; }
+    size_t bytes_in_flight() const override { return 0; }
 };
 
 class client {
