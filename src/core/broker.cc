@@ -1,6 +1,6 @@
 #include "core/broker.h"
 
-#include <chrono>
+#include "core/clock.h"
 
 namespace warren::core {
 
@@ -16,12 +16,17 @@ vhost* broker::find_vhost(std::string_view name) {
     return it == _vhosts.end() ? nullptr : it->second.get();
 }
 
+const vhost* broker::find_vhost(std::string_view name) const {
+    auto it = _vhosts.find(name);
+    return it == _vhosts.end() ? nullptr : it->second.get();
+}
+
 vhost* broker::add_vhost(std::string_view name) {
     if (vhost* v = find_vhost(name)) return v;
     auto v = std::make_unique<vhost>(std::string(name));
     vhost* p = v.get();
     if (_clock) p->set_clock(_clock, _wall);
-    p->set_persistence(_persist);
+    p->set_storage(_storage);
     _vhosts.emplace(std::string(name), std::move(v));
     return p;
 }
@@ -84,15 +89,16 @@ void broker::release_delayed(uint64_t now_ms) {
 }
 
 uint64_t broker::now_ms() const {
-    if (_clock) return _clock();
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+    return _clock ? _clock() : system_steady_ms();
 }
 
-void broker::set_persistence(persistence* p) {
-    _persist = p;
-    for (auto& [n, v] : _vhosts) v->set_persistence(p);
+uint64_t broker::wall_ms() const {
+    return _wall ? _wall() * 1000 : system_wall_ms();
+}
+
+void broker::set_storage(const storage& s) {
+    _storage = s;
+    for (auto& [n, v] : _vhosts) v->set_storage(s);
 }
 
 void broker::set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds) {

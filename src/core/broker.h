@@ -33,6 +33,7 @@ public:
     broker& operator=(const broker&) = delete;
 
     vhost* find_vhost(std::string_view name);
+    const vhost* find_vhost(std::string_view name) const;
     vhost* add_vhost(std::string_view name);  // returns the existing one if present
     bool remove_vhost(std::string_view name);
     std::vector<std::string> vhost_names() const;
@@ -46,9 +47,8 @@ public:
 
     uint64_t next_connection_id() { return ++_last_connection_id; }
 
-    // Durable storage for every vhost, present and future (null: none). Not owned.
-    void set_persistence(persistence* p);
-    persistence* persist() const { return _persist; }
+    // Durable storage for every vhost, present and future (members null: none). Not owned.
+    void set_storage(const storage& s);
 
     // Time-driven work (message TTL, x-expires) in every vhost. The server's timer calls
     // tick(now_ms()) every ~10 ms (or at next_expiry()). Tests inject a fake clock, which
@@ -60,6 +60,7 @@ public:
     std::optional<uint64_t> next_delayed_due() const;
     void release_delayed(uint64_t now_ms);
     uint64_t now_ms() const;
+    uint64_t wall_ms() const;  // ms since the epoch: the injected wall clock, else the system's
     void set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds = {});
 
 private:
@@ -67,7 +68,7 @@ private:
     string_map<user> _users;
     uint64_t _last_connection_id = 0;
     vhost::clock_fn _clock, _wall;
-    persistence* _persist = nullptr;
+    storage _storage;
 };
 
 }  // namespace warren::core

@@ -1,8 +1,8 @@
 #include "core/queue.h"
 
 #include <algorithm>
-#include <chrono>
 
+#include "core/clock.h"
 #include "core/features.h"
 #include "core/vhost.h"
 
@@ -86,24 +86,21 @@ queue::queue(queue_decl d, vhost* owner_vhost, uint64_t owner_connection)
 queue::~queue() = default;
 
 uint64_t queue::now() const {
-    if (_vhost) return _vhost->now_ms();
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+    return _vhost ? _vhost->now_ms() : system_steady_ms();
 }
 
-persistence* queue::persist() const {
-    return _vhost ? _vhost->persist() : nullptr;
+message_log* queue::log() const {
+    return _vhost ? _vhost->log() : nullptr;
 }
 
 void queue::settle_disk(uint64_t disk_id, bool spilled) {
     if (!disk_id) return;
-    if (auto* p = persist())
+    if (auto* p = log())
         p->settle(spilled ? spill_queue_id(_decl.store_id) : _decl.store_id, disk_id);
 }
 
 void queue::page_out(ready_entry& e) {
-    auto* p = persist();
+    auto* p = log();
     if (!p || !e.msg) return;
     const uint64_t limit = p->queue_memory_limit();
     if (limit == 0 || _mem_bytes + mem_cost(e) <= limit) return;
@@ -117,7 +114,7 @@ void queue::page_out(ready_entry& e) {
 
 bool queue::page_in(ready_entry& e) {
     if (e.msg) return true;
-    auto* p = persist();
+    auto* p = log();
     uint64_t published = 0;
     if (p) e.msg = p->read(e.disk_id, &published);
     if (!e.msg) {
@@ -129,10 +126,7 @@ bool queue::page_in(ready_entry& e) {
         e.stub = false;
         e.size = e.msg->size_bytes();
         if (auto exp = parse_expiration(e.msg->props.expiration); exp && published) {
-            const auto wall = static_cast<uint64_t>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count());
+            const uint64_t wall = _vhost ? _vhost->wall_ms() : system_wall_ms();
             if (published + *exp <= wall) {
                 ++_stats.expired;
                 drop(std::move(e), death_reason::expired);
@@ -610,7 +604,7 @@ void queue::maybe_auto_delete() {
 
 size_t queue::purge() {
     size_t n = _ready.size();
-    if (persist())
+    if (log())
         for (size_t i = 0; i < _ready.size(); ++i)
             settle_disk(_ready[i].disk_id, _ready[i].spilled);
     _ready.reset();
@@ -626,7 +620,7 @@ size_t queue::mark_deleted() {
     if (_deleted) return 0;
     _deleted = true;
     size_t n = _ready.size();
-    if (auto* p = persist()) {
+    if (auto* p = log()) {
         std::vector<uint64_t> ids, spilled;
         auto add = [&](uint64_t id, bool s) {
             if (id) (s ? spilled : ids).push_back(id);

@@ -27,7 +27,7 @@
 #include "core/exchange.h"
 #include "core/fields.h"
 #include "core/message.h"
-#include "core/persistence.h"
+#include "core/message_log.h"
 #include "core/ring.h"
 #include "core/seq_map.h"
 
@@ -148,7 +148,7 @@ public:
     // with RabbitMQ's precedence (core/policy.h); enforces a new length limit at once.
     void apply_policy(const policy* p);
     const std::string& policy_name() const { return _policy; }  // "" = none
-    // Store id (0 until a persistence is attached) and whether this queue's persistent
+    // Store id (0 until a topology store is attached) and whether this queue's persistent
     // messages are written (durable, not exclusive: exclusive queues die with the broker).
     uint64_t store_id() const { return _decl.store_id; }
     bool keeps_persistent() const { return _decl.durable && !_decl.exclusive; }
@@ -222,7 +222,7 @@ private:
     void page_out(ready_entry& e);  // if over the memory limit
     static uint64_t mem_cost(const ready_entry& e) { return e.size + sizeof(message) + 64; }
     void settle_disk(uint64_t disk_id, bool spilled);
-    persistence* persist() const;
+    message_log* log() const;
     uint64_t now() const;
     struct priority_group {
         int priority;

@@ -1,9 +1,9 @@
 #include "core/vhost.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 
+#include "core/clock.h"
 #include "core/features.h"
 
 namespace warren::core {
@@ -265,8 +265,8 @@ void vhost::delete_exchange_now(exchange* x) {
     if (x->delayed()) {
         std::vector<uint64_t> ids;
         _delayed.drop_exchange(x->name(), &ids);
-        if (_persist)
-            for (uint64_t id : ids) _persist->settle(_delayed_store_id, id);
+        if (_storage.log)
+            for (uint64_t id : ids) _storage.log->settle(_delayed_store_id, id);
     }
     struct save_after {
         vhost* v;
@@ -373,7 +373,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
     queue_decl nd = d;
     nd.name = name;
     nd.passive = false;
-    if (_persist && nd.store_id == 0) nd.store_id = _persist->next_queue_id();
+    if (_storage.topology && nd.store_id == 0) nd.store_id = _storage.topology->next_queue_id();
     auto q = std::make_shared<queue>(std::move(nd), this, owner);
     if (!_policies.empty()) q->apply_policy(_policies.match_queue(name));
     _queues.emplace(name, q);
@@ -634,17 +634,15 @@ void vhost::set_clock(clock_fn steady_ms, clock_fn wall_seconds) {
 }
 
 uint64_t vhost::now_ms() const {
-    if (_clock) return _clock();
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+    return _clock ? _clock() : system_steady_ms();
 }
 
 uint64_t vhost::wall_seconds() const {
-    if (_wall) return _wall();
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
+    return _wall ? _wall() : system_wall_ms() / 1000;
+}
+
+uint64_t vhost::wall_ms() const {
+    return _wall ? _wall() * 1000 : system_wall_ms();
 }
 
 result<void> vhost::set_policy(policy p) {
@@ -693,7 +691,7 @@ bool vhost::restore_delayed(message_ptr m, uint64_t disk_id, uint64_t published_
 void vhost::release_delayed(uint64_t now) {
     if (!_delayed.next_due() || *_delayed.next_due() > now) return;
     for (auto& r : _delayed.take_due(now)) {
-        if (r.disk_id && _persist) _persist->settle(_delayed_store_id, r.disk_id);
+        if (r.disk_id && _storage.log) _storage.log->settle(_delayed_store_id, r.disk_id);
         exchange* x = find_exchange(r.exchange);
         if (!x) continue;
         auto res = route_message(x, std::move(r.msg), nullptr, false);
@@ -748,9 +746,10 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
         queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
         if (dead && is_cycle(*m, q->name())) return size_t{0};
         bool written = false;
-        if (_persist && m->persistent() && q->keeps_persistent()) {
+        if (_storage.log && m->persistent() && q->keeps_persistent()) {
             const uint64_t id = q->store_id();
-            const uint64_t seq = _persist->write_message(*m, std::span<const uint64_t>(&id, 1));
+            const uint64_t seq =
+                _storage.log->write_message(*m, std::span<const uint64_t>(&id, 1));
             if (seq == 0) return error{reply_code::internal_error,
                                        "INTERNAL_ERROR - the message store cannot write"};
             written = true;
@@ -790,13 +789,13 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
                 // +1: now_ms() is truncated to the millisecond, so this is the first
                 // millisecond at which `delay` has surely passed (never early).
                 uint64_t disk_id = 0;
-                if (_persist && m->persistent() && e->durable()) {
+                if (_storage.log && _storage.topology && m->persistent() && e->durable()) {
                     if (!_delayed_store_id) {
-                        _delayed_store_id = _persist->next_queue_id();
+                        _delayed_store_id = _storage.topology->next_queue_id();
                         durable_changed();
                     }
                     const uint64_t seq =
-                        _persist->write_held(*m, e->name(), _delayed_store_id, &disk_id);
+                        _storage.log->write_held(*m, e->name(), _delayed_store_id, &disk_id);
                     if (seq && info) info->store_seq = std::max(info->store_seq, seq);
                 }
                 _delayed.hold(e->name(), m, now_ms() + *delay + 1, *delay, disk_id);
@@ -837,14 +836,14 @@ result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* in
                       targets.end());
     }
     bool written = false;
-    if (_persist && m->persistent()) {
+    if (_storage.log && m->persistent()) {
         std::vector<uint64_t> local_ids;
         std::vector<uint64_t>& ids = nested ? local_ids : _store_ids;
         ids.clear();
         for (auto& q : targets)
             if (q->keeps_persistent()) ids.push_back(q->store_id());
         if (!ids.empty()) {
-            const uint64_t seq = _persist->write_message(*m, ids);
+            const uint64_t seq = _storage.log->write_message(*m, ids);
             if (seq == 0) {
                 targets.clear();
                 frontier.clear();

@@ -90,17 +90,19 @@ public:
     // reject-publish): the front end must nack a confirm for it. Those are not in the count.
     struct publish_info {
         size_t rejected = 0;
-        uint64_t store_seq = 0;  // confirm only once persistence::durable_seq() >= this
+        uint64_t store_seq = 0;  // confirm only once confirm_gate::durable_seq() >= this
     };
     result<size_t> publish(std::string_view exchange, message_ptr m,
                            publish_info* info = nullptr);
 
     // ---- time: TTL, x-expires ----
-    // Steady-clock milliseconds (defaults to std::chrono::steady_clock); tests inject a fake.
+    // Core reads time only here: steady milliseconds and wall-clock seconds as injected (tests
+    // inject fakes), else the system clocks (core/clock.h).
     using clock_fn = std::function<uint64_t()>;
     void set_clock(clock_fn steady_ms, clock_fn wall_seconds = {});
     uint64_t now_ms() const;
     uint64_t wall_seconds() const;  // for x-death "time"
+    uint64_t wall_ms() const;       // publish times in the store (TTL across restarts)
     // Expires messages and deletes x-expires queues that are due. The front end's timer
     // calls it (broker::tick does every vhost).
     void tick(uint64_t now_ms);
@@ -120,9 +122,13 @@ public:
     void queue_auto_delete(queue* q);
 
     // ---- durability (see persistence.h) ----
-    // Set by the broker. Queues get store ids from it; durable topology changes are saved.
-    void set_persistence(persistence* p) { _persist = p; }
-    persistence* persist() const { return _persist; }
+    // Set by the broker: the message log, the topology store (queues get store ids from it;
+    // durable topology changes are saved) and the confirm gate. Not owned.
+    void set_storage(const storage& s) { _storage = s; }
+    message_log* log() const { return _storage.log; }
+    confirm_gate* confirms() const { return _storage.confirms; }
+    // The confirm gate under the name the front ends use (proto/ calls it).
+    persistence* persist() const { return _storage.confirms; }
 
     // ---- policies (core/policy.h) ----
     // Adds or replaces a policy by name and re-applies policies to every queue and exchange.
@@ -183,13 +189,17 @@ private:
     uint64_t _delayed_store_id = 0;
     policy_set _policies;
     bool _draining = false;
-    persistence* _persist = nullptr;
+    storage _storage;
     std::vector<uint64_t> _store_ids;  // scratch: durable queues one persistent publish reached
     // A durable object changed: save the topology. false: not saved (the caller fails the
     // operation with topology_error() instead of acknowledging it).
-    bool durable_changed() { return !_persist || _persist->topology_changed(*this); }
+    bool durable_changed() {
+        return !_storage.topology || _storage.topology->topology_changed(*this);
+    }
     // A re-declare of a durable object: acknowledged only if the saved topology is current.
-    bool durable_current() { return !_persist || !_persist->topology_pending() || durable_changed(); }
+    bool durable_current() {
+        return !_storage.topology || !_storage.topology->topology_pending() || durable_changed();
+    }
     static error topology_error() {
         return error{reply_code::internal_error,
                      "INTERNAL_ERROR - cannot save the topology to disk (see the broker log)"};

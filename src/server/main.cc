@@ -14,12 +14,12 @@
 
 #include "base/log.h"
 #include "core/broker.h"
+#include "durability/broker_store.h"
 #include "mgmt/http_server.h"
 #include "net/listener.h"
 #include "proto/amqp091/server.h"
 #include "proto/stomp/server.h"
 #include "server/config.h"
-#include "server/durability.h"
 #include "server/policies.h"
 #include "server/version.h"
 
@@ -64,7 +64,7 @@ int run(const server::config& cfg) {
 
     // Durable state: lock the data dir, restore the topology and the messages, attach the store.
     // Refuses to start (exit 1) on a data dir it cannot read, rather than start empty.
-    auto durable = server::durability::open(
+    auto durable = durability::broker_store::open(
         io, broker, {.dir = cfg.data_dir, .queue_memory_limit = cfg.queue_memory_limit});
     if (!durable) {
         WLOG_ERROR("startup failed: {}", durable.error());

@@ -1,5 +1,6 @@
 #include "store/topology.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -10,8 +11,6 @@ namespace warren::store {
 using json = nlohmann::json;
 
 namespace {
-
-constexpr std::string_view file_name = "topology.json";
 
 // ---- field values: {"type": "...", "value": ...} so every AMQP type comes back as itself ----
 
@@ -326,6 +325,52 @@ struct decoder {
     }
 };
 
+json exchange_json(const exchange_def& x) {
+    return {{"name", x.name},
+            {"type", x.type},
+            {"auto_delete", x.auto_delete},
+            {"internal", x.internal},
+            {"arguments", encode_table(x.args)}};
+}
+
+json queue_json(const queue_def& q) {
+    return {{"name", q.name},
+            {"id", q.id},
+            {"auto_delete", q.auto_delete},
+            {"arguments", encode_table(q.args)}};
+}
+
+json binding_json(const binding_def& b) {
+    return {{"source", b.source},
+            {"destination", b.destination},
+            {"destination_type", b.destination_is_exchange ? "exchange" : "queue"},
+            {"routing_key", b.routing_key},
+            {"arguments", encode_table(b.args)}};
+}
+
+bool decode_exchange(decoder& d, const json& j, const std::string& w, exchange_def& x) {
+    return d.str(j, "name", x.name, w) && d.str(j, "type", x.type, w) &&
+           d.boolean(j, "auto_delete", x.auto_delete, w) &&
+           d.boolean(j, "internal", x.internal, w) && d.args(j, x.args, w);
+}
+
+bool decode_queue(decoder& d, const json& j, const std::string& w, queue_def& q) {
+    return d.str(j, "name", q.name, w) &&
+           (!j.contains("id") || d.integer(j["id"], q.id, w + ".id")) &&
+           d.boolean(j, "auto_delete", q.auto_delete, w) && d.args(j, q.args, w);
+}
+
+bool decode_binding(decoder& d, const json& j, const std::string& w, binding_def& b) {
+    std::string dtype = "queue";
+    bool o = d.str(j, "source", b.source, w) && d.str(j, "destination", b.destination, w) &&
+             d.str(j, "destination_type", dtype, w, false) &&
+             d.str(j, "routing_key", b.routing_key, w, false) && d.args(j, b.args, w);
+    if (o && dtype != "queue" && dtype != "exchange")
+        o = d.fail(w + ".destination_type: expected queue or exchange");
+    b.destination_is_exchange = dtype == "exchange";
+    return o;
+}
+
 }  // namespace
 
 vhost_def* topology::find_vhost(std::string_view name) {
@@ -338,32 +383,18 @@ std::string encode_topology(const topology& t) {
     json root;
     root["format_version"] = topology_format_version;
     root["next_queue_id"] = t.next_queue_id;
+    if (t.log_generation) root["log_generation"] = t.log_generation;
     json vhosts = json::array();
     for (const auto& v : t.vhosts) {
         json jv;
         jv["name"] = v.name;
         if (v.delayed_store_id) jv["delayed_store_id"] = v.delayed_store_id;
         jv["exchanges"] = json::array();
-        for (const auto& x : v.exchanges)
-            jv["exchanges"].push_back({{"name", x.name},
-                                       {"type", x.type},
-                                       {"auto_delete", x.auto_delete},
-                                       {"internal", x.internal},
-                                       {"arguments", encode_table(x.args)}});
+        for (const auto& x : v.exchanges) jv["exchanges"].push_back(exchange_json(x));
         jv["queues"] = json::array();
-        for (const auto& q : v.queues)
-            jv["queues"].push_back({{"name", q.name},
-                                    {"id", q.id},
-                                    {"auto_delete", q.auto_delete},
-                                    {"arguments", encode_table(q.args)}});
+        for (const auto& q : v.queues) jv["queues"].push_back(queue_json(q));
         jv["bindings"] = json::array();
-        for (const auto& b : v.bindings)
-            jv["bindings"].push_back(
-                {{"source", b.source},
-                 {"destination", b.destination},
-                 {"destination_type", b.destination_is_exchange ? "exchange" : "queue"},
-                 {"routing_key", b.routing_key},
-                 {"arguments", encode_table(b.args)}});
+        for (const auto& b : v.bindings) jv["bindings"].push_back(binding_json(b));
         jv["policies"] = json::array();
         for (const auto& p : v.policies) {
             json def = json::parse(p.definition, nullptr, false);
@@ -413,6 +444,8 @@ result<topology> decode_topology(std::string_view text) {
     decoder d;
     if (root.contains("next_queue_id"))
         d.integer(root["next_queue_id"], t.next_queue_id, "next_queue_id");
+    if (root.contains("log_generation"))
+        d.integer(root["log_generation"], t.log_generation, "log_generation");
     d.each(root, "vhosts", "", [&](const json& jv, const std::string& w) {
         vhost_def v;
         bool ok = d.str(jv, "name", v.name, w);
@@ -420,30 +453,19 @@ result<topology> decode_topology(std::string_view text) {
             ok = d.integer(jv["delayed_store_id"], v.delayed_store_id, w + ".delayed_store_id");
         ok = ok && d.each(jv, "exchanges", w, [&](const json& j, const std::string& w2) {
             exchange_def x;
-            bool o = d.str(j, "name", x.name, w2) && d.str(j, "type", x.type, w2) &&
-                     d.boolean(j, "auto_delete", x.auto_delete, w2) &&
-                     d.boolean(j, "internal", x.internal, w2) && d.args(j, x.args, w2);
+            bool o = decode_exchange(d, j, w2, x);
             if (o) v.exchanges.push_back(std::move(x));
             return o;
         });
         ok = ok && d.each(jv, "queues", w, [&](const json& j, const std::string& w2) {
             queue_def q;
-            bool o = d.str(j, "name", q.name, w2) &&
-                     (!j.contains("id") || d.integer(j["id"], q.id, w2 + ".id")) &&
-                     d.boolean(j, "auto_delete", q.auto_delete, w2) && d.args(j, q.args, w2);
+            bool o = decode_queue(d, j, w2, q);
             if (o) v.queues.push_back(std::move(q));
             return o;
         });
         ok = ok && d.each(jv, "bindings", w, [&](const json& j, const std::string& w2) {
             binding_def b;
-            std::string dtype = "queue";
-            bool o = d.str(j, "source", b.source, w2) &&
-                     d.str(j, "destination", b.destination, w2) &&
-                     d.str(j, "destination_type", dtype, w2, false) &&
-                     d.str(j, "routing_key", b.routing_key, w2, false) && d.args(j, b.args, w2);
-            if (o && dtype != "queue" && dtype != "exchange")
-                o = d.fail(w2 + ".destination_type: expected queue or exchange");
-            b.destination_is_exchange = dtype == "exchange";
+            bool o = decode_binding(d, j, w2, b);
             if (o) v.bindings.push_back(std::move(b));
             return o;
         });
@@ -486,31 +508,183 @@ result<topology> decode_topology(std::string_view text) {
     return t;
 }
 
-metadata_store::metadata_store(env* e, std::string dir) : _env(e), _dir(std::move(dir)) {}
+// ---- change records (the metadata log's payloads) ----
 
-std::string metadata_store::path() const { return join_path(_dir, file_name); }
+namespace {
 
-result<std::optional<topology>> metadata_store::load() {
-    std::string p = path();
-    if (!_env->file_exists(p)) return std::optional<topology>{};
-    auto text = _env->read_file(p);
-    if (!text) return text.error();
-    auto t = decode_topology(*text);
-    if (!t) {
-        auto e = t.error();
-        e.text = p + ": " + e.text;
-        return e;
+const char* op_name(topology_change::op o) {
+    switch (o) {
+        case topology_change::op::put_vhost: return "put_vhost";
+        case topology_change::op::put_exchange: return "put_exchange";
+        case topology_change::op::delete_exchange: return "delete_exchange";
+        case topology_change::op::put_queue: return "put_queue";
+        case topology_change::op::delete_queue: return "delete_queue";
+        case topology_change::op::put_binding: return "put_binding";
+        case topology_change::op::delete_binding: return "delete_binding";
+        case topology_change::op::next_queue_id: return "next_queue_id";
     }
-    return std::optional<topology>(std::move(*t));
+    return "?";
 }
 
-status metadata_store::save(const topology& t) {
-    if (auto s = _env->create_dirs(_dir); !s) return s;
-    std::string p = path();
-    std::string tmp = p + ".tmp";
-    if (auto s = _env->write_file(tmp, encode_topology(t), /*sync=*/true); !s) return s;
-    if (auto s = _env->rename_file(tmp, p); !s) return s;
-    return _env->sync_dir(_dir);
+std::optional<topology_change::op> op_from(std::string_view s) {
+    using o = topology_change::op;
+    for (o v : {o::put_vhost, o::put_exchange, o::delete_exchange, o::put_queue, o::delete_queue,
+                o::put_binding, o::delete_binding, o::next_queue_id})
+        if (s == op_name(v)) return v;
+    return std::nullopt;
+}
+
+template <typename T>
+void erase_first(std::vector<T>& v, const T& x) {
+    auto it = std::find(v.begin(), v.end(), x);
+    if (it != v.end()) v.erase(it);
+}
+
+template <typename T>
+void put_named(std::vector<T>& v, const T& x) {
+    for (auto& e : v)
+        if (e.name == x.name) {
+            e = x;
+            return;
+        }
+    v.push_back(x);
+}
+
+}  // namespace
+
+std::string encode_changes(std::span<const topology_change> changes) {
+    json out = json::array();
+    for (const auto& c : changes) {
+        json j = {{"op", op_name(c.kind)}};
+        switch (c.kind) {
+            case topology_change::op::put_vhost:
+                j["vhost"] = c.vhost;
+                j["delayed_store_id"] = c.value;
+                break;
+            case topology_change::op::put_exchange:
+                j["vhost"] = c.vhost;
+                j["exchange"] = exchange_json(c.exchange);
+                break;
+            case topology_change::op::delete_exchange:
+                j["vhost"] = c.vhost;
+                j["name"] = c.exchange.name;
+                break;
+            case topology_change::op::put_queue:
+                j["vhost"] = c.vhost;
+                j["queue"] = queue_json(c.queue);
+                break;
+            case topology_change::op::delete_queue:
+                j["vhost"] = c.vhost;
+                j["name"] = c.queue.name;
+                break;
+            case topology_change::op::put_binding:
+            case topology_change::op::delete_binding:
+                j["vhost"] = c.vhost;
+                j["binding"] = binding_json(c.binding);
+                break;
+            case topology_change::op::next_queue_id:
+                j["value"] = c.value;
+                break;
+        }
+        out.push_back(std::move(j));
+    }
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<std::vector<topology_change>> decode_changes(std::string_view text) {
+    json root = json::parse(text, nullptr, false);
+    if (root.is_discarded() || !root.is_array())
+        return make_error(errc::corruption, "change record is not a JSON array");
+    std::vector<topology_change> out;
+    decoder d;
+    for (size_t i = 0; i < root.size() && d.err.empty(); ++i) {
+        const json& j = root[i];
+        const std::string w = fmt::format("changes[{}]", i);
+        if (!j.is_object() || !j.contains("op") || !j["op"].is_string()) {
+            d.fail(w + ": expected an object with an \"op\"");
+            break;
+        }
+        auto kind = op_from(j["op"].get<std::string>());
+        if (!kind)
+            return make_error(errc::unsupported_version,
+                              fmt::format("{}: unknown operation '{}' (written by a newer Warren?)",
+                                          w, j["op"].get<std::string>()));
+        topology_change c;
+        c.kind = *kind;
+        bool ok = *kind == topology_change::op::next_queue_id || d.str(j, "vhost", c.vhost, w);
+        auto obj = [&](const char* key) -> const json* {
+            if (!j.contains(key) || !j[key].is_object()) {
+                d.fail(w + "." + key + ": expected an object");
+                return nullptr;
+            }
+            return &j[key];
+        };
+        switch (*kind) {
+            case topology_change::op::put_vhost:
+                ok = ok && (!j.contains("delayed_store_id") ||
+                            d.integer(j["delayed_store_id"], c.value, w + ".delayed_store_id"));
+                break;
+            case topology_change::op::put_exchange:
+                if (const json* o = ok ? obj("exchange") : nullptr)
+                    ok = decode_exchange(d, *o, w + ".exchange", c.exchange);
+                else ok = false;
+                break;
+            case topology_change::op::delete_exchange:
+                ok = ok && d.str(j, "name", c.exchange.name, w);
+                break;
+            case topology_change::op::put_queue:
+                if (const json* o = ok ? obj("queue") : nullptr)
+                    ok = decode_queue(d, *o, w + ".queue", c.queue);
+                else ok = false;
+                break;
+            case topology_change::op::delete_queue:
+                ok = ok && d.str(j, "name", c.queue.name, w);
+                break;
+            case topology_change::op::put_binding:
+            case topology_change::op::delete_binding:
+                if (const json* o = ok ? obj("binding") : nullptr)
+                    ok = decode_binding(d, *o, w + ".binding", c.binding);
+                else ok = false;
+                break;
+            case topology_change::op::next_queue_id:
+                ok = j.contains("value") && d.integer(j["value"], c.value, w + ".value");
+                if (!j.contains("value")) d.fail(w + ".value: missing");
+                break;
+        }
+        if (ok) out.push_back(std::move(c));
+    }
+    if (!d.err.empty()) return make_error(errc::corruption, "change record: " + d.err);
+    return out;
+}
+
+void apply_change(topology& t, const topology_change& c) {
+    using o = topology_change::op;
+    if (c.kind == o::next_queue_id) {
+        t.next_queue_id = std::max(t.next_queue_id, c.value);
+        return;
+    }
+    vhost_def* v = t.find_vhost(c.vhost);
+    if (!v) {
+        t.vhosts.push_back(vhost_def{.name = c.vhost});
+        v = &t.vhosts.back();
+    }
+    switch (c.kind) {
+        case o::put_vhost: v->delayed_store_id = c.value; break;
+        case o::put_exchange: put_named(v->exchanges, c.exchange); break;
+        case o::delete_exchange:
+            std::erase_if(v->exchanges, [&](auto& x) { return x.name == c.exchange.name; });
+            break;
+        case o::put_queue: put_named(v->queues, c.queue); break;
+        case o::delete_queue:
+            std::erase_if(v->queues, [&](auto& q) { return q.name == c.queue.name; });
+            break;
+        case o::put_binding:
+            if (std::find(v->bindings.begin(), v->bindings.end(), c.binding) == v->bindings.end())
+                v->bindings.push_back(c.binding);
+            break;
+        case o::delete_binding: erase_first(v->bindings, c.binding); break;
+        case o::next_queue_id: break;
+    }
 }
 
 }  // namespace warren::store

@@ -1,29 +1,28 @@
 #pragma once
-// The durable topology (metadata) of a broker as plain data, and the metadata store that saves
-// and loads it atomically as <data_dir>/meta/topology.json.
+// The durable topology (metadata) of a broker as plain data: the snapshot form (JSON,
+// <data_dir>/meta/topology.json) and the change records the metadata log appends between
+// snapshots (store/metadata_log.h). metadata_store (store/metadata_store.h) keeps both on disk.
 //
 // Only durable things belong here: durable exchanges and queues (not exclusive ones: those die
 // with their connection, and with the broker), bindings between durable ends, vhosts, users,
-// permissions and policies. server/ fills a `topology` from core on every topology change (or
-// keeps one alongside) and calls save(); at start it calls load() and replays the declares.
+// permissions and policies.
 //
-//   store::metadata_store meta(store::posix_env(), data_dir + "/meta");
-//   auto t = meta.load();                 // nullopt: fresh data dir
-//   if (!t) fail(t.error().text);         // e.g. written by a newer Warren: refuse to start
-//   ...; meta.save(topo);                 // tmp file, fsync, rename, fsync dir
+//   std::string json = store::encode_topology(t);      // a snapshot
+//   auto t2 = store::decode_topology(json);             // corruption / unsupported_version
+//   store::apply_change(t, {.kind = topology_change::op::delete_queue, .vhost = "/", ...});
 //
 // Format: JSON with "format_version" (docs/storage.md). Field tables are stored with their
 // AMQP types so that arguments come back exactly (an x-max-length long stays a long).
-// Not thread-safe; one owner (the broker thread, or a thread it hands saves to).
+// Pure functions and plain data.
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/fields.h"
-#include "store/env.h"
 #include "store/error.h"
 
 namespace warren::store {
@@ -99,6 +98,8 @@ struct topology {
     std::vector<user_def> users;
     std::vector<permission_def> permissions;
     uint64_t next_queue_id = 1;  // queue ids are never reused
+    // The metadata log generation this snapshot starts (0: written before the log existed).
+    uint64_t log_generation = 0;
     bool operator==(const topology&) const = default;
 
     vhost_def* find_vhost(std::string_view name);
@@ -109,22 +110,37 @@ struct topology {
 std::string encode_topology(const topology& t);
 result<topology> decode_topology(std::string_view json_text);
 
-class metadata_store {
-public:
-    // `dir` is <data_dir>/meta; created on first save.
-    metadata_store(env* e, std::string dir);
-
-    // The saved topology; nullopt if none was ever saved.
-    result<std::optional<topology>> load();
-    // Atomically replaces the saved topology: write topology.json.tmp, fsync it, rename over
-    // topology.json, fsync the directory. A crash leaves either the old or the new file.
-    status save(const topology& t);
-
-    std::string path() const;
-
-private:
-    env* _env;
-    std::string _dir;
+// One change to the topology, as the metadata log records it. The fields used depend on `kind`:
+// put_vhost (vhost, value = delayed_store_id), put_exchange / put_queue (vhost, exchange /
+// queue: insert or replace by name), delete_exchange / delete_queue (vhost, exchange.name /
+// queue.name), put_binding / delete_binding (vhost, binding: compared whole, arguments
+// included), next_queue_id (value: the counter only grows).
+struct topology_change {
+    enum class op : uint8_t {
+        put_vhost,
+        put_exchange,
+        delete_exchange,
+        put_queue,
+        delete_queue,
+        put_binding,
+        delete_binding,
+        next_queue_id,
+    };
+    op kind = op::put_vhost;
+    std::string vhost;
+    exchange_def exchange;
+    queue_def queue;
+    binding_def binding;
+    uint64_t value = 0;
+    bool operator==(const topology_change&) const = default;
 };
+
+// A batch of changes <-> one metadata log record payload (a JSON array). decode refuses an
+// unknown operation (unsupported_version: a newer Warren wrote it) and malformed input
+// (corruption).
+std::string encode_changes(std::span<const topology_change> changes);
+result<std::vector<topology_change>> decode_changes(std::string_view json_text);
+// Applies one change (deleting what is absent is a no-op; a vhost is created on first use).
+void apply_change(topology& t, const topology_change& c);
 
 }  // namespace warren::store

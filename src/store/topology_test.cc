@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "store/fault_env.h"
+#include "store/metadata_store.h"
 #include "store/test_util.h"
 
 namespace warren::store {

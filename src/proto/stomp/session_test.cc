@@ -793,7 +793,9 @@ TEST(StompSession, DisconnectReceiptAndRequeueOnClose) {
 }
 
 // A store whose fsyncs complete when the test says so.
-class manual_store : public core::persistence {
+class manual_store : public core::message_log,
+                     public core::topology_store,
+                     public core::confirm_gate {
 public:
     uint64_t write_message(const core::message&, std::span<const uint64_t>) override {
         return ++_seq;
@@ -810,7 +812,6 @@ public:
     uint64_t next_queue_id() override { return ++_queue_ids; }
     uint64_t queue_memory_limit() const override { return 0; }
     uint64_t durable_seq() const override { return _durable; }
-    bool healthy() const override { return true; }
     void wait(core::durable_waiter* w) override { _waiters.push_back(w); }
     void cancel_wait(core::durable_waiter* w) override { std::erase(_waiters, w); }
 
@@ -831,7 +832,7 @@ private:
 TEST(StompSession, NothingIsReadAfterDisconnectWhileItsReceiptWaits) {
     core::broker b;
     manual_store store;
-    b.find_vhost("/")->set_persistence(&store);
+    b.find_vhost("/")->set_storage(core::storage{&store, &store, &store});
     client c(b);
     c.connect();
     c.send(mk(command::send,
@@ -848,7 +849,7 @@ TEST(StompSession, NothingIsReadAfterDisconnectWhileItsReceiptWaits) {
     EXPECT_TRUE(c.io.close);
     EXPECT_EQ(b.find_vhost("/")->find_queue("held")->message_count(), 1u);
     c.sess.connection_closed();
-    b.find_vhost("/")->set_persistence(nullptr);
+    b.find_vhost("/")->set_storage(core::storage{});
 }
 
 TEST(StompSession, UnsubscribeStopsDeliveries) {

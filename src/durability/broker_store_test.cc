@@ -1,18 +1,21 @@
-// durability: the broker's topology and messages through a close and reopen of the data dir
+// broker_store: the broker's topology and messages through a close and reopen of the data dir
 // (the interop tests in tests/interop/durability do the same through real clients, restarts
 // and kill -9).
 
-#include "server/durability.h"
+#include "durability/broker_store.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "core/test_consumer.h"
 #include "core/vhost.h"
 #include "store/test_util.h"
 
-namespace warren::server {
+namespace warren::durability {
 namespace {
 
 using core::testing::make_msg;
@@ -28,11 +31,13 @@ std::shared_ptr<core::message> persistent(std::string body, std::string key = ""
 struct instance {
     boost::asio::io_context io;
     core::broker broker;
-    std::unique_ptr<durability> d;
+    std::unique_ptr<broker_store> d;
     instance(const std::string& dir, uint64_t limit = 16u << 20) {
-        auto r = durability::open(io, broker, {.dir = dir, .queue_memory_limit = limit});
-        if (!r) ADD_FAILURE() << r.error();
-        else d = std::move(*r);
+        auto r = broker_store::open(io, broker, {.dir = dir, .queue_memory_limit = limit});
+        if (!r)
+            ADD_FAILURE() << r.error();
+        else
+            d = std::move(*r);
     }
     ~instance() {
         io.poll();  // batched acks
@@ -84,7 +89,8 @@ TEST(durability, persistent_messages_come_back_redelivered_transient_do_not) {
         ASSERT_TRUE(vh.bind_queue("q", "amq.fanout", "", {}, 1));
         ASSERT_TRUE(vh.bind_queue("q2", "amq.fanout", "", {}, 1));
         core::vhost::publish_info info;
-        for (int i = 0; i < 5; ++i) ASSERT_TRUE(vh.publish("amq.fanout", persistent("p" + std::to_string(i)), &info));
+        for (int i = 0; i < 5; ++i)
+            ASSERT_TRUE(vh.publish("amq.fanout", persistent("p" + std::to_string(i)), &info));
         EXPECT_GT(info.store_seq, 0u);
         ASSERT_TRUE(vh.publish("amq.fanout", make_msg("transient")));
         // q: take p0 and ack it, take p1 and leave it unacked.
@@ -171,17 +177,131 @@ TEST(durability, deleted_and_purged_queues_do_not_come_back) {
 
 TEST(durability, a_corrupt_topology_refuses_to_start) {
     store::testing::temp_dir dir;
-    { instance a(dir.path()); ASSERT_TRUE(a.vh().declare_queue({.name = "q", .durable = true}, 1)); }
+    {
+        instance a(dir.path());
+        ASSERT_TRUE(a.vh().declare_queue({.name = "q", .durable = true}, 1));
+    }
     {
         std::ofstream f(dir.path() + "/meta/topology.json", std::ios::trunc);
         f << "{ not json";
     }
     boost::asio::io_context io;
     core::broker broker;
-    auto r = durability::open(io, broker, {.dir = dir.path()});
+    auto r = broker_store::open(io, broker, {.dir = dir.path()});
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().find("topology"), std::string::npos) << r.error();
 }
 
+TEST(durability, a_data_dir_written_before_the_metadata_log_recovers) {
+    // meta/topology.json exactly as the previous Warren wrote it (no log_generation, no
+    // topology.log next to it).
+    store::testing::temp_dir dir;
+    std::filesystem::create_directories(dir.path() + "/meta");
+    {
+        std::ofstream f(dir.path() + "/meta/topology.json", std::ios::trunc);
+        f << R"({
+  "format_version": 1,
+  "next_queue_id": 7,
+  "permissions": [],
+  "users": [],
+  "vhosts": [
+    {
+      "bindings": [
+        {"arguments": [], "destination": "old.q", "destination_type": "queue",
+         "routing_key": "a.*", "source": "old.x"}
+      ],
+      "exchanges": [
+        {"arguments": [], "auto_delete": false, "internal": false, "name": "old.x",
+         "type": "topic"}
+      ],
+      "name": "/",
+      "policies": [],
+      "queues": [
+        {"arguments": [["x-max-length", {"type": "int64", "value": 5}]], "auto_delete": false,
+         "id": 6, "name": "old.q"}
+      ]
+    }
+  ]
+}
+)";
+    }
+    {
+        instance a(dir.path());
+        auto& vh = a.vh();
+        ASSERT_NE(vh.find_queue("old.q"), nullptr);
+        EXPECT_EQ(vh.find_queue("old.q")->store_id(), 6u);
+        EXPECT_EQ(vh.find_queue("old.q")->features().max_length, 5u);
+        auto n = vh.publish("old.x", persistent("m", "a.b"));
+        ASSERT_TRUE(n);
+        EXPECT_EQ(*n, 1u);
+        ASSERT_TRUE(vh.declare_queue({.name = "new.q", .durable = true}, 1));
+        EXPECT_GE(vh.find_queue("new.q")->store_id(), 7u);  // ids continue above the old ones
+        EXPECT_TRUE(std::filesystem::exists(dir.path() + "/meta/topology.log"));
+    }
+    instance b(dir.path());
+    ASSERT_NE(b.vh().find_queue("old.q"), nullptr);
+    EXPECT_EQ(b.vh().find_queue("old.q")->message_count(), 1u);
+    EXPECT_NE(b.vh().find_queue("new.q"), nullptr);
+}
+
+TEST(durability, declares_after_the_last_snapshot_survive_a_crash_through_the_log) {
+    store::testing::temp_dir dir;
+    const std::string meta = dir.path() + "/meta";
+    std::string snapshot, log;
+    {
+        instance a(dir.path());  // open() wrote a snapshot of the empty broker
+        auto& vh = a.vh();
+        ASSERT_TRUE(vh.declare_exchange({.name = "x", .type = "direct", .durable = true}));
+        ASSERT_TRUE(vh.declare_queue({.name = "q", .durable = true}, 1));
+        ASSERT_TRUE(vh.bind_queue("q", "x", "k", {}, 1));
+        ASSERT_TRUE(vh.declare_queue({.name = "gone", .durable = true}, 1));
+        ASSERT_TRUE(vh.delete_queue("gone", false, false, 1));
+        // What a kill -9 now leaves: the snapshot from start-up and the appended log.
+        snapshot = store::testing::slurp(meta + "/topology.json");
+        log = store::testing::slurp(meta + "/topology.log");
+    }
+    EXPECT_EQ(snapshot.find("\"q\""), std::string::npos);  // only in the log
+    {
+        std::ofstream s(meta + "/topology.json", std::ios::binary | std::ios::trunc);
+        s << snapshot;
+        std::ofstream l(meta + "/topology.log", std::ios::binary | std::ios::trunc);
+        l << log;
+    }
+    instance b(dir.path());
+    auto& vh = b.vh();
+    ASSERT_NE(vh.find_exchange("x"), nullptr);
+    ASSERT_NE(vh.find_queue("q"), nullptr);
+    EXPECT_EQ(vh.find_queue("gone"), nullptr);
+    auto n = vh.publish("x", make_msg("m", "k"));
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1u);
+}
+
+TEST(durability, a_corrupt_metadata_log_refuses_to_start) {
+    store::testing::temp_dir dir;
+    const std::string log = dir.path() + "/meta/topology.log";
+    std::string bytes, snapshot;
+    {
+        instance a(dir.path());
+        ASSERT_TRUE(a.vh().declare_queue({.name = "q1", .durable = true}, 1));
+        ASSERT_TRUE(a.vh().declare_queue({.name = "q2", .durable = true}, 1));
+        bytes = store::testing::slurp(log);  // as a kill -9 leaves them
+        snapshot = store::testing::slurp(dir.path() + "/meta/topology.json");
+    }
+    bytes[30] ^= 0x40;  // inside the first record; the second is intact
+    {
+        std::ofstream f(log, std::ios::binary | std::ios::trunc);
+        f << bytes;
+        std::ofstream s(dir.path() + "/meta/topology.json", std::ios::binary | std::ios::trunc);
+        s << snapshot;
+    }
+    boost::asio::io_context io;
+    core::broker broker;
+    auto r = broker_store::open(io, broker, {.dir = dir.path()});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().find("topology.log"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("refusing to start"), std::string::npos) << r.error();
+}
+
 }  // namespace
-}  // namespace warren::server
+}  // namespace warren::durability

@@ -1,0 +1,38 @@
+#pragma once
+// The binary form of message properties that core keeps in `message::props_raw` and that the
+// message store records: basic properties as a 16-bit presence-flag word followed by the present
+// values in flag order (strings as u8 length + bytes, headers as a u32-length field table with
+// one tag octet per value, integers big-endian). It is the layout AMQP 0-9-1 puts in a content
+// header, which is why an AMQP publisher's bytes can be kept as they came; it is defined here,
+// protocol-neutral, so that the store and the durability layer need no protocol codec (a STOMP
+// message is encoded here too).
+//
+//   std::string raw;
+//   core::encode_properties(raw, m.props);
+//   auto p = core::decode_properties(raw);      // nullopt: malformed
+//
+// Pure functions; untrusted input (disk bytes) never reads out of bounds. The AMQP codec
+// (proto/amqp091/codec: field_table.h, content.h) has its own copy of the same layout for the
+// wire; the two must agree byte for byte (properties_codec_test.cc pins the bytes).
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/fields.h"
+
+namespace warren::core {
+
+// Nesting bound for tables/arrays within tables/arrays; deeper input is rejected.
+inline constexpr int max_field_depth = 100;
+
+void encode_properties(std::string& out, const basic_properties& p);
+std::optional<basic_properties> decode_properties(std::string_view raw);
+
+// A field table: a u32 byte length followed by (u8-length key, tag, value) entries, with
+// RabbitMQ's tag set (t b B s u I i l f d D S x A T F V).
+void encode_field_table(std::string& out, const field_table& t);
+// Consumes a table from the front of `in`; false on malformed input.
+bool decode_field_table(std::string_view& in, field_table& out);
+
+}  // namespace warren::core

@@ -1,0 +1,73 @@
+#include "durability/message_log.h"
+
+#include "base/log.h"
+#include "durability/message_record.h"
+
+namespace warren::durability {
+
+segment_message_log::segment_message_log(store::segment_log& log, ack_batcher& acks,
+                                         const core::broker& clock, uint64_t queue_memory_limit)
+    : _log(log), _acks(acks), _clock(clock), _queue_memory_limit(queue_memory_limit) {}
+
+void segment_message_log::failed(const std::string& what, const std::string& text) {
+    if (_healthy) WLOG_ERROR("message store failed ({}): {}", what, text);
+    _healthy = false;
+}
+
+uint64_t segment_message_log::append(uint64_t id, std::span<const uint64_t> queue_ids,
+                                     const core::message& m, std::string_view exchange) {
+    auto r =
+        _log.append_message(id, queue_ids, record_fields(m, exchange, _clock.wall_ms(), _scratch));
+    if (!r) {
+        failed("append", r.error().text);
+        return 0;
+    }
+    return r->seq;
+}
+
+uint64_t segment_message_log::write_message(const core::message& m,
+                                            std::span<const uint64_t> queue_ids) {
+    if (!_healthy) return 0;
+    return append(m.id, queue_ids, m, m.exchange);
+}
+
+uint64_t segment_message_log::write_held(const core::message& m, std::string_view exchange,
+                                         uint64_t store_id, uint64_t* disk_id) {
+    if (!_healthy) return 0;
+    const uint64_t id = core::next_message_id();
+    const uint64_t seq = append(id, std::span<const uint64_t>(&store_id, 1), m, exchange);
+    if (seq) *disk_id = id;
+    return seq;
+}
+
+uint64_t segment_message_log::spill(const core::message& m, uint64_t queue_id) {
+    if (!_healthy) return 0;
+    const uint64_t id = core::next_message_id();
+    return append(id, std::span<const uint64_t>(&queue_id, 1), m, m.exchange) ? id : 0;
+}
+
+core::message_ptr segment_message_log::read(uint64_t disk_id, uint64_t* published_ms) {
+    auto bytes = _log.read_message(disk_id);
+    if (!bytes) {
+        WLOG_ERROR("message store: cannot read message {}: {}", disk_id, bytes.error().text);
+        return nullptr;
+    }
+    auto d = decode_record(*bytes, disk_id);
+    if (!d) {
+        WLOG_ERROR("message store: message {} {}", disk_id, d.error());
+        return nullptr;
+    }
+    if (published_ms) *published_ms = d->published_ms;
+    return std::move(d->msg);
+}
+
+void segment_message_log::settle(uint64_t queue_id, uint64_t disk_id) {
+    _acks.settle(queue_id, disk_id);
+}
+
+void segment_message_log::queue_deleted(uint64_t queue_id, std::span<const uint64_t> disk_ids) {
+    _acks.forget_queue(queue_id);  // the marker releases them all
+    if (auto r = _log.queue_deleted(queue_id, disk_ids); !r) failed("delete", r.error().text);
+}
+
+}  // namespace warren::durability
