@@ -41,7 +41,7 @@ bench: build
 	bash bench/run
 
 format:
-	find src tools -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	bash scripts/format
 
 clean:
 	rm -rf build

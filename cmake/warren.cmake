@@ -36,12 +36,19 @@ function(warren_benchmark name)
 endfunction()
 
 # Interop tests start a real warrend through tests/interop/harness.py.
+# A test whose script is missing fails the configure step: interop tests may not vanish silently.
 function(warren_interop_test name)
   cmake_parse_arguments(A "" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
+  foreach(arg ${A_COMMAND})
+    if(arg MATCHES "\\.(py|js)$" AND NOT EXISTS ${arg})
+      message(FATAL_ERROR "interop test ${name}: ${arg} is missing")
+    endif()
+  endforeach()
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 180)
   endif()
   add_test(NAME ${name} COMMAND ${A_COMMAND} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/tests/interop)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS "interop;${A_LABELS}"
+    SKIP_RETURN_CODE 77
     ENVIRONMENT "WARREND=$<TARGET_FILE:warrend>;WARREN_BUILD=${PROJECT_BINARY_DIR};WARREN_SOURCE=${PROJECT_SOURCE_DIR}")
 endfunction()

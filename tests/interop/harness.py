@@ -188,6 +188,11 @@ def broker(*extra_args, config_text=None, stomp=True, http=True, **_):
             raise AssertionError(f"warrend exited with code {rc} on SIGTERM")
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (e.g. needs kill -9 under WARREN_EXTERNAL): reported
+    as SKIP and counted as skipped, never as passed."""
+
+
 def run_tests(tests):
     """Tiny runner: each test is a function taking nothing. Prints a line per test and a
     'N passed, N failed' summary; exit code 1 if any failed. Usage at the bottom of a script:
@@ -197,7 +202,7 @@ def run_tests(tests):
     """
     import traceback
     only = sys.argv[1:]
-    passed = failed = 0
+    passed = failed = skipped = 0
     for t in tests:
         if only and t.__name__ not in only:
             continue
@@ -206,9 +211,19 @@ def run_tests(tests):
             t()
             passed += 1
             print(f"PASS {t.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+        except Skip as e:
+            skipped += 1
+            print(f"SKIP {t.__name__}: {e}", flush=True)
         except Exception:
             failed += 1
             print(f"FAIL {t.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
             traceback.print_exc()
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(1 if failed else 0)
+    unknown = [n for n in only if n not in {t.__name__ for t in tests}]
+    if unknown or (only and passed + failed == 0):
+        # A filter that selects nothing must not pass as a green run.
+        print(f"no such test: {', '.join(unknown) or ' '.join(only)}", flush=True)
+        failed += 1
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""),
+          flush=True)
+    # 77: nothing ran but skips; ctest reports the test as skipped (SKIP_RETURN_CODE), not passed.
+    sys.exit(1 if failed else (77 if skipped and not passed else 0))

@@ -954,7 +954,10 @@ void session::close() {
     _io.close_requested();
 }
 
+void session::on_start(uint64_t now_ms) { _started_ms = _now_ms = _last_read_ms = now_ms; }
+
 uint64_t session::timer_interval_ms() const {
+    if (!_connected && !_closing) return 1000;  // CONNECT timeout
     uint64_t i = 0;
     for (uint64_t v : {_send_interval, _recv_interval}) {
         if (v && (!i || v < i)) i = v;
@@ -966,7 +969,18 @@ uint64_t session::timer_interval_ms() const {
 void session::on_timer(uint64_t now_ms) {
     _graveyard.clear();
     _now_ms = now_ms;
-    if (_closing || _closed || !_connected) return;
+    if (_closing || _closed) return;
+    if (!_connected) {
+        // A socket that never sends CONNECT is closed, as AMQP closes a silent handshake: idle
+        // unauthenticated sockets must not pile up until file descriptors run out.
+        if (_settings.connect_timeout_ms && now_ms - _started_ms >= _settings.connect_timeout_ms) {
+            WLOG_INFO("stomp connection closing peer={} reason=\"no CONNECT within {} ms\"",
+                      _peer, _settings.connect_timeout_ms);
+            _io.close_now();
+            _closing = true;
+        }
+        return;
+    }
     if (_recv_interval && now_ms > _last_read_ms && now_ms - _last_read_ms > 2 * _recv_interval) {
         WLOG_INFO("stomp connection closing peer={} reason=\"missed heart-beats\" silent_ms={}",
                   _peer, now_ms - _last_read_ms);

@@ -58,6 +58,8 @@ struct session_settings {
     // max(ours, theirs) rule gives both sides the same intervals.
     uint32_t heartbeat_min_ms = 100;
     uint32_t heartbeat_max_ms = 0;
+    // A connection that has not sent CONNECT by then is closed (0 = never).
+    uint64_t connect_timeout_ms = 10'000;
     // Output bytes buffered before subscriptions stop taking deliveries (backpressure).
     size_t output_high_water = 1 << 20;
 };
@@ -80,6 +82,8 @@ public:
     // Returns data.size(): the parser keeps an incomplete frame itself.
     size_t on_bytes(std::string_view data, uint64_t now_ms) override;
     // Heart-beat housekeeping; call at least every timer_interval_ms().
+    void on_start(uint64_t now_ms) override;
+    // Heart-beats, and closing a connection that sent no CONNECT within connect_timeout_ms.
     void on_timer(uint64_t now_ms) override;
     uint64_t timer_interval_ms() const override;  // 0 = no timer needed
     // After a write completed: resumes subscriptions paused by backpressure.
@@ -193,6 +197,7 @@ private:
     uint64_t _last_read_ms = 0;
     uint64_t _last_write_ms = 0;
     uint64_t _now_ms = 0;  // latest time seen from the transport
+    uint64_t _started_ms = 0;
 
     std::map<std::string, std::unique_ptr<subscription>> _subs;  // by consumer tag (T_id, Q_dest)
     // Subscriptions cancelled by the broker, kept alive until the queue that cancelled them has

@@ -157,6 +157,28 @@ TEST(StompSession, HostSelectsVhost) {
     }
 }
 
+// Issue #16: idle sockets that never sent CONNECT used up every file descriptor.
+TEST(StompSession, NoConnectWithinTheTimeoutCloses) {
+    core::broker b;
+    client c(b);
+    c.sess.on_start(1000);
+    EXPECT_EQ(c.sess.timer_interval_ms(), 1000u);
+    c.sess.on_timer(10'900);
+    EXPECT_FALSE(c.io.close);
+    c.sess.on_timer(11'000);
+    EXPECT_TRUE(c.io.close);
+}
+
+TEST(StompSession, ConnectInTimeKeepsTheConnection) {
+    core::broker b;
+    client c(b);
+    c.sess.on_start(0);
+    c.connect();
+    EXPECT_EQ(c.sess.timer_interval_ms(), 0u);  // no heart-beats asked: no timer
+    c.sess.on_timer(60'000);
+    EXPECT_FALSE(c.io.close);
+}
+
 TEST(StompSession, HeartBeatNegotiationAndSilentPeer) {
     core::broker b;
     client c(b);

@@ -371,8 +371,20 @@ def gen_samples():
 
 if __name__ == "__main__":
     import os
+    import sys
     here = os.path.dirname(os.path.abspath(__file__))
+    check = "--check" in sys.argv[1:]  # CI: the committed files must be what gen.py writes
+    stale = []
     for name, text in (("methods.h", gen_header()), ("methods.cc", gen_source()),
                        ("method_samples.inc", gen_samples())):
-        with open(os.path.join(here, name), "w") as f:
-            f.write(text)
+        path = os.path.join(here, name)
+        if check:
+            with open(path) as f:
+                if f.read() != text:
+                    stale.append(name)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+    if stale:
+        print(f"out of date with gen.py: {', '.join(stale)}; run python3 {__file__}")
+        sys.exit(1)

@@ -1,7 +1,7 @@
 #pragma once
-// Big-endian primitives for the AMQP codec: a bounds-checked reader over a string_view with a
-// sticky failure flag, and appenders for std::string. Internal to the codec but header-only so
-// the generated method code and hand-written fast paths share it.
+// Big-endian primitives for the AMQP codec: base/wire.h's reader and appenders, plus what reads
+// AMQP's own types (strings into std::string, field tables). Internal to the codec but
+// header-only so the generated method code and hand-written fast paths share it.
 //
 //   wire_reader r(payload);
 //   uint16_t cid = r.u16();
@@ -13,96 +13,30 @@
 #include <string>
 #include <string_view>
 
+#include "base/wire.h"
 #include "core/fields.h"
 
 namespace warren::amqp {
 
 bool decode_table(std::string_view& in, core::field_table& out);
 
-class wire_reader {
+class wire_reader : public wire::reader {
 public:
-    explicit wire_reader(std::string_view in) : _in(in) {}
+    using wire::reader::reader;
 
-    bool ok() const { return _ok; }
-    bool empty() const { return _in.empty(); }
-    std::string_view rest() const { return _in; }
-    void fail() { _ok = false; _in = {}; }
-
-    uint8_t u8() {
-        if (!need(1)) return 0;
-        uint8_t v = static_cast<uint8_t>(_in[0]);
-        _in.remove_prefix(1);
-        return v;
-    }
-    uint16_t u16() { return static_cast<uint16_t>(be(2)); }
-    uint32_t u32() { return static_cast<uint32_t>(be(4)); }
-    uint64_t u64() { return be(8); }
-
-    std::string_view bytes(size_t n) {
-        if (!need(n)) return {};
-        std::string_view v = _in.substr(0, n);
-        _in.remove_prefix(n);
-        return v;
-    }
-    std::string_view shortstr_view() { return bytes(u8()); }
-    std::string_view longstr_view() {
-        uint32_t n = u32();
-        return _ok ? bytes(n) : std::string_view{};
-    }
     void shortstr(std::string& out) { out.assign(shortstr_view()); }
     void longstr(std::string& out) { out.assign(longstr_view()); }
     void table(core::field_table& out) {
         if (_ok && !decode_table(_in, out)) fail();
     }
-
-private:
-    bool need(size_t n) {
-        if (_ok && _in.size() >= n) return true;
-        fail();
-        return false;
-    }
-    uint64_t be(size_t n) {
-        if (!need(n)) return 0;
-        uint64_t v = 0;
-        for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(_in[i]);
-        _in.remove_prefix(n);
-        return v;
-    }
-
-    std::string_view _in;
-    bool _ok = true;
 };
 
-inline void put_u8(std::string& out, uint8_t v) { out.push_back(static_cast<char>(v)); }
-inline void put_u16(std::string& out, uint16_t v) {
-    const char b[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
-    out.append(b, 2);
-}
-inline void put_u32(std::string& out, uint32_t v) {
-    const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                       static_cast<char>(v >> 8), static_cast<char>(v)};
-    out.append(b, 4);
-}
-inline void put_u64(std::string& out, uint64_t v) {
-    put_u32(out, static_cast<uint32_t>(v >> 32));
-    put_u32(out, static_cast<uint32_t>(v));
-}
-// A shortstr holds at most 255 octets; longer input is truncated (callers validate names first).
-inline void put_shortstr(std::string& out, std::string_view s) {
-    if (s.size() > 255) s = s.substr(0, 255);
-    put_u8(out, static_cast<uint8_t>(s.size()));
-    out.append(s);
-}
-inline void put_longstr(std::string& out, std::string_view s) {
-    put_u32(out, static_cast<uint32_t>(s.size()));
-    out.append(s);
-}
-// Overwrites 4 bytes at `pos` (used to patch lengths written as placeholders).
-inline void patch_u32(std::string& out, size_t pos, uint32_t v) {
-    out[pos] = static_cast<char>(v >> 24);
-    out[pos + 1] = static_cast<char>(v >> 16);
-    out[pos + 2] = static_cast<char>(v >> 8);
-    out[pos + 3] = static_cast<char>(v);
-}
+using wire::patch_u32;
+using wire::put_longstr;
+using wire::put_shortstr;
+using wire::put_u16;
+using wire::put_u32;
+using wire::put_u64;
+using wire::put_u8;
 
 }  // namespace warren::amqp
