@@ -5,6 +5,7 @@
 
 #include "auth/password.h"
 #include "auth/permissions.h"
+#include "auth/user_db.h"
 
 namespace warren::auth {
 namespace {
@@ -103,6 +104,57 @@ TEST(Permissions, RefusalTextsAreRabbitMQs) {
     EXPECT_EQ(topic_refused("bad", "amq.topic", "/", "alice").text,
               "ACCESS_REFUSED - access to topic 'bad' in exchange 'amq.topic' in vhost '/' "
               "refused for user 'alice'");
+}
+
+TEST(UserDb, PasswordLogin) {
+    user_db db;
+    db.put_user("alice", hash_password("pw"), {"management"});
+    auto u = db.authenticate("alice", "pw");
+    ASSERT_TRUE(u);
+    EXPECT_TRUE((*u)->has_tag("management"));
+    EXPECT_FALSE(db.authenticate("alice", "wrong"));
+    EXPECT_FALSE(db.authenticate("nobody", "pw"));
+    db.put_user("cert-only", password_hash{}, {});
+    EXPECT_FALSE(db.authenticate("cert-only", ""));
+}
+
+TEST(UserDb, PermissionsPerUserAndVhost) {
+    user_db db;
+    db.put_user("alice", hash_password("pw"));
+    EXPECT_FALSE(db.may_access("alice", "/"));
+    ASSERT_TRUE(db.set_permissions("alice", "/", {"^a", "^a", "^a"}));
+    EXPECT_TRUE(db.may_access("alice", "/"));
+    EXPECT_FALSE(db.may_access("alice", "other"));
+    EXPECT_TRUE(db.check("alice", "/", permission::read, resource_kind::queue, "aq"));
+    auto r = db.check("alice", "/", permission::read, resource_kind::queue, "q9");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().text,
+              "ACCESS_REFUSED - access to queue 'q9' in vhost '/' refused for user 'alice'");
+    EXPECT_FALSE(db.check("alice", "other", permission::read, resource_kind::queue, "aq"));
+    db.vhost_deleted("/");
+    EXPECT_FALSE(db.may_access("alice", "/"));
+}
+
+TEST(UserDb, TopicPermissionsOnlyRestrictTheirExchange) {
+    user_db db;
+    ASSERT_TRUE(db.set_topic_permission("alice", "/", "amq.topic", "^ok", "^ok"));
+    EXPECT_TRUE(db.check_topic("alice", "/", permission::write, "amq.topic", "ok.1"));
+    EXPECT_FALSE(db.check_topic("alice", "/", permission::write, "amq.topic", "bad"));
+    EXPECT_TRUE(db.check_topic("alice", "/", permission::write, "other.topic", "bad"));
+    EXPECT_TRUE(db.check_topic("bob", "/", permission::write, "amq.topic", "bad"));
+    db.clear_topic_permissions("alice", "/", "amq.topic");
+    EXPECT_TRUE(db.check_topic("alice", "/", permission::write, "amq.topic", "bad"));
+}
+
+TEST(UserDb, DeletingAUserDropsTheirPermissions) {
+    user_db db;
+    db.put_user("alice", hash_password("pw"));
+    ASSERT_TRUE(db.set_permissions("alice", "/", {".*", ".*", ".*"}));
+    ASSERT_TRUE(db.set_topic_permission("alice", "/", "amq.topic", ".*", ".*"));
+    EXPECT_TRUE(db.delete_user("alice"));
+    EXPECT_FALSE(db.delete_user("alice"));
+    EXPECT_EQ(db.all_permissions().size(), 0u);
+    EXPECT_EQ(db.all_topic_permissions().size(), 0u);
 }
 
 }  // namespace

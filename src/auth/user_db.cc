@@ -1,0 +1,124 @@
+#include "auth/user_db.h"
+
+#include <algorithm>
+
+namespace warren::auth {
+
+bool user::has_tag(std::string_view t) const {
+    return std::find(tags.begin(), tags.end(), t) != tags.end();
+}
+
+void user_db::put_user(std::string name, password_hash h, std::vector<std::string> tags) {
+    user u{name, std::move(h), std::move(tags)};
+    _users.insert_or_assign(std::move(name), std::move(u));
+}
+
+bool user_db::delete_user(std::string_view name) {
+    auto it = _users.find(name);
+    if (it == _users.end()) return false;
+    _users.erase(it);
+    std::erase_if(_perms, [&](const auto& kv) { return kv.first.first == name; });
+    std::erase_if(_topics, [&](const auto& kv) { return kv.first.first == name; });
+    return true;
+}
+
+const user* user_db::find(std::string_view name) const {
+    auto it = _users.find(name);
+    return it == _users.end() ? nullptr : &it->second;
+}
+
+core::result<const user*> user_db::authenticate(std::string_view name,
+                                                std::string_view password) const {
+    const user* u = find(name);
+    // Hash even for an unknown user, so the answer takes the same time either way.
+    static const password_hash dummy = hash_password("no such user");
+    bool ok = verify_password(u ? u->password : dummy, password) && u != nullptr;
+    if (!ok)
+        return core::error{core::reply_code::access_refused,
+                           "ACCESS_REFUSED - invalid credentials for user '" + std::string(name) +
+                               "'"};
+    return u;
+}
+
+core::result<void> user_db::set_permissions(std::string_view user, std::string_view vhost,
+                                            permission_patterns p) {
+    auto s = permission_set::compile(std::move(p));
+    if (!s) return s.error();
+    _perms.insert_or_assign(key(user, vhost), std::move(*s));
+    return {};
+}
+
+void user_db::clear_permissions(std::string_view user, std::string_view vhost) {
+    _perms.erase(key(user, vhost));
+}
+
+const permission_set* user_db::permissions(std::string_view user, std::string_view vhost) const {
+    auto it = _perms.find(key(user, vhost));
+    return it == _perms.end() ? nullptr : &it->second;
+}
+
+bool user_db::may_access(std::string_view user, std::string_view vhost) const {
+    return permissions(user, vhost) != nullptr;
+}
+
+core::result<void> user_db::set_topic_permission(std::string_view user, std::string_view vhost,
+                                                 std::string exchange, std::string write,
+                                                 std::string read) {
+    auto t = topic_permission::compile(exchange, std::move(write), std::move(read), user, vhost);
+    if (!t) return t.error();
+    auto& list = _topics[key(user, vhost)];
+    std::erase_if(list, [&](const topic_permission& e) { return e.exchange() == exchange; });
+    list.push_back(std::move(*t));
+    return {};
+}
+
+void user_db::clear_topic_permissions(std::string_view user, std::string_view vhost,
+                                      std::string_view exchange) {
+    auto it = _topics.find(key(user, vhost));
+    if (it == _topics.end()) return;
+    if (exchange.empty()) {
+        _topics.erase(it);
+        return;
+    }
+    std::erase_if(it->second,
+                  [&](const topic_permission& e) { return e.exchange() == exchange; });
+}
+
+void user_db::vhost_deleted(std::string_view vhost) {
+    std::erase_if(_perms, [&](const auto& kv) { return kv.first.second == vhost; });
+    std::erase_if(_topics, [&](const auto& kv) { return kv.first.second == vhost; });
+}
+
+core::result<void> user_db::check(std::string_view user, std::string_view vhost, permission p,
+                                  resource_kind kind, std::string_view name) const {
+    const permission_set* s = permissions(user, vhost);
+    if (s && s->allows(p, name)) return {};
+    return refused(kind, name, vhost, user);
+}
+
+core::result<void> user_db::check_topic(std::string_view user, std::string_view vhost,
+                                        permission p, std::string_view exchange,
+                                        std::string_view routing_key) const {
+    auto it = _topics.find(key(user, vhost));
+    if (it == _topics.end()) return {};  // no topic permissions: everything is allowed
+    for (const auto& t : it->second)
+        if (t.exchange() == exchange && !t.allows(p, routing_key))
+            return topic_refused(routing_key, exchange, vhost, user);
+    return {};
+}
+
+std::vector<user_db::permission_entry> user_db::all_permissions() const {
+    std::vector<permission_entry> out;
+    for (const auto& [k, s] : _perms) out.push_back({k.first, k.second, s.patterns()});
+    return out;
+}
+
+std::vector<user_db::topic_entry> user_db::all_topic_permissions() const {
+    std::vector<topic_entry> out;
+    for (const auto& [k, list] : _topics)
+        for (const auto& t : list)
+            out.push_back({k.first, k.second, t.exchange(), t.write_pattern(), t.read_pattern()});
+    return out;
+}
+
+}  // namespace warren::auth
