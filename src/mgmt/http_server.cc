@@ -1,6 +1,10 @@
 #include "mgmt/http_server.h"
 
 #include <optional>
+#include <type_traits>
+
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "base/log.h"
 
@@ -21,20 +25,69 @@ response make_response(const request& req, http::status status, std::string body
     return res;
 }
 
-// One HTTP connection: read a request, answer it, repeat; or upgrade to WebSocket.
-struct http_server::session : std::enable_shared_from_this<http_server::session> {
-    session(http_server& srv, tcp::socket s) : server(srv), stream(std::move(s)) {}
+// One HTTP connection: read a request, answer it, repeat; or upgrade to WebSocket. Over TCP
+// (beast::tcp_stream) or TLS (beast::ssl_stream: the TLS handshake first, within the context's
+// handshake timeout).
+struct http_server::session {
+    virtual ~session() = default;
+    virtual void close() = 0;
+};
 
-    void start() { read(); }
+namespace {
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+template <typename Stream>
+constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+}  // namespace
+
+template <typename Stream>
+struct http_server::stream_session final
+    : http_server::session,
+      std::enable_shared_from_this<http_server::stream_session<Stream>> {
+    stream_session(http_server& srv, Stream s, net::tls_context_ptr c)
+        : server(srv), stream(std::move(s)), ctx(std::move(c)), address(remote_address()) {}
+
+    void start() {
+        if constexpr (is_tls<Stream>) {
+            beast::get_lowest_layer(stream).expires_after(
+                std::chrono::milliseconds(ctx->handshake_timeout_ms));
+            stream.async_handshake(boost::asio::ssl::stream_base::server,
+                                   [self = this->shared_from_this()](beast::error_code ec) {
+                                       if (ec == boost::asio::ssl::error::stream_truncated ||
+                                           ec == boost::asio::error::eof) {
+                                           WLOG_INFO("http TLS handshake: peer={} closed the "
+                                                     "connection", self->peer());
+                                           self->close_socket();
+                                           return;
+                                       }
+                                       if (ec) {
+                                           WLOG_WARN("http TLS handshake failed peer={} "
+                                                     "error=\"{}\"",
+                                                     self->peer(),
+                                                     ec == beast::error::timeout
+                                                         ? std::string("timed out")
+                                                         : net::handshake_error_text(
+                                                               self->stream.native_handle(), ec));
+                                           self->close_socket();
+                                           return;
+                                       }
+                                       self->read();
+                                   });
+        } else {
+            read();
+        }
+    }
 
     void read() {
         req = {};
         parser.emplace();
         parser->body_limit(1024 * 1024);
         parser->header_limit(16 * 1024);
-        stream.expires_after(std::chrono::seconds(60));
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
         http::async_read(stream, buffer, *parser,
-                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
                              self->on_read(ec);
                          });
     }
@@ -59,9 +112,9 @@ struct http_server::session : std::enable_shared_from_this<http_server::session>
         }
         req = parser->release();
         if (websocket::is_upgrade(req) && server.is_websocket_path(std::string_view(req.target().data(), req.target().size()))) {
-            stream.expires_never();
-            ws_stream ws(std::move(stream));
-            server.upgrade(std::move(ws), req);
+            beast::get_lowest_layer(stream).expires_never();
+            websocket::stream<Stream> ws(std::move(stream));
+            server.upgrade(std::move(ws), req, std::move(ctx));
             return;
         }
         write(server.dispatch(req));
@@ -71,7 +124,7 @@ struct http_server::session : std::enable_shared_from_this<http_server::session>
         auto sp = std::make_shared<response>(std::move(res));
         bool keep = sp->keep_alive();
         http::async_write(stream, *sp,
-                          [self = shared_from_this(), sp, keep](beast::error_code ec, size_t) {
+                          [self = this->shared_from_this(), sp, keep](beast::error_code ec, size_t) {
                               if (ec || !keep) {
                                   self->close();
                                   return;
@@ -80,23 +133,40 @@ struct http_server::session : std::enable_shared_from_this<http_server::session>
                           });
     }
 
-    std::string peer() {
+    const std::string& peer() const { return address; }
+    std::string remote_address() {
         beast::error_code ec;
-        auto ep = stream.socket().remote_endpoint(ec);
+        auto ep = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
         return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
     }
 
-    void close() {
+    // TLS: close_notify first (bounded: a peer that does not answer is not waited for).
+    void close() override {
+        if constexpr (is_tls<Stream>) {
+            if (closing) return;
+            closing = true;
+            beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+            stream.async_shutdown(
+                [self = this->shared_from_this()](beast::error_code) { self->close_socket(); });
+        } else {
+            close_socket();
+        }
+    }
+
+    void close_socket() {
         beast::error_code ec;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-        stream.close();
+        beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(stream).close();
     }
 
     http_server& server;
-    beast::tcp_stream stream;
+    Stream stream;
+    net::tls_context_ptr ctx;  // TLS: the context this connection was accepted with
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
     request req;
+    std::string address;  // the peer, for logs (known even after the socket is closed)
+    bool closing = false;
 };
 
 http_server::http_server(boost::asio::io_context& io) : _io(io) {}
@@ -107,17 +177,31 @@ void http_server::route(std::string method, std::string path, handler h) {
 }
 
 void http_server::on_websocket(std::string path, std::vector<std::string> subprotocols,
-                               ws_handler h) {
+                               ws_handler h, wss_handler hs) {
     _ws_path = std::move(path);
     _ws_subprotocols = std::move(subprotocols);
     _ws_handler = std::move(h);
+    _wss_handler = std::move(hs);
+}
+
+void http_server::track(std::shared_ptr<session> s) {
+    // Forget sessions that are gone, so the list stays as long as the live set.
+    std::erase_if(_sessions, [](auto& w) { return w.expired(); });
+    _sessions.push_back(std::move(s));
 }
 
 void http_server::accept(tcp::socket s) {
-    auto sp = std::make_shared<session>(*this, std::move(s));
-    // Forget sessions that are gone, so the list stays as long as the live set.
-    std::erase_if(_sessions, [](auto& w) { return w.expired(); });
-    _sessions.push_back(sp);
+    auto sp = std::make_shared<stream_session<beast::tcp_stream>>(
+        *this, beast::tcp_stream(std::move(s)), nullptr);
+    track(sp);
+    sp->start();
+}
+
+void http_server::accept_tls(tcp::socket s, net::tls_context_ptr ctx) {
+    tls_stream stream(beast::tcp_stream(std::move(s)), ctx->ssl);
+    auto sp = std::make_shared<stream_session<tls_stream>>(*this, std::move(stream),
+                                                           std::move(ctx));
+    track(sp);
     sp->start();
 }
 
@@ -151,20 +235,25 @@ std::string http_server::pick_subprotocol(std::string_view offered) const {
     return {};
 }
 
-void http_server::upgrade(ws_stream ws, const request& req) {
+template <typename Ws>
+void http_server::upgrade(Ws ws, const request& req, net::tls_context_ptr ctx) {
     auto offered = req[http::field::sec_websocket_protocol];
     std::string proto = pick_subprotocol(std::string_view(offered.data(), offered.size()));
     ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& res) {
         res.set(http::field::server, "Warren");
         if (!proto.empty()) res.set(http::field::sec_websocket_protocol, proto);
     }));
-    auto wsp = std::make_shared<ws_stream>(std::move(ws));
-    wsp->async_accept(req, [this, wsp, proto](beast::error_code ec) {
+    auto wsp = std::make_shared<Ws>(std::move(ws));
+    wsp->async_accept(req, [this, wsp, proto, ctx = std::move(ctx)](beast::error_code ec) {
         if (ec) {
             WLOG_INFO("websocket handshake failed: {}", ec.message());
             return;
         }
-        _ws_handler(std::move(*wsp), proto);
+        if constexpr (std::is_same_v<Ws, wss_stream>) {
+            if (_wss_handler) _wss_handler(std::move(*wsp), ctx, proto);
+        } else {
+            _ws_handler(std::move(*wsp), proto);
+        }
     });
 }
 

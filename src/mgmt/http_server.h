@@ -1,6 +1,6 @@
 #pragma once
-// The HTTP listener's protocol: a small Boost.Beast HTTP/1.1 server for the management API and
-// the WebSocket upgrade at /ws (STOMP over WebSocket with subprotocols v12.stomp, v11.stomp,
+// The HTTP listener's protocol: a small Boost.Beast HTTP/1.1 server (over TCP, or over TLS:
+// HTTPS and WSS) for the management API and the WebSocket upgrade at /ws (STOMP over WebSocket with subprotocols v12.stomp, v11.stomp,
 // v10.stomp; AMQP 0-9-1 over WebSocket with subprotocol amqp). Lives on the broker thread.
 // Routes are registered by the server wiring; the upgrade is handed to a callback with the
 // subprotocol chosen, which picks the protocol's server.
@@ -10,6 +10,7 @@
 //   http.on_websocket("/ws", {"v12.stomp", "amqp"},
 //                     [&](ws_stream ws, const std::string& subprotocol) { ... });
 //   listener l(io, "http", ep, [&](tcp::socket s) { http.accept(std::move(s)); });
+//   listener t(io, "https", ep2, [&](tcp::socket s) { http.accept_tls(std::move(s), tls.current()); });
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
@@ -20,12 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "net/connection.h"
+#include "net/tls_context.h"
+
 namespace warren::mgmt {
 
 namespace http = boost::beast::http;
 using request = http::request<http::string_body>;
 using response = http::response<http::string_body>;
-using ws_stream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+using ws_stream = net::ws_stream;
+using wss_stream = net::wss_stream;
 
 response make_response(const request& req, http::status status, std::string body,
                        std::string_view content_type = "application/json");
@@ -34,6 +39,9 @@ class http_server {
 public:
     using handler = std::function<response(const request&)>;
     using ws_handler = std::function<void(ws_stream, const std::string& subprotocol)>;
+    // WebSocket over TLS: the stream and the TLS context it was accepted with.
+    using wss_handler =
+        std::function<void(wss_stream, net::tls_context_ptr, const std::string& subprotocol)>;
 
     explicit http_server(boost::asio::io_context& io);
     ~http_server();
@@ -41,23 +49,32 @@ public:
     void route(std::string method, std::string path, handler h);
     // WebSocket upgrade at `path`; subprotocols offered by the client are matched against
     // `subprotocols` in the server's order of preference.
-    void on_websocket(std::string path, std::vector<std::string> subprotocols, ws_handler h);
+    void on_websocket(std::string path, std::vector<std::string> subprotocols, ws_handler h,
+                      wss_handler hs = {});
     void accept(boost::asio::ip::tcp::socket s);
+    // HTTPS: the TLS handshake (within ctx->handshake_timeout_ms; failures are logged and
+    // closed), then the same routes, and WSS upgrades to the wss_handler.
+    void accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx);
     void shutdown();
 
     // Internals used by the per-connection session.
     response dispatch(const request& req) const;
     bool is_websocket_path(std::string_view target) const;
-    void upgrade(ws_stream ws, const request& req);
+    template <typename Ws>
+    void upgrade(Ws ws, const request& req, net::tls_context_ptr ctx);
     std::string pick_subprotocol(std::string_view offered) const;
 
 private:
     struct session;
+    template <typename Stream>
+    struct stream_session;
+    void track(std::shared_ptr<session> s);
     boost::asio::io_context& _io;
     std::vector<std::tuple<std::string, std::string, handler>> _routes;
     std::string _ws_path;
     std::vector<std::string> _ws_subprotocols;
     ws_handler _ws_handler;
+    wss_handler _wss_handler;
     std::vector<std::weak_ptr<session>> _sessions;
 };
 

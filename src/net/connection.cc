@@ -5,8 +5,11 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "base/log.h"
 
@@ -30,6 +33,8 @@ constexpr size_t min_read_space = 16 * 1024;
 constexpr size_t keep_in_capacity = 1024;
 // A WebSocket read buffer above this size is shrunk once its message is handled.
 constexpr size_t ws_keep_buffer = 64 * 1024;
+// A TLS read returns at most one record's plaintext (16 KiB): a larger buffer gains nothing.
+constexpr size_t tls_read_size = 16 * 1024;
 
 std::vector<char>& shared_read_buffer() {
     thread_local std::vector<char> buf;
@@ -180,14 +185,200 @@ private:
     bool _read_speculative = false;
 };
 
+// ---- TLS -------------------------------------------------------------------------------------
+
+// Fills the certificate part of a TLS peer_info from the connection's SSL*, after the handshake.
+void add_certificate(peer_info& p, void* ssl, const tls_server_context& ctx) {
+    peer_certificate c = verified_peer_certificate(ssl);
+    if (!c.verified) return;
+    p.cert_login = certificate_login(c, ctx.login_from);
+    p.cert_cn = std::move(c.cn);
+    p.cert_dn = std::move(c.dn);
+}
+
+class tls_connection final : public connection {
+public:
+    tls_connection(connection_set& owner, tcp::socket s, tls_context_ptr ctx)
+        : connection(owner, peer_info{address_of(s), false, true}),
+          _ctx(std::move(ctx)),
+          _stream(std::move(s), _ctx->ssl),
+          _handshake_timer(owner.io()) {
+        error_code ec;
+        _stream.lowest_layer().set_option(tcp::no_delay(true), ec);
+    }
+
+    // The TLS handshake, bounded by the context's timeout; the session is created after it.
+    void handshake(connection::session_factory make) {
+        _handshake_timer.expires_after(std::chrono::milliseconds(_ctx->handshake_timeout_ms));
+        _handshake_timer.async_wait([s = self()](const error_code& ec) {
+            if (ec || s->_finished || !s->_handshaking) return;
+            WLOG_WARN("{} TLS handshake failed peer={} error=\"timed out after {} ms\"",
+                      s->_owner.protocol(), s->_peer.address, s->_ctx->handshake_timeout_ms);
+            s->finish();  // closes the socket: the handshake's handler sees _finished
+        });
+        _stream.async_handshake(
+            asio::ssl::stream_base::server,
+            [s = self(), make = std::move(make)](const error_code& ec) {
+                s->_handshaking = false;
+                s->_handshake_timer.cancel();
+                if (s->_finished) return;  // timed out, shut down or abandoned meanwhile
+                if (ec == asio::ssl::error::stream_truncated || ec == asio::error::eof) {
+                    // Closed before saying anything: a port probe or a health check.
+                    WLOG_INFO("{} TLS handshake: peer={} closed the connection",
+                              s->_owner.protocol(), s->_peer.address);
+                    s->finish();
+                    return;
+                }
+                if (ec) {
+                    WLOG_WARN("{} TLS handshake failed peer={} error=\"{}\"",
+                              s->_owner.protocol(), s->_peer.address,
+                              handshake_error_text(s->_stream.native_handle(), ec));
+                    s->finish();
+                    return;
+                }
+                add_certificate(s->_peer, s->_stream.native_handle(), *s->_ctx);
+                WLOG_DEBUG("{} TLS established peer={} version={} cipher={} client_cert=\"{}\"",
+                           s->_owner.protocol(), s->_peer.address,
+                           SSL_get_version(s->_stream.native_handle()),
+                           SSL_get_cipher_name(s->_stream.native_handle()), s->_peer.cert_dn);
+                s->start(make);
+            });
+    }
+
+private:
+    std::shared_ptr<tls_connection> self() {
+        return std::static_pointer_cast<tls_connection>(shared_from_this());
+    }
+
+    void start_reading() override { read_more(); }
+
+    // An SSL read owns its buffer until it completes, so it cannot use the per-thread buffer
+    // (other connections' reads are pending at the same time): each connection has _rbuf.
+    void read_more() {
+        if (_reading || _finished || _closing || reading_paused()) return;
+        _reading = true;
+        if (_rbuf.size() < tls_read_size) _rbuf.resize(tls_read_size);
+        _stream.async_read_some(asio::buffer(_rbuf),
+                                [s = self()](const error_code& ec, size_t n) {
+                                    s->_reading = false;
+                                    s->on_read(ec, n);
+                                });
+    }
+
+    void on_read(const error_code& ec, size_t n) {
+        if (_finished) return;
+        if (_closing) {  // begin_close cancelled this read to send close_notify
+            if (_shutdown_after_read) start_shutdown();
+            return;
+        }
+        if (ec) {  // EOF, close_notify, a reset or a TLS error: the peer is gone
+            WLOG_DEBUG("{} connection peer={} read ended: {}", _owner.protocol(), _peer.address,
+                       ec.message());
+            finish();
+            return;
+        }
+        std::string_view data(_rbuf.data(), n);
+        if (_in.empty()) {
+            deliver_input(data);
+        } else {
+            _in.insert(_in.end(), data.begin(), data.end());
+            // A large frame arrives a record at a time: offer it once it is complete, not after
+            // every record (that would copy it again each time).
+            size_t whole = _session->read_size_hint(std::string_view(_in.data(), _in.size()));
+            if (whole > _in.size()) {
+                read_more();
+                return;
+            }
+            std::vector<char> joined = std::move(_in);
+            _in.clear();
+            deliver_input(std::string_view(joined.data(), joined.size()));
+        }
+        after_input();
+        read_more();
+    }
+
+    void write_output(output_batch& b) override {
+        asio::async_write(_stream, asio::buffer(b.bytes),
+                          [s = self()](const error_code& ec, size_t) { s->write_done(ec); });
+    }
+
+    // Every write is done (flush() begins the close only then). An SSL shutdown reads from
+    // the socket itself, so a pending read is cancelled first and its handler starts it.
+    void begin_close() override {
+        if (_reading) {
+            _shutdown_after_read = true;
+            error_code ec;
+            _stream.lowest_layer().cancel(ec);
+            return;
+        }
+        start_shutdown();
+    }
+
+    // close_notify out, then the peer's close_notify in. Application data the peer was still
+    // sending makes OpenSSL give up waiting: then its bytes are discarded raw until it closes,
+    // so it is never reset. The grace timer bounds both.
+    void start_shutdown() {
+        _shutdown_after_read = false;
+        _stream.async_shutdown([s = self()](const error_code& ec) {
+            if (s->_finished) return;
+            if (!ec || ec == asio::error::eof) {
+                s->finish();
+                return;
+            }
+            error_code ignore;
+            s->_stream.lowest_layer().shutdown(tcp::socket::shutdown_send, ignore);
+            s->_stream.lowest_layer().non_blocking(true, ignore);
+            s->drain();
+        });
+    }
+
+    void drain() {
+        _stream.lowest_layer().async_wait(tcp::socket::wait_read, [s = self()](
+                                                                      const error_code& ec) {
+            if (s->_finished) return;
+            if (ec) {
+                s->finish();
+                return;
+            }
+            std::vector<char>& buf = shared_read_buffer();
+            if (buf.size() < shared_read_size) buf.resize(shared_read_size);
+            error_code rec;
+            for (;;) {
+                s->_stream.next_layer().read_some(asio::buffer(buf), rec);
+                if (rec) break;
+            }
+            if (rec == asio::error::would_block || rec == asio::error::try_again) {
+                s->drain();
+                return;
+            }
+            s->finish();  // EOF or reset
+        });
+    }
+
+    void close_transport() override {
+        error_code ec;
+        _handshake_timer.cancel();
+        _stream.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+        _stream.lowest_layer().close(ec);
+    }
+
+    tls_context_ptr _ctx;  // before _stream: the SSL* refers to its context
+    asio::ssl::stream<tcp::socket> _stream;
+    asio::steady_timer _handshake_timer;
+    std::vector<char> _rbuf;
+    bool _handshaking = true;
+    bool _reading = false;
+    bool _shutdown_after_read = false;
+};
+
 // ---- WebSocket -------------------------------------------------------------------------------
 
+// Over TCP (ws_stream) or TLS (wss_stream: the TLS context is kept alive with the stream).
+template <typename Ws>
 class ws_connection final : public connection {
 public:
-    ws_connection(connection_set& owner, ws_stream ws)
-        : connection(owner,
-                     peer_info{address_of(beast::get_lowest_layer(ws).socket()), true, false}),
-          _ws(std::move(ws)) {
+    ws_connection(connection_set& owner, Ws ws, peer_info peer, tls_context_ptr ctx = {})
+        : connection(owner, std::move(peer)), _ctx(std::move(ctx)), _ws(std::move(ws)) {
         _ws.read_message_max(owner.settings().ws_max_message);
         _ws.auto_fragment(false);
         beast::get_lowest_layer(_ws).expires_never();
@@ -273,7 +464,8 @@ private:
         beast::get_lowest_layer(_ws).socket().close(ec);
     }
 
-    ws_stream _ws;
+    tls_context_ptr _ctx;
+    Ws _ws;
     beast::flat_buffer _rbuf;
     bool _reading = false;
     size_t _index = 0;
@@ -429,13 +621,17 @@ void connection::finish() {
     _finished = true;
     _timer.cancel();
     _grace_timer.cancel();
-    _session->connection_closed();
+    if (_session) _session->connection_closed();
     close_transport();
     _owner.remove(this);
 }
 
 void connection::force_close(std::string_view reason) {
     if (_finished || _closing) return;
+    if (!_session) {  // still in its TLS handshake: nothing to tell a protocol
+        finish();
+        return;
+    }
     _session->force_close(reason);
     flush();
 }
@@ -445,7 +641,7 @@ void connection::abandon() {
     _finished = true;
     _timer.cancel();
     _grace_timer.cancel();
-    _session->connection_closed();
+    if (_session) _session->connection_closed();
     close_transport();
 }
 
@@ -482,7 +678,34 @@ void connection_set::accept_websocket(ws_stream ws, const connection::session_fa
         beast::get_lowest_layer(ws).socket().close(ec);
         return;
     }
-    add(std::make_shared<ws_connection>(*this, std::move(ws)), make);
+    peer_info p{address_of(beast::get_lowest_layer(ws).socket()), true, false};
+    add(std::make_shared<ws_connection<ws_stream>>(*this, std::move(ws), std::move(p)), make);
+}
+
+void connection_set::accept_tls(tcp::socket s, tls_context_ptr ctx,
+                                const connection::session_factory& make) {
+    if (_shutting_down) {
+        error_code ec;
+        s.close(ec);
+        return;
+    }
+    auto c = std::make_shared<tls_connection>(*this, std::move(s), std::move(ctx));
+    _connections.emplace(c.get(), c);
+    c->handshake(make);
+}
+
+void connection_set::accept_websocket_tls(wss_stream ws, tls_context_ptr ctx,
+                                          const connection::session_factory& make) {
+    if (_shutting_down) {
+        error_code ec;
+        beast::get_lowest_layer(ws).socket().close(ec);
+        return;
+    }
+    peer_info p{address_of(beast::get_lowest_layer(ws).socket()), true, true};
+    add_certificate(p, ws.next_layer().native_handle(), *ctx);
+    add(std::make_shared<ws_connection<wss_stream>>(*this, std::move(ws), std::move(p),
+                                                    std::move(ctx)),
+        make);
 }
 
 void connection_set::shutdown(std::string_view reason) {

@@ -1,6 +1,6 @@
 #pragma once
-// The protocol-agnostic transport: one client connection over TCP or WebSocket, driving one
-// net::session (session.h). It owns everything a protocol should not have to write again:
+// The protocol-agnostic transport: one client connection over TCP, TLS, WebSocket or WebSocket
+// over TLS, driving one net::session (session.h). It owns everything a protocol should not have to write again:
 //   - reading: waits for readability without holding a buffer, reads into one buffer per thread
 //     shared by all connections, hands every byte to the session at once (one batch), keeps only
 //     an incomplete frame; after a read that filled the buffer the next is tried at once (from a
@@ -11,7 +11,14 @@
 //   - timers: the session's timer (heart-beats, handshake timeouts) with time passed in;
 //   - closing without a reset: pending output is written, the sending side shut down, input
 //     discarded until the peer closes or the session's grace period passes.
-// TLS will be one more stream type here, once, for every protocol.
+// TLS (accept_tls) is one more stream type, for every protocol: the handshake runs with a
+// deadline before the session exists, so a plain-TCP client, an untrusted or expired client
+// certificate or a stalled handshake is closed with a log line and no protocol ever sees it.
+// An SSL read must own its buffer while it is pending, so a TLS connection reads into a buffer
+// of its own (16 KiB, one TLS record's plaintext; OpenSSL and the asio engine already hold ~34
+// KiB per TLS stream) instead of the per-thread one; a frame spanning reads is offered to the
+// session only once the session's read_size_hint says it is complete. Closing sends
+// close_notify, then waits for the peer's (or discards its bytes until it closes).
 //
 // connection_set owns the live connections of one protocol listener: accept, a connection
 // limit, shutdown (each session's own close) and abandon (the broker is going away).
@@ -33,14 +40,20 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "net/session.h"
+#include "net/tls_context.h"
 
 namespace warren::net {
 
 using ws_stream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+// WebSocket over TLS (WSS), as the HTTPS listener upgrades it.
+using wss_stream =
+    boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
 
 struct transport_settings {
     // Reading pauses while more output than this is being written to a slow peer.
@@ -81,6 +94,8 @@ public:
     // state now and close the socket, without callbacks.
     void abandon();
 
+    // False while a TLS handshake runs (no session yet); connection_set::for_each skips those.
+    bool started() const { return _session != nullptr; }
     session& sess() { return *_session; }
     const session& sess() const { return *_session; }
     const peer_info& peer() const { return _peer; }
@@ -137,16 +152,28 @@ public:
 
     void accept(boost::asio::ip::tcp::socket s, const connection::session_factory& make);
     void accept_websocket(ws_stream ws, const connection::session_factory& make);
+    // TLS: the handshake runs first (within ctx->handshake_timeout_ms); the session is created
+    // only once it succeeded, with the client certificate in its peer_info. A failed or stalled
+    // handshake is logged and closed. The connection keeps `ctx` for its life (reloads do not
+    // touch it).
+    void accept_tls(boost::asio::ip::tcp::socket s, tls_context_ptr ctx,
+                    const connection::session_factory& make);
+    // WebSocket over TLS, upgraded by the HTTPS listener (TLS and WebSocket handshakes done).
+    void accept_websocket_tls(wss_stream ws, tls_context_ptr ctx,
+                              const connection::session_factory& make);
     // Every session closes itself with `reason`; new connections are refused afterwards.
     void shutdown(std::string_view reason);
     size_t size() const { return _connections.size(); }
+    // The connections with a session (a TLS handshake in progress is not one yet).
     template <typename F>
     void for_each(F&& f) const {
-        for (const auto& [k, c] : _connections) f(static_cast<const connection&>(*c));
+        for (const auto& [k, c] : _connections)
+            if (c->started()) f(static_cast<const connection&>(*c));
     }
     template <typename F>
     void for_each(F&& f) {
-        for (auto& [k, c] : _connections) f(*c);
+        for (auto& [k, c] : _connections)
+            if (c->started()) f(*c);
     }
 
     boost::asio::io_context& io() { return _io; }

@@ -1,5 +1,5 @@
 #pragma once
-// The seam between the transport (net::connection: TCP, WebSocket, later TLS) and a protocol
+// The seam between the transport (net::connection: TCP, TLS, WebSocket) and a protocol
 // session (AMQP 0-9-1, STOMP, ...). A session is a state machine without sockets: bytes and time
 // go in, output bytes and core calls come out. The transport owns the socket, the read buffer,
 // the double-buffered writes, backpressure, and closing without resetting the peer; it knows no
@@ -30,11 +30,17 @@ struct output_batch {
     std::vector<size_t> frame_ends;
 };
 
-// Who is on the other end, for logs and the management API.
+// Who is on the other end, for logs, the management API and certificate logins.
 struct peer_info {
     std::string address;   // "127.0.0.1:5555"
     bool websocket = false;
     bool tls = false;
+    // A TLS client certificate that verified against tls.ca_file (net/tls_context.h): its
+    // subject's CN and DN, and the name it logs in as (tls.login_from; SASL EXTERNAL, STOMP
+    // certificate login). All empty without such a certificate.
+    std::string cert_cn;
+    std::string cert_dn;
+    std::string cert_login;
 };
 
 // What the transport offers its session.

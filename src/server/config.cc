@@ -45,6 +45,12 @@ std::string parse_string(std::string_view key, std::string_view v) {
     return std::string(v);
 }
 
+// A file name; empty (or "") = not set.
+std::string parse_path(std::string_view key, std::string_view v) {
+    if (v.empty() || v == "\"\"" || v == "''") return {};
+    return parse_string(key, v);
+}
+
 }  // namespace
 
 const std::vector<key_doc>& describe() {
@@ -53,6 +59,20 @@ const std::vector<key_doc>& describe() {
         {"amqp.port", "5672", "AMQP 0-9-1 port, or off"},
         {"stomp.port", "61613", "STOMP port, or off"},
         {"http.port", "15672", "HTTP port (management API, STOMP over WebSocket at /ws), or off"},
+        {"amqp.tls.port", "off", "AMQPS (AMQP 0-9-1 over TLS) port, e.g. 5671, or off"},
+        {"stomp.tls.port", "off", "STOMP over TLS port, e.g. 61614, or off"},
+        {"http.tls.port", "off", "HTTPS port (management API, WSS at /ws), e.g. 15671, or off"},
+        {"tls.cert_file", "", "PEM server certificate (then intermediates) for every TLS port"},
+        {"tls.key_file", "", "PEM private key of tls.cert_file (unencrypted)"},
+        {"tls.ca_file", "", "PEM CA certificates client certificates must chain to"},
+        {"tls.verify", "none",
+         "client certificates: none (not asked for), peer (checked if sent), "
+         "fail_if_no_peer_cert (required)"},
+        {"tls.login_from", "cn",
+         "the user a verified client certificate logs in as (SASL EXTERNAL, STOMP CONNECT "
+         "without login): cn (common name) or dn (whole subject, RFC 4514)"},
+        {"tls.handshake_timeout", "10000",
+         "milliseconds a client has to complete its TLS handshake (100..600000)"},
         {"data_dir", "data", "directory for durable state (created if missing)"},
         {"queue_memory_limit", "16777216",
          "bytes of ready messages (body + ~650 B each) one queue keeps in RAM; the rest is "
@@ -117,6 +137,31 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.stomp_port = parse_port(key, value);
     } else if (key == "http.port") {
         c.http_port = parse_port(key, value);
+    } else if (key == "amqp.tls.port") {
+        c.amqp_tls_port = parse_port(key, value);
+    } else if (key == "stomp.tls.port") {
+        c.stomp_tls_port = parse_port(key, value);
+    } else if (key == "http.tls.port") {
+        c.http_tls_port = parse_port(key, value);
+    } else if (key == "tls.cert_file") {
+        c.tls_cert_file = parse_path(key, value);
+    } else if (key == "tls.key_file") {
+        c.tls_key_file = parse_path(key, value);
+    } else if (key == "tls.ca_file") {
+        c.tls_ca_file = parse_path(key, value);
+    } else if (key == "tls.verify") {
+        std::string v = parse_string(key, value);
+        if (v != "none" && v != "peer" && v != "fail_if_no_peer_cert")
+            throw config_error(fmt::format(
+                "key '{}': '{}' is not none, peer or fail_if_no_peer_cert", key, v));
+        c.tls_verify = v;
+    } else if (key == "tls.login_from") {
+        std::string v = parse_string(key, value);
+        if (v != "cn" && v != "dn")
+            throw config_error(fmt::format("key '{}': '{}' is not cn or dn", key, v));
+        c.tls_login_from = v;
+    } else if (key == "tls.handshake_timeout") {
+        c.tls_handshake_timeout_ms = parse_uint<uint32_t>(key, value, 100, 600000);
     } else if (key == "data_dir") {
         c.data_dir = parse_string(key, value);
     } else if (key == "queue_memory_limit") {
@@ -178,6 +223,23 @@ void parse_config(config& c, std::string_view text, std::string_view origin) {
             throw config_error(fmt::format("{}:{}: {}", origin, line_no, e.what()));
         }
     }
+}
+
+bool tls_enabled(const config& c) {
+    return c.amqp_tls_port || c.stomp_tls_port || c.http_tls_port;
+}
+
+void check_config(const config& c) {
+    if (!tls_enabled(c)) return;
+    const char* which = c.amqp_tls_port    ? "amqp.tls.port"
+                        : c.stomp_tls_port ? "stomp.tls.port"
+                                           : "http.tls.port";
+    if (c.tls_cert_file.empty() || c.tls_key_file.empty())
+        throw config_error(
+            fmt::format("key '{}': a TLS listener needs tls.cert_file and tls.key_file", which));
+    if (c.tls_verify != "none" && c.tls_ca_file.empty())
+        throw config_error(
+            fmt::format("key 'tls.verify': {} needs tls.ca_file", c.tls_verify));
 }
 
 config load_config_file(const std::string& path) {

@@ -37,6 +37,16 @@ struct config {
     std::optional<uint16_t> amqp_port = 5672;
     std::optional<uint16_t> stomp_port = 61613;
     std::optional<uint16_t> http_port = 15672;
+    // TLS listeners (net/tls_context.h), each off by default; all use the tls_* settings below.
+    std::optional<uint16_t> amqp_tls_port;   // AMQPS, conventionally 5671
+    std::optional<uint16_t> stomp_tls_port;  // STOMP over TLS, conventionally 61614
+    std::optional<uint16_t> http_tls_port;   // HTTPS and WSS, conventionally 15671
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_ca_file;
+    std::string tls_verify = "none";     // none, peer, fail_if_no_peer_cert
+    std::string tls_login_from = "cn";   // cn, dn: the user a client certificate logs in as
+    uint32_t tls_handshake_timeout_ms = 10000;
     std::string data_dir = "data";
     uint64_t queue_memory_limit = 16ull << 20;
     std::string log_level = "info";
@@ -67,5 +77,10 @@ void apply_setting(config& c, std::string_view key, std::string_view value);
 // Parses a whole file's text; `origin` names it in errors ("warren.conf:3: ...").
 void parse_config(config& c, std::string_view text, std::string_view origin);
 config load_config_file(const std::string& path);
+// Checks that hold across keys (after the file and the flags): a TLS listener needs
+// tls.cert_file and tls.key_file, tls.verify other than none needs tls.ca_file. Throws
+// config_error.
+void check_config(const config& c);
+bool tls_enabled(const config& c);
 
 }  // namespace warren::server

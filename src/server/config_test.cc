@@ -31,6 +31,75 @@ TEST(config, parses_keys_comments_and_off) {
     EXPECT_EQ(c.amqp_heartbeat, 0);
 }
 
+TEST(config, tls_listeners_are_off_by_default) {
+    config c;
+    EXPECT_FALSE(c.amqp_tls_port.has_value());
+    EXPECT_FALSE(c.stomp_tls_port.has_value());
+    EXPECT_FALSE(c.http_tls_port.has_value());
+    EXPECT_EQ(c.tls_verify, "none");
+    EXPECT_EQ(c.tls_login_from, "cn");
+    EXPECT_EQ(c.tls_handshake_timeout_ms, 10000u);
+    EXPECT_FALSE(tls_enabled(c));
+    EXPECT_NO_THROW(check_config(c));
+}
+
+TEST(config, parses_tls_keys) {
+    config c;
+    parse_config(c,
+                 "amqp.tls.port = 5671\n"
+                 "stomp.tls.port = 61614\n"
+                 "http.tls.port = off\n"
+                 "tls.cert_file = /etc/warren/server.pem\n"
+                 "tls.key_file = /etc/warren/server.key\n"
+                 "tls.ca_file = /etc/warren/ca.pem\n"
+                 "tls.verify = fail_if_no_peer_cert\n"
+                 "tls.login_from = dn\n"
+                 "tls.handshake_timeout = 2500\n",
+                 "t.conf");
+    EXPECT_EQ(c.amqp_tls_port, 5671);
+    EXPECT_EQ(c.stomp_tls_port, 61614);
+    EXPECT_FALSE(c.http_tls_port.has_value());
+    EXPECT_EQ(c.tls_cert_file, "/etc/warren/server.pem");
+    EXPECT_EQ(c.tls_key_file, "/etc/warren/server.key");
+    EXPECT_EQ(c.tls_ca_file, "/etc/warren/ca.pem");
+    EXPECT_EQ(c.tls_verify, "fail_if_no_peer_cert");
+    EXPECT_EQ(c.tls_login_from, "dn");
+    EXPECT_EQ(c.tls_handshake_timeout_ms, 2500u);
+    EXPECT_NO_THROW(check_config(c));
+}
+
+TEST(config, bad_tls_values_name_the_key) {
+    config c;
+    try {
+        apply_setting(c, "tls.verify", "verify_peer");
+        FAIL() << "expected config_error";
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(),
+                     "key 'tls.verify': 'verify_peer' is not none, peer or fail_if_no_peer_cert");
+    }
+    EXPECT_THROW(apply_setting(c, "tls.login_from", "email"), config_error);
+    EXPECT_THROW(apply_setting(c, "tls.handshake_timeout", "0"), config_error);
+}
+
+TEST(config, tls_listener_without_certificate_is_an_error) {
+    config c;
+    apply_setting(c, "stomp.tls.port", "61614");
+    try {
+        check_config(c);
+        FAIL() << "expected config_error";
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(),
+                     "key 'stomp.tls.port': a TLS listener needs tls.cert_file and tls.key_file");
+    }
+    apply_setting(c, "tls.cert_file", "s.pem");
+    apply_setting(c, "tls.key_file", "s.key");
+    EXPECT_NO_THROW(check_config(c));
+    apply_setting(c, "tls.verify", "peer");
+    EXPECT_THROW(check_config(c), config_error);  // needs tls.ca_file
+    apply_setting(c, "tls.ca_file", "ca.pem");
+    EXPECT_NO_THROW(check_config(c));
+}
+
 TEST(config, max_message_size_defaults_to_rabbitmqs_128_mib) {
     config c;
     EXPECT_EQ(c.max_message_size, 134217728u);

@@ -1,6 +1,7 @@
 // warrend: the Warren broker process. Reads the config (file, then flags), sets up logging,
-// starts one listener per protocol on the broker thread, and runs until SIGINT/SIGTERM, when it
-// closes client connections cleanly and exits 0. Config errors exit 2 with one line on stderr.
+// starts one listener per protocol (and per TLS port) on the broker thread, and runs until
+// SIGINT/SIGTERM, when it closes client connections cleanly and exits 0. SIGHUP reloads the TLS
+// certificate and key for new connections. Config errors exit 2 with one line on stderr.
 
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
@@ -17,6 +18,7 @@
 #include "durability/broker_store.h"
 #include "mgmt/http_server.h"
 #include "net/listener.h"
+#include "net/tls_context.h"
 #include "proto/amqp091/server.h"
 #include "proto/stomp/server.h"
 #include "server/config.h"
@@ -99,6 +101,28 @@ int run(const server::config& cfg) {
     stomp_settings.default_vhost = cfg.default_vhost;
     stomp::server stomp_server(io, broker, stomp_settings);
 
+    // TLS: one context for every TLS listener, built now (a bad certificate or key is a config
+    // error), rebuilt on SIGHUP for new connections.
+    std::unique_ptr<net::tls_context> tls;
+    if (server::tls_enabled(cfg)) {
+        net::tls_options o;
+        o.cert_file = cfg.tls_cert_file;
+        o.key_file = cfg.tls_key_file;
+        o.ca_file = cfg.tls_ca_file;
+        net::parse_tls_verify(cfg.tls_verify, o.verify);
+        net::parse_tls_login_from(cfg.tls_login_from, o.login_from);
+        o.handshake_timeout_ms = cfg.tls_handshake_timeout_ms;
+        auto loaded = net::tls_context::load(std::move(o));
+        if (!loaded) {
+            WLOG_ERROR("startup failed: {}", loaded.error());
+            std::fprintf(stderr, "warrend: config error: %s\n", loaded.error().c_str());
+            return exit_config_error;
+        }
+        tls = std::move(*loaded);
+        WLOG_INFO("TLS certificate loaded cert_file={} verify={} login_from={}",
+                  cfg.tls_cert_file, cfg.tls_verify, cfg.tls_login_from);
+    }
+
     mgmt::http_server http(io);
     http.route("GET", "/api/health", [](const mgmt::request& req) {
         return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
@@ -109,6 +133,13 @@ int run(const server::config& cfg) {
                               amqp_server.accept_websocket(std::move(ws));
                           else
                               stomp_server.accept_websocket(std::move(ws));
+                      },
+                      [&](mgmt::wss_stream ws, net::tls_context_ptr ctx,
+                          const std::string& subprotocol) {
+                          if (subprotocol == "amqp")
+                              amqp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
+                          else
+                              stomp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
                       });
 
     boost::system::error_code ec;
@@ -128,6 +159,13 @@ int run(const server::config& cfg) {
     add("amqp", cfg.amqp_port, [&](tcp::socket s) { amqp_server.accept(std::move(s)); });
     add("stomp", cfg.stomp_port, [&](tcp::socket s) { stomp_server.accept(std::move(s)); });
     add("http", cfg.http_port, [&](tcp::socket s) { http.accept(std::move(s)); });
+    // TLS listeners take the context current at accept time (SIGHUP swaps it).
+    add("amqps", cfg.amqp_tls_port,
+        [&](tcp::socket s) { amqp_server.accept_tls(std::move(s), tls->current()); });
+    add("stomp-tls", cfg.stomp_tls_port,
+        [&](tcp::socket s) { stomp_server.accept_tls(std::move(s), tls->current()); });
+    add("https", cfg.http_tls_port,
+        [&](tcp::socket s) { http.accept_tls(std::move(s), tls->current()); });
 
     for (auto& l : listeners) {
         try {
@@ -171,6 +209,7 @@ int run(const server::config& cfg) {
     arm_tick();
     // ---- end queue timers
 
+    boost::asio::signal_set hup(io, SIGHUP);  // armed below
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& e, int sig) {
         if (e) return;
@@ -180,11 +219,30 @@ int run(const server::config& cfg) {
         stomp_server.shutdown();
         http.shutdown();
         tick_timer.cancel();
+        hup.cancel();
         // Let the close frames go out, then stop the loop.
         auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
         t->async_wait([&io, t](auto) { io.stop(); });
     });
     signal(SIGPIPE, SIG_IGN);
+
+    // SIGHUP: reload the TLS certificate and key (a renewed certificate) for new connections;
+    // live ones keep theirs. A failed reload keeps the previous certificate.
+    std::function<void()> arm_hup = [&] {
+        hup.async_wait([&](const boost::system::error_code& e, int) {
+            if (e) return;
+            if (!tls) {
+                WLOG_INFO("SIGHUP: no TLS listener, nothing to reload");
+            } else if (auto r = tls->reload(); !r) {
+                WLOG_WARN("SIGHUP: TLS reload failed, keeping the previous certificate: {}",
+                          r.error());
+            } else {
+                WLOG_INFO("SIGHUP: TLS certificate reloaded cert_file={}", cfg.tls_cert_file);
+            }
+            arm_hup();
+        });
+    };
+    arm_hup();
 
     io.run();
     (*durable)->detach();
@@ -200,6 +258,8 @@ int main(int argc, char** argv) {
     app.footer(keys_help());
     std::string config_path;
     std::optional<std::string> data_dir, bind, amqp_port, stomp_port, http_port, log_level;
+    std::optional<std::string> amqp_tls_port, stomp_tls_port, http_tls_port, tls_cert_file,
+        tls_key_file, tls_ca_file, tls_verify, tls_login_from, tls_handshake_timeout;
     bool show_version = false;
     app.add_flag("--version", show_version, "print the version and exit");
     app.add_option("--config", config_path, "config file (key = value)");
@@ -209,6 +269,19 @@ int main(int argc, char** argv) {
     app.add_option("--stomp-port", stomp_port, "STOMP port or 'off' (key stomp.port)");
     app.add_option("--http-port", http_port, "HTTP port or 'off' (key http.port)");
     app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (key log.level)");
+    app.add_option("--amqp-tls-port", amqp_tls_port, "AMQPS port or 'off' (key amqp.tls.port)");
+    app.add_option("--stomp-tls-port", stomp_tls_port,
+                   "STOMP over TLS port or 'off' (key stomp.tls.port)");
+    app.add_option("--http-tls-port", http_tls_port,
+                   "HTTPS/WSS port or 'off' (key http.tls.port)");
+    app.add_option("--tls-cert-file", tls_cert_file, "PEM certificate (key tls.cert_file)");
+    app.add_option("--tls-key-file", tls_key_file, "PEM private key (key tls.key_file)");
+    app.add_option("--tls-ca-file", tls_ca_file, "PEM CAs for client certs (key tls.ca_file)");
+    app.add_option("--tls-verify", tls_verify,
+                   "none|peer|fail_if_no_peer_cert (key tls.verify)");
+    app.add_option("--tls-login-from", tls_login_from, "cn|dn (key tls.login_from)");
+    app.add_option("--tls-handshake-timeout", tls_handshake_timeout,
+                   "milliseconds (key tls.handshake_timeout)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -232,6 +305,16 @@ int main(int argc, char** argv) {
         over("stomp.port", stomp_port);
         over("http.port", http_port);
         over("log.level", log_level);
+        over("amqp.tls.port", amqp_tls_port);
+        over("stomp.tls.port", stomp_tls_port);
+        over("http.tls.port", http_tls_port);
+        over("tls.cert_file", tls_cert_file);
+        over("tls.key_file", tls_key_file);
+        over("tls.ca_file", tls_ca_file);
+        over("tls.verify", tls_verify);
+        over("tls.login_from", tls_login_from);
+        over("tls.handshake_timeout", tls_handshake_timeout);
+        server::check_config(cfg);
     } catch (const server::config_error& e) {
         std::fprintf(stderr, "warrend: config error: %s\n", e.what());
         return exit_config_error;

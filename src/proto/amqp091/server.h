@@ -51,6 +51,11 @@ public:
     void accept(boost::asio::ip::tcp::socket s);
     // AMQP over WebSocket (subprotocol "amqp"): the same session, frames in binary messages.
     void accept_websocket(net::ws_stream ws);
+    // AMQPS: the TLS handshake first (net::connection_set::accept_tls), then the session, which
+    // offers SASL EXTERNAL when the client presented a verified certificate.
+    void accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx);
+    // AMQP over WSS (the HTTPS listener's upgrade).
+    void accept_websocket_tls(net::wss_stream ws, net::tls_context_ptr ctx);
     // Sends connection.close 320 CONNECTION_FORCED to every client, releases their channels and
     // exclusive queues at once, and closes each socket once the close is flushed (or after a
     // short grace period). New connections are refused afterwards.

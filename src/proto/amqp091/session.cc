@@ -134,7 +134,9 @@ session::session(server& srv, net::session_io& io, const net::peer_info& peer, u
     : _server(srv),
       _io(io),
       _id(id),
-      _peer(peer.websocket ? "ws:" + peer.address : peer.address),
+      _peer(peer.websocket ? (peer.tls ? "wss:" : "ws:") + peer.address
+                           : (peer.tls ? "tls:" + peer.address : peer.address)),
+      _cert_login(peer.cert_login),
       _frame_max(srv.config().frame_max),
       _channel_max(srv.config().channel_max) {}
 
@@ -358,7 +360,9 @@ void session::send_start() {
     s.version_major = 0;
     s.version_minor = 9;
     s.server_properties = server_properties(_server.config());
-    s.mechanisms = "PLAIN AMQPLAIN";
+    // EXTERNAL only where it can succeed: TLS with a verified client certificate (RabbitMQ
+    // offers it whenever rabbitmq_auth_mechanism_ssl is enabled).
+    s.mechanisms = _cert_login.empty() ? "PLAIN AMQPLAIN" : "PLAIN AMQPLAIN EXTERNAL";
     s.locales = "en_US";
     send(s);
 }
@@ -393,6 +397,17 @@ void session::on_start_ok(const connection_start_ok& m) {
     _client_properties = m.client_properties;
     std::string user, pass;
     bool parsed;
+    if (m.mechanism == "EXTERNAL" && !_cert_login.empty()) {
+        // The certificate names the user; the response (an authorization id) is ignored, as
+        // RabbitMQ does. The user must exist; its password is not asked for.
+        if (!broker().find_user(_cert_login)) {
+            WLOG_WARN("amqp connection id={} peer={}: EXTERNAL login refused: user '{}' (from "
+                      "the client certificate) does not exist", _id, _peer, _cert_login);
+            refuse_login(m.mechanism);
+            return;
+        }
+        return logged_in(_cert_login);
+    }
     if (m.mechanism == "PLAIN") {
         parsed = parse_plain(m.response, user, pass);
     } else if (m.mechanism == "AMQPLAIN") {
@@ -411,18 +426,25 @@ void session::on_start_ok(const connection_start_ok& m) {
     if (!broker().authenticate(user, pass)) {
         WLOG_WARN("amqp connection id={} peer={}: {} login refused: user '{}' - invalid "
                   "credentials", _id, _peer, m.mechanism, user);
-        if (client_capability("authentication_failure_close")) {
-            auto e = make_error(rc::access_refused,
-                                fmt::format("Login was refused using authentication mechanism "
-                                            "{}. For details see the broker logfile.",
-                                            m.mechanism));
-            append_method_frame(_out, 0,
-                                connection_close{uint16_t(e.code), e.text, 0, 0});
-        }
-        _input_dead = true;
-        close_socket(false);
+        refuse_login(m.mechanism);
         return;
     }
+    logged_in(user);
+}
+
+void session::refuse_login(std::string_view mechanism) {
+    if (client_capability("authentication_failure_close")) {
+        auto e = make_error(rc::access_refused,
+                            fmt::format("Login was refused using authentication mechanism "
+                                        "{}. For details see the broker logfile.",
+                                        mechanism));
+        append_method_frame(_out, 0, connection_close{uint16_t(e.code), e.text, 0, 0});
+    }
+    _input_dead = true;
+    close_socket(false);
+}
+
+void session::logged_in(const std::string& user) {
     _user = user;
     _state = state::awaiting_tune_ok;
     const auto& cfg = _server.config();

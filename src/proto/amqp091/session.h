@@ -2,7 +2,8 @@
 // One AMQP 0-9-1 client connection as a state machine without sockets: bytes and time in,
 // output bytes and core calls out (net::session). The transport (net/connection.h: TCP or
 // WebSocket) owns the socket, reads, writes and closing; this class owns the connection state
-// machine (protocol header, start/start-ok with PLAIN and AMQPLAIN, tune/tune-ok, open, close),
+// machine (protocol header, start/start-ok with PLAIN and AMQPLAIN, and EXTERNAL on a TLS
+// connection with a verified client certificate, tune/tune-ok, open, close),
 // heartbeats, connection-level errors, and the channels (channel.h) that carry everything else.
 //
 //   amqp::session s(server, io, peer, id);   // io: the transport's net::session_io
@@ -139,6 +140,8 @@ private:
     void handle_channel0(const frame_view& f);
     void handle_connection_method(const method& m);
     void on_start_ok(const connection_start_ok& m);
+    void refuse_login(std::string_view mechanism);  // ACCESS_REFUSED, then close
+    void logged_in(const std::string& user);        // on to connection.tune
     void on_tune_ok(const connection_tune_ok& m);
     void on_open(const connection_open& m);
     void on_close(const connection_close& m);
@@ -164,6 +167,7 @@ private:
     net::session_io& _io;
     uint64_t _id;
     std::string _peer;
+    std::string _cert_login;  // the verified TLS client certificate's user (EXTERNAL), or empty
     state _state = state::awaiting_header;
     bool _in_batch = false;
     bool _input_dead = false;  // framing lost or closing: ignore further input

@@ -52,8 +52,9 @@ struct out_frame {
 // net::connection hands bytes over (the unconsumed rest kept and offered again).
 class client {
 public:
-    explicit client(settings s = {}) : srv(ctx, broker, s) {
-        sess.emplace(srv, io, net::peer_info{"127.0.0.1:5555", false, false}, 7);
+    explicit client(settings s = {}, net::peer_info peer = {"127.0.0.1:5555", false, false})
+        : srv(ctx, broker, s) {
+        sess.emplace(srv, io, peer, 7);
         sess->on_start(now);
     }
 
@@ -240,6 +241,60 @@ TEST(AmqpSession, UnknownMechanismCloses) {
     c.expect<connection_start>();
     c.start_ok("EXTERNAL", "");
     EXPECT_TRUE(c.io.close_requested_);
+}
+
+// A TLS connection whose client certificate verified, logging in as `user`.
+net::peer_info tls_peer_with_certificate(std::string user) {
+    net::peer_info p{"127.0.0.1:5555", false, true};
+    p.cert_cn = user;
+    p.cert_dn = "CN=" + user + ",O=test";
+    p.cert_login = user;
+    return p;
+}
+
+TEST(AmqpSession, ExternalIsOfferedOnlyWithAVerifiedClientCertificate) {
+    client plain;
+    plain.raw(header_091);
+    EXPECT_EQ(plain.expect<connection_start>().mechanisms, "PLAIN AMQPLAIN");
+    client tls_without_cert({}, net::peer_info{"127.0.0.1:5555", false, true});
+    tls_without_cert.raw(header_091);
+    EXPECT_EQ(tls_without_cert.expect<connection_start>().mechanisms, "PLAIN AMQPLAIN");
+    client tls({}, tls_peer_with_certificate("guest"));
+    tls.raw(header_091);
+    EXPECT_EQ(tls.expect<connection_start>().mechanisms, "PLAIN AMQPLAIN EXTERNAL");
+}
+
+TEST(AmqpSession, ExternalLogsInAsTheCertificateUserWithoutAPassword) {
+    client c({}, tls_peer_with_certificate("guest"));
+    c.raw(header_091);
+    c.expect<connection_start>();
+    c.start_ok("EXTERNAL", "");  // pika and amqplib send an empty response
+    auto tune = c.expect<connection_tune>();
+    c.send(0, connection_tune_ok{tune.channel_max, tune.frame_max, 0});
+    c.send(0, connection_open{"/", "", false});
+    c.expect<connection_open_ok>();
+    EXPECT_EQ(c.sess->user(), "guest");
+}
+
+TEST(AmqpSession, ExternalWithACertificateForAnUnknownUserIsRefused) {
+    client c({}, tls_peer_with_certificate("nobody"));
+    c.raw(header_091);
+    c.expect<connection_start>();
+    c.start_ok("EXTERNAL", "");
+    auto close = c.expect_connection_close();
+    EXPECT_EQ(close.reply_code, 403);
+    EXPECT_EQ(close.reply_text,
+              "ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL. For "
+              "details see the broker logfile.");
+    EXPECT_TRUE(c.io.close_requested_);
+}
+
+TEST(AmqpSession, PlainStillWorksOnATlsConnectionWithACertificate) {
+    client c({}, tls_peer_with_certificate("nobody"));
+    c.raw(header_091);
+    c.expect<connection_start>();
+    c.start_ok();
+    c.expect<connection_tune>();
 }
 
 TEST(AmqpSession, TuneOkBeyondOurLimitsIsRefused) {

@@ -37,8 +37,10 @@ server::~server() = default;  // the connection set abandons every connection
 
 std::unique_ptr<net::session> server::make_session(net::session_io& io,
                                                    const net::peer_info& p) {
-    return std::make_unique<session>(_broker, _session_settings, io,
-                                     p.websocket ? "ws:" + p.address : p.address);
+    std::string peer = p.websocket ? (p.tls ? "wss:" : "ws:") + p.address
+                                   : (p.tls ? "tls:" + p.address : p.address);
+    return std::make_unique<session>(_broker, _session_settings, io, std::move(peer),
+                                     p.cert_login);
 }
 
 void server::accept(boost::asio::ip::tcp::socket s) {
@@ -52,6 +54,20 @@ void server::accept_websocket(net::ws_stream ws) {
                                   [this](net::session_io& io, const net::peer_info& p) {
                                       return make_session(io, p);
                                   });
+}
+
+void server::accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx) {
+    _connections.accept_tls(std::move(s), std::move(ctx),
+                            [this](net::session_io& io, const net::peer_info& p) {
+                                return make_session(io, p);
+                            });
+}
+
+void server::accept_websocket_tls(net::wss_stream ws, net::tls_context_ptr ctx) {
+    _connections.accept_websocket_tls(std::move(ws), std::move(ctx),
+                                      [this](net::session_io& io, const net::peer_info& p) {
+                                          return make_session(io, p);
+                                      });
 }
 
 void server::shutdown() { _connections.shutdown("Broker shutting down"); }

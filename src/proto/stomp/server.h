@@ -70,6 +70,12 @@ public:
     // An already-upgraded WebSocket (subprotocol v10/v11/v12.stomp): one STOMP frame per
     // WebSocket message, text or binary, in both directions.
     void accept_websocket(net::ws_stream ws);
+    // STOMP over TLS: the TLS handshake first (net::connection_set::accept_tls). A CONNECT
+    // without login on a connection with a verified client certificate logs in as the
+    // certificate's user (tls.login_from), like RabbitMQ's stomp.use_ssl_cert_login.
+    void accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx);
+    // STOMP over WSS (the HTTPS listener's upgrade).
+    void accept_websocket_tls(net::wss_stream ws, net::tls_context_ptr ctx);
     // Sends ERROR "connection_forced" to every client, releases subscriptions (unacked messages
     // requeued) and closes each connection once the ERROR is flushed. New connections are
     // refused afterwards.

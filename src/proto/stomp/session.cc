@@ -154,8 +154,14 @@ public:
     bool cancelled = false;  // the queue went away
 };
 
-session::session(core::broker& b, const session_settings& s, session_io& io, std::string peer)
-    : _broker(b), _settings(s), _io(io), _peer(std::move(peer)), _parser(s.frame_limits) {
+session::session(core::broker& b, const session_settings& s, session_io& io, std::string peer,
+                 std::string cert_login)
+    : _broker(b),
+      _settings(s),
+      _io(io),
+      _peer(std::move(peer)),
+      _cert_login(std::move(cert_login)),
+      _parser(s.frame_limits) {
     _conn_id = _broker.next_connection_id();
     _session_id = fmt::format("session-{}-{:08x}", _conn_id, static_cast<uint32_t>(rng()()));
 }
@@ -283,8 +289,14 @@ status session::handle_connect(const frame& f) {
     const std::string* passcode = f.get("passcode");
     std::string user = login ? *login : _settings.default_user;
     std::string pass = login ? (passcode ? *passcode : std::string()) : _settings.default_pass;
-    if (user.empty()) return errors::missing_login();
-    if (!_broker.authenticate(user, pass)) return errors::access_refused(user);
+    if (!login && !_cert_login.empty()) {
+        // A verified TLS client certificate names the user: no password (the user must exist).
+        user = _cert_login;
+        if (!_broker.find_user(user)) return errors::access_refused(user);
+    } else {
+        if (user.empty()) return errors::missing_login();
+        if (!_broker.authenticate(user, pass)) return errors::access_refused(user);
+    }
 
     // Virtual host.
     std::string host = _settings.default_vhost;

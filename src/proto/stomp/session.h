@@ -73,7 +73,10 @@ using status = basic_result<void, failure>;  // failure (errors.h): an ERROR fra
 
 class session final : public net::session, public core::durable_waiter {
 public:
-    session(core::broker& b, const session_settings& s, session_io& io, std::string peer);
+    // cert_login: the user a verified TLS client certificate names (net::peer_info), used by a
+    // CONNECT without login (RabbitMQ's stomp.use_ssl_cert_login); empty = none.
+    session(core::broker& b, const session_settings& s, session_io& io, std::string peer,
+            std::string cert_login = {});
     ~session() override;
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -175,6 +178,7 @@ private:
     const session_settings& _settings;
     session_io& _io;
     std::string _peer;
+    std::string _cert_login;
     parser _parser;
 
     bool _connected = false;

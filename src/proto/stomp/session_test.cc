@@ -29,7 +29,8 @@ struct fake_io : session_io {
 
 class client {
 public:
-    client(core::broker& b, session_settings s = {}) : settings(s), sess(b, settings, io, "test") {}
+    client(core::broker& b, session_settings s = {}, std::string cert_login = {})
+        : settings(s), sess(b, settings, io, "test", std::move(cert_login)) {}
 
     void send(const std::string& bytes, uint64_t now = 0) { sess.on_bytes(bytes, now); }
     void send(const frame& f, uint64_t now = 0) {
@@ -130,6 +131,36 @@ TEST(StompSession, BadLoginIsRefused) {
     EXPECT_EQ(f.body, "Access refused for user 'guest'\n");
     EXPECT_TRUE(c.io.close);
     EXPECT_TRUE(c.sess.closing());
+}
+
+TEST(StompSession, ConnectWithoutLoginUsesTheClientCertificateUser) {
+    core::broker b;
+    b.add_user("alice", "secret");
+    session_settings s;
+    s.default_user = "";  // login required, except by certificate
+    client c(b, s, "alice");
+    c.send(mk(command::connect, {{"accept-version", "1.2"}}));
+    auto f = c.one();
+    ASSERT_EQ(f.cmd, command::connected) << f.body;
+    EXPECT_EQ(c.sess.user(), "alice");
+}
+
+TEST(StompSession, ExplicitLoginWinsOverTheCertificate) {
+    core::broker b;
+    client c(b, {}, "nobody");
+    c.send(mk(command::connect,
+              {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "wrong"}}));
+    EXPECT_EQ(c.one().cmd, command::error);  // the password is checked as usual
+}
+
+TEST(StompSession, CertificateForAnUnknownUserIsRefused) {
+    core::broker b;
+    client c(b, {}, "nobody");
+    c.send(mk(command::connect, {{"accept-version", "1.2"}}));
+    auto f = c.one();
+    EXPECT_EQ(f.cmd, command::error);
+    EXPECT_EQ(f.body, "Access refused for user 'nobody'\n");
+    EXPECT_TRUE(c.io.close);
 }
 
 TEST(StompSession, HostSelectsVhost) {

@@ -11,8 +11,9 @@ from stomp_util import HERE, RUN_ID, broker  # noqa: F401  (stomp_util sets up s
 def main():
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not shutil.which("node") or not os.path.exists(chromium):
-        print("SKIP: node or chromium missing")
-        sys.exit(0)
+        # scripts/deps.txt installs both: a missing one is a broken machine, not a pass.
+        print(f"FAIL: node or {chromium} missing (make deps installs them)")
+        sys.exit(1)
     node_path = os.path.join(os.path.dirname(os.path.dirname(HERE)), "node_modules")
     env = dict(os.environ, NODE_PATH=node_path)
     with broker() as b:
