@@ -152,10 +152,6 @@ vhost::vhost(std::string name) : _name(std::move(name)), _rng(std::random_device
     add("amq.topic", exchange_type::topic);
     add("amq.headers", exchange_type::headers);
     add("amq.match", exchange_type::headers);
-    _route.queues.reserve(64);
-    _route.exchanges.reserve(16);
-    _targets.reserve(64);
-    _frontier.reserve(16);
 }
 
 vhost::~vhost() {
@@ -262,12 +258,7 @@ void vhost::delete_exchange_now(exchange* x) {
     if (it == _exchanges.end() || it->second.get() != x) return;
     std::unique_ptr<exchange> owned = std::move(it->second);
     _exchanges.erase(it);
-    if (x->delayed()) {
-        std::vector<uint64_t> ids;
-        _delayed.drop_exchange(x->name(), &ids);
-        if (_storage.log)
-            for (uint64_t id : ids) _storage.log->settle(_delayed_store_id, id);
-    }
+    _delayed.exchange_deleted(*x);
     struct save_after {
         vhost* v;
         bool durable;
@@ -586,43 +577,24 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m,
     if (x->internal())
         return error{reply_code::access_refused, "ACCESS_REFUSED - cannot publish to internal " +
                                                      exchange_resource(exchange_name)};
-    auto r = route_message(x, std::move(m), info, false);
+    auto r = _router.route(*x, std::move(m), info, route_origin::publish);
     if (!_dead_letters.empty()) drain_dead_letters();
     return r;
 }
-
-namespace {
-// RabbitMQ's cycle rule: dead-lettering into a queue the message already died in is dropped,
-// unless a rejection happened since (x-death is most recent first).
-bool is_cycle(const message& m, std::string_view qname) {
-    if (!m.props.headers) return false;
-    auto* xd = find(*m.props.headers, "x-death");
-    auto* arr = xd ? xd->as_array() : nullptr;
-    if (!arr) return false;
-    for (auto& e : *arr) {
-        auto* t = e.as_table();
-        if (!t) continue;
-        auto* r = find(*t, "reason");
-        if (r && r->as_string() && *r->as_string() == "rejected") return false;
-        auto* q = find(*t, "queue");
-        if (q && q->as_string() && *q->as_string() == qname) return true;
-    }
-    return false;
-}
-}  // namespace
 
 void vhost::dead_letter(std::string dlx, message_ptr m) {
     _dead_letters.emplace_back(std::move(dlx), std::move(m));
 }
 
 void vhost::drain_dead_letters() {
-    if (_draining || _publish_depth > 0 || _dead_letters.empty()) return;
+    if (_draining || _router.routing() || _dead_letters.empty()) return;
     _draining = true;
     for (size_t i = 0; i < _dead_letters.size(); ++i) {
         auto [dlx, m] = std::move(_dead_letters[i]);
         auto it = _exchanges.find(dlx);
         if (it == _exchanges.end()) continue;  // missing DLX: dropped, as RabbitMQ does
-        route_message(it->second.get(), std::move(m), nullptr, true);
+        auto r = _router.route(*it->second, std::move(m), nullptr, route_origin::dead_letter);
+        (void)r;  // a store failure is reported by the confirm gate; nothing to answer here
     }
     _dead_letters.clear();
     _draining = false;
@@ -677,26 +649,8 @@ void vhost::apply_policies() {
     drain_dead_letters();
 }
 
-bool vhost::restore_delayed(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
-                            uint64_t now_wall_ms) {
-    exchange* x = find_exchange(m->exchange);
-    auto delay = positive_delay(*m);
-    if (!x || !x->delayed() || !delay) return false;
-    const uint64_t due_wall = published_wall_ms + *delay;
-    const uint64_t left = due_wall > now_wall_ms ? due_wall - now_wall_ms : 0;
-    _delayed.hold(x->name(), std::move(m), now_ms() + left + 1, *delay, disk_id);
-    return true;
-}
-
 void vhost::release_delayed(uint64_t now) {
-    if (!_delayed.next_due() || *_delayed.next_due() > now) return;
-    for (auto& r : _delayed.take_due(now)) {
-        if (r.disk_id && _storage.log) _storage.log->settle(_delayed_store_id, r.disk_id);
-        exchange* x = find_exchange(r.exchange);
-        if (!x) continue;
-        auto res = route_message(x, std::move(r.msg), nullptr, false);
-        (void)res;  // unroutable when due: dropped, as the plugin does
-    }
+    _delayed.release(now, _router);
     drain_dead_letters();
 }
 
@@ -725,148 +679,6 @@ std::optional<uint64_t> vhost::next_expiry() const {
             if (t && (!best || *t < *best)) best = t;
     }
     return best;
-}
-
-result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* info, bool dead) {
-    if (m->id == 0) m->id = next_message_id();
-    auto& stats = x->mutable_stats();
-    ++stats.published;
-
-    // Sender-selected distribution: CC and BCC routing keys (BCC is removed before delivery).
-    std::vector<std::string> extra_keys;
-    if (m->props.headers && !m->props.headers->empty())
-        m = sender_selected(std::move(m), extra_keys);
-
-    if (x == _default && extra_keys.empty()) {
-        auto qi = _queues.find(std::string_view(m->routing_key));
-        if (qi == _queues.end()) {
-            ++stats.unroutable;
-            return size_t{0};
-        }
-        queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
-        if (dead && is_cycle(*m, q->name())) return size_t{0};
-        bool written = false;
-        if (_storage.log && m->persistent() && q->keeps_persistent()) {
-            const uint64_t id = q->store_id();
-            const uint64_t seq =
-                _storage.log->write_message(*m, std::span<const uint64_t>(&id, 1));
-            if (seq == 0) return error{reply_code::internal_error,
-                                       "INTERNAL_ERROR - the message store cannot write"};
-            written = true;
-            if (info) info->store_seq = std::max(info->store_seq, seq);
-        }
-        ++_publish_depth;  // dead letters wait until this enqueue is done
-        const auto res = q->enqueue(std::move(m), written);
-        --_publish_depth;
-        if (res == enqueue_result::rejected) {
-            if (info) ++info->rejected;
-            return size_t{0};
-        }
-        return size_t{1};
-    }
-
-    // Nested publishes (from inside a consumer callback) get their own scratch space.
-    route_result local_route;
-    std::vector<queue_ptr> local_targets;
-    std::vector<exchange*> local_frontier;
-    const bool nested = _publish_depth > 0;
-    route_result& route = nested ? local_route : _route;
-    std::vector<queue_ptr>& targets = nested ? local_targets : _targets;
-    std::vector<exchange*>& frontier = nested ? local_frontier : _frontier;
-    ++_publish_depth;
-
-    const uint64_t epoch = ++_epoch;
-    targets.clear();
-    frontier.clear();
-    frontier.push_back(x);
-    x->route_mark = epoch;
-    size_t held = 0;  // by x-delayed-message exchanges, routed when due
-    for (size_t i = 0; i < frontier.size(); ++i) {
-        route.clear();
-        exchange* e = frontier[i];
-        if (e->delayed()) {
-            if (auto delay = positive_delay(*m)) {
-                // +1: now_ms() is truncated to the millisecond, so this is the first
-                // millisecond at which `delay` has surely passed (never early).
-                uint64_t disk_id = 0;
-                if (_storage.log && _storage.topology && m->persistent() && e->durable()) {
-                    if (!_delayed_store_id) {
-                        _delayed_store_id = _storage.topology->next_queue_id();
-                        durable_changed();
-                    }
-                    const uint64_t seq =
-                        _storage.log->write_held(*m, e->name(), _delayed_store_id, &disk_id);
-                    if (seq && info) info->store_seq = std::max(info->store_seq, seq);
-                }
-                _delayed.hold(e->name(), m, now_ms() + *delay + 1, *delay, disk_id);
-                ++held;
-                continue;
-            }
-        }
-        if (e == _default) {  // only reached with CC/BCC keys: queues by name
-            for (size_t k = 0; k <= extra_keys.size(); ++k) {
-                auto qi = _queues.find(std::string_view(k == 0 ? m->routing_key : extra_keys[k - 1]));
-                if (qi != _queues.end()) route.queues.push_back(qi->second.get());
-            }
-        } else {
-            e->route(*m, route);
-            for (auto& key : extra_keys) e->route_key(*m, key, route);
-        }
-        if (route.queues.empty() && route.exchanges.empty()) {
-            // Unroutable here: follow the alternate exchange, if it has one (RabbitMQ's AE).
-            if (auto* ae_name = e->alternate_exchange()) {
-                if (exchange* alt = find_exchange(*ae_name)) route.exchanges.push_back(alt);
-            }
-        }
-        for (queue* q : route.queues) {
-            if (q->route_mark == epoch) continue;
-            q->route_mark = epoch;
-            targets.push_back(q->shared_from_this());
-        }
-        for (exchange* next : route.exchanges) {
-            if (next->route_mark == epoch) continue;
-            next->route_mark = epoch;
-            frontier.push_back(next);
-        }
-    }
-    if (targets.empty() && !held) ++stats.unroutable;
-    if (dead) {
-        targets.erase(std::remove_if(targets.begin(), targets.end(),
-                                     [&](const queue_ptr& q) { return is_cycle(*m, q->name()); }),
-                      targets.end());
-    }
-    bool written = false;
-    if (_storage.log && m->persistent()) {
-        std::vector<uint64_t> local_ids;
-        std::vector<uint64_t>& ids = nested ? local_ids : _store_ids;
-        ids.clear();
-        for (auto& q : targets)
-            if (q->keeps_persistent()) ids.push_back(q->store_id());
-        if (!ids.empty()) {
-            const uint64_t seq = _storage.log->write_message(*m, ids);
-            if (seq == 0) {
-                targets.clear();
-                frontier.clear();
-                --_publish_depth;
-                return error{reply_code::internal_error,
-                             "INTERNAL_ERROR - the message store cannot write"};
-            }
-            written = true;
-            if (info) info->store_seq = std::max(info->store_seq, seq);
-        }
-    }
-    size_t n = 0;
-    for (auto& q : targets) {
-        if (q->enqueue(m, written && q->keeps_persistent()) == enqueue_result::rejected) {
-            if (info) ++info->rejected;
-        } else {
-            ++n;
-        }
-    }
-    targets.clear();
-    frontier.clear();
-    --_publish_depth;
-    return n + held;
 }
 
 }  // namespace warren::core
