@@ -13,12 +13,12 @@ result<exchange_type> delayed_exchange_type(const field_table& args) {
     const std::string* s = v ? v->as_string() : nullptr;
     if (s && *s == k_delayed_exchange_type)
         return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - Invalid argument, 'x-delayed-message' can't be used "
+                     "Invalid argument, 'x-delayed-message' can't be used "
                      "for 'x-delayed-type'"};
     if (s)
         if (auto t = parse_exchange_type(*s)) return *t;
     return error{reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be an existing "
+                 "Invalid argument, 'x-delayed-type' must be an existing "
                  "exchange type"};
 }
 

@@ -541,10 +541,12 @@ void queue::hand_out(consumer* c, ready_entry e) {
 
 result<void> queue::add_consumer(consumer* c) {
     if (_deleted)
-        return error{reply_code::not_found, "NOT_FOUND - no " + resource_name(name(), _vhost)};
+        return error{reply_code::not_found, "no " + resource_name(name(), _vhost),
+                     resource_name(name(), _vhost)};
     if (_exclusive_consumer || (c->exclusive && _consumer_count > 0))
         return error{reply_code::access_refused,
-                     "ACCESS_REFUSED - " + resource_name(name(), _vhost) + " in exclusive use"};
+                     resource_name(name(), _vhost) + " in exclusive use",
+                     resource_name(name(), _vhost)};
     auto it = std::find_if(_groups.begin(), _groups.end(),
                            [&](const priority_group& g) { return g.priority <= c->priority; });
     if (it == _groups.end() || it->priority != c->priority)

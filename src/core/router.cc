@@ -152,7 +152,7 @@ result<bool> router::persist(const message& m, scratch& s, publish_info* info) {
     const uint64_t seq = log->write_message(m, s.store_ids);
     if (seq == 0) {
         s.targets.clear();
-        return error{reply_code::internal_error, "INTERNAL_ERROR - the message store cannot write"};
+        return error{reply_code::internal_error, "the message store cannot write"};
     }
     if (info) info->store_seq = std::max(info->store_seq, seq);
     return true;

@@ -111,9 +111,10 @@ bool same_class_equal(const field_value& a, const field_value& b) {
 error inequivalent(std::string_view key, std::string_view resource, std::string_view received,
                    std::string_view current) {
     return error{reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg '" + std::string(key) + "' for " +
-                     std::string(resource) + ": received " + std::string(received) +
-                     " but current is " + std::string(current)};
+                 "inequivalent arg '" + std::string(key) + "' for " + std::string(resource) +
+                     ": received " + std::string(received) + " but current is " +
+                     std::string(current),
+                 std::string(resource)};
 }
 
 std::string quoted_bool(bool b) {
@@ -121,8 +122,8 @@ std::string quoted_bool(bool b) {
 }
 
 template <size_t N>
-std::optional<error> check_args(const field_table& current, const field_table& received,
-                                const std::string_view (&keys)[N], std::string_view resource) {
+result<void> check_args(const field_table& current, const field_table& received,
+                        const std::string_view (&keys)[N], std::string_view resource) {
     for (auto key : keys) {
         auto* c = find(current, key);
         auto* r = find(received, key);
@@ -130,7 +131,7 @@ std::optional<error> check_args(const field_table& current, const field_table& r
         if (c && r && same_class_equal(*c, *r)) continue;
         return inequivalent(key, resource, describe(r), describe(c));
     }
-    return std::nullopt;
+    return {};
 }
 
 }  // namespace
@@ -172,17 +173,19 @@ std::string vhost::queue_resource(std::string_view name) const {
 }
 
 error vhost::no_exchange(std::string_view name) const {
-    return error{reply_code::not_found, "NOT_FOUND - no " + exchange_resource(name)};
+    std::string res = exchange_resource(name);
+    return error{reply_code::not_found, "no " + res, res};
 }
 
 error vhost::no_queue(std::string_view name) const {
-    return error{reply_code::not_found, "NOT_FOUND - no " + queue_resource(name)};
+    std::string res = queue_resource(name);
+    return error{reply_code::not_found, "no " + res, res};
 }
 
 namespace {
 error default_exchange_refused() {
     return error{reply_code::access_refused,
-                 "ACCESS_REFUSED - operation not permitted on the default exchange"};
+                 "operation not permitted on the default exchange"};
 }
 }  // namespace
 
@@ -200,7 +203,7 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     const bool delayed = !type && d.type == k_delayed_exchange_type;
     if (!type && !delayed)
         return error{reply_code::command_invalid,
-                     "COMMAND_INVALID - invalid exchange type '" + d.type + "'"};
+                     "invalid exchange type '" + d.type + "'"};
     if (d.name.empty()) return default_exchange_refused();
     if (exchange* x = find_exchange(d.name)) {
         std::string res = exchange_resource(d.name);
@@ -215,14 +218,15 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
         if (x->internal() != d.internal)
             return inequivalent("internal", res, quoted_bool(d.internal),
                                 quoted_bool(x->internal()));
-        if (auto e = check_args(x->args(), d.args, k_exchange_equivalence_args, res)) return *e;
+        if (auto r = check_args(x->args(), d.args, k_exchange_equivalence_args, res); !r)
+            return r.error();
         if (x->durable() && !durable_current()) return topology_error();
         return x;
     }
     if (has_amq_prefix(d.name))
-        return error{reply_code::access_refused, "ACCESS_REFUSED - exchange name '" + d.name +
+        return error{reply_code::access_refused, "exchange name '" + d.name +
                                                      "' contains reserved prefix 'amq.*'"};
-    if (auto e = validate_exchange_args(d.args, exchange_resource(d.name))) return *e;
+    if (auto r = validate_exchange_args(d.args, exchange_resource(d.name)); !r) return r.error();
     if (delayed) {
         auto t = delayed_exchange_type(d.args);
         if (!t) return t.error();
@@ -242,13 +246,14 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
 result<void> vhost::delete_exchange(std::string_view name, bool if_unused) {
     if (name.empty()) return default_exchange_refused();
     if (has_amq_prefix(name))
-        return error{reply_code::access_refused, "ACCESS_REFUSED - deletion of system " +
-                                                     exchange_resource(name) + " not allowed"};
+        return error{reply_code::access_refused,
+                     "deletion of system " + exchange_resource(name) + " not allowed",
+                     exchange_resource(name)};
     exchange* x = find_exchange(name);
     if (!x) return {};
     if (if_unused && x->binding_count() != 0)
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - " + exchange_resource(name) + " in use"};
+        return error{reply_code::precondition_failed, exchange_resource(name) + " in use",
+                     exchange_resource(name)};
     delete_exchange_now(x);
     return {};
 }
@@ -344,7 +349,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         name = generate_queue_name();
     } else if (has_amq_prefix(name)) {
         return error{reply_code::access_refused,
-                     "ACCESS_REFUSED - queue name '" + name + "' contains reserved prefix 'amq.*'"};
+                     "queue name '" + name + "' contains reserved prefix 'amq.*'"};
     }
     uint64_t owner = d.exclusive ? connection_id : 0;
     if (queue_ptr q = find_queue(name)) {
@@ -355,12 +360,13 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         if (q->auto_delete() != d.auto_delete)
             return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
                                 quoted_bool(q->auto_delete()));
-        if (auto e = check_args(q->args(), d.args, k_queue_equivalence_args, res)) return *e;
+        if (auto r = check_args(q->args(), d.args, k_queue_equivalence_args, res); !r)
+            return r.error();
         if (q->keeps_persistent() && !durable_current()) return topology_error();
         q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
     }
-    if (auto e = validate_queue_args(d.args, queue_resource(name))) return *e;
+    if (auto r = validate_queue_args(d.args, queue_resource(name)); !r) return r.error();
     queue_decl nd = d;
     nd.name = name;
     nd.passive = false;
@@ -377,11 +383,12 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
 }
 
 error vhost::locked(std::string_view name) const {
+    std::string res = queue_resource(name);
     return error{reply_code::resource_locked,
-                 "RESOURCE_LOCKED - cannot obtain exclusive access to locked " +
-                     queue_resource(name) +
+                 "cannot obtain exclusive access to locked " + res +
                      ". It could be originally declared on another connection or the exclusive "
-                     "property value does not match that of the original declaration."};
+                     "property value does not match that of the original declaration.",
+                 res};
 }
 
 queue_ptr vhost::find_queue(std::string_view name) {
@@ -409,11 +416,11 @@ result<uint32_t> vhost::delete_queue(std::string_view name, bool if_unused, bool
     queue_ptr q = it->second;
     if (q->exclusive() && q->owner() != connection_id) return locked(name);
     if (if_unused && q->consumer_count() != 0)
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - " + queue_resource(name) + " in use"};
+        return error{reply_code::precondition_failed, queue_resource(name) + " in use",
+                     queue_resource(name)};
     if (if_empty && q->message_count() != 0)
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - " + queue_resource(name) + " not empty"};
+        return error{reply_code::precondition_failed, queue_resource(name) + " not empty",
+                     queue_resource(name)};
     return saturate(delete_queue_now(q));
 }
 
@@ -470,19 +477,19 @@ result<exchange*> vhost::exchange_for_binding(std::string_view name) {
 
 namespace {
 // RabbitMQ's headers exchange validates x-match when binding.
-std::optional<error> validate_binding(const exchange& x, const field_table& args) {
-    if (x.type() != exchange_type::headers) return std::nullopt;
+result<void> validate_binding(const exchange& x, const field_table& args) {
+    if (x.type() != exchange_type::headers) return {};
     auto* m = find(args, "x-match");
-    if (!m) return std::nullopt;
+    if (!m) return {};
     auto* s = m->as_string();
     if (!s)
         return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - Invalid x-match field type " +
+                     "Invalid x-match field type " +
                          std::string(type_name(*m)) + " (value " + format_value(*m) +
                          "); expected longstr"};
-    if (*s == "all" || *s == "any" || *s == "all-with-x" || *s == "any-with-x") return std::nullopt;
+    if (*s == "all" || *s == "any" || *s == "all-with-x" || *s == "any-with-x") return {};
     return error{reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - Invalid x-match field value <<\"" + *s +
+                 "Invalid x-match field value <<\"" + *s +
                      "\">>; expected all, any, all-with-x, or any-with-x"};
 }
 }  // namespace
@@ -493,7 +500,7 @@ result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange
     if (!x) return x.error();
     auto q = queue_for(queue, conn);
     if (!q) return q.error();
-    if (auto e = validate_binding(**x, args)) return *e;
+    if (auto v = validate_binding(**x, args); !v) return v.error();
     binding_dest d{q->get(), nullptr};
     if ((*x)->add_binding(d, key, args)) {
         (*q)->inbound_bindings().push_back(inbound_binding{(*x)->name(), std::string(key), args});
@@ -539,7 +546,7 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
     if (!src) return src.error();
     auto dst = exchange_for_binding(dest);
     if (!dst) return dst.error();
-    if (auto e = validate_binding(**src, args)) return *e;
+    if (auto v = validate_binding(**src, args); !v) return v.error();
     binding_dest d{nullptr, *dst};
     if ((*src)->add_binding(d, key, args)) {
         (*dst)->inbound_bindings().push_back(
@@ -575,8 +582,9 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m,
     if (it == _exchanges.end()) return no_exchange(exchange_name);
     exchange* x = it->second.get();
     if (x->internal())
-        return error{reply_code::access_refused, "ACCESS_REFUSED - cannot publish to internal " +
-                                                     exchange_resource(exchange_name)};
+        return error{reply_code::access_refused,
+                     "cannot publish to internal " + exchange_resource(exchange_name),
+                     exchange_resource(exchange_name)};
     auto r = _router.route(*x, std::move(m), info, route_origin::publish);
     if (!_dead_letters.empty()) drain_dead_letters();
     return r;

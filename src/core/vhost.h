@@ -1,8 +1,8 @@
 #pragma once
 // A virtual host: a namespace of exchanges, queues and the bindings between them, and the place
 // where publishing, declaring and deleting happen. Every operation that can fail returns
-// result<...>; errors carry RabbitMQ's reply code and text, e.g.
-// {not_found, "NOT_FOUND - no exchange 'x' in vhost '/'"}.
+// result<...>; errors carry RabbitMQ's reply code, text and resource (core/error.h), e.g.
+// {not_found, "no exchange 'x' in vhost '/'", "exchange 'x' in vhost '/'"}.
 //
 // Owned by the broker; lives on the broker thread. Owns its exchanges (exchange* is valid until
 // the exchange is deleted) and its queues (queue_ptr, shared with outstanding deliveries).
@@ -81,6 +81,9 @@ public:
 
     queue_ptr find_queue(std::string_view name);  // nullptr if none
     exchange* find_exchange(std::string_view name);
+    // RabbitMQ's 404s for this vhost: "no exchange 'x' in vhost '/'", "no queue ...".
+    error no_exchange(std::string_view name) const;
+    error no_queue(std::string_view name) const;
     // 404 if missing, 405 if exclusive to another connection.
     result<queue_ptr> queue_for(std::string_view name, uint64_t conn);
 
@@ -171,8 +174,6 @@ private:
     std::string generate_queue_name();
     std::string exchange_resource(std::string_view name) const;  // "exchange 'x' in vhost '/'"
     std::string queue_resource(std::string_view name) const;
-    error no_exchange(std::string_view name) const;
-    error no_queue(std::string_view name) const;
     error locked(std::string_view name) const;
 
     std::string _name;
@@ -198,7 +199,7 @@ private:
     }
     static error topology_error() {
         return error{reply_code::internal_error,
-                     "INTERNAL_ERROR - cannot save the topology to disk (see the broker log)"};
+                     "cannot save the topology to disk (see the broker log)"};
     }
 };
 

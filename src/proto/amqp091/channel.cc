@@ -140,7 +140,7 @@ void channel::durable_failed() {
     WLOG_ERROR("amqp connection id={} channel {}: message store failed with confirms pending",
                _conn.id(), _id);
     _conn.connection_error({core::error{core::reply_code::internal_error,
-                                        "INTERNAL_ERROR - the message store failed; unconfirmed "
+                                        "the message store failed; unconfirmed "
                                         "messages may be lost"},
                             0, 0});
 }
@@ -167,7 +167,7 @@ void channel::fail(const core::error& e, uint16_t class_id, uint16_t method_id) 
               _conn.id(), _id, class_id, method_id, e.text);
     flush_confirms();
     release();
-    send(channel_close{uint16_t(e.code), e.text, class_id, method_id});
+    send(channel_close{uint16_t(e.code), reply_text(e), class_id, method_id});
     _state = state::closing;
 }
 
@@ -510,7 +510,7 @@ core::result<void> channel::collect(uint64_t tag, bool multiple, settle_op op) {
     auto it = std::lower_bound(_unacked.begin(), _unacked.end(), tag,
                                [](const unacked_entry& e, uint64_t t) { return e.tag < t; });
     if (it == _unacked.end() || it->tag != tag || it->st != unacked_entry::live)
-        return make_error(rc::precondition_failed, fmt::format("unknown delivery tag {}", tag));
+        return core::unknown_delivery_tag(tag);
     if (multiple) {
         for (auto j = _unacked.begin(); j != it; ++j)
             if (j->st == unacked_entry::live) _settle.emplace_back(&*j, op);

@@ -67,7 +67,6 @@ struct session_settings {
 using net::session_io;
 using net::output_batch;
 
-using status = basic_result<void, failure>;  // failure (errors.h): an ERROR frame's texts
 
 class session final : public net::session, public core::durable_waiter {
 public:

@@ -29,7 +29,7 @@ enum : uint16_t {
 
 core::error header_error(const char* what) {
     return core::error{core::reply_code::frame_error,
-                       std::string("FRAME_ERROR - cannot decode content header: ") + what};
+                       std::string("cannot decode content header: ") + what};
 }
 
 // Walks a property list; with `p` null it only validates (no allocation).
