@@ -419,6 +419,12 @@ std::optional<delivery> queue::get(bool no_ack) {
         if (_ready.empty()) return std::nullopt;
         e = pop_ready_front();
     }
+    auto out = take(e, no_ack);
+    if (_vhost) _vhost->drain_dead_letters();
+    return out;
+}
+
+delivery queue::take(ready_entry& e, bool no_ack) {
     ++_stats.delivered;
     if (e.redelivered) ++_stats.redelivered;
     if (no_ack) {
@@ -429,9 +435,7 @@ std::optional<delivery> queue::get(bool no_ack) {
                                              e.disk_id, e.delivery_count, e.spilled});
     }
     if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
-    auto out = delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
-    if (_vhost) _vhost->drain_dead_letters();
-    return out;
+    return delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
 }
 
 void queue::settle(uint64_t seq, bool acked) {
@@ -526,17 +530,7 @@ bool queue::dispatch_one() {
 }
 
 void queue::hand_out(consumer* c, ready_entry e) {
-    ++_stats.delivered;
-    if (e.redelivered) ++_stats.redelivered;
-    if (c->no_ack) {
-        ++_stats.acked;
-        settle_disk(e.disk_id, e.spilled);
-    } else {
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
-                                             e.disk_id, e.delivery_count, e.spilled});
-    }
-    if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
-    c->deliver(delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered});
+    c->deliver(take(e, c->no_ack));
 }
 
 result<void> queue::add_consumer(consumer* c) {

@@ -629,32 +629,16 @@ status session::settle(uint64_t tag, const subscription* sub, bool cumulative, b
     }
     if (owner) owner->outstanding -= std::min<uint64_t>(owner->outstanding, settled.size());
 
+    // `settled` keeps the queues alive until the batch is flushed.
+    const core::settle_op op = ack       ? core::settle_op::ack
+                               : requeue ? core::settle_op::requeue
+                                         : core::settle_op::discard;
     std::vector<core::queue_ptr> touched;
-    if (ack || !requeue) {
-        for (auto& [q, seq] : settled) {
-            if (ack)
-                q->ack(seq);
-            else
-                q->discard(seq);
-            if (std::find(touched.begin(), touched.end(), q) == touched.end()) touched.push_back(q);
-        }
-    } else {
-        // Requeue per queue in one call, preserving order.
-        while (!settled.empty()) {
-            core::queue_ptr q = settled.front().first;
-            std::vector<uint64_t> seqs;
-            for (auto i = settled.begin(); i != settled.end();) {
-                if (i->first == q) {
-                    seqs.push_back(i->second);
-                    i = settled.erase(i);
-                } else {
-                    ++i;
-                }
-            }
-            q->requeue(std::move(seqs));
-            touched.push_back(q);
-        }
+    for (auto& [q, seq] : settled) {
+        _settle_batch.add(*q, seq, op);
+        if (std::find(touched.begin(), touched.end(), q) == touched.end()) touched.push_back(q);
     }
+    _settle_batch.flush();
     (void)sub;
     // Credit came back: let queues hand out more.
     for (auto& q : touched) {
