@@ -220,17 +220,110 @@ bool decode_array_at(std::string_view& in, field_array& out, int depth) {
     return true;
 }
 
-char tag_of(const field_value& v) {
+bool skip_table_at(std::string_view& in, int depth);
+
+// Fixed widths of scalar tags; 0 for variable-length or unknown tags.
+size_t scalar_width(char tag) {
+    switch (tag) {
+        case 't': case 'b': case 'B': return 1;
+        case 's': case 'u': return 2;
+        case 'I': case 'i': case 'f': return 4;
+        case 'l': case 'd': case 'T': return 8;
+        case 'D': return 5;
+        default: return 0;
+    }
+}
+
+bool skip_value_at(std::string_view& in, int depth) {
+    if (depth > max_field_depth || in.empty()) return false;
+    const char tag = in[0];
+    in.remove_prefix(1);
+    if (size_t w = scalar_width(tag)) {
+        if (in.size() < w) return false;
+        in.remove_prefix(w);
+        return true;
+    }
+    std::string_view block;
+    switch (tag) {
+        case 'V': return true;
+        case 'S':
+        case 'x': return take_block(in, block);
+        case 'F': return skip_table_at(in, depth + 1);
+        case 'A': {
+            if (!take_block(in, block)) return false;
+            while (!block.empty())
+                if (!skip_value_at(block, depth + 1)) return false;
+            return true;
+        }
+        default: return false;
+    }
+}
+
+bool skip_table_at(std::string_view& in, int depth) {
+    if (depth > max_field_depth) return false;
+    std::string_view block;
+    if (!take_block(in, block)) return false;
+    while (!block.empty()) {
+        const size_t klen = static_cast<uint8_t>(block[0]);
+        if (block.size() < 1 + klen) return false;
+        block.remove_prefix(1 + klen);
+        if (!skip_value_at(block, depth)) return false;
+    }
+    return true;
+}
+
+// Walks a property list; with `p` null it only validates (no allocation).
+bool read_properties(std::string_view raw, basic_properties* p) {
+    reader r(raw);
+    const uint16_t flags = r.u16();
+    if (!r.ok() || (flags & f_continuation) || (flags & 0x0002)) return false;
+    auto str = [&](uint16_t bit, std::optional<std::string>* dst) {
+        if (!(flags & bit)) return;
+        std::string_view v = r.shortstr();
+        if (p && r.ok()) dst->emplace(v);
+    };
+    str(f_content_type, p ? &p->content_type : nullptr);
+    str(f_content_encoding, p ? &p->content_encoding : nullptr);
+    if (flags & f_headers) {
+        std::string_view rest = r.rest();
+        const bool ok = p ? decode_table_at(rest, p->headers.emplace(), 0) : skip_table_at(rest, 0);
+        if (!ok) return false;
+        r = reader(rest);
+    }
+    if (flags & f_delivery_mode) {
+        const uint8_t v = r.u8();
+        if (p) p->delivery_mode = v;
+    }
+    if (flags & f_priority) {
+        const uint8_t v = r.u8();
+        if (p) p->priority = v;
+    }
+    str(f_correlation_id, p ? &p->correlation_id : nullptr);
+    str(f_reply_to, p ? &p->reply_to : nullptr);
+    str(f_expiration, p ? &p->expiration : nullptr);
+    str(f_message_id, p ? &p->message_id : nullptr);
+    if (flags & f_timestamp) {
+        const uint64_t v = r.u64();
+        if (p) p->timestamp = v;
+    }
+    str(f_type, p ? &p->type : nullptr);
+    str(f_user_id, p ? &p->user_id : nullptr);
+    str(f_app_id, p ? &p->app_id : nullptr);
+    str(f_cluster_id, p ? &p->cluster_id : nullptr);
+    return r.ok() && r.empty();
+}
+
+}  // namespace
+
+char field_tag(const field_value& v) {
     static constexpr char tags[] = {'V', 't', 'b', 'B', 's', 'u', 'I', 'i', 'l',
                                     'f', 'd', 'D', 'S', 'x', 'T', 'A', 'F'};
     static_assert(sizeof(tags) == std::variant_size_v<field_value::variant_type>);
     return tags[v.v.index()];
 }
 
-void encode_array(std::string& out, const field_array& a);
-
-void encode_value(std::string& out, const field_value& fv) {
-    put_u8(out, static_cast<uint8_t>(tag_of(fv)));
+void encode_field_value(std::string& out, const field_value& fv) {
+    put_u8(out, static_cast<uint8_t>(field_tag(fv)));
     std::visit(
         [&out](const auto& x) {
             using T = std::decay_t<decltype(x)>;
@@ -260,7 +353,7 @@ void encode_value(std::string& out, const field_value& fv) {
                 put_u64(out, x.seconds);
             } else if constexpr (std::is_same_v<T, std::shared_ptr<field_array>>) {
                 if (x)
-                    encode_array(out, *x);
+                    encode_field_array(out, *x);
                 else
                     put_u32(out, 0);
             } else if constexpr (std::is_same_v<T, std::shared_ptr<field_table>>) {
@@ -275,27 +368,37 @@ void encode_value(std::string& out, const field_value& fv) {
         fv.v);
 }
 
-void encode_array(std::string& out, const field_array& a) {
+void encode_field_array(std::string& out, const field_array& a) {
     const size_t len_pos = out.size();
     put_u32(out, 0);
-    for (const auto& v : a) encode_value(out, v);
+    for (const auto& v : a) encode_field_value(out, v);
     patch_u32(out, len_pos, static_cast<uint32_t>(out.size() - len_pos - 4));
 }
-
-}  // namespace
 
 void encode_field_table(std::string& out, const field_table& t) {
     const size_t len_pos = out.size();
     put_u32(out, 0);
     for (const auto& [k, v] : t) {
         put_shortstr(out, k);
-        encode_value(out, v);
+        encode_field_value(out, v);
     }
     patch_u32(out, len_pos, static_cast<uint32_t>(out.size() - len_pos - 4));
 }
 
 bool decode_field_table(std::string_view& in, field_table& out) {
     return decode_table_at(in, out, 0);
+}
+
+bool skip_field_table(std::string_view& in) {
+    return skip_table_at(in, 0);
+}
+
+bool decode_field_array(std::string_view& in, field_array& out) {
+    return decode_array_at(in, out, 0);
+}
+
+bool decode_field_value(std::string_view& in, field_value& out) {
+    return decode_value_at(in, out, 0);
 }
 
 void encode_properties(std::string& out, const basic_properties& p) {
@@ -332,35 +435,13 @@ void encode_properties(std::string& out, const basic_properties& p) {
 }
 
 std::optional<basic_properties> decode_properties(std::string_view raw) {
-    reader r(raw);
-    const uint16_t flags = r.u16();
-    if (!r.ok() || (flags & f_continuation) || (flags & 0x0002)) return std::nullopt;
     basic_properties p;
-    auto str = [&](uint16_t bit, std::optional<std::string>& dst) {
-        if (!(flags & bit)) return;
-        std::string_view v = r.shortstr();
-        if (r.ok()) dst.emplace(v);
-    };
-    str(f_content_type, p.content_type);
-    str(f_content_encoding, p.content_encoding);
-    if (flags & f_headers) {
-        std::string_view rest = r.rest();
-        if (!decode_field_table(rest, p.headers.emplace())) return std::nullopt;
-        r = reader(rest);
-    }
-    if (flags & f_delivery_mode) p.delivery_mode = r.u8();
-    if (flags & f_priority) p.priority = r.u8();
-    str(f_correlation_id, p.correlation_id);
-    str(f_reply_to, p.reply_to);
-    str(f_expiration, p.expiration);
-    str(f_message_id, p.message_id);
-    if (flags & f_timestamp) p.timestamp = r.u64();
-    str(f_type, p.type);
-    str(f_user_id, p.user_id);
-    str(f_app_id, p.app_id);
-    str(f_cluster_id, p.cluster_id);
-    if (!r.ok() || !r.empty()) return std::nullopt;
+    if (!read_properties(raw, &p)) return std::nullopt;
     return p;
+}
+
+bool valid_properties(std::string_view raw) {
+    return read_properties(raw, nullptr);
 }
 
 }  // namespace warren::core

@@ -11,9 +11,10 @@
 //   core::encode_properties(raw, m.props);
 //   auto p = core::decode_properties(raw);      // nullopt: malformed
 //
-// Pure functions; untrusted input (disk bytes) never reads out of bounds. The AMQP codec
-// (proto/amqp091/codec: field_table.h, content.h) has its own copy of the same layout for the
-// wire; the two must agree byte for byte (properties_codec_test.cc pins the bytes).
+// Pure functions; untrusted input (disk or wire bytes) never reads out of bounds. The AMQP codec
+// (proto/amqp091/codec: field_table.h, content.h) encodes and decodes tables and properties
+// with these functions: one implementation of the layout (properties_codec_test.cc and the
+// AMQP codec tests pin the bytes).
 
 #include <optional>
 #include <string>
@@ -28,11 +29,26 @@ inline constexpr int max_field_depth = 100;
 
 void encode_properties(std::string& out, const basic_properties& p);
 std::optional<basic_properties> decode_properties(std::string_view raw);
+// Checks a property list without building it (no allocation): what decode_properties accepts.
+bool valid_properties(std::string_view raw);
 
 // A field table: a u32 byte length followed by (u8-length key, tag, value) entries, with
 // RabbitMQ's tag set (t b B s u I i l f d D S x A T F V).
 void encode_field_table(std::string& out, const field_table& t);
-// Consumes a table from the front of `in`; false on malformed input.
+// Consumes a table from the front of `in`; false on malformed input (unknown tag, length past
+// the end, nesting deeper than max_field_depth). On failure `in` and `out` are left valid but
+// unspecified.
 bool decode_field_table(std::string_view& in, field_table& out);
+// Validates a table without building it (no allocation) and consumes it from `in`.
+bool skip_field_table(std::string_view& in);
+
+// An array: a u32 byte length followed by (tag, value) entries.
+void encode_field_array(std::string& out, const field_array& a);
+bool decode_field_array(std::string_view& in, field_array& out);
+
+// One tagged value: a tag octet followed by its value; field_tag is the tag the encoder uses.
+void encode_field_value(std::string& out, const field_value& v);
+bool decode_field_value(std::string_view& in, field_value& out);
+char field_tag(const field_value& v);
 
 }  // namespace warren::core

@@ -1,6 +1,6 @@
 #include "proto/amqp091/codec/content.h"
 
-#include "proto/amqp091/codec/field_table.h"
+#include "core/properties_codec.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/wire.h"
 
@@ -8,69 +8,9 @@ namespace warren::amqp {
 
 namespace {
 
-// Property flag bits of the basic class, in spec order (bit 15 first; bit 0 is "more flags").
-enum : uint16_t {
-    f_content_type = 1 << 15,
-    f_content_encoding = 1 << 14,
-    f_headers = 1 << 13,
-    f_delivery_mode = 1 << 12,
-    f_priority = 1 << 11,
-    f_correlation_id = 1 << 10,
-    f_reply_to = 1 << 9,
-    f_expiration = 1 << 8,
-    f_message_id = 1 << 7,
-    f_timestamp = 1 << 6,
-    f_type = 1 << 5,
-    f_user_id = 1 << 4,
-    f_app_id = 1 << 3,
-    f_cluster_id = 1 << 2,
-    f_continuation = 1 << 0,
-};
-
 core::error header_error(const char* what) {
     return core::error{core::reply_code::frame_error,
                        std::string("cannot decode content header: ") + what};
-}
-
-// Walks a property list; with `p` null it only validates (no allocation).
-bool read_properties(std::string_view raw, core::basic_properties* p) {
-    wire_reader r(raw);
-    uint16_t flags = r.u16();
-    if (!r.ok() || (flags & f_continuation) || (flags & 0x0002)) return false;
-    auto str = [&](uint16_t bit, std::optional<std::string>* dst) {
-        if (!(flags & bit)) return;
-        std::string_view v = r.shortstr_view();
-        if (p && r.ok()) dst->emplace(v);
-    };
-    str(f_content_type, p ? &p->content_type : nullptr);
-    str(f_content_encoding, p ? &p->content_encoding : nullptr);
-    if (flags & f_headers) {
-        std::string_view rest = r.rest();
-        bool ok = p ? decode_table(rest, p->headers.emplace()) : skip_table(rest);
-        if (!ok) return false;
-        r = wire_reader(rest);
-    }
-    if (flags & f_delivery_mode) {
-        uint8_t v = r.u8();
-        if (p) p->delivery_mode = v;
-    }
-    if (flags & f_priority) {
-        uint8_t v = r.u8();
-        if (p) p->priority = v;
-    }
-    str(f_correlation_id, p ? &p->correlation_id : nullptr);
-    str(f_reply_to, p ? &p->reply_to : nullptr);
-    str(f_expiration, p ? &p->expiration : nullptr);
-    str(f_message_id, p ? &p->message_id : nullptr);
-    if (flags & f_timestamp) {
-        uint64_t v = r.u64();
-        if (p) p->timestamp = v;
-    }
-    str(f_type, p ? &p->type : nullptr);
-    str(f_user_id, p ? &p->user_id : nullptr);
-    str(f_app_id, p ? &p->app_id : nullptr);
-    str(f_cluster_id, p ? &p->cluster_id : nullptr);
-    return r.ok() && r.empty();
 }
 
 size_t clamp_short(std::string_view s) { return s.size() > 255 ? 255 : s.size(); }
@@ -116,48 +56,25 @@ core::result<content_header> decode_content_header(std::string_view payload, boo
     h.body_size = r.u64();
     if (!r.ok()) return header_error("too short");
     h.props_raw = r.rest();
-    if (!read_properties(h.props_raw, decode_props ? &h.props : nullptr))
+    // Properties are core's binary form (core/properties_codec.h): decoded, or only checked.
+    if (decode_props) {
+        auto p = core::decode_properties(h.props_raw);
+        if (!p) return header_error("malformed properties");
+        h.props = std::move(*p);
+    } else if (!core::valid_properties(h.props_raw)) {
         return header_error("malformed properties");
+    }
     return h;
 }
 
 core::result<core::basic_properties> decode_properties(std::string_view props_raw) {
-    core::basic_properties p;
-    if (!read_properties(props_raw, &p)) return header_error("malformed properties");
-    return p;
+    auto p = core::decode_properties(props_raw);
+    if (!p) return header_error("malformed properties");
+    return std::move(*p);
 }
 
 void encode_properties(std::string& out, const core::basic_properties& p) {
-    uint16_t flags = 0;
-    if (p.content_type) flags |= f_content_type;
-    if (p.content_encoding) flags |= f_content_encoding;
-    if (p.headers) flags |= f_headers;
-    if (p.delivery_mode) flags |= f_delivery_mode;
-    if (p.priority) flags |= f_priority;
-    if (p.correlation_id) flags |= f_correlation_id;
-    if (p.reply_to) flags |= f_reply_to;
-    if (p.expiration) flags |= f_expiration;
-    if (p.message_id) flags |= f_message_id;
-    if (p.timestamp) flags |= f_timestamp;
-    if (p.type) flags |= f_type;
-    if (p.user_id) flags |= f_user_id;
-    if (p.app_id) flags |= f_app_id;
-    if (p.cluster_id) flags |= f_cluster_id;
-    put_u16(out, flags);
-    if (p.content_type) put_shortstr(out, *p.content_type);
-    if (p.content_encoding) put_shortstr(out, *p.content_encoding);
-    if (p.headers) encode_table(out, *p.headers);
-    if (p.delivery_mode) put_u8(out, *p.delivery_mode);
-    if (p.priority) put_u8(out, *p.priority);
-    if (p.correlation_id) put_shortstr(out, *p.correlation_id);
-    if (p.reply_to) put_shortstr(out, *p.reply_to);
-    if (p.expiration) put_shortstr(out, *p.expiration);
-    if (p.message_id) put_shortstr(out, *p.message_id);
-    if (p.timestamp) put_u64(out, *p.timestamp);
-    if (p.type) put_shortstr(out, *p.type);
-    if (p.user_id) put_shortstr(out, *p.user_id);
-    if (p.app_id) put_shortstr(out, *p.app_id);
-    if (p.cluster_id) put_shortstr(out, *p.cluster_id);
+    core::encode_properties(out, p);
 }
 
 void append_content_header_frame(std::string& out, uint16_t channel, uint64_t body_size,
