@@ -108,17 +108,18 @@ bool topic_permission::allows(permission p, std::string_view routing_key) const 
 core::error refused(resource_kind kind, std::string_view name, std::string_view vhost,
                     std::string_view user) {
     return core::error{reply_code::access_refused,
-                       fmt::format("ACCESS_REFUSED - access to {} '{}' in vhost '{}' refused for "
-                                   "user '{}'",
-                                   kind_name(kind), name, vhost, user)};
+                       fmt::format("access to {} '{}' in vhost '{}' refused for user '{}'",
+                                   kind_name(kind), name, vhost, user),
+                       fmt::format("{} '{}' in vhost '{}'", kind_name(kind), name, vhost)};
 }
 
 core::error topic_refused(std::string_view routing_key, std::string_view exchange,
                           std::string_view vhost, std::string_view user) {
     return core::error{reply_code::access_refused,
-                       fmt::format("ACCESS_REFUSED - access to topic '{}' in exchange '{}' in "
-                                   "vhost '{}' refused for user '{}'",
-                                   routing_key, exchange, vhost, user)};
+                       fmt::format("access to topic '{}' in exchange '{}' in vhost '{}' refused "
+                                   "for user '{}'",
+                                   routing_key, exchange, vhost, user),
+                       fmt::format("exchange '{}' in vhost '{}'", exchange, vhost)};
 }
 
 }  // namespace warren::auth

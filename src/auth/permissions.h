@@ -62,8 +62,8 @@ private:
     std::shared_ptr<const std::regex> _write, _read;
 };
 
-// RabbitMQ's refusal: 403 "access to queue 'q' in vhost '/' refused for user 'u'" (the AMQP
-// renderer adds "ACCESS_REFUSED - ").
+// RabbitMQ's refusal: 403 "access to queue 'q' in vhost '/' refused for user 'u'" (each
+// protocol renders it: AMQP as "ACCESS_REFUSED - access to ...").
 core::error refused(resource_kind kind, std::string_view name, std::string_view vhost,
                     std::string_view user);
 // Topic refusal: "access to topic 'key' in exchange 'x' in vhost '/' refused for user 'u'".

@@ -35,8 +35,8 @@ core::result<const user*> user_db::authenticate(std::string_view name,
     bool ok = verify_password(u ? u->password : dummy, password) && u != nullptr;
     if (!ok)
         return core::error{core::reply_code::access_refused,
-                           "ACCESS_REFUSED - invalid credentials for user '" + std::string(name) +
-                               "'"};
+                           "invalid credentials for user '" + std::string(name) + "'",
+                           "user '" + std::string(name) + "'"};
     return u;
 }
 

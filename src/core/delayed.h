@@ -6,15 +6,17 @@
 // x-delay = -delay (as the plugin marks it), so it is not held again by the same exchange or by
 // a delayed exchange downstream.
 //
-// The pending messages live in one index per vhost, ordered by due time (a multimap: release
-// costs O(log n) per message, never a scan; equal due times keep publish order). vhost::tick
-// releases what is due and vhost::next_expiry reports the earliest due time, so the broker's
-// timer drives it. Deleting the exchange drops its pending messages.
+// All of it lives here: the router asks delayed_holds::hold() at each exchange it walks, and
+// release() routes what is due back through the router. The pending messages live in one index
+// per vhost, ordered by due time (a multimap: release costs O(log n) per message, never a scan;
+// equal due times keep publish order). vhost::tick releases what is due and vhost::next_expiry
+// reports the earliest due time, so the broker's timer drives it. Deleting the exchange drops
+// its pending messages.
 //
 // Durability: a persistent message held by a durable delayed exchange is also written to the
-// store (under the vhost's delayed store id, see vhost::hold_delayed), confirmed once on disk,
-// and put back here after a restart with the time it still has to wait. Transient messages, and
-// those held by non-durable exchanges, are lost on restart.
+// message log (write_held, under the vhost's delayed store id), confirmed once on disk, and put
+// back here after a restart (restore()) with the time it still has to wait. Transient messages,
+// and those held by non-durable exchanges, are lost on restart.
 
 #include <cstdint>
 #include <map>
@@ -68,6 +70,42 @@ private:
         uint64_t disk_id = 0;
     };
     std::multimap<uint64_t, entry> _by_due;
+};
+
+class vhost;
+class router;
+
+// The x-delayed-message holds of one vhost. Owned by the vhost; broker thread.
+class delayed_holds {
+public:
+    explicit delayed_holds(vhost& owner) : _vh(owner) {}
+
+    // The router, at exchange e: if e is an x-delayed-message exchange and m has a positive
+    // x-delay, holds m and returns true (then e does not route it now). A persistent message
+    // held by a durable exchange is written to the log; *store_seq (if given) is raised to the
+    // seq its confirm waits for.
+    bool hold(const exchange& e, const message_ptr& m, uint64_t* store_seq);
+    // Routes the held messages due by `now` through r, in due order, and settles their log
+    // records. Unroutable ones (or whose exchange is gone) are dropped, as the plugin does.
+    void release(uint64_t now, router& r);
+    // Recovery: puts a logged message back with the time it still has to wait. false: its
+    // exchange is gone or is not delayed, or the message has no positive x-delay.
+    bool restore(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
+                 uint64_t now_wall_ms);
+    // The exchange is being deleted: drops its held messages and settles their records.
+    void exchange_deleted(const exchange& x);
+
+    std::optional<uint64_t> next_due() const { return _index.next_due(); }
+    size_t size() const { return _index.size(); }
+    size_t pending(std::string_view exchange) const { return _index.pending(exchange); }
+    // The store id held messages are logged under (0 = none yet; recovery sets the saved one).
+    uint64_t store_id() const { return _store_id; }
+    void set_store_id(uint64_t id) { _store_id = id; }
+
+private:
+    vhost& _vh;
+    delayed_index _index;
+    uint64_t _store_id = 0;
 };
 
 }  // namespace warren::core

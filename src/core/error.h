@@ -1,9 +1,19 @@
 #pragma once
-// Errors the core reports, in AMQP 0-9-1 reply-code terms (RabbitMQ's values). AMQP sends them
-// as channel.close/connection.close; STOMP turns them into ERROR frames. One enum, wire values.
+// The one error type of core and the protocol front ends: a reply code (AMQP 0-9-1 values, as
+// RabbitMQ uses them), RabbitMQ's explanation text and the resource it is about. Core returns it
+// in result<T> / result<void>; each protocol renders it once, at the edge:
+//   - AMQP (proto/amqp091/errors.h, reply_text): "<NAME> - <text>" in channel.close or
+//     connection.close, e.g. "NOT_FOUND - no queue 'q' in vhost '/'";
+//   - STOMP (proto/stomp/errors.h, render): an ERROR frame with message "not_found" and that
+//     same "<NAME> - <text>" as its body, as RabbitMQ's STOMP adapter writes it.
+// Core never writes the "<NAME> - " prefix itself. No exceptions on the data path.
+//
+//   if (!q) return error{reply_code::not_found, "no queue 'q' in vhost '/'",
+//                        "queue 'q' in vhost '/'"};
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -31,6 +41,10 @@ enum class reply_code : uint16_t {
     internal_error = 541,       // our bug: never crash, say so
 };
 
+// RabbitMQ's name of a code, as both protocols print it: "NOT_FOUND", "PRECONDITION_FAILED".
+// (STOMP's `message` header is the same name in lower case.)
+std::string_view reply_name(reply_code c);
+
 // Codes at or above 500 (and 320, 402, 530, 540, 541) close the connection; the rest close
 // the channel only.
 inline bool is_connection_error(reply_code c) {
@@ -54,10 +68,19 @@ inline bool is_connection_error(reply_code c) {
 
 struct error {
     reply_code code = reply_code::internal_error;
-    std::string text;  // RabbitMQ style: "NOT_FOUND - no queue 'q' in vhost '/'"
+    // RabbitMQ's explanation, without the code's name: "no queue 'q' in vhost '/'".
+    std::string text;
+    // What it is about, as RabbitMQ names it ("queue 'q' in vhost '/'"); empty when the error
+    // is about no resource in particular. For logs and the management API; never rendered.
+    std::string resource;
 };
 
 template <typename T>
 using result = basic_result<T, error>;
+
+// RabbitMQ's channel texts that both front ends send: 406 "unknown delivery tag 7" (an ack,
+// nack or reject of a tag the channel or subscription does not hold).
+error unknown_delivery_tag(uint64_t tag);
+error unknown_delivery_tag(int64_t tag);  // STOMP passes a negative tag through as written
 
 }  // namespace warren::core

@@ -20,86 +20,91 @@ namespace {
 constexpr int64_t k_max_expiry = 4294967295LL;
 constexpr int64_t k_max_priority = 255;
 
-// The Erlang term RabbitMQ prints (~p) for a check failure; empty = ok.
-using check_fn = std::string (*)(const field_value& v, const field_table& args);
+// A check failure: the Erlang term RabbitMQ prints (~p) for it, as the error's text.
+using check = result<void>;
+using check_fn = check (*)(const field_value& v, const field_table& args);
 
-std::string unacceptable(const field_value& v) {
-    return "{unacceptable_type," + std::string(field_type_name(v)) + "}";
+check bad(std::string term) {
+    return error{reply_code::precondition_failed, std::move(term), {}};
 }
 
-std::string check_int(const field_value& v, const field_table&) {
-    return v.as_int() ? std::string() : unacceptable(v);
+check unacceptable(const field_value& v) {
+    return bad("{unacceptable_type," + std::string(field_type_name(v)) + "}");
 }
 
-std::string check_non_neg_int(const field_value& v, const field_table& a) {
-    if (auto e = check_int(v, a); !e.empty()) return e;
+check check_int(const field_value& v, const field_table&) {
+    return v.as_int() ? check{} : unacceptable(v);
+}
+
+check check_non_neg_int(const field_value& v, const field_table& a) {
+    if (auto e = check_int(v, a); !e) return e;
     int64_t i = *v.as_int();
-    return i < 0 ? "{value_negative," + std::to_string(i) + "}" : std::string();
+    return i < 0 ? bad("{value_negative," + std::to_string(i) + "}") : check{};
 }
 
-std::string check_expiry(int64_t i) {
-    if (i > k_max_expiry) return "{value_too_big," + std::to_string(i) + "}";
-    if (i < 0) return "{value_negative," + std::to_string(i) + "}";
+check check_expiry(int64_t i) {
+    if (i > k_max_expiry) return bad("{value_too_big," + std::to_string(i) + "}");
+    if (i < 0) return bad("{value_negative," + std::to_string(i) + "}");
     return {};
 }
 
-std::string check_expires(const field_value& v, const field_table& a) {
-    if (auto e = check_int(v, a); !e.empty()) return e;
+check check_expires(const field_value& v, const field_table& a) {
+    if (auto e = check_int(v, a); !e) return e;
     int64_t i = *v.as_int();
-    if (i == 0) return "{value_zero,0}";
+    if (i == 0) return bad("{value_zero,0}");
     return check_expiry(i);
 }
 
-std::string check_message_ttl(const field_value& v, const field_table& a) {
-    if (auto e = check_int(v, a); !e.empty()) return e;
+check check_message_ttl(const field_value& v, const field_table& a) {
+    if (auto e = check_int(v, a); !e) return e;
     return check_expiry(*v.as_int());
 }
 
-std::string check_max_priority(const field_value& v, const field_table& a) {
-    if (auto e = check_non_neg_int(v, a); !e.empty()) return e;
+check check_max_priority(const field_value& v, const field_table& a) {
+    if (auto e = check_non_neg_int(v, a); !e) return e;
     int64_t i = *v.as_int();
-    return i > k_max_priority ? "{max_value_exceeded," + std::to_string(i) + "}" : std::string();
+    return i > k_max_priority ? bad("{max_value_exceeded," + std::to_string(i) + "}") : check{};
 }
 
-std::string check_bool(const field_value& v, const field_table&) {
-    return v.as_bool() ? std::string() : unacceptable(v);
+check check_bool(const field_value& v, const field_table&) {
+    return v.as_bool() ? check{} : unacceptable(v);
 }
 
-std::string check_dlx_name(const field_value& v, const field_table&) {
-    return v.as_string() ? std::string() : unacceptable(v);
+check check_dlx_name(const field_value& v, const field_table&) {
+    return v.as_string() ? check{} : unacceptable(v);
 }
 
-std::string check_dlx_rk(const field_value& v, const field_table& a) {
+check check_dlx_rk(const field_value& v, const field_table& a) {
     if (!v.as_string()) return unacceptable(v);
-    return find(a, "x-dead-letter-exchange") ? std::string() : "routing_key_but_no_dlx_defined";
+    return find(a, "x-dead-letter-exchange") ? check{} : bad("routing_key_but_no_dlx_defined");
 }
 
-std::string check_one_of(const field_value& v, std::initializer_list<std::string_view> ok,
-                         std::string_view bad) {
+check check_one_of(const field_value& v, std::initializer_list<std::string_view> ok,
+                   std::string_view term) {
     auto* s = v.as_string();
     if (!s) return unacceptable(v);
     for (auto o : ok)
         if (*s == o) return {};
-    return std::string(bad);
+    return bad(std::string(term));
 }
 
-std::string check_overflow(const field_value& v, const field_table&) {
+check check_overflow(const field_value& v, const field_table&) {
     return check_one_of(v, {"drop-head", "reject-publish", "reject-publish-dlx"},
                         "invalid_overflow");
 }
 
-std::string check_dlx_strategy(const field_value& v, const field_table&) {
+check check_dlx_strategy(const field_value& v, const field_table&) {
     return check_one_of(v, {"at-most-once", "at-least-once"}, "invalid_dlx_strategy");
 }
 
-std::string check_queue_mode(const field_value& v, const field_table&) {
+check check_queue_mode(const field_value& v, const field_table&) {
     return check_one_of(v, {"default", "lazy"}, "invalid_queue_mode");
 }
 
-std::string check_queue_version(const field_value& v, const field_table& a) {
-    if (auto e = check_int(v, a); !e.empty()) return e;
+check check_queue_version(const field_value& v, const field_table& a) {
+    if (auto e = check_int(v, a); !e) return e;
     int64_t i = *v.as_int();
-    return (i == 1 || i == 2) ? std::string() : "invalid_queue_version";
+    return (i == 1 || i == 2) ? check{} : bad("invalid_queue_version");
 }
 
 // In RabbitMQ's declare_args() order: the first failing argument is the one reported.
@@ -127,33 +132,36 @@ constexpr validator k_validators[] = {
 
 }  // namespace
 
-std::optional<error> validate_queue_args(const field_table& args, std::string_view resource) {
+result<void> validate_queue_args(const field_table& args, std::string_view resource) {
     // rabbit_channel checks the DLX's type before the queue module's validators run.
     if (auto* dlx = find(args, "x-dead-letter-exchange"); dlx && !dlx->as_string())
         return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - invalid type '" + std::string(field_type_name(*dlx)) +
-                         "' for arg 'x-dead-letter-exchange' in " + std::string(resource)};
+                     "invalid type '" + std::string(field_type_name(*dlx)) +
+                         "' for arg 'x-dead-letter-exchange' in " + std::string(resource),
+                     std::string(resource)};
     for (auto& [key, fn] : k_validators) {
         auto* v = find(args, key);
         if (!v) continue;
-        std::string bad = fn(*v, args);
-        if (bad.empty()) continue;
-        return error{reply_code::precondition_failed, "PRECONDITION_FAILED - invalid arg '" +
-                                                          std::string(key) + "' for " +
-                                                          std::string(resource) + ": " + bad};
+        auto r = fn(*v, args);
+        if (r) continue;
+        return error{reply_code::precondition_failed,
+                     "invalid arg '" + std::string(key) + "' for " + std::string(resource) +
+                         ": " + r.error().text,
+                     std::string(resource)};
     }
-    return std::nullopt;
+    return {};
 }
 
 }  // namespace warren::core
 
 namespace warren::core {
-std::optional<error> validate_exchange_args(const field_table& args, std::string_view resource) {
+result<void> validate_exchange_args(const field_table& args, std::string_view resource) {
     if (auto* ae = find(args, "alternate-exchange"); ae && !ae->as_string())
         return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - invalid type '" + std::string(field_type_name(*ae)) +
-                         "' for arg 'alternate-exchange' in " + std::string(resource)};
-    return std::nullopt;
+                     "invalid type '" + std::string(field_type_name(*ae)) +
+                         "' for arg 'alternate-exchange' in " + std::string(resource),
+                     std::string(resource)};
+    return {};
 }
 }  // namespace warren::core
 

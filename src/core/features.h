@@ -5,7 +5,7 @@
 // Validation of queue.declare x-arguments, as RabbitMQ does it (rabbit_amqqueue's check_*
 // functions and rabbit_channel's DLX check): a bad-typed or out-of-range value is refused with
 // 406 PRECONDITION_FAILED and RabbitMQ's text, e.g.
-//   PRECONDITION_FAILED - invalid arg 'x-max-length' for queue 'q' in vhost '/': {value_negative,-1}
+//   invalid arg 'x-max-length' for queue 'q' in vhost '/': {value_negative,-1}
 // Only a queue being created is validated (an existing queue is checked for equivalence only,
 // like RabbitMQ). Unknown arguments are accepted.
 
@@ -20,15 +20,15 @@ namespace warren::core {
 // RabbitMQ's AMQP type name of a field value: long, signedint, longstr, bool, ...
 std::string_view field_type_name(const field_value& v);
 
-// `resource` is RabbitMQ's rs(): "queue 'q' in vhost '/'". nullopt when all arguments are valid.
-std::optional<error> validate_queue_args(const field_table& args, std::string_view resource);
+// `resource` is RabbitMQ's rs(): "queue 'q' in vhost '/'". Ok when all arguments are valid.
+result<void> validate_queue_args(const field_table& args, std::string_view resource);
 
 }  // namespace warren::core
 
 namespace warren::core {
 // exchange.declare of a new exchange: a non-string `alternate-exchange` is refused like
 // rabbit_channel does ("invalid type 'long' for arg 'alternate-exchange' in exchange ...").
-std::optional<error> validate_exchange_args(const field_table& args, std::string_view resource);
+result<void> validate_exchange_args(const field_table& args, std::string_view resource);
 }  // namespace warren::core
 
 #include "core/message.h"

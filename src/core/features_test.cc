@@ -286,7 +286,7 @@ std::string declare_error(vhost& vh, field_table args, std::string name = "q") {
 }
 
 TEST_F(features, invalid_queue_arguments_are_refused_with_rabbitmq_text) {
-    const std::string pre = "PRECONDITION_FAILED - invalid arg ";
+    const std::string pre = "invalid arg ";
     const std::string res = "for queue 'q' in vhost '/': ";
     EXPECT_EQ(declare_error(vh, {{"x-max-length", int32_t{-1}}}),
               pre + "'x-max-length' " + res + "{value_negative,-1}");
@@ -311,7 +311,7 @@ TEST_F(features, invalid_queue_arguments_are_refused_with_rabbitmq_text) {
     EXPECT_EQ(declare_error(vh, {{"x-dead-letter-routing-key", "k"}}),
               pre + "'x-dead-letter-routing-key' " + res + "routing_key_but_no_dlx_defined");
     EXPECT_EQ(declare_error(vh, {{"x-dead-letter-exchange", int32_t{1}}}),
-              "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' "
+              "invalid type 'signedint' for arg 'x-dead-letter-exchange' "
               "in queue 'q' in vhost '/'");
     // The first failing argument in RabbitMQ's order is reported (x-expires before x-max-length).
     EXPECT_EQ(declare_error(vh, {{"x-max-length", int32_t{-1}}, {"x-expires", int32_t{0}}}),
@@ -343,7 +343,7 @@ TEST_F(features, invalid_alternate_exchange_type_is_refused) {
         {.name = "x", .type = "direct", .args = {{"alternate-exchange", int32_t{5}}}});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, reply_code::precondition_failed);
-    EXPECT_EQ(r.error().text, "PRECONDITION_FAILED - invalid type 'signedint' for arg "
+    EXPECT_EQ(r.error().text, "invalid type 'signedint' for arg "
                               "'alternate-exchange' in exchange 'x' in vhost '/'");
 }
 
@@ -497,7 +497,7 @@ TEST_F(features, delayed_exchange_declare_validation) {
     auto r = vh.declare_exchange({.name = "d", .type = "x-delayed-message"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, reply_code::precondition_failed);
-    EXPECT_EQ(r.error().text, "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be "
+    EXPECT_EQ(r.error().text, "Invalid argument, 'x-delayed-type' must be "
                               "an existing exchange type");
     r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
                              .args = {{"x-delayed-type", "nope"}}});
@@ -596,7 +596,7 @@ TEST_F(features, policy_validation) {
         EXPECT_EQ(r.error().code, reply_code::precondition_failed);
         return r.error().text;
     };
-    const std::string pre = "PRECONDITION_FAILED - Validation failed\n\n";
+    const std::string pre = "Validation failed\n\n";
     EXPECT_EQ(bad({{"message-ttl", int64_t{-1}}}), pre + "-1 is not a valid message TTL");
     EXPECT_EQ(bad({{"expires", int64_t{0}}}), pre + "0 is not a valid queue expiry");
     EXPECT_EQ(bad({{"max-length", "x"}}), pre + "<<\"x\">> is not a valid maximum length");

@@ -62,14 +62,19 @@ const std::string* str_of(const field_table& t, std::string_view key) {
 
 }  // namespace
 
-std::optional<std::string> validate_policy(const policy& p) {
-    if (p.name.empty()) return "policy name is empty";
+result<void> validate_policy(const policy& p) {
+    auto invalid = [&](std::string why) {
+        return error{reply_code::precondition_failed, "Validation failed\n\n" + why,
+                     "policy '" + p.name + "'"};
+    };
+    if (p.name.empty()) return invalid("policy name is empty");
     if (!applies_to_queues(p.apply_to) && !applies_to_exchanges(p.apply_to))
-        return "\"" + p.apply_to + "\" is not a valid apply-to value (queues, exchanges, all)";
-    try {
+        return invalid("\"" + p.apply_to +
+                       "\" is not a valid apply-to value (queues, exchanges, all)");
+    try {  // std::regex reports a bad pattern only by throwing (policies are config, not data)
         std::regex re(p.pattern, std::regex::ECMAScript);
     } catch (const std::regex_error&) {
-        return "\"" + p.pattern + "\" is not a valid regular expression";
+        return invalid("\"" + p.pattern + "\" is not a valid regular expression");
     }
     std::vector<std::string> unknown;
     for (auto& [k, v] : p.definition) {
@@ -86,14 +91,14 @@ std::optional<std::string> validate_policy(const policy& p) {
             ok = k != "overflow" || *s == "drop-head" || *s == "reject-publish" ||
                  *s == "reject-publish-dlx";
         }
-        if (!ok) return show(v) + " is not a valid " + std::string(r->what);
+        if (!ok) return invalid(show(v) + " is not a valid " + std::string(r->what));
     }
     if (!unknown.empty()) {
         std::string list;
         for (auto& u : unknown) list += (list.empty() ? "" : ",") + u;
-        return "[" + list + "] are not recognised policy settings";
+        return invalid("[" + list + "] are not recognised policy settings");
     }
-    return std::nullopt;
+    return {};
 }
 
 void merge_policy(queue_features& f, const field_table& args, const field_table& def) {
@@ -127,9 +132,7 @@ struct policy_set::pattern {
 };
 
 result<void> policy_set::set(policy p) {
-    if (auto e = validate_policy(p))
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - Validation failed\n\n" + *e};
+    if (auto r = validate_policy(p); !r) return r;
     item it{p, std::make_shared<const pattern>(
                    pattern{std::regex(p.pattern, std::regex::ECMAScript)})};
     auto same = std::find_if(_items.begin(), _items.end(),

@@ -36,8 +36,9 @@ struct policy {
     field_table definition;        // key -> value (int64 / string)
 };
 
-// nullopt if the policy is valid; else RabbitMQ-style text naming the problem.
-std::optional<std::string> validate_policy(const policy& p);
+// Ok if the policy is valid; else 406 with RabbitMQ's "Validation failed" text naming the
+// problem.
+result<void> validate_policy(const policy& p);
 
 // Applies a policy definition over features parsed from the queue's own arguments.
 void merge_policy(queue_features& f, const field_table& args, const field_table& definition);

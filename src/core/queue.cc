@@ -419,6 +419,12 @@ std::optional<delivery> queue::get(bool no_ack) {
         if (_ready.empty()) return std::nullopt;
         e = pop_ready_front();
     }
+    auto out = take(e, no_ack);
+    if (_vhost) _vhost->drain_dead_letters();
+    return out;
+}
+
+delivery queue::take(ready_entry& e, bool no_ack) {
     ++_stats.delivered;
     if (e.redelivered) ++_stats.redelivered;
     if (no_ack) {
@@ -429,9 +435,7 @@ std::optional<delivery> queue::get(bool no_ack) {
                                              e.disk_id, e.delivery_count, e.spilled});
     }
     if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
-    auto out = delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
-    if (_vhost) _vhost->drain_dead_letters();
-    return out;
+    return delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
 }
 
 void queue::settle(uint64_t seq, bool acked) {
@@ -526,25 +530,17 @@ bool queue::dispatch_one() {
 }
 
 void queue::hand_out(consumer* c, ready_entry e) {
-    ++_stats.delivered;
-    if (e.redelivered) ++_stats.redelivered;
-    if (c->no_ack) {
-        ++_stats.acked;
-        settle_disk(e.disk_id, e.spilled);
-    } else {
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
-                                             e.disk_id, e.delivery_count, e.spilled});
-    }
-    if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
-    c->deliver(delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered});
+    c->deliver(take(e, c->no_ack));
 }
 
 result<void> queue::add_consumer(consumer* c) {
     if (_deleted)
-        return error{reply_code::not_found, "NOT_FOUND - no " + resource_name(name(), _vhost)};
+        return error{reply_code::not_found, "no " + resource_name(name(), _vhost),
+                     resource_name(name(), _vhost)};
     if (_exclusive_consumer || (c->exclusive && _consumer_count > 0))
         return error{reply_code::access_refused,
-                     "ACCESS_REFUSED - " + resource_name(name(), _vhost) + " in exclusive use"};
+                     resource_name(name(), _vhost) + " in exclusive use",
+                     resource_name(name(), _vhost)};
     auto it = std::find_if(_groups.begin(), _groups.end(),
                            [&](const priority_group& g) { return g.priority <= c->priority; });
     if (it == _groups.end() || it->priority != c->priority)

@@ -235,6 +235,9 @@ private:
     // highest priority, then the earliest registered); null if there are no consumers.
     consumer* single_active();
     void hand_out(consumer* c, ready_entry e);
+    // A message leaves the ready list (consumer or basic.get): counts it, makes it unacked
+    // (or settles it, no_ack) and builds the delivery.
+    delivery take(ready_entry& e, bool no_ack);
     void settle(uint64_t seq, bool acked);
     void maybe_auto_delete();
 

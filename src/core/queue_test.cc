@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/settle.h"
 #include "core/test_consumer.h"
 
 namespace warren::core {
@@ -110,6 +111,40 @@ TEST(Queue, RequeueInterleavesWithReadyMessagesBySeq) {
     EXPECT_EQ(got, (strings{"0", "1", "2", "3"}));
 }
 
+// settle_batch (core/settle.h): requeues named out of order and across two queues go back to
+// each queue in seq order; acks and discards settle at once.
+TEST(SettleBatch, MixedRequeuesReturnToEachQueueInOriginalOrder) {
+    auto q1 = make_queue("q1");
+    auto q2 = make_queue("q2");
+    for (int i = 0; i < 4; ++i) {
+        q1->enqueue(make_msg("a" + std::to_string(i)));
+        q2->enqueue(make_msg("b" + std::to_string(i)));
+    }
+    std::vector<delivery> d1, d2;
+    for (int i = 0; i < 4; ++i) {
+        d1.push_back(*q1->get());
+        d2.push_back(*q2->get());
+    }
+    settle_batch b;
+    b.add(*q1, d1[2].seq, settle_op::requeue);
+    b.add(*q2, d2[3].seq, settle_op::requeue);
+    b.add(*q1, d1[0].seq, settle_op::requeue);
+    b.add(*q1, d1[1].seq, settle_op::ack);
+    b.add(*q2, d2[0].seq, settle_op::discard);
+    b.add(*q2, d2[1].seq, settle_op::requeue);
+    EXPECT_EQ(q1->message_count(), 0u);  // requeues wait for flush
+    EXPECT_EQ(q1->unacked_count(), 3u);  // the ack did not
+    b.flush();
+    strings got1, got2;
+    while (auto d = q1->get(true)) got1.push_back(d->msg->body);
+    while (auto d = q2->get(true)) got2.push_back(d->msg->body);
+    EXPECT_EQ(got1, (strings{"a0", "a2"}));
+    EXPECT_EQ(got2, (strings{"b1", "b3"}));
+    EXPECT_EQ(q1->unacked_count(), 1u);  // d1[3] and d2[2] were never settled
+    EXPECT_EQ(q2->unacked_count(), 1u);
+    b.flush();  // empty: nothing happens
+}
+
 TEST(Queue, RequeueOfUnknownOrAckedSeqIsIgnored) {
     auto q = make_queue();
     q->enqueue(make_msg("a"));
@@ -158,7 +193,7 @@ TEST(Queue, ExclusiveConsumerRules) {
     auto r = q->add_consumer(&x);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, reply_code::access_refused);
-    EXPECT_EQ(r.error().text, "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use");
+    EXPECT_EQ(r.error().text, "queue 'q' in vhost '/' in exclusive use");
     q->remove_consumer(&a);
     ASSERT_TRUE(q->add_consumer(&x));
     auto r2 = q->add_consumer(&b);

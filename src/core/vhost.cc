@@ -111,9 +111,10 @@ bool same_class_equal(const field_value& a, const field_value& b) {
 error inequivalent(std::string_view key, std::string_view resource, std::string_view received,
                    std::string_view current) {
     return error{reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg '" + std::string(key) + "' for " +
-                     std::string(resource) + ": received " + std::string(received) +
-                     " but current is " + std::string(current)};
+                 "inequivalent arg '" + std::string(key) + "' for " + std::string(resource) +
+                     ": received " + std::string(received) + " but current is " +
+                     std::string(current),
+                 std::string(resource)};
 }
 
 std::string quoted_bool(bool b) {
@@ -121,8 +122,8 @@ std::string quoted_bool(bool b) {
 }
 
 template <size_t N>
-std::optional<error> check_args(const field_table& current, const field_table& received,
-                                const std::string_view (&keys)[N], std::string_view resource) {
+result<void> check_args(const field_table& current, const field_table& received,
+                        const std::string_view (&keys)[N], std::string_view resource) {
     for (auto key : keys) {
         auto* c = find(current, key);
         auto* r = find(received, key);
@@ -130,7 +131,7 @@ std::optional<error> check_args(const field_table& current, const field_table& r
         if (c && r && same_class_equal(*c, *r)) continue;
         return inequivalent(key, resource, describe(r), describe(c));
     }
-    return std::nullopt;
+    return {};
 }
 
 }  // namespace
@@ -152,10 +153,6 @@ vhost::vhost(std::string name) : _name(std::move(name)), _rng(std::random_device
     add("amq.topic", exchange_type::topic);
     add("amq.headers", exchange_type::headers);
     add("amq.match", exchange_type::headers);
-    _route.queues.reserve(64);
-    _route.exchanges.reserve(16);
-    _targets.reserve(64);
-    _frontier.reserve(16);
 }
 
 vhost::~vhost() {
@@ -176,17 +173,19 @@ std::string vhost::queue_resource(std::string_view name) const {
 }
 
 error vhost::no_exchange(std::string_view name) const {
-    return error{reply_code::not_found, "NOT_FOUND - no " + exchange_resource(name)};
+    std::string res = exchange_resource(name);
+    return error{reply_code::not_found, "no " + res, res};
 }
 
 error vhost::no_queue(std::string_view name) const {
-    return error{reply_code::not_found, "NOT_FOUND - no " + queue_resource(name)};
+    std::string res = queue_resource(name);
+    return error{reply_code::not_found, "no " + res, res};
 }
 
 namespace {
 error default_exchange_refused() {
     return error{reply_code::access_refused,
-                 "ACCESS_REFUSED - operation not permitted on the default exchange"};
+                 "operation not permitted on the default exchange"};
 }
 }  // namespace
 
@@ -204,7 +203,7 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     const bool delayed = !type && d.type == k_delayed_exchange_type;
     if (!type && !delayed)
         return error{reply_code::command_invalid,
-                     "COMMAND_INVALID - invalid exchange type '" + d.type + "'"};
+                     "invalid exchange type '" + d.type + "'"};
     if (d.name.empty()) return default_exchange_refused();
     if (exchange* x = find_exchange(d.name)) {
         std::string res = exchange_resource(d.name);
@@ -219,14 +218,15 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
         if (x->internal() != d.internal)
             return inequivalent("internal", res, quoted_bool(d.internal),
                                 quoted_bool(x->internal()));
-        if (auto e = check_args(x->args(), d.args, k_exchange_equivalence_args, res)) return *e;
+        if (auto r = check_args(x->args(), d.args, k_exchange_equivalence_args, res); !r)
+            return r.error();
         if (x->durable() && !durable_current()) return topology_error();
         return x;
     }
     if (has_amq_prefix(d.name))
-        return error{reply_code::access_refused, "ACCESS_REFUSED - exchange name '" + d.name +
+        return error{reply_code::access_refused, "exchange name '" + d.name +
                                                      "' contains reserved prefix 'amq.*'"};
-    if (auto e = validate_exchange_args(d.args, exchange_resource(d.name))) return *e;
+    if (auto r = validate_exchange_args(d.args, exchange_resource(d.name)); !r) return r.error();
     if (delayed) {
         auto t = delayed_exchange_type(d.args);
         if (!t) return t.error();
@@ -246,13 +246,14 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
 result<void> vhost::delete_exchange(std::string_view name, bool if_unused) {
     if (name.empty()) return default_exchange_refused();
     if (has_amq_prefix(name))
-        return error{reply_code::access_refused, "ACCESS_REFUSED - deletion of system " +
-                                                     exchange_resource(name) + " not allowed"};
+        return error{reply_code::access_refused,
+                     "deletion of system " + exchange_resource(name) + " not allowed",
+                     exchange_resource(name)};
     exchange* x = find_exchange(name);
     if (!x) return {};
     if (if_unused && x->binding_count() != 0)
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - " + exchange_resource(name) + " in use"};
+        return error{reply_code::precondition_failed, exchange_resource(name) + " in use",
+                     exchange_resource(name)};
     delete_exchange_now(x);
     return {};
 }
@@ -262,12 +263,7 @@ void vhost::delete_exchange_now(exchange* x) {
     if (it == _exchanges.end() || it->second.get() != x) return;
     std::unique_ptr<exchange> owned = std::move(it->second);
     _exchanges.erase(it);
-    if (x->delayed()) {
-        std::vector<uint64_t> ids;
-        _delayed.drop_exchange(x->name(), &ids);
-        if (_storage.log)
-            for (uint64_t id : ids) _storage.log->settle(_delayed_store_id, id);
-    }
+    _delayed.exchange_deleted(*x);
     struct save_after {
         vhost* v;
         bool durable;
@@ -353,7 +349,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         name = generate_queue_name();
     } else if (has_amq_prefix(name)) {
         return error{reply_code::access_refused,
-                     "ACCESS_REFUSED - queue name '" + name + "' contains reserved prefix 'amq.*'"};
+                     "queue name '" + name + "' contains reserved prefix 'amq.*'"};
     }
     uint64_t owner = d.exclusive ? connection_id : 0;
     if (queue_ptr q = find_queue(name)) {
@@ -364,12 +360,13 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         if (q->auto_delete() != d.auto_delete)
             return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
                                 quoted_bool(q->auto_delete()));
-        if (auto e = check_args(q->args(), d.args, k_queue_equivalence_args, res)) return *e;
+        if (auto r = check_args(q->args(), d.args, k_queue_equivalence_args, res); !r)
+            return r.error();
         if (q->keeps_persistent() && !durable_current()) return topology_error();
         q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
     }
-    if (auto e = validate_queue_args(d.args, queue_resource(name))) return *e;
+    if (auto r = validate_queue_args(d.args, queue_resource(name)); !r) return r.error();
     queue_decl nd = d;
     nd.name = name;
     nd.passive = false;
@@ -386,11 +383,12 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
 }
 
 error vhost::locked(std::string_view name) const {
+    std::string res = queue_resource(name);
     return error{reply_code::resource_locked,
-                 "RESOURCE_LOCKED - cannot obtain exclusive access to locked " +
-                     queue_resource(name) +
+                 "cannot obtain exclusive access to locked " + res +
                      ". It could be originally declared on another connection or the exclusive "
-                     "property value does not match that of the original declaration."};
+                     "property value does not match that of the original declaration.",
+                 res};
 }
 
 queue_ptr vhost::find_queue(std::string_view name) {
@@ -418,11 +416,11 @@ result<uint32_t> vhost::delete_queue(std::string_view name, bool if_unused, bool
     queue_ptr q = it->second;
     if (q->exclusive() && q->owner() != connection_id) return locked(name);
     if (if_unused && q->consumer_count() != 0)
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - " + queue_resource(name) + " in use"};
+        return error{reply_code::precondition_failed, queue_resource(name) + " in use",
+                     queue_resource(name)};
     if (if_empty && q->message_count() != 0)
-        return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - " + queue_resource(name) + " not empty"};
+        return error{reply_code::precondition_failed, queue_resource(name) + " not empty",
+                     queue_resource(name)};
     return saturate(delete_queue_now(q));
 }
 
@@ -479,19 +477,19 @@ result<exchange*> vhost::exchange_for_binding(std::string_view name) {
 
 namespace {
 // RabbitMQ's headers exchange validates x-match when binding.
-std::optional<error> validate_binding(const exchange& x, const field_table& args) {
-    if (x.type() != exchange_type::headers) return std::nullopt;
+result<void> validate_binding(const exchange& x, const field_table& args) {
+    if (x.type() != exchange_type::headers) return {};
     auto* m = find(args, "x-match");
-    if (!m) return std::nullopt;
+    if (!m) return {};
     auto* s = m->as_string();
     if (!s)
         return error{reply_code::precondition_failed,
-                     "PRECONDITION_FAILED - Invalid x-match field type " +
+                     "Invalid x-match field type " +
                          std::string(type_name(*m)) + " (value " + format_value(*m) +
                          "); expected longstr"};
-    if (*s == "all" || *s == "any" || *s == "all-with-x" || *s == "any-with-x") return std::nullopt;
+    if (*s == "all" || *s == "any" || *s == "all-with-x" || *s == "any-with-x") return {};
     return error{reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - Invalid x-match field value <<\"" + *s +
+                 "Invalid x-match field value <<\"" + *s +
                      "\">>; expected all, any, all-with-x, or any-with-x"};
 }
 }  // namespace
@@ -502,7 +500,7 @@ result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange
     if (!x) return x.error();
     auto q = queue_for(queue, conn);
     if (!q) return q.error();
-    if (auto e = validate_binding(**x, args)) return *e;
+    if (auto v = validate_binding(**x, args); !v) return v.error();
     binding_dest d{q->get(), nullptr};
     if ((*x)->add_binding(d, key, args)) {
         (*q)->inbound_bindings().push_back(inbound_binding{(*x)->name(), std::string(key), args});
@@ -548,7 +546,7 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
     if (!src) return src.error();
     auto dst = exchange_for_binding(dest);
     if (!dst) return dst.error();
-    if (auto e = validate_binding(**src, args)) return *e;
+    if (auto v = validate_binding(**src, args); !v) return v.error();
     binding_dest d{nullptr, *dst};
     if ((*src)->add_binding(d, key, args)) {
         (*dst)->inbound_bindings().push_back(
@@ -584,45 +582,27 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m,
     if (it == _exchanges.end()) return no_exchange(exchange_name);
     exchange* x = it->second.get();
     if (x->internal())
-        return error{reply_code::access_refused, "ACCESS_REFUSED - cannot publish to internal " +
-                                                     exchange_resource(exchange_name)};
-    auto r = route_message(x, std::move(m), info, false);
+        return error{reply_code::access_refused,
+                     "cannot publish to internal " + exchange_resource(exchange_name),
+                     exchange_resource(exchange_name)};
+    auto r = _router.route(*x, std::move(m), info, route_origin::publish);
     if (!_dead_letters.empty()) drain_dead_letters();
     return r;
 }
-
-namespace {
-// RabbitMQ's cycle rule: dead-lettering into a queue the message already died in is dropped,
-// unless a rejection happened since (x-death is most recent first).
-bool is_cycle(const message& m, std::string_view qname) {
-    if (!m.props.headers) return false;
-    auto* xd = find(*m.props.headers, "x-death");
-    auto* arr = xd ? xd->as_array() : nullptr;
-    if (!arr) return false;
-    for (auto& e : *arr) {
-        auto* t = e.as_table();
-        if (!t) continue;
-        auto* r = find(*t, "reason");
-        if (r && r->as_string() && *r->as_string() == "rejected") return false;
-        auto* q = find(*t, "queue");
-        if (q && q->as_string() && *q->as_string() == qname) return true;
-    }
-    return false;
-}
-}  // namespace
 
 void vhost::dead_letter(std::string dlx, message_ptr m) {
     _dead_letters.emplace_back(std::move(dlx), std::move(m));
 }
 
 void vhost::drain_dead_letters() {
-    if (_draining || _publish_depth > 0 || _dead_letters.empty()) return;
+    if (_draining || _router.routing() || _dead_letters.empty()) return;
     _draining = true;
     for (size_t i = 0; i < _dead_letters.size(); ++i) {
         auto [dlx, m] = std::move(_dead_letters[i]);
         auto it = _exchanges.find(dlx);
         if (it == _exchanges.end()) continue;  // missing DLX: dropped, as RabbitMQ does
-        route_message(it->second.get(), std::move(m), nullptr, true);
+        auto r = _router.route(*it->second, std::move(m), nullptr, route_origin::dead_letter);
+        (void)r;  // a store failure is reported by the confirm gate; nothing to answer here
     }
     _dead_letters.clear();
     _draining = false;
@@ -677,26 +657,8 @@ void vhost::apply_policies() {
     drain_dead_letters();
 }
 
-bool vhost::restore_delayed(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
-                            uint64_t now_wall_ms) {
-    exchange* x = find_exchange(m->exchange);
-    auto delay = positive_delay(*m);
-    if (!x || !x->delayed() || !delay) return false;
-    const uint64_t due_wall = published_wall_ms + *delay;
-    const uint64_t left = due_wall > now_wall_ms ? due_wall - now_wall_ms : 0;
-    _delayed.hold(x->name(), std::move(m), now_ms() + left + 1, *delay, disk_id);
-    return true;
-}
-
 void vhost::release_delayed(uint64_t now) {
-    if (!_delayed.next_due() || *_delayed.next_due() > now) return;
-    for (auto& r : _delayed.take_due(now)) {
-        if (r.disk_id && _storage.log) _storage.log->settle(_delayed_store_id, r.disk_id);
-        exchange* x = find_exchange(r.exchange);
-        if (!x) continue;
-        auto res = route_message(x, std::move(r.msg), nullptr, false);
-        (void)res;  // unroutable when due: dropped, as the plugin does
-    }
+    _delayed.release(now, _router);
     drain_dead_letters();
 }
 
@@ -725,148 +687,6 @@ std::optional<uint64_t> vhost::next_expiry() const {
             if (t && (!best || *t < *best)) best = t;
     }
     return best;
-}
-
-result<size_t> vhost::route_message(exchange* x, message_ptr m, publish_info* info, bool dead) {
-    if (m->id == 0) m->id = next_message_id();
-    auto& stats = x->mutable_stats();
-    ++stats.published;
-
-    // Sender-selected distribution: CC and BCC routing keys (BCC is removed before delivery).
-    std::vector<std::string> extra_keys;
-    if (m->props.headers && !m->props.headers->empty())
-        m = sender_selected(std::move(m), extra_keys);
-
-    if (x == _default && extra_keys.empty()) {
-        auto qi = _queues.find(std::string_view(m->routing_key));
-        if (qi == _queues.end()) {
-            ++stats.unroutable;
-            return size_t{0};
-        }
-        queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
-        if (dead && is_cycle(*m, q->name())) return size_t{0};
-        bool written = false;
-        if (_storage.log && m->persistent() && q->keeps_persistent()) {
-            const uint64_t id = q->store_id();
-            const uint64_t seq =
-                _storage.log->write_message(*m, std::span<const uint64_t>(&id, 1));
-            if (seq == 0) return error{reply_code::internal_error,
-                                       "INTERNAL_ERROR - the message store cannot write"};
-            written = true;
-            if (info) info->store_seq = std::max(info->store_seq, seq);
-        }
-        ++_publish_depth;  // dead letters wait until this enqueue is done
-        const auto res = q->enqueue(std::move(m), written);
-        --_publish_depth;
-        if (res == enqueue_result::rejected) {
-            if (info) ++info->rejected;
-            return size_t{0};
-        }
-        return size_t{1};
-    }
-
-    // Nested publishes (from inside a consumer callback) get their own scratch space.
-    route_result local_route;
-    std::vector<queue_ptr> local_targets;
-    std::vector<exchange*> local_frontier;
-    const bool nested = _publish_depth > 0;
-    route_result& route = nested ? local_route : _route;
-    std::vector<queue_ptr>& targets = nested ? local_targets : _targets;
-    std::vector<exchange*>& frontier = nested ? local_frontier : _frontier;
-    ++_publish_depth;
-
-    const uint64_t epoch = ++_epoch;
-    targets.clear();
-    frontier.clear();
-    frontier.push_back(x);
-    x->route_mark = epoch;
-    size_t held = 0;  // by x-delayed-message exchanges, routed when due
-    for (size_t i = 0; i < frontier.size(); ++i) {
-        route.clear();
-        exchange* e = frontier[i];
-        if (e->delayed()) {
-            if (auto delay = positive_delay(*m)) {
-                // +1: now_ms() is truncated to the millisecond, so this is the first
-                // millisecond at which `delay` has surely passed (never early).
-                uint64_t disk_id = 0;
-                if (_storage.log && _storage.topology && m->persistent() && e->durable()) {
-                    if (!_delayed_store_id) {
-                        _delayed_store_id = _storage.topology->next_queue_id();
-                        durable_changed();
-                    }
-                    const uint64_t seq =
-                        _storage.log->write_held(*m, e->name(), _delayed_store_id, &disk_id);
-                    if (seq && info) info->store_seq = std::max(info->store_seq, seq);
-                }
-                _delayed.hold(e->name(), m, now_ms() + *delay + 1, *delay, disk_id);
-                ++held;
-                continue;
-            }
-        }
-        if (e == _default) {  // only reached with CC/BCC keys: queues by name
-            for (size_t k = 0; k <= extra_keys.size(); ++k) {
-                auto qi = _queues.find(std::string_view(k == 0 ? m->routing_key : extra_keys[k - 1]));
-                if (qi != _queues.end()) route.queues.push_back(qi->second.get());
-            }
-        } else {
-            e->route(*m, route);
-            for (auto& key : extra_keys) e->route_key(*m, key, route);
-        }
-        if (route.queues.empty() && route.exchanges.empty()) {
-            // Unroutable here: follow the alternate exchange, if it has one (RabbitMQ's AE).
-            if (auto* ae_name = e->alternate_exchange()) {
-                if (exchange* alt = find_exchange(*ae_name)) route.exchanges.push_back(alt);
-            }
-        }
-        for (queue* q : route.queues) {
-            if (q->route_mark == epoch) continue;
-            q->route_mark = epoch;
-            targets.push_back(q->shared_from_this());
-        }
-        for (exchange* next : route.exchanges) {
-            if (next->route_mark == epoch) continue;
-            next->route_mark = epoch;
-            frontier.push_back(next);
-        }
-    }
-    if (targets.empty() && !held) ++stats.unroutable;
-    if (dead) {
-        targets.erase(std::remove_if(targets.begin(), targets.end(),
-                                     [&](const queue_ptr& q) { return is_cycle(*m, q->name()); }),
-                      targets.end());
-    }
-    bool written = false;
-    if (_storage.log && m->persistent()) {
-        std::vector<uint64_t> local_ids;
-        std::vector<uint64_t>& ids = nested ? local_ids : _store_ids;
-        ids.clear();
-        for (auto& q : targets)
-            if (q->keeps_persistent()) ids.push_back(q->store_id());
-        if (!ids.empty()) {
-            const uint64_t seq = _storage.log->write_message(*m, ids);
-            if (seq == 0) {
-                targets.clear();
-                frontier.clear();
-                --_publish_depth;
-                return error{reply_code::internal_error,
-                             "INTERNAL_ERROR - the message store cannot write"};
-            }
-            written = true;
-            if (info) info->store_seq = std::max(info->store_seq, seq);
-        }
-    }
-    size_t n = 0;
-    for (auto& q : targets) {
-        if (q->enqueue(m, written && q->keeps_persistent()) == enqueue_result::rejected) {
-            if (info) ++info->rejected;
-        } else {
-            ++n;
-        }
-    }
-    targets.clear();
-    frontier.clear();
-    --_publish_depth;
-    return n + held;
 }
 
 }  // namespace warren::core

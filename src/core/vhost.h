@@ -1,8 +1,8 @@
 #pragma once
 // A virtual host: a namespace of exchanges, queues and the bindings between them, and the place
 // where publishing, declaring and deleting happen. Every operation that can fail returns
-// result<...>; errors carry RabbitMQ's reply code and text, e.g.
-// {not_found, "NOT_FOUND - no exchange 'x' in vhost '/'"}.
+// result<...>; errors carry RabbitMQ's reply code, text and resource (core/error.h), e.g.
+// {not_found, "no exchange 'x' in vhost '/'", "exchange 'x' in vhost '/'"}.
 //
 // Owned by the broker; lives on the broker thread. Owns its exchanges (exchange* is valid until
 // the exchange is deleted) and its queues (queue_ptr, shared with outstanding deliveries).
@@ -29,6 +29,7 @@
 #include "core/policy.h"
 #include "core/persistence.h"
 #include "core/queue.h"
+#include "core/router.h"
 #include "core/string_map.h"
 
 namespace warren::core {
@@ -80,18 +81,19 @@ public:
 
     queue_ptr find_queue(std::string_view name);  // nullptr if none
     exchange* find_exchange(std::string_view name);
+    // RabbitMQ's 404s for this vhost: "no exchange 'x' in vhost '/'", "no queue ...".
+    error no_exchange(std::string_view name) const;
+    error no_queue(std::string_view name) const;
     // 404 if missing, 405 if exclusive to another connection.
     result<queue_ptr> queue_for(std::string_view name, uint64_t conn);
 
-    // Routes through the exchange (and exchange-to-exchange bindings; each queue at most once)
-    // and enqueues. Returns the number of queues reached (0 = unroutable -> basic.return if
-    // mandatory). 404 if the exchange is missing; 403 if it is internal. Sets m->id if 0.
-    // With info: info->rejected counts queues that refused the message (x-overflow
-    // reject-publish): the front end must nack a confirm for it. Those are not in the count.
-    struct publish_info {
-        size_t rejected = 0;
-        uint64_t store_seq = 0;  // confirm only once confirm_gate::durable_seq() >= this
-    };
+    // Routes through the exchange (core/router.h: exchange-to-exchange bindings, CC/BCC,
+    // alternate exchanges, delayed holds; each queue at most once) and enqueues. Returns the
+    // number of queues reached (0 = unroutable -> basic.return if mandatory). 404 if the
+    // exchange is missing; 403 if it is internal. Sets m->id if 0. With info: info->rejected
+    // counts queues that refused the message (x-overflow reject-publish): the front end must
+    // nack a confirm for it. Those are not in the count.
+    using publish_info = core::publish_info;
     result<size_t> publish(std::string_view exchange, message_ptr m,
                            publish_info* info = nullptr);
 
@@ -126,6 +128,7 @@ public:
     // durable topology changes are saved) and the confirm gate. Not owned.
     void set_storage(const storage& s) { _storage = s; }
     message_log* log() const { return _storage.log; }
+    topology_store* topology() const { return _storage.topology; }
     confirm_gate* confirms() const { return _storage.confirms; }
     // The confirm gate under the name the front ends use (proto/ calls it).
     persistence* persist() const { return _storage.confirms; }
@@ -144,13 +147,16 @@ public:
     std::optional<uint64_t> next_delayed_due() const { return _delayed.next_due(); }
     // Messages held (all, or for one exchange).
     size_t delayed_pending() const { return _delayed.size(); }
+    size_t delayed_pending(std::string_view exchange) const { return _delayed.pending(exchange); }
     // Durable delayed messages (delayed.h): the store id they are logged under (0 = none yet),
     // and recovery putting one back (false: its exchange is gone or it is not delayed).
-    uint64_t delayed_store_id() const { return _delayed_store_id; }
-    void set_delayed_store_id(uint64_t id) { _delayed_store_id = id; }
+    uint64_t delayed_store_id() const { return _delayed.store_id(); }
+    void set_delayed_store_id(uint64_t id) { _delayed.set_store_id(id); }
     bool restore_delayed(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
-                         uint64_t now_wall_ms);
-    size_t delayed_pending(std::string_view exchange) const { return _delayed.pending(exchange); }
+                         uint64_t now_wall_ms) {
+        return _delayed.restore(std::move(m), disk_id, published_wall_ms, now_wall_ms);
+    }
+    delayed_holds& delayed() { return _delayed; }  // the router asks it at each exchange
 
     const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
     const string_map<queue_ptr>& queues() const { return _queues; }
@@ -159,7 +165,6 @@ private:
     size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
     void apply_policies();                        // re-evaluates every queue and exchange
     void apply_policy(exchange* x);
-    result<size_t> route_message(exchange* x, message_ptr m, publish_info* info, bool dead);
     void delete_exchange_now(exchange* x);
     // Removes one binding source -> dest, keeping inbound lists consistent; auto-deletes the
     // source if it was its last binding.
@@ -169,28 +174,20 @@ private:
     std::string generate_queue_name();
     std::string exchange_resource(std::string_view name) const;  // "exchange 'x' in vhost '/'"
     std::string queue_resource(std::string_view name) const;
-    error no_exchange(std::string_view name) const;
-    error no_queue(std::string_view name) const;
     error locked(std::string_view name) const;
 
     std::string _name;
     string_map<std::unique_ptr<exchange>> _exchanges;
     string_map<queue_ptr> _queues;
     exchange* _default = nullptr;
-    uint64_t _epoch = 0;
-    int _publish_depth = 0;
-    route_result _route;               // scratch for one exchange's route()
-    std::vector<queue_ptr> _targets;   // scratch: deduplicated queues of one publish
-    std::vector<exchange*> _frontier;  // scratch: exchanges still to route through
     std::mt19937_64 _rng;
     clock_fn _clock, _wall;
     std::vector<std::pair<std::string, message_ptr>> _dead_letters;  // pending republish
-    delayed_index _delayed;  // x-delayed-message: held messages by due time
-    uint64_t _delayed_store_id = 0;
+    delayed_holds _delayed{*this};  // x-delayed-message: held messages by due time
+    router _router{*this};          // every publish, dead letter and released hold
     policy_set _policies;
     bool _draining = false;
     storage _storage;
-    std::vector<uint64_t> _store_ids;  // scratch: durable queues one persistent publish reached
     // A durable object changed: save the topology. false: not saved (the caller fails the
     // operation with topology_error() instead of acknowledging it).
     bool durable_changed() {
@@ -202,7 +199,7 @@ private:
     }
     static error topology_error() {
         return error{reply_code::internal_error,
-                     "INTERNAL_ERROR - cannot save the topology to disk (see the broker log)"};
+                     "cannot save the topology to disk (see the broker log)"};
     }
 };
 

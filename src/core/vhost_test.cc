@@ -79,15 +79,15 @@ TEST_F(VhostTest, DeclareExchangeAndRedeclareEquivalent) {
 TEST_F(VhostTest, DeclareExchangeInequivalent) {
     ASSERT_TRUE(vh.declare_exchange(xdecl("x", "direct")));
     expect_error(vh.declare_exchange(xdecl("x", "direct", true)), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'x' in vhost "
+                 "inequivalent arg 'durable' for exchange 'x' in vhost "
                  "'/': received 'true' but current is 'false'");
     expect_error(vh.declare_exchange(xdecl("x", "fanout")), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'x' in vhost '/': "
+                 "inequivalent arg 'type' for exchange 'x' in vhost '/': "
                  "received 'fanout' but current is 'direct'");
     auto ad = xdecl("x", "direct");
     ad.auto_delete = true;
     expect_error(vh.declare_exchange(ad), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'auto_delete' for exchange 'x' in "
+                 "inequivalent arg 'auto_delete' for exchange 'x' in "
                  "vhost '/': received 'true' but current is 'false'");
     auto in = xdecl("x", "direct");
     in.internal = true;
@@ -95,7 +95,7 @@ TEST_F(VhostTest, DeclareExchangeInequivalent) {
     auto ae = xdecl("x", "direct");
     ae.args = tbl({{"alternate-exchange", "ae"}});
     expect_error(vh.declare_exchange(ae), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange 'x' "
+                 "inequivalent arg 'alternate-exchange' for exchange 'x' "
                  "in vhost '/': received the value 'ae' of type 'longstr' but current is none");
     // Arguments RabbitMQ does not compare are accepted.
     auto other = xdecl("x", "direct");
@@ -105,12 +105,12 @@ TEST_F(VhostTest, DeclareExchangeInequivalent) {
 
 TEST_F(VhostTest, DeclareExchangeUnknownType) {
     expect_error(vh.declare_exchange(xdecl("x", "foo")), reply_code::command_invalid,
-                 "COMMAND_INVALID - invalid exchange type 'foo'");
+                 "invalid exchange type 'foo'");
 }
 
 TEST_F(VhostTest, ReservedAndDefaultExchangeNames) {
     expect_error(vh.declare_exchange(xdecl("amq.foo", "direct")), reply_code::access_refused,
-                 "ACCESS_REFUSED - exchange name 'amq.foo' contains reserved prefix 'amq.*'");
+                 "exchange name 'amq.foo' contains reserved prefix 'amq.*'");
     // Redeclaring an existing amq.* exchange with its own properties is fine (as in RabbitMQ)
     EXPECT_TRUE(vh.declare_exchange(xdecl("amq.direct", "direct", true)));
     expect_error(vh.declare_exchange(xdecl("amq.direct", "direct", false)),
@@ -119,7 +119,7 @@ TEST_F(VhostTest, ReservedAndDefaultExchangeNames) {
     passive.passive = true;
     EXPECT_TRUE(vh.declare_exchange(passive));
     expect_error(vh.declare_exchange(xdecl("", "direct")), reply_code::access_refused,
-                 "ACCESS_REFUSED - operation not permitted on the default exchange");
+                 "operation not permitted on the default exchange");
     expect_error(vh.delete_exchange("", false), reply_code::access_refused);
     expect_error(vh.delete_exchange("amq.direct", false), reply_code::access_refused);
     declare("q");
@@ -131,7 +131,7 @@ TEST_F(VhostTest, PassiveDeclareOfMissingExchange) {
     auto d = xdecl("nope", "direct");
     d.passive = true;
     expect_error(vh.declare_exchange(d), reply_code::not_found,
-                 "NOT_FOUND - no exchange 'nope' in vhost '/'");
+                 "no exchange 'nope' in vhost '/'");
 }
 
 TEST_F(VhostTest, DeleteExchange) {
@@ -139,7 +139,7 @@ TEST_F(VhostTest, DeleteExchange) {
     declare("q");
     ASSERT_TRUE(vh.bind_queue("q", "x", "", {}, 1));
     expect_error(vh.delete_exchange("x", true), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - exchange 'x' in vhost '/' in use");
+                 "exchange 'x' in vhost '/' in use");
     EXPECT_TRUE(vh.delete_exchange("x", false));
     EXPECT_EQ(vh.find_exchange("x"), nullptr);
     EXPECT_TRUE(vh.find_queue("q")->inbound_bindings().empty());
@@ -169,13 +169,13 @@ TEST_F(VhostTest, InternalExchangeRefusesPublishButRoutesViaE2E) {
     ASSERT_TRUE(vh.bind_queue("q", "inner", "", {}, 1));
     ASSERT_TRUE(vh.bind_exchange("inner", "outer", "", {}));
     expect_error(vh.publish("inner", make_msg("x")), reply_code::access_refused,
-                 "ACCESS_REFUSED - cannot publish to internal exchange 'inner' in vhost '/'");
+                 "cannot publish to internal exchange 'inner' in vhost '/'");
     EXPECT_EQ(pub("outer", ""), 1u);
 }
 
 TEST_F(VhostTest, PublishToMissingExchange) {
     expect_error(vh.publish("nope", make_msg("x")), reply_code::not_found,
-                 "NOT_FOUND - no exchange 'nope' in vhost '/'");
+                 "no exchange 'nope' in vhost '/'");
 }
 
 // ---- routing ----
@@ -238,7 +238,7 @@ TEST_F(VhostTest, HeadersBindingValidatesXMatch) {
     declare("q");
     expect_error(vh.bind_queue("q", "amq.match", "", tbl({{"x-match", "some"}}), 1),
                  reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - Invalid x-match field value <<\"some\">>; expected all, "
+                 "Invalid x-match field value <<\"some\">>; expected all, "
                  "any, all-with-x, or any-with-x");
     expect_error(vh.bind_queue("q", "amq.match", "", tbl({{"x-match", int32_t{1}}}), 1),
                  reply_code::precondition_failed);
@@ -321,9 +321,9 @@ TEST_F(VhostTest, DeletingAnExchangeRemovesE2EBindingsBothWays) {
 TEST_F(VhostTest, BindingToMissingThings) {
     declare("q");
     expect_error(vh.bind_queue("q", "nope", "", {}, 1), reply_code::not_found,
-                 "NOT_FOUND - no exchange 'nope' in vhost '/'");
+                 "no exchange 'nope' in vhost '/'");
     expect_error(vh.bind_queue("nope", "amq.direct", "", {}, 1), reply_code::not_found,
-                 "NOT_FOUND - no queue 'nope' in vhost '/'");
+                 "no queue 'nope' in vhost '/'");
     expect_error(vh.bind_exchange("nope", "amq.direct", "", {}), reply_code::not_found);
     expect_error(vh.bind_exchange("amq.direct", "nope", "", {}), reply_code::not_found);
     expect_error(vh.bind_exchange("", "amq.direct", "", {}), reply_code::access_refused);
@@ -342,7 +342,7 @@ TEST_F(VhostTest, UnbindOfMissingThingsIsIdempotent) {
     EXPECT_TRUE(vh.unbind_exchange("gone", "x", "k", {}));
     EXPECT_TRUE(vh.unbind_exchange("x", "amq.direct", "not-bound", {}));
     expect_error(vh.unbind_exchange("x", "", "k", {}), reply_code::access_refused,
-                 "ACCESS_REFUSED - operation not permitted on the default exchange");
+                 "operation not permitted on the default exchange");
 }
 
 TEST_F(VhostTest, UnbindOfAnotherConnectionsExclusiveQueue) {
@@ -400,7 +400,7 @@ TEST_F(VhostTest, ServerNamedQueue) {
 
 TEST_F(VhostTest, ReservedQueueName) {
     expect_error(vh.declare_queue(qdecl("amq.q"), 1), reply_code::access_refused,
-                 "ACCESS_REFUSED - queue name 'amq.q' contains reserved prefix 'amq.*'");
+                 "queue name 'amq.q' contains reserved prefix 'amq.*'");
 }
 
 TEST_F(VhostTest, DeclareQueueReturnsCounts) {
@@ -419,7 +419,7 @@ TEST_F(VhostTest, DeclareQueueReturnsCounts) {
     EXPECT_TRUE(vh.declare_queue(p, 1));
     p.name = "nope";
     expect_error(vh.declare_queue(p, 1), reply_code::not_found,
-                 "NOT_FOUND - no queue 'nope' in vhost '/'");
+                 "no queue 'nope' in vhost '/'");
     q->remove_consumer(&c);
 }
 
@@ -430,7 +430,7 @@ TEST_F(VhostTest, DeclareQueueInequivalent) {
     auto dd = d;
     dd.durable = true;
     expect_error(vh.declare_queue(dd, 1), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/': "
+                 "inequivalent arg 'durable' for queue 'q' in vhost '/': "
                  "received 'true' but current is 'false'");
     auto ad = d;
     ad.auto_delete = true;
@@ -438,13 +438,13 @@ TEST_F(VhostTest, DeclareQueueInequivalent) {
     auto ttl = d;
     ttl.args = tbl({{"x-message-ttl", int32_t{2000}}});
     expect_error(vh.declare_queue(ttl, 1), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'q' in vhost "
+                 "inequivalent arg 'x-message-ttl' for queue 'q' in vhost "
                  "'/': received the value '2000' of type 'signedint' but current is the value "
                  "'1000' of type 'signedint'");
     auto none = d;
     none.args = {};
     expect_error(vh.declare_queue(none, 1), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'q' in vhost "
+                 "inequivalent arg 'x-message-ttl' for queue 'q' in vhost "
                  "'/': received none but current is the value '1000' of type 'signedint'");
     // Same value in another integer width, and unchecked custom args: equivalent.
     auto wide = d;
@@ -457,7 +457,7 @@ TEST_F(VhostTest, ExclusiveQueueBelongsToItsConnection) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->q->owner(), 7u);
     const std::string locked =
-        "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'ex' in vhost '/'. It "
+        "cannot obtain exclusive access to locked queue 'ex' in vhost '/'. It "
         "could be originally declared on another connection or the exclusive property value "
         "does not match that of the original declaration.";
     expect_error(vh.declare_queue(qdecl("ex", true), 8), reply_code::resource_locked, locked);
@@ -524,12 +524,12 @@ TEST_F(VhostTest, DeleteQueueCountsAndConditions) {
     pub("", "q");
     pub("", "q");
     expect_error(vh.delete_queue("q", false, true, 1), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty");
+                 "queue 'q' in vhost '/' not empty");
     test_consumer c("c", 1);
     q->add_consumer(&c);
     q->dispatch();
     expect_error(vh.delete_queue("q", true, false, 1), reply_code::precondition_failed,
-                 "PRECONDITION_FAILED - queue 'q' in vhost '/' in use");
+                 "queue 'q' in vhost '/' in use");
     auto n = vh.delete_queue("q", false, false, 1);
     ASSERT_TRUE(n);
     EXPECT_EQ(*n, 2u);  // ready only; one was unacked
@@ -611,7 +611,7 @@ TEST(Broker, VhostNamesAppearInErrors) {
     vhost* v = b.add_vhost("prod");
     auto r = v->publish("x", make_msg("m"));
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().text, "NOT_FOUND - no exchange 'x' in vhost 'prod'");
+    EXPECT_EQ(r.error().text, "no exchange 'x' in vhost 'prod'");
 }
 
 }  // namespace

@@ -75,9 +75,9 @@ int run(const server::config& cfg) {
     }
 
     // Policies from the config (after recovery: they apply to recovered queues too).
-    if (auto perr = server::apply_config_policies(broker, cfg); !perr.empty()) {
-        WLOG_ERROR("startup failed: {}", perr);
-        std::fprintf(stderr, "warrend: config error: %s\n", perr.c_str());
+    if (auto r = server::apply_config_policies(broker, cfg); !r) {
+        WLOG_ERROR("startup failed: {}", r.error().text);
+        std::fprintf(stderr, "warrend: config error: %s\n", r.error().text.c_str());
         return exit_config_error;
     }
     for (auto& p : cfg.policies)

@@ -29,14 +29,20 @@ core::result<core::policy> to_core_policy(const policy_setting& s) {
     return core::policy{s.name, s.pattern, s.apply_to, s.priority, std::move(*def)};
 }
 
-std::string apply_config_policies(core::broker& b, const config& cfg) {
+core::result<void> apply_config_policies(core::broker& b, const config& cfg) {
     core::vhost* vh = b.find_vhost(cfg.default_vhost);
-    if (!vh && !cfg.policies.empty()) return "vhost '" + cfg.default_vhost + "' does not exist";
+    if (!vh && !cfg.policies.empty())
+        return core::error{core::reply_code::not_found,
+                           "vhost '" + cfg.default_vhost + "' does not exist",
+                           "vhost '" + cfg.default_vhost + "'"};
+    auto named = [](const policy_setting& s, const core::error& e) {
+        return core::error{e.code, "policy '" + s.name + "': " + e.text, e.resource};
+    };
     for (auto& s : cfg.policies) {
         auto p = to_core_policy(s);
-        if (!p) return "policy '" + s.name + "': " + p.error().text;
+        if (!p) return named(s, p.error());
         auto r = vh->set_policy(std::move(*p));
-        if (!r) return "policy '" + s.name + "': " + r.error().text;
+        if (!r) return named(s, r.error());
     }
     return {};
 }

@@ -15,8 +15,8 @@ namespace warren::server {
 // JSON object text -> core policy definition; error text if not representable.
 core::result<core::field_table> policy_definition(const std::string& json);
 core::result<core::policy> to_core_policy(const policy_setting& s);
-// Sets every configured policy on cfg.default_vhost. Returns "" or the first error's text
-// (naming the policy).
-std::string apply_config_policies(core::broker& b, const config& cfg);
+// Sets every configured policy on cfg.default_vhost. Fails with the first error (its text
+// names the policy).
+core::result<void> apply_config_policies(core::broker& b, const config& cfg);
 
 }  // namespace warren::server

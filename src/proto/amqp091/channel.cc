@@ -140,7 +140,7 @@ void channel::durable_failed() {
     WLOG_ERROR("amqp connection id={} channel {}: message store failed with confirms pending",
                _conn.id(), _id);
     _conn.connection_error({core::error{core::reply_code::internal_error,
-                                        "INTERNAL_ERROR - the message store failed; unconfirmed "
+                                        "the message store failed; unconfirmed "
                                         "messages may be lost"},
                             0, 0});
 }
@@ -167,7 +167,7 @@ void channel::fail(const core::error& e, uint16_t class_id, uint16_t method_id) 
               _conn.id(), _id, class_id, method_id, e.text);
     flush_confirms();
     release();
-    send(channel_close{uint16_t(e.code), e.text, class_id, method_id});
+    send(channel_close{uint16_t(e.code), reply_text(e), class_id, method_id});
     _state = state::closing;
 }
 
@@ -186,6 +186,22 @@ void channel::handle_frame(const frame_view& f) {
         return;
     }
 
+    // RabbitMQ's 505 for a frame that is not the one the content state expects.
+    auto out_of_sequence = [](content_state expected) {
+        switch (expected) {
+            case content_state::header:
+                return make_error(rc::unexpected_frame,
+                                  "expected content header for class 60, got non content header "
+                                  "frame instead");
+            case content_state::body:
+                return make_error(rc::unexpected_frame,
+                                  "expected content body, got non content body frame instead");
+            case content_state::none:
+                break;
+        }
+        return make_error(rc::unexpected_frame,
+                          "expected method frame, got non method frame instead");
+    };
     core::result<void> r;
     uint16_t cid = 0, mid = 0;
     switch (f.type) {
@@ -193,12 +209,7 @@ void channel::handle_frame(const frame_view& f) {
             if (_content != content_state::none) {
                 cid = basic_publish::class_id;
                 mid = basic_publish::method_id;
-                r = make_error(rc::unexpected_frame,
-                               _content == content_state::header
-                                   ? "expected content header for class 60, got non content "
-                                     "header frame instead"
-                                   : "expected content body, got non content body frame "
-                                     "instead");
+                r = out_of_sequence(_content);
                 break;
             }
             peek_method_ids(f.payload, cid, mid);
@@ -220,34 +231,18 @@ void channel::handle_frame(const frame_view& f) {
             break;
         }
         case frame_type::header:
+        case frame_type::body: {
+            const bool header = f.type == frame_type::header;
             cid = basic_publish::class_id;
             mid = basic_publish::method_id;
-            if (_content == content_state::header) {
-                r = handle_header(f);
-            } else if (_content == content_state::none) {
-                cid = mid = 0;
-                r = make_error(rc::unexpected_frame,
-                               "expected method frame, got non method frame instead");
+            if (_content == (header ? content_state::header : content_state::body)) {
+                r = header ? handle_header(f) : handle_body(f);
             } else {
-                r = make_error(rc::unexpected_frame,
-                               "expected content body, got non content body frame instead");
+                if (_content == content_state::none) cid = mid = 0;
+                r = out_of_sequence(_content);
             }
             break;
-        case frame_type::body:
-            cid = basic_publish::class_id;
-            mid = basic_publish::method_id;
-            if (_content == content_state::body) {
-                r = handle_body(f);
-            } else if (_content == content_state::none) {
-                cid = mid = 0;
-                r = make_error(rc::unexpected_frame,
-                               "expected method frame, got non method frame instead");
-            } else {
-                r = make_error(rc::unexpected_frame,
-                               "expected content header for class 60, got non content header "
-                               "frame instead");
-            }
-            break;
+        }
         case frame_type::heartbeat:
             return;  // the connection handles these
     }
@@ -510,7 +505,7 @@ core::result<void> channel::collect(uint64_t tag, bool multiple, settle_op op) {
     auto it = std::lower_bound(_unacked.begin(), _unacked.end(), tag,
                                [](const unacked_entry& e, uint64_t t) { return e.tag < t; });
     if (it == _unacked.end() || it->tag != tag || it->st != unacked_entry::live)
-        return make_error(rc::precondition_failed, fmt::format("unknown delivery tag {}", tag));
+        return core::unknown_delivery_tag(tag);
     if (multiple) {
         for (auto j = _unacked.begin(); j != it; ++j)
             if (j->st == unacked_entry::live) _settle.emplace_back(&*j, op);
@@ -534,7 +529,6 @@ void channel::settle_collected() {
 void channel::settle_now() {
     bool global_full = _global_prefetch && _held >= _global_prefetch;
     _kick.clear();
-    _requeue.clear();
     // Mark first, then call into core: a requeue can dispatch straight back to this channel.
     for (auto& [e, op] : _settle) {
         if (e->c) {
@@ -546,34 +540,9 @@ void channel::settle_now() {
         --_held;
         e->st = unacked_entry::settled;
     }
-    for (auto& [e, op] : _settle) {
-        switch (op) {
-            case settle_op::ack:
-                e->q->ack(e->seq);
-                break;
-            case settle_op::discard:
-                e->q->discard(e->seq);
-                break;
-            case settle_op::requeue:
-                _requeue.emplace_back(e->q.get(), e->seq);
-                break;
-        }
-    }
-    if (!_requeue.empty()) {
-        std::stable_sort(_requeue.begin(), _requeue.end(),
-                         [](const auto& a, const auto& b) { return a.first < b.first; });
-        std::vector<uint64_t> seqs;
-        for (size_t i = 0; i < _requeue.size();) {
-            core::queue* q = _requeue[i].first;
-            seqs.clear();
-            for (; i < _requeue.size() && _requeue[i].first == q; ++i)
-                seqs.push_back(_requeue[i].second);
-            std::sort(seqs.begin(), seqs.end());
-            q->requeue(seqs);
-        }
-        _requeue.clear();
-    }
+    for (auto& [e, op] : _settle) _settle_batch.add(*e->q, e->seq, op);
     _settle.clear();
+    _settle_batch.flush();
     kick_consumers(global_full);
     trim_unacked();
 }

@@ -20,6 +20,7 @@
 
 #include "core/message.h"
 #include "core/queue.h"
+#include "core/settle.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/methods.h"
 #include "proto/amqp091/session.h"
@@ -85,7 +86,7 @@ public:
 private:
     enum class state { open, closing };
     enum class content_state { none, header, body };
-    enum class settle_op : uint8_t { ack, requeue, discard };
+    using settle_op = core::settle_op;
 
     struct unacked_entry {
         uint64_t tag;
@@ -197,7 +198,7 @@ private:
     size_t _held = 0;  // entries not settled (live or in_tx): what prefetch limits
     uint64_t _next_tag = 1;
     std::vector<std::pair<unacked_entry*, settle_op>> _settle;  // scratch
-    std::vector<std::pair<core::queue*, uint64_t>> _requeue;    // scratch
+    core::settle_batch _settle_batch;                           // scratch
     std::vector<amqp_consumer*> _kick;                          // scratch
 
     uint16_t _consumer_prefetch = 0;  // basic.qos global=false: for new consumers

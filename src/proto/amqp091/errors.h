@@ -1,11 +1,14 @@
 #pragma once
-// AMQP error construction for the session layer: one place that turns a reply code and an
-// explanation into RabbitMQ's reply text ("NOT_FOUND - no queue 'q' in vhost '/'"), and says
-// whether a code closes the channel or the whole connection.
+// AMQP errors for the session layer, and the one place where an error becomes AMQP reply text:
+// reply_text() renders a core::error as RabbitMQ does, "<NAME> - <text>"
+// ("NOT_FOUND - no queue 'q' in vhost '/'"), for channel.close and connection.close.
+// Whether a code closes the channel or the connection: core::is_connection_error.
 //
 //   return amqp::make_error(core::reply_code::precondition_failed,
 //                           fmt::format("unknown delivery tag {}", tag));
+//   send(channel_close{uint16_t(e.code), reply_text(e), class_id, method_id});
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,11 +16,12 @@
 
 namespace warren::amqp {
 
-// "NOT_FOUND", "PRECONDITION_FAILED", ...: the name RabbitMQ prefixes reply texts with.
-std::string_view reply_name(core::reply_code c);
-
-// {code, "<NAME> - <explanation>"}.
+// {code, explanation}: an error the AMQP layer itself finds (the text carries no NAME prefix;
+// reply_text adds it).
 core::error make_error(core::reply_code c, std::string_view explanation);
+
+// "<NAME> - <text>": the reply-text of channel.close / connection.close.
+std::string reply_text(const core::error& e);
 
 // An error bound to the method that caused it (class/method ids go into channel.close and
 // connection.close).

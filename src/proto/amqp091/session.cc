@@ -438,7 +438,7 @@ void session::refuse_login(std::string_view mechanism) {
                             fmt::format("Login was refused using authentication mechanism "
                                         "{}. For details see the broker logfile.",
                                         mechanism));
-        append_method_frame(_out, 0, connection_close{uint16_t(e.code), e.text, 0, 0});
+        append_method_frame(_out, 0, connection_close{uint16_t(e.code), reply_text(e), 0, 0});
     }
     _input_dead = true;
     close_socket(false);
@@ -457,8 +457,8 @@ void session::on_tune_ok(const connection_tune_ok& m) {
         core::error e = make_error(rc::not_allowed, text);
         WLOG_WARN("amqp connection id={} peer={}: {}", _id, _peer, e.text);
         append_method_frame(_out, 0,
-                            connection_close{uint16_t(e.code), e.text, connection_tune::class_id,
-                                             connection_tune::method_id});
+                            connection_close{uint16_t(e.code), reply_text(e),
+                                             connection_tune::class_id, connection_tune::method_id});
         _state = state::closing;
         _closing_deadline = _now + closing_timeout_ms;
     };
@@ -487,8 +487,8 @@ void session::on_open(const connection_open& m) {
                                    fmt::format("vhost '{}' not found", m.virtual_host));
         WLOG_WARN("amqp connection id={} peer={} user '{}': {}", _id, _peer, _user, e.text);
         append_method_frame(_out, 0,
-                            connection_close{uint16_t(e.code), e.text, connection_open::class_id,
-                                             connection_open::method_id});
+                            connection_close{uint16_t(e.code), reply_text(e),
+                                             connection_open::class_id, connection_open::method_id});
         _state = state::closing;
         _closing_deadline = _now + closing_timeout_ms;
         return;
@@ -514,7 +514,7 @@ void session::handshake_failed(const core::error& e) {
     WLOG_WARN("amqp connection id={} peer={} handshake failed in state {}: {}", _id, _peer,
               state_name(int(_state)), e.text);
     if (_state == state::awaiting_tune_ok || _state == state::awaiting_open) {
-        append_method_frame(_out, 0, connection_close{uint16_t(e.code), e.text, 0, 0});
+        append_method_frame(_out, 0, connection_close{uint16_t(e.code), reply_text(e), 0, 0});
     }
     _input_dead = true;
     close_socket(false);
@@ -544,7 +544,7 @@ void session::connection_error(const method_error& e) {
     }
     release();
     append_method_frame(_out, 0,
-                        connection_close{uint16_t(e.err.code), e.err.text, e.class_id,
+                        connection_close{uint16_t(e.err.code), reply_text(e.err), e.class_id,
                                          e.method_id});
     output_appended();
     _state = state::closing;
@@ -562,7 +562,7 @@ void session::force_close(std::string_view reason) {
     release();
     auto e = make_error(rc::connection_forced,
                         fmt::format("broker forced connection closure with reason '{}'", reason));
-    append_method_frame(_out, 0, connection_close{uint16_t(e.code), e.text, 0, 0});
+    append_method_frame(_out, 0, connection_close{uint16_t(e.code), reply_text(e), 0, 0});
     _state = state::closing;
     _closing_deadline = _now + shutdown_timeout_ms;
     _io.output_ready();

@@ -704,5 +704,33 @@ TEST(AmqpSession, ReadSizeHintCoversALargeFrame) {
     EXPECT_EQ(c.sess->read_size_hint("\x03\x00"s), 0u);
 }
 
+// Core errors carry no "<NAME> - " prefix; reply_text adds it, once, for every code.
+TEST(ReplyText, NamePrefixIsAddedOnceForEveryCode) {
+    using rc = core::reply_code;
+    struct row {
+        core::error e;
+        const char* wire;
+    };
+    const row rows[] = {
+        {{rc::not_found, "no queue 'q' in vhost '/'", "queue 'q' in vhost '/'"},
+         "NOT_FOUND - no queue 'q' in vhost '/'"},
+        {{rc::access_refused, "operation not permitted on the default exchange", {}},
+         "ACCESS_REFUSED - operation not permitted on the default exchange"},
+        {{rc::resource_locked, "cannot obtain exclusive access", {}},
+         "RESOURCE_LOCKED - cannot obtain exclusive access"},
+        {{rc::precondition_failed, "unknown delivery tag 9", {}},
+         "PRECONDITION_FAILED - unknown delivery tag 9"},
+        {{rc::command_invalid, "invalid exchange type 'foo'", {}},
+         "COMMAND_INVALID - invalid exchange type 'foo'"},
+        {{rc::frame_error, "method frame too short (2 octets)", {}},
+         "FRAME_ERROR - method frame too short (2 octets)"},
+        {{rc::internal_error, "the message store cannot write", {}},
+         "INTERNAL_ERROR - the message store cannot write"},
+    };
+    for (auto& r : rows) EXPECT_EQ(reply_text(r.e), r.wire);
+    EXPECT_EQ(reply_text(make_error(rc::channel_error, "expected 'channel.open'")),
+              "CHANNEL_ERROR - expected 'channel.open'");
+}
+
 }  // namespace
 }  // namespace warren::amqp

@@ -48,12 +48,11 @@ std::string decode_component(std::string_view s) {
     return out;
 }
 
-std::optional<destination> parse_destination(std::string_view text, destination_error& err) {
+basic_result<destination, failure> parse_destination(std::string_view text) {
     destination d;
     if (text.find('/') == std::string_view::npos) {
         if (text.empty()) {
-            err = errors::blank_destination();
-            return std::nullopt;
+            return errors::blank_destination();
         }
         d.kind = dest_kind::queue;
         d.name = decode_component(text);
@@ -62,8 +61,7 @@ std::optional<destination> parse_destination(std::string_view text, destination_
     std::vector<std::string_view> parts = split_slashes(text);
     // What follows the type prefix, as RabbitMQ quotes it in "is not a valid ..." errors.
     auto invalid = [&](std::string_view prefix, std::string_view type) {
-        err = errors::invalid_destination(text.substr(prefix.size()), type);
-        return std::nullopt;
+        return errors::invalid_destination(text.substr(prefix.size()), type);
     };
     std::string_view prefix, type;
     size_t first = 2;  // index of the first name piece
@@ -88,8 +86,7 @@ std::optional<destination> parse_destination(std::string_view text, destination_
             // The whole rest is the name: reply queues may hold '/'.
             std::string_view name = text.substr(13);
             if (name.empty()) {
-                err = errors::invalid_destination("/", "reply_queue");
-                return std::nullopt;
+                return errors::invalid_destination("/", "reply_queue");
             }
             d.kind = dest_kind::reply_queue;
             d.name = decode_component(name);
@@ -97,8 +94,7 @@ std::optional<destination> parse_destination(std::string_view text, destination_
         }
     }
     if (prefix.empty()) {
-        err = errors::unknown_destination(text);
-        return std::nullopt;
+        return errors::unknown_destination(text);
     }
     size_t pieces = parts.size() - first;
     if (d.kind == dest_kind::exchange) {

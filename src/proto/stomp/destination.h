@@ -32,10 +32,8 @@ struct destination {
     std::string key;   // routing key / binding pattern (topic, exchange); decoded
 };
 
-using destination_error = failure;
-
-// nullopt plus `err` filled on failure (Unknown destination, Invalid destination).
-std::optional<destination> parse_destination(std::string_view text, destination_error& err);
+// The destination, or the ERROR to send (Unknown destination, Invalid destination).
+basic_result<destination, failure> parse_destination(std::string_view text);
 
 // The destination header for a message published to `exchange` with `routing_key`.
 std::string format_destination(std::string_view exchange, std::string_view routing_key);

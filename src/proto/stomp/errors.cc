@@ -14,6 +14,15 @@ std::string erlang_quoted(std::string_view s) {
     return out;
 }
 
+failure render(const core::error& e) {
+    std::string_view name = core::reply_name(e.code);
+    failure f;
+    f.message.reserve(name.size());
+    for (char c : name) f.message.push_back(c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c);
+    f.detail = fmt::format("{} - {}", name, e.text);
+    return f;
+}
+
 namespace errors {
 
 failure illegal_command() {
@@ -131,16 +140,15 @@ failure bad_transaction(std::string_view transaction) {
 }
 
 failure invalid_expiration(std::string_view value, std::string_view reason) {
-    return {"precondition_failed",
-            fmt::format("PRECONDITION_FAILED - invalid expiration '{}': {}", value, reason)};
+    return render({core::reply_code::precondition_failed,
+                   fmt::format("invalid expiration '{}': {}", value, reason)});
 }
 
 failure message_too_large(uint64_t size, uint64_t max) {
     // RabbitMQ drops "configured" when the limit is its hard maximum (512 MiB).
     std::string_view which = max == 536870912 ? "max size" : "configured max size";
-    return {"precondition_failed",
-            fmt::format("PRECONDITION_FAILED - message size {} is larger than {} {}", size, which,
-                        max)};
+    return render({core::reply_code::precondition_failed,
+                   fmt::format("message size {} is larger than {} {}", size, which, max)});
 }
 
 }  // namespace errors

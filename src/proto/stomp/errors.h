@@ -6,12 +6,19 @@
 //
 //   return errors::missing_destination("SEND");   // a `failure` for the session's status
 //
+// A core::error (core/error.h) is rendered by render() alone, as RabbitMQ's adapter reports an
+// AMQP error: `message` is the code's name in lower case ("not_found"), the body RabbitMQ's
+// reply text ("NOT_FOUND - no queue 'q' in vhost '/'").
+//
 // RabbitMQ prints some values with Erlang's ~p, which quotes strings ("SEND"); erlang_quoted()
 // does the same. Pure functions, no state.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "base/result.h"
+#include "core/error.h"
 
 namespace warren::stomp {
 
@@ -20,6 +27,12 @@ struct failure {
     std::string message;  // the `message` header
     std::string detail;   // the body
 };
+
+// What a frame handler returns: ok, or the ERROR frame to send.
+using status = basic_result<void, failure>;
+
+// The ERROR frame of a core error: {"not_found", "NOT_FOUND - no queue 'q' in vhost '/'"}.
+failure render(const core::error& e);
 
 // `s` as Erlang's ~p prints a string: in double quotes, with " and \ escaped.
 std::string erlang_quoted(std::string_view s);

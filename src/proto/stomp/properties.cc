@@ -79,7 +79,7 @@ bool is_reserved_header(std::string_view name) {
     return false;
 }
 
-bool headers_to_properties(const frame& f, core::basic_properties& props, property_error& err) {
+status headers_to_properties(const frame& f, core::basic_properties& props) {
     core::field_table table;
     for (const auto& [name, value] : f.headers) {
         // A repeated header's first value wins: skip later copies.
@@ -103,8 +103,7 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
             // RabbitMQ reads it with list_to_integer; anything else crashes its processor.
             unsigned p = 0;
             if (!parse_uint(value, p) || p > 255) {
-                err = errors::processing_error();
-                return false;
+                return errors::processing_error();
             }
             props.priority = static_cast<uint8_t>(p);
         } else if (name == "correlation-id") {
@@ -113,8 +112,7 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
             props.reply_to = value;
         } else if (name == "expiration") {
             if (auto why = expiration_problem(value)) {
-                err = errors::invalid_expiration(value, *why);
-                return false;
+                return errors::invalid_expiration(value, *why);
             }
             props.expiration = value;
         } else if (name == "amqp-message-id") {
@@ -122,8 +120,7 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
         } else if (name == "timestamp") {
             uint64_t ts = 0;
             if (!parse_uint(value, ts)) {
-                err = errors::processing_error();
-                return false;
+                return errors::processing_error();
             }
             props.timestamp = ts;
         } else if (name == "type") {
@@ -137,7 +134,7 @@ bool headers_to_properties(const frame& f, core::basic_properties& props, proper
         }
     }
     if (!table.empty()) props.headers = std::move(table);
-    return true;
+    return {};
 }
 
 void properties_to_headers(const core::basic_properties& p, writer& w) {

@@ -21,11 +21,9 @@
 
 namespace warren::stomp {
 
-using property_error = failure;
-
-// Fills `props` from a SEND frame's headers. False (and `err`, RabbitMQ's text) on a value
+// Fills `props` from a SEND frame's headers. Fails (with RabbitMQ's ERROR texts) on a value
 // RabbitMQ refuses, e.g. a non-numeric priority or expiration.
-bool headers_to_properties(const frame& f, core::basic_properties& props, property_error& err);
+status headers_to_properties(const frame& f, core::basic_properties& props);
 
 // Writes MESSAGE headers for `props` (after the frame-control headers the caller wrote).
 void properties_to_headers(const core::basic_properties& props, writer& w);

@@ -56,39 +56,6 @@ std::optional<subscription_key> key_of(const frame& f) {
     return std::nullopt;
 }
 
-std::string_view code_name(core::reply_code c) {
-    switch (c) {
-        case core::reply_code::access_refused:
-            return "access_refused";
-        case core::reply_code::not_found:
-            return "not_found";
-        case core::reply_code::resource_locked:
-            return "resource_locked";
-        case core::reply_code::precondition_failed:
-            return "precondition_failed";
-        case core::reply_code::frame_error:
-            return "frame_error";
-        case core::reply_code::syntax_error:
-            return "syntax_error";
-        case core::reply_code::command_invalid:
-            return "command_invalid";
-        case core::reply_code::not_allowed:
-            return "not_allowed";
-        case core::reply_code::not_implemented:
-            return "not_implemented";
-        case core::reply_code::resource_error:
-            return "resource_error";
-        case core::reply_code::connection_forced:
-            return "connection_forced";
-        default:
-            return "internal_error";
-    }
-}
-
-failure from_core(const core::error& e) {
-    return {std::string(code_name(e.code)), e.text};
-}
-
 // A `host` header that names this machine rather than a vhost (stomp.py and others send the
 // host they dialled). Used only when no vhost of that name exists.
 bool looks_like_hostname(std::string_view h) {
@@ -357,9 +324,8 @@ status session::handle_send(frame& f) {
     if (f.has("message-id")) return errors::header_not_allowed("message-id", "SEND");
     const std::string* dest = f.get("destination");
     if (!dest) return errors::missing_destination("SEND");
-    destination_error derr;
-    auto d = parse_destination(*dest, derr);
-    if (!d) return derr;
+    auto d = parse_destination(*dest);
+    if (!d) return d.error();
     if (d->kind == dest_kind::temp_queue) return errors::destination_not_allowed(*dest, "SEND");
     if (const std::string* tx = f.get("transaction")) {
         std::string name = *tx;
@@ -409,7 +375,7 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
     d.exclusive = true;
     d.auto_delete = true;
     auto r = _vhost->declare_queue(d, _conn_id);
-    if (!r) return from_core(r.error());
+    if (!r) return render(r.error());
     queue_name = r->q->name();
     // The reply queue is consumed by an internal auto-ack subscription named after the label.
     std::string sub_id = "/temp-queue/" + label;
@@ -419,7 +385,7 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
     sub->no_ack = true;
     sub->connection_id = _conn_id;
     sub->q = r->q;
-    if (auto a = r->q->add_consumer(sub.get()); !a) return from_core(a.error());
+    if (auto a = r->q->add_consumer(sub.get()); !a) return render(a.error());
     subscription* raw = sub.get();
     _subs[raw->tag] = std::move(sub);
     _temp_queues[label] = queue_name;
@@ -428,9 +394,8 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
 }
 
 status session::publish(frame& f) {
-    destination_error derr;
-    auto d = parse_destination(*f.get("destination"), derr);
-    if (!d) return derr;
+    auto d = parse_destination(*f.get("destination"));
+    if (!d) return d.error();
 
     std::string exchange, routing_key;
     switch (d->kind) {
@@ -443,7 +408,7 @@ status session::publish(frame& f) {
                 decl.exclusive = f.boolean("exclusive", false);
                 if (status a = queue_args(f, decl.args); !a) return a;
                 auto r = _vhost->declare_queue(decl, _conn_id);
-                if (!r) return from_core(r.error());
+                if (!r) return render(r.error());
                 _declared_queues.insert(d->name);
             }
             routing_key = d->name;
@@ -465,8 +430,7 @@ status session::publish(frame& f) {
     }
 
     auto msg = std::make_shared<core::message>();
-    property_error perr;
-    if (!headers_to_properties(f, msg->props, perr)) return perr;
+    if (status p = headers_to_properties(f, msg->props); !p) return p;
     if (msg->props.reply_to && msg->props.reply_to->rfind("/temp-queue/", 0) == 0) {
         std::string label = msg->props.reply_to->substr(12);
         std::string qname;
@@ -475,17 +439,17 @@ status session::publish(frame& f) {
         msg->props.reply_to = "/reply-queue/" + qname;
     }
     if (msg->props.user_id && *msg->props.user_id != _user) {
-        return failure{"precondition_failed",
-                       fmt::format("PRECONDITION_FAILED - user_id property set to '{}' but "
-                                   "authenticated user was '{}'",
-                                   *msg->props.user_id, _user)};
+        return render({core::reply_code::precondition_failed,
+                       fmt::format("user_id property set to '{}' but authenticated user was "
+                                   "'{}'",
+                                   *msg->props.user_id, _user)});
     }
     msg->exchange = exchange;
     msg->routing_key = routing_key;
     msg->body = std::move(f.body);
     core::vhost::publish_info info;
     auto r = _vhost->publish(exchange, std::move(msg), &info);
-    if (!r) return from_core(r.error());
+    if (!r) return render(r.error());
     _store_seq = std::max(_store_seq, info.store_seq);
     return {};
 }
@@ -504,9 +468,8 @@ status session::handle_subscribe(const frame& f) {
     if (status s = check_durable_id(f); !s) return s;
     const std::string* dest_text = f.get("destination");
     if (!dest_text) return errors::missing_destination("SUBSCRIBE");
-    destination_error derr;
-    auto d = parse_destination(*dest_text, derr);
-    if (!d) return derr;
+    auto d = parse_destination(*dest_text);
+    if (!d) return d.error();
 
     // Headers RabbitMQ parses without checking: a bad value is a "Processing error".
     uint64_t prefetch = 0;
@@ -552,14 +515,14 @@ status session::handle_subscribe(const frame& f) {
             decl.exclusive = f.boolean("exclusive", false);
             if (status a = queue_args(f, decl.args); !a) return a;
             auto r = _vhost->declare_queue(decl, _conn_id);
-            if (!r) return from_core(r.error());
+            if (!r) return render(r.error());
             q = r->q;
             break;
         }
         case dest_kind::amq_queue:
         case dest_kind::reply_queue: {
             auto r = _vhost->queue_for(d->name, _conn_id);
-            if (!r) return from_core(r.error());
+            if (!r) return render(r.error());
             q = *r;
             break;
         }
@@ -567,9 +530,7 @@ status session::handle_subscribe(const frame& f) {
         case dest_kind::exchange: {
             std::string exchange = d->kind == dest_kind::topic ? "amq.topic" : d->name;
             if (!_vhost->find_exchange(exchange)) {
-                return failure{"not_found", fmt::format("NOT_FOUND - no exchange '{}' in vhost "
-                                                        "'{}'",
-                                                        exchange, _vhost_name)};
+                return render(_vhost->no_exchange(exchange));
             }
             core::queue_decl decl;
             if (const std::string* qn = f.get("x-queue-name")) {
@@ -595,10 +556,10 @@ status session::handle_subscribe(const frame& f) {
             }
             if (status a = queue_args(f, decl.args); !a) return a;
             auto r = _vhost->declare_queue(decl, _conn_id);
-            if (!r) return from_core(r.error());
+            if (!r) return render(r.error());
             q = r->q;
             auto b = _vhost->bind_queue(q->name(), exchange, d->key, {}, _conn_id);
-            if (!b) return from_core(b.error());
+            if (!b) return render(b.error());
             break;
         }
         case dest_kind::temp_queue:
@@ -620,7 +581,7 @@ status session::handle_subscribe(const frame& f) {
         uint64_t p = 0;
         if (parse_u64(*pr, p)) sub->priority = static_cast<int>(std::min<uint64_t>(p, 255));
     }
-    if (auto a = q->add_consumer(sub.get()); !a) return from_core(a.error());
+    if (auto a = q->add_consumer(sub.get()); !a) return render(a.error());
     subscription* raw = sub.get();
     _subs[key.tag] = std::move(sub);
     send_receipt(f);
@@ -644,7 +605,7 @@ status session::handle_unsubscribe(const frame& f) {
     bool durable = f.boolean("durable", false) || f.boolean("persistent", false);
     if (durable && sub->durable && !q->deleted()) {
         auto r = _vhost->delete_queue(q->name(), false, false, _conn_id);
-        if (!r) return from_core(r.error());
+        if (!r) return render(r.error());
     }
     send_receipt(f);
     return {};
@@ -657,8 +618,7 @@ status session::settle(uint64_t tag, const subscription* sub, bool cumulative, b
                        bool requeue) {
     auto it = _unacked.find(tag);
     if (it == _unacked.end()) {
-        return failure{"precondition_failed",
-                       fmt::format("PRECONDITION_FAILED - unknown delivery tag {}", tag)};
+        return render(core::unknown_delivery_tag(tag));
     }
     uint64_t serial = it->second.sub_serial;
     std::vector<std::pair<core::queue_ptr, uint64_t>> settled;
@@ -681,32 +641,16 @@ status session::settle(uint64_t tag, const subscription* sub, bool cumulative, b
     }
     if (owner) owner->outstanding -= std::min<uint64_t>(owner->outstanding, settled.size());
 
+    // `settled` keeps the queues alive until the batch is flushed.
+    const core::settle_op op = ack       ? core::settle_op::ack
+                               : requeue ? core::settle_op::requeue
+                                         : core::settle_op::discard;
     std::vector<core::queue_ptr> touched;
-    if (ack || !requeue) {
-        for (auto& [q, seq] : settled) {
-            if (ack)
-                q->ack(seq);
-            else
-                q->discard(seq);
-            if (std::find(touched.begin(), touched.end(), q) == touched.end()) touched.push_back(q);
-        }
-    } else {
-        // Requeue per queue in one call, preserving order.
-        while (!settled.empty()) {
-            core::queue_ptr q = settled.front().first;
-            std::vector<uint64_t> seqs;
-            for (auto i = settled.begin(); i != settled.end();) {
-                if (i->first == q) {
-                    seqs.push_back(i->second);
-                    i = settled.erase(i);
-                } else {
-                    ++i;
-                }
-            }
-            q->requeue(std::move(seqs));
-            touched.push_back(q);
-        }
+    for (auto& [q, seq] : settled) {
+        _settle_batch.add(*q, seq, op);
+        if (std::find(touched.begin(), touched.end(), q) == touched.end()) touched.push_back(q);
     }
+    _settle_batch.flush();
     (void)sub;
     // Credit came back: let queues hand out more.
     for (auto& q : touched) {
@@ -735,8 +679,7 @@ status session::handle_ack(const frame& f, bool is_ack) {
         return buffer_in_transaction(name, frame(f));
     }
     if (tag < 0) {
-        return failure{"precondition_failed",
-                       fmt::format("PRECONDITION_FAILED - unknown delivery tag {}", tag)};
+        return render(core::unknown_delivery_tag(tag));
     }
     bool cumulative = sub->second->mode == ack_mode::client;
     bool requeue = f.boolean("requeue", true);

@@ -36,6 +36,7 @@
 #include "core/persistence.h"
 #include "core/message.h"
 #include "core/queue.h"
+#include "core/settle.h"
 #include "net/session.h"
 #include "proto/stomp/codec/frame.h"
 #include "proto/stomp/codec/parser.h"
@@ -69,7 +70,6 @@ struct session_settings {
 using net::session_io;
 using net::output_batch;
 
-using status = basic_result<void, failure>;  // failure (errors.h): an ERROR frame's texts
 
 class session final : public net::session, public core::durable_waiter {
 public:
@@ -209,6 +209,7 @@ private:
     std::vector<std::unique_ptr<subscription>> _graveyard;
     uint64_t _next_sub_serial = 1;
     std::map<uint64_t, unacked> _unacked;  // by delivery tag (the message-id's tail)
+    core::settle_batch _settle_batch;      // scratch for ACK / NACK
     uint64_t _next_tag = 1;
     std::map<std::string, std::vector<frame>> _transactions;  // buffered SEND/ACK/NACK
     std::set<std::string> _declared_queues;           // /queue/x declared on SEND

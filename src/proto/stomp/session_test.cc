@@ -993,26 +993,55 @@ TEST(StompSession, DestinationFormatting) {
     EXPECT_EQ(format_destination("amq.topic", "a.b"), "/topic/a.b");
     EXPECT_EQ(format_destination("x/y", "k"), "/exchange/x%2Fy/k");
     EXPECT_EQ(format_destination("x", ""), "/exchange/x");
-    destination_error e;
     // As RabbitMQ: only %2F is decoded; any other % stays as it is.
-    auto d = parse_destination("/exchange/x%2Fy/k%25", e);
+    auto d = parse_destination("/exchange/x%2Fy/k%25");
     ASSERT_TRUE(d);
     EXPECT_EQ(d->name, "x/y");
     EXPECT_EQ(d->key, "k%25");
-    auto raw = parse_destination("/queue/a%zz", e);
+    auto raw = parse_destination("/queue/a%zz");
     ASSERT_TRUE(raw);
     EXPECT_EQ(raw->name, "a%zz");
-    auto bare = parse_destination("plain", e);  // no '/': a queue
+    auto bare = parse_destination("plain");  // no '/': a queue
     ASSERT_TRUE(bare);
     EXPECT_EQ(bare->kind, dest_kind::queue);
     EXPECT_EQ(bare->name, "plain");
-    auto reply = parse_destination("/reply-queue/a/b", e);  // the rest, '/' and all
+    auto reply = parse_destination("/reply-queue/a/b");  // the rest, '/' and all
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->name, "a/b");
-    EXPECT_FALSE(parse_destination("/queue/a/b", e));
-    EXPECT_EQ(e.detail, "'/a/b' is not a valid queue destination\n");
-    EXPECT_FALSE(parse_destination("a/b", e));
-    EXPECT_EQ(e.message, "Unknown destination");
+    auto bad = parse_destination("/queue/a/b");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().detail, "'/a/b' is not a valid queue destination\n");
+    auto unknown = parse_destination("a/b");
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().message, "Unknown destination");
+}
+
+// A core error becomes an ERROR frame as RabbitMQ's adapter writes it: the lower-case name in
+// `message`, the AMQP reply text in the body.
+TEST(Render, CoreErrorBecomesRabbitMqErrorFrame) {
+    using rc = core::reply_code;
+    struct row {
+        core::error e;
+        const char* message;
+        const char* detail;
+    };
+    const row rows[] = {
+        {{rc::not_found, "no exchange 'x' in vhost '/'", "exchange 'x' in vhost '/'"},
+         "not_found", "NOT_FOUND - no exchange 'x' in vhost '/'"},
+        {{rc::resource_locked, "cannot obtain exclusive access", {}}, "resource_locked",
+         "RESOURCE_LOCKED - cannot obtain exclusive access"},
+        {{rc::precondition_failed, "unknown delivery tag -1", {}}, "precondition_failed",
+         "PRECONDITION_FAILED - unknown delivery tag -1"},
+        {{rc::access_refused, "queue 'q' in vhost '/' in exclusive use", {}}, "access_refused",
+         "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use"},
+        {{rc::internal_error, "the message store cannot write", {}}, "internal_error",
+         "INTERNAL_ERROR - the message store cannot write"},
+    };
+    for (auto& r : rows) {
+        failure f = render(r.e);
+        EXPECT_EQ(f.message, r.message);
+        EXPECT_EQ(f.detail, r.detail);
+    }
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "proto/amqp091/codec/content.h"
 
 #include "core/properties_codec.h"
-#include "proto/amqp091/codec/field_table.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/wire.h"
 
@@ -11,7 +10,7 @@ namespace {
 
 core::error header_error(const char* what) {
     return core::error{core::reply_code::frame_error,
-                       std::string("FRAME_ERROR - cannot decode content header: ") + what};
+                       std::string("cannot decode content header: ") + what};
 }
 
 size_t clamp_short(std::string_view s) { return s.size() > 255 ? 255 : s.size(); }
@@ -57,16 +56,14 @@ core::result<content_header> decode_content_header(std::string_view payload, boo
     h.body_size = r.u64();
     if (!r.ok()) return header_error("too short");
     h.props_raw = r.rest();
-    bool ok = true;
+    // Properties are core's binary form (core/properties_codec.h): decoded, or only checked.
     if (decode_props) {
         auto p = core::decode_properties(h.props_raw);
-        if (p) h.props = std::move(*p);
-        ok = p.has_value();
-    } else {
-        ok = core::valid_properties(h.props_raw);
-    }
-    if (!ok)
+        if (!p) return header_error("malformed properties");
+        h.props = std::move(*p);
+    } else if (!core::valid_properties(h.props_raw)) {
         return header_error("malformed properties");
+    }
     return h;
 }
 

@@ -10,7 +10,7 @@ namespace {
 
 // RabbitMQ reports frame errors as "type T, first 16 octets = <<...>>: reason".
 core::error frame_error(uint8_t type, std::string_view head, const std::string& reason) {
-    std::string text = "FRAME_ERROR - type " + std::to_string(type) + ", first 16 octets = <<";
+    std::string text = "type " + std::to_string(type) + ", first 16 octets = <<";
     head = head.substr(0, 16);
     for (size_t i = 0; i < head.size(); ++i) {
         if (i) text += ',';

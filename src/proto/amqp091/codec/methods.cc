@@ -950,7 +950,7 @@ core::result<method> decode_as(wire_reader& r) {
     M m;
     if (!decode_fields(r, m))
         return core::error{core::reply_code::frame_error,
-                           "FRAME_ERROR - cannot decode " + std::string(M::name) + " method frame"};
+                           "cannot decode " + std::string(M::name) + " method frame"};
     return method{std::move(m)};
 }
 }  // namespace
@@ -959,7 +959,7 @@ core::result<method> decode_method(std::string_view payload) {
     uint16_t cid = 0, mid = 0;
     if (!peek_method_ids(payload, cid, mid))
         return core::error{core::reply_code::frame_error,
-                           "FRAME_ERROR - method frame too short (" +
+                           "method frame too short (" +
                                std::to_string(payload.size()) + " octets)"};
     wire_reader r(payload.substr(4));
     switch ((uint32_t(cid) << 16) | mid) {
@@ -1031,7 +1031,7 @@ core::result<method> decode_method(std::string_view payload) {
         case (90u << 16) | 31u: return decode_as<tx_rollback_ok>(r);
         default:
             return core::error{core::reply_code::not_implemented,
-                               "NOT_IMPLEMENTED - unknown method class_id=" + std::to_string(cid) +
+                               "unknown method class_id=" + std::to_string(cid) +
                                    " method_id=" + std::to_string(mid)};
     }
 }
