@@ -128,8 +128,7 @@ TEST(UserDb, PermissionsPerUserAndVhost) {
     EXPECT_TRUE(db.check("alice", "/", permission::read, resource_kind::queue, "aq"));
     auto r = db.check("alice", "/", permission::read, resource_kind::queue, "q9");
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().text,
-              "access to queue 'q9' in vhost '/' refused for user 'alice'");
+    EXPECT_EQ(r.error().text, "access to queue 'q9' in vhost '/' refused for user 'alice'");
     EXPECT_FALSE(db.check("alice", "other", permission::read, resource_kind::queue, "aq"));
     db.vhost_deleted("/");
     EXPECT_FALSE(db.may_access("alice", "/"));

@@ -14,9 +14,12 @@ constexpr size_t salt_size = 4;
 
 const EVP_MD* digest_of(hash_algorithm a) {
     switch (a) {
-        case hash_algorithm::sha256: return EVP_sha256();
-        case hash_algorithm::sha512: return EVP_sha512();
-        case hash_algorithm::md5: return EVP_md5();
+        case hash_algorithm::sha256:
+            return EVP_sha256();
+        case hash_algorithm::sha512:
+            return EVP_sha512();
+        case hash_algorithm::md5:
+            return EVP_md5();
     }
     return EVP_sha256();
 }
@@ -51,9 +54,12 @@ std::optional<std::string> decode_base64(std::string_view in) {
 
 std::string_view algorithm_name(hash_algorithm a) {
     switch (a) {
-        case hash_algorithm::sha256: return "rabbit_password_hashing_sha256";
-        case hash_algorithm::sha512: return "rabbit_password_hashing_sha512";
-        case hash_algorithm::md5: return "rabbit_password_hashing_md5";
+        case hash_algorithm::sha256:
+            return "rabbit_password_hashing_sha256";
+        case hash_algorithm::sha512:
+            return "rabbit_password_hashing_sha512";
+        case hash_algorithm::md5:
+            return "rabbit_password_hashing_md5";
     }
     return "rabbit_password_hashing_sha256";
 }

@@ -35,8 +35,7 @@ struct password_hash {
 };
 
 // A new hash with a fresh random 4-byte salt.
-password_hash hash_password(std::string_view password,
-                            hash_algorithm a = hash_algorithm::sha256);
+password_hash hash_password(std::string_view password, hash_algorithm a = hash_algorithm::sha256);
 // With a given salt (tests, and checking vectors against RabbitMQ's).
 password_hash hash_password_with_salt(std::string_view password, std::string_view salt,
                                       hash_algorithm a);

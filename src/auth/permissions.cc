@@ -14,12 +14,12 @@ core::result<std::shared_ptr<const std::regex>> compile_one(const std::string& p
                                                             std::string_view what) {
     if (pattern.empty()) return std::shared_ptr<const std::regex>();
     try {
-        return std::make_shared<const std::regex>(pattern, std::regex::ECMAScript |
-                                                               std::regex::optimize);
+        return std::make_shared<const std::regex>(pattern,
+                                                  std::regex::ECMAScript | std::regex::optimize);
     } catch (const std::regex_error& e) {
-        return core::error{reply_code::precondition_failed,
-                           fmt::format("invalid {} regular expression '{}': {}", what, pattern,
-                                       e.what())};
+        return core::error{
+            reply_code::precondition_failed,
+            fmt::format("invalid {} regular expression '{}': {}", what, pattern, e.what())};
     }
 }
 
@@ -41,9 +41,12 @@ std::string expand(std::string pattern, std::string_view username, std::string_v
 
 std::string_view kind_name(resource_kind k) {
     switch (k) {
-        case resource_kind::queue: return "queue";
-        case resource_kind::exchange: return "exchange";
-        case resource_kind::topic: return "topic";
+        case resource_kind::queue:
+            return "queue";
+        case resource_kind::exchange:
+            return "exchange";
+        case resource_kind::topic:
+            return "topic";
     }
     return "queue";
 }
@@ -52,9 +55,12 @@ std::string_view kind_name(resource_kind k) {
 
 std::string_view permission_name(permission p) {
     switch (p) {
-        case permission::configure: return "configure";
-        case permission::write: return "write";
-        case permission::read: return "read";
+        case permission::configure:
+            return "configure";
+        case permission::write:
+            return "write";
+        case permission::read:
+            return "read";
     }
     return "read";
 }
@@ -76,9 +82,12 @@ core::result<permission_set> permission_set::compile(permission_patterns p) {
 
 bool permission_set::allows(permission p, std::string_view name) const {
     switch (p) {
-        case permission::configure: return search(_configure, name);
-        case permission::write: return search(_write, name);
-        case permission::read: return search(_read, name);
+        case permission::configure:
+            return search(_configure, name);
+        case permission::write:
+            return search(_write, name);
+        case permission::read:
+            return search(_read, name);
     }
     return false;
 }

@@ -80,8 +80,7 @@ void user_db::clear_topic_permissions(std::string_view user, std::string_view vh
         _topics.erase(it);
         return;
     }
-    std::erase_if(it->second,
-                  [&](const topic_permission& e) { return e.exchange() == exchange; });
+    std::erase_if(it->second, [&](const topic_permission& e) { return e.exchange() == exchange; });
 }
 
 void user_db::vhost_deleted(std::string_view vhost) {
@@ -96,8 +95,8 @@ core::result<void> user_db::check(std::string_view user, std::string_view vhost,
     return refused(kind, name, vhost, user);
 }
 
-core::result<void> user_db::check_topic(std::string_view user, std::string_view vhost,
-                                        permission p, std::string_view exchange,
+core::result<void> user_db::check_topic(std::string_view user, std::string_view vhost, permission p,
+                                        std::string_view exchange,
                                         std::string_view routing_key) const {
     auto it = _topics.find(key(user, vhost));
     if (it == _topics.end()) return {};  // no topic permissions: everything is allowed

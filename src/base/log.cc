@@ -6,9 +6,9 @@ namespace warren::log {
 
 bool parse_level(std::string_view name, spdlog::level::level_enum& out) {
     static constexpr std::pair<std::string_view, spdlog::level::level_enum> levels[] = {
-        {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
-        {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
-        {"warning", spdlog::level::warn}, {"error", spdlog::level::err},
+        {"trace", spdlog::level::trace},       {"debug", spdlog::level::debug},
+        {"info", spdlog::level::info},         {"warn", spdlog::level::warn},
+        {"warning", spdlog::level::warn},      {"error", spdlog::level::err},
         {"critical", spdlog::level::critical}, {"off", spdlog::level::off},
     };
     for (auto& [n, l] : levels) {

@@ -23,13 +23,22 @@ public:
 
     explicit operator bool() const { return _v.index() == 0; }
     bool ok() const { return _v.index() == 0; }
-    T& value() { assert(ok()); return std::get<0>(_v); }
-    const T& value() const { assert(ok()); return std::get<0>(_v); }
+    T& value() {
+        assert(ok());
+        return std::get<0>(_v);
+    }
+    const T& value() const {
+        assert(ok());
+        return std::get<0>(_v);
+    }
     T& operator*() { return value(); }
     const T& operator*() const { return value(); }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
-    const E& error() const { assert(!ok()); return std::get<1>(_v); }
+    const E& error() const {
+        assert(!ok());
+        return std::get<1>(_v);
+    }
 
 private:
     std::variant<T, E> _v;
@@ -42,7 +51,10 @@ public:
     basic_result(E e) : _e(std::move(e)) {}  // NOLINT
     explicit operator bool() const { return !_e; }
     bool ok() const { return !_e; }
-    const E& error() const { assert(_e); return *_e; }
+    const E& error() const {
+        assert(_e);
+        return *_e;
+    }
 
 private:
     std::optional<E> _e;

@@ -64,7 +64,9 @@ protected:
     bool _ok = true;
 };
 
-inline void put_u8(std::string& out, uint8_t v) { out.push_back(static_cast<char>(v)); }
+inline void put_u8(std::string& out, uint8_t v) {
+    out.push_back(static_cast<char>(v));
+}
 inline void put_u16(std::string& out, uint16_t v) {
     const char b[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
     out.append(b, 2);

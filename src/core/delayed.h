@@ -90,8 +90,7 @@ public:
     void release(uint64_t now, router& r);
     // Recovery: puts a logged message back with the time it still has to wait. false: its
     // exchange is gone or is not delayed, or the message has no positive x-delay.
-    bool restore(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms,
-                 uint64_t now_wall_ms);
+    bool restore(message_ptr m, uint64_t disk_id, uint64_t published_wall_ms, uint64_t now_wall_ms);
     // The exchange is being deleted: drops its held messages and settles their records.
     void exchange_deleted(const exchange& x);
 

@@ -179,9 +179,7 @@ void erase_one(std::vector<binding_dest>& v, const binding_dest& d) {
 class direct_exchange final : public exchange {
 public:
     using exchange::exchange;
-    void route(const message& m, route_result& out) override {
-        route_key(m, m.routing_key, out);
-    }
+    void route(const message& m, route_result& out) override { route_key(m, m.routing_key, out); }
     void route_key(const message&, std::string_view key, route_result& out) override {
         auto it = _index.find(key);
         if (it == _index.end()) return;

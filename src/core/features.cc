@@ -7,9 +7,9 @@ namespace warren::core {
 
 std::string_view field_type_name(const field_value& v) {
     static constexpr std::string_view names[] = {
-        "void",   "bool",   "byte",    "unsignedbyte", "short",  "unsignedshort",
-        "signedint", "unsignedint", "long", "float", "double", "decimal",
-        "longstr", "binary", "timestamp", "array", "table"};
+        "void",      "bool",        "byte",      "unsignedbyte", "short",  "unsignedshort",
+        "signedint", "unsignedint", "long",      "float",        "double", "decimal",
+        "longstr",   "binary",      "timestamp", "array",        "table"};
     size_t i = v.v.index();
     return i < std::size(names) ? names[i] : "void";
 }
@@ -145,8 +145,8 @@ result<void> validate_queue_args(const field_table& args, std::string_view resou
         auto r = fn(*v, args);
         if (r) continue;
         return error{reply_code::precondition_failed,
-                     "invalid arg '" + std::string(key) + "' for " + std::string(resource) +
-                         ": " + r.error().text,
+                     "invalid arg '" + std::string(key) + "' for " + std::string(resource) + ": " +
+                         r.error().text,
                      std::string(resource)};
     }
     return {};

@@ -174,7 +174,8 @@ TEST_F(features, expiry_cycle_is_dropped) {
 }
 
 TEST_F(features, max_length_drop_head_dead_letters_maxlen) {
-    auto q = declare("q", {{"x-max-length", int32_t{2}}, {"x-dead-letter-exchange", ""},
+    auto q = declare("q", {{"x-max-length", int32_t{2}},
+                           {"x-dead-letter-exchange", ""},
                            {"x-dead-letter-routing-key", "dlq"}});
     auto dlq = declare("dlq", {});
     pub("q", "1");
@@ -327,13 +328,14 @@ TEST_F(features, invalid_queue_arguments_are_refused_with_rabbitmq_text) {
                                  {"x-dead-letter-routing-key", "k"}}),
               "ok");
     // An existing queue is only checked for equivalence (RabbitMQ validates new ones).
-    auto r = vh.declare_queue({.name = "q", .args = {{"x-max-length", uint8_t{3}},
-                                                     {"x-max-priority", int64_t{255}},
-                                                     {"x-overflow", "reject-publish-dlx"},
-                                                     {"x-single-active-consumer", true},
-                                                     {"x-message-ttl", int32_t{0}},
-                                                     {"x-dead-letter-exchange", ""},
-                                                     {"x-dead-letter-routing-key", "k"}}},
+    auto r = vh.declare_queue({.name = "q",
+                               .args = {{"x-max-length", uint8_t{3}},
+                                        {"x-max-priority", int64_t{255}},
+                                        {"x-overflow", "reject-publish-dlx"},
+                                        {"x-single-active-consumer", true},
+                                        {"x-message-ttl", int32_t{0}},
+                                        {"x-dead-letter-exchange", ""},
+                                        {"x-dead-letter-routing-key", "k"}}},
                               1);
     EXPECT_TRUE(r);
 }
@@ -343,8 +345,9 @@ TEST_F(features, invalid_alternate_exchange_type_is_refused) {
         {.name = "x", .type = "direct", .args = {{"alternate-exchange", int32_t{5}}}});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, reply_code::precondition_failed);
-    EXPECT_EQ(r.error().text, "invalid type 'signedint' for arg "
-                              "'alternate-exchange' in exchange 'x' in vhost '/'");
+    EXPECT_EQ(r.error().text,
+              "invalid type 'signedint' for arg "
+              "'alternate-exchange' in exchange 'x' in vhost '/'");
 }
 
 // ---- x-single-active-consumer ----
@@ -457,10 +460,10 @@ TEST_F(features, cc_and_bcc_route_additionally_and_bcc_is_removed) {
     m->routing_key = "k.a";
     m->body = "x";
     m->props_raw = "stale";
-    m->props.headers = field_table{
-        {"CC", field_value::array({field_value{"cc.c"}, field_value{int32_t{7}}})},
-        {"BCC", field_value::array({field_value{"bcc.d"}})},
-        {"app", "v"}};
+    m->props.headers =
+        field_table{{"CC", field_value::array({field_value{"cc.c"}, field_value{int32_t{7}}})},
+                    {"BCC", field_value::array({field_value{"bcc.d"}})},
+                    {"app", "v"}};
     auto n = vh.publish("t", m);
     ASSERT_TRUE(n);
     EXPECT_EQ(*n, 4u);  // a and b by the routing key (each once), c by CC, d by BCC
@@ -497,32 +500,34 @@ TEST_F(features, delayed_exchange_declare_validation) {
     auto r = vh.declare_exchange({.name = "d", .type = "x-delayed-message"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, reply_code::precondition_failed);
-    EXPECT_EQ(r.error().text, "Invalid argument, 'x-delayed-type' must be "
-                              "an existing exchange type");
-    r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
-                             .args = {{"x-delayed-type", "nope"}}});
+    EXPECT_EQ(r.error().text,
+              "Invalid argument, 'x-delayed-type' must be "
+              "an existing exchange type");
+    r = vh.declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "nope"}}});
     ASSERT_FALSE(r);
-    r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
+    r = vh.declare_exchange({.name = "d",
+                             .type = "x-delayed-message",
                              .args = {{"x-delayed-type", "x-delayed-message"}}});
     ASSERT_FALSE(r);
     EXPECT_FALSE(vh.find_exchange("d"));
-    r = vh.declare_exchange({.name = "d", .type = "x-delayed-message",
-                             .args = {{"x-delayed-type", "topic"}}});
+    r = vh.declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "topic"}}});
     ASSERT_TRUE(r);
     EXPECT_TRUE((*r)->delayed());
     EXPECT_EQ((*r)->type(), exchange_type::topic);
     EXPECT_EQ((*r)->type_name(), "x-delayed-message");
     // Redeclare: same type ok, another type 406.
-    EXPECT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
-                                     .args = {{"x-delayed-type", "topic"}}}));
+    EXPECT_TRUE(vh.declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "topic"}}}));
     r = vh.declare_exchange({.name = "d", .type = "topic"});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, reply_code::precondition_failed);
 }
 
 TEST_F(features, delayed_exchange_holds_until_due_in_due_order) {
-    ASSERT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
-                                     .args = {{"x-delayed-type", "direct"}}}));
+    ASSERT_TRUE(vh.declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "direct"}}}));
     auto q = declare("q", {});
     ASSERT_TRUE(vh.bind_queue("q", "d", "k", {}, 1));
     auto pubd = [&](std::string body, std::optional<field_value> delay) {
@@ -564,8 +569,8 @@ TEST_F(features, delayed_exchange_holds_until_due_in_due_order) {
 }
 
 TEST_F(features, delayed_exchange_delete_drops_pending) {
-    ASSERT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
-                                     .args = {{"x-delayed-type", "fanout"}}}));
+    ASSERT_TRUE(vh.declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "fanout"}}}));
     auto q = declare("q", {});
     ASSERT_TRUE(vh.bind_queue("q", "d", "", {}, 1));
     auto m = std::make_shared<message>();
@@ -574,8 +579,8 @@ TEST_F(features, delayed_exchange_delete_drops_pending) {
     EXPECT_EQ(vh.delayed_pending("d"), 1u);
     ASSERT_TRUE(vh.delete_exchange("d", false));
     EXPECT_EQ(vh.delayed_pending(), 0u);
-    ASSERT_TRUE(vh.declare_exchange({.name = "d", .type = "x-delayed-message",
-                                     .args = {{"x-delayed-type", "fanout"}}}));
+    ASSERT_TRUE(vh.declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "fanout"}}}));
     ASSERT_TRUE(vh.bind_queue("q", "d", "", {}, 1));
     now = 2000;
     vh.tick(now);
@@ -613,14 +618,14 @@ TEST_F(features, policy_applies_to_existing_and_new_queues_highest_priority_wins
     auto a = declare("orders.a", {});
     auto other = declare("other", {});
     for (int i = 0; i < 5; ++i) pub("orders.a", "m" + std::to_string(i));
-    ASSERT_TRUE(vh.set_policy(make_policy("low", "^orders\\.", "queues", 1,
-                                          {{"max-length", int64_t{3}}})));
+    ASSERT_TRUE(
+        vh.set_policy(make_policy("low", "^orders\\.", "queues", 1, {{"max-length", int64_t{3}}})));
     // Applied at once: trimmed from the head.
     EXPECT_EQ(a->policy_name(), "low");
     EXPECT_EQ(a->message_count(), 3u);
     EXPECT_EQ(other->policy_name(), "");
-    ASSERT_TRUE(vh.set_policy(make_policy("high", "orders", "all", 5,
-                                          {{"message-ttl", int64_t{100}}})));
+    ASSERT_TRUE(
+        vh.set_policy(make_policy("high", "orders", "all", 5, {{"message-ttl", int64_t{100}}})));
     EXPECT_EQ(a->policy_name(), "high");  // only one policy applies: max-length is gone
     EXPECT_EQ(a->features().max_length, std::nullopt);
     EXPECT_EQ(a->features().message_ttl, std::optional<uint64_t>(100));
@@ -640,18 +645,21 @@ TEST_F(features, policy_applies_to_existing_and_new_queues_highest_priority_wins
 }
 
 TEST_F(features, policy_precedence_with_queue_arguments) {
-    ASSERT_TRUE(vh.set_policy(make_policy(
-        "p", ".*", "queues", 0,
-        {{"message-ttl", int64_t{1000}}, {"max-length", int64_t{10}},
-         {"max-length-bytes", int64_t{50}}, {"expires", int64_t{60000}},
-         {"delivery-limit", int64_t{3}}, {"dead-letter-exchange", "pdlx"},
-         {"dead-letter-routing-key", "prk"}, {"overflow", "reject-publish"}})));
-    auto q = declare("q", {{"x-message-ttl", int32_t{500}},      // lower: argument
-                           {"x-max-length", int32_t{20}},        // lower: policy
-                           {"x-expires", int32_t{1000}},         // lower: argument
-                           {"x-delivery-limit", int32_t{5}},     // lower: policy
-                           {"x-dead-letter-exchange", "adlx"},   // argument wins
-                           {"x-overflow", "drop-head"}});        // argument wins
+    ASSERT_TRUE(vh.set_policy(make_policy("p", ".*", "queues", 0,
+                                          {{"message-ttl", int64_t{1000}},
+                                           {"max-length", int64_t{10}},
+                                           {"max-length-bytes", int64_t{50}},
+                                           {"expires", int64_t{60000}},
+                                           {"delivery-limit", int64_t{3}},
+                                           {"dead-letter-exchange", "pdlx"},
+                                           {"dead-letter-routing-key", "prk"},
+                                           {"overflow", "reject-publish"}})));
+    auto q = declare("q", {{"x-message-ttl", int32_t{500}},     // lower: argument
+                           {"x-max-length", int32_t{20}},       // lower: policy
+                           {"x-expires", int32_t{1000}},        // lower: argument
+                           {"x-delivery-limit", int32_t{5}},    // lower: policy
+                           {"x-dead-letter-exchange", "adlx"},  // argument wins
+                           {"x-overflow", "drop-head"}});       // argument wins
     auto& f = q->features();
     EXPECT_EQ(f.message_ttl, std::optional<uint64_t>(500));
     EXPECT_EQ(f.max_length, std::optional<uint64_t>(10));
@@ -676,8 +684,8 @@ TEST_F(features, policy_alternate_exchange_argument_wins) {
     ASSERT_TRUE(vh.declare_exchange({.name = "x", .type = "direct"}));
     ASSERT_TRUE(vh.declare_exchange(
         {.name = "y", .type = "direct", .args = {{"alternate-exchange", "ae2"}}}));
-    ASSERT_TRUE(vh.set_policy(make_policy("ae", "^[xy]$", "exchanges", 0,
-                                          {{"alternate-exchange", "ae1"}})));
+    ASSERT_TRUE(vh.set_policy(
+        make_policy("ae", "^[xy]$", "exchanges", 0, {{"alternate-exchange", "ae1"}})));
     auto m = std::make_shared<message>();
     m->routing_key = "nowhere";
     EXPECT_EQ(*vh.publish("x", m), 1u);
@@ -693,8 +701,8 @@ TEST(delayed_broker, release_delayed_alone_and_next_delayed_due) {
     broker b;
     b.set_clock([&] { return now; });
     vhost* vh = b.find_vhost("/");
-    ASSERT_TRUE(vh->declare_exchange({.name = "d", .type = "x-delayed-message",
-                                      .args = {{"x-delayed-type", "direct"}}}));
+    ASSERT_TRUE(vh->declare_exchange(
+        {.name = "d", .type = "x-delayed-message", .args = {{"x-delayed-type", "direct"}}}));
     ASSERT_TRUE(vh->declare_queue({.name = "q"}, 1));
     ASSERT_TRUE(vh->bind_queue("q", "d", "k", {}, 1));
     EXPECT_EQ(b.next_delayed_due(), std::nullopt);

@@ -52,18 +52,22 @@ struct void_value {
 //  t bool, b int8, B uint8, s int16, u uint16, I int32, i uint32, l int64, f float, d double,
 //  D decimal, S long string, x byte array, A array, T timestamp, F table, V void.
 struct field_value {
-    using variant_type = std::variant<void_value, bool, int8_t, uint8_t, int16_t, uint16_t, int32_t,
-                                      uint32_t, int64_t, float, double, decimal_value, std::string,
-                                      bytes_value, timestamp_value, std::shared_ptr<field_array>,
-                                      std::shared_ptr<field_table>>;
+    using variant_type =
+        std::variant<void_value, bool, int8_t, uint8_t, int16_t, uint16_t, int32_t, uint32_t,
+                     int64_t, float, double, decimal_value, std::string, bytes_value,
+                     timestamp_value, std::shared_ptr<field_array>, std::shared_ptr<field_table>>;
     variant_type v;
 
     field_value() = default;
     template <typename T>
     field_value(T&& x) : v(std::forward<T>(x)) {}  // NOLINT: implicit by design
     field_value(const char* s) : v(std::string(s)) {}
-    static field_value table(field_table t) { return field_value{std::make_shared<field_table>(std::move(t))}; }
-    static field_value array(field_array a) { return field_value{std::make_shared<field_array>(std::move(a))}; }
+    static field_value table(field_table t) {
+        return field_value{std::make_shared<field_table>(std::move(t))};
+    }
+    static field_value array(field_array a) {
+        return field_value{std::make_shared<field_array>(std::move(a))};
+    }
 
     bool operator==(const field_value& o) const;
 

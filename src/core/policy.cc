@@ -18,8 +18,8 @@ std::string show(const field_value& v) {
 
 struct key_rule {
     std::string_view key;
-    bool queue;         // applies to queues (else exchanges)
-    int64_t min_int;    // integer keys: smallest allowed; -1: a string key
+    bool queue;       // applies to queues (else exchanges)
+    int64_t min_int;  // integer keys: smallest allowed; -1: a string key
     std::string_view what;
 };
 constexpr key_rule k_rules[] = {
@@ -133,8 +133,8 @@ struct policy_set::pattern {
 
 result<void> policy_set::set(policy p) {
     if (auto r = validate_policy(p); !r) return r;
-    item it{p, std::make_shared<const pattern>(
-                   pattern{std::regex(p.pattern, std::regex::ECMAScript)})};
+    item it{
+        p, std::make_shared<const pattern>(pattern{std::regex(p.pattern, std::regex::ECMAScript)})};
     auto same = std::find_if(_items.begin(), _items.end(),
                              [&](const item& i) { return i.p.name == p.name; });
     if (same != _items.end())
@@ -145,8 +145,8 @@ result<void> policy_set::set(policy p) {
 }
 
 bool policy_set::clear(std::string_view name) {
-    auto it = std::find_if(_items.begin(), _items.end(),
-                           [&](const item& i) { return i.p.name == name; });
+    auto it =
+        std::find_if(_items.begin(), _items.end(), [&](const item& i) { return i.p.name == name; });
     if (it == _items.end()) return false;
     _items.erase(it);
     return true;

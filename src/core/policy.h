@@ -33,7 +33,7 @@ struct policy {
     std::string pattern;           // regular expression (ECMAScript), searched in the name
     std::string apply_to = "all";  // queues | exchanges | all
     int priority = 0;
-    field_table definition;        // key -> value (int64 / string)
+    field_table definition;  // key -> value (int64 / string)
 };
 
 // Ok if the policy is valid; else 406 with RabbitMQ's "Validation failed" text naming the

@@ -31,7 +31,6 @@ enum : uint16_t {
     f_continuation = 1 << 0,
 };
 
-
 bool decode_table_at(std::string_view& in, field_table& out, int depth);
 bool decode_array_at(std::string_view& in, field_array& out, int depth);
 bool skip_table_at(std::string_view& in, int depth);
@@ -52,16 +51,36 @@ bool decode_value_at(std::string_view& in, field_value& out, int depth) {
     char tag = static_cast<char>(r.u8());
     if (!r.ok()) return false;
     switch (tag) {
-        case 't': out.v = r.u8() != 0; break;
-        case 'b': out.v = static_cast<int8_t>(r.u8()); break;
-        case 'B': out.v = r.u8(); break;
-        case 's': out.v = static_cast<int16_t>(r.u16()); break;
-        case 'u': out.v = r.u16(); break;
-        case 'I': out.v = static_cast<int32_t>(r.u32()); break;
-        case 'i': out.v = r.u32(); break;
-        case 'l': out.v = static_cast<int64_t>(r.u64()); break;
-        case 'f': out.v = std::bit_cast<float>(r.u32()); break;
-        case 'd': out.v = std::bit_cast<double>(r.u64()); break;
+        case 't':
+            out.v = r.u8() != 0;
+            break;
+        case 'b':
+            out.v = static_cast<int8_t>(r.u8());
+            break;
+        case 'B':
+            out.v = r.u8();
+            break;
+        case 's':
+            out.v = static_cast<int16_t>(r.u16());
+            break;
+        case 'u':
+            out.v = r.u16();
+            break;
+        case 'I':
+            out.v = static_cast<int32_t>(r.u32());
+            break;
+        case 'i':
+            out.v = r.u32();
+            break;
+        case 'l':
+            out.v = static_cast<int64_t>(r.u64());
+            break;
+        case 'f':
+            out.v = std::bit_cast<float>(r.u32());
+            break;
+        case 'd':
+            out.v = std::bit_cast<double>(r.u64());
+            break;
         case 'D': {
             decimal_value d;
             d.scale = r.u8();
@@ -69,10 +88,18 @@ bool decode_value_at(std::string_view& in, field_value& out, int depth) {
             out.v = d;
             break;
         }
-        case 'S': out.v = std::string(r.longstr_view()); break;
-        case 'x': out.v = bytes_value{std::string(r.longstr_view())}; break;
-        case 'T': out.v = timestamp_value{r.u64()}; break;
-        case 'V': out.v = void_value{}; break;
+        case 'S':
+            out.v = std::string(r.longstr_view());
+            break;
+        case 'x':
+            out.v = bytes_value{std::string(r.longstr_view())};
+            break;
+        case 'T':
+            out.v = timestamp_value{r.u64()};
+            break;
+        case 'V':
+            out.v = void_value{};
+            break;
         case 'A': {
             std::string_view rest = r.rest();
             auto a = std::make_shared<field_array>();
@@ -89,7 +116,8 @@ bool decode_value_at(std::string_view& in, field_value& out, int depth) {
             in = rest;
             return true;
         }
-        default: return false;
+        default:
+            return false;
     }
     if (!r.ok()) return false;
     in = r.rest();
@@ -129,12 +157,25 @@ bool decode_array_at(std::string_view& in, field_array& out, int depth) {
 // Fixed widths of scalar tags; 0 for variable-length or unknown tags.
 size_t scalar_width(char tag) {
     switch (tag) {
-        case 't': case 'b': case 'B': return 1;
-        case 's': case 'u': return 2;
-        case 'I': case 'i': case 'f': return 4;
-        case 'l': case 'd': case 'T': return 8;
-        case 'D': return 5;
-        default: return 0;
+        case 't':
+        case 'b':
+        case 'B':
+            return 1;
+        case 's':
+        case 'u':
+            return 2;
+        case 'I':
+        case 'i':
+        case 'f':
+            return 4;
+        case 'l':
+        case 'd':
+        case 'T':
+            return 8;
+        case 'D':
+            return 5;
+        default:
+            return 0;
     }
 }
 
@@ -149,17 +190,21 @@ bool skip_value_at(std::string_view& in, int depth) {
     }
     std::string_view block;
     switch (tag) {
-        case 'V': return true;
+        case 'V':
+            return true;
         case 'S':
-        case 'x': return take_block(in, block);
-        case 'F': return skip_table_at(in, depth + 1);
+        case 'x':
+            return take_block(in, block);
+        case 'F':
+            return skip_table_at(in, depth + 1);
         case 'A': {
             if (!take_block(in, block)) return false;
             while (!block.empty())
                 if (!skip_value_at(block, depth + 1)) return false;
             return true;
         }
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -230,7 +275,9 @@ bool decode_field_array(std::string_view& in, field_array& out) {
 bool decode_field_value(std::string_view& in, field_value& out) {
     return decode_value_at(in, out, 0);
 }
-bool skip_field_table(std::string_view& in) { return skip_table_at(in, 0); }
+bool skip_field_table(std::string_view& in) {
+    return skip_table_at(in, 0);
+}
 
 char field_tag(const field_value& v) {
     static constexpr char tags[] = {'V', 't', 'b', 'B', 's', 'u', 'I', 'i', 'l',
@@ -300,7 +347,9 @@ std::optional<basic_properties> decode_properties(std::string_view raw) {
     return p;
 }
 
-bool valid_properties(std::string_view raw) { return read_properties(raw, nullptr); }
+bool valid_properties(std::string_view raw) {
+    return read_properties(raw, nullptr);
+}
 
 namespace {
 
@@ -333,9 +382,15 @@ void encode_value_body(std::string& out, const field_value& fv) {
             } else if constexpr (std::is_same_v<T, timestamp_value>) {
                 wire::put_u64(out, x.seconds);
             } else if constexpr (std::is_same_v<T, std::shared_ptr<field_array>>) {
-                if (x) encode_field_array(out, *x); else wire::put_u32(out, 0);
+                if (x)
+                    encode_field_array(out, *x);
+                else
+                    wire::put_u32(out, 0);
             } else if constexpr (std::is_same_v<T, std::shared_ptr<field_table>>) {
-                if (x) encode_field_table(out, *x); else wire::put_u32(out, 0);
+                if (x)
+                    encode_field_table(out, *x);
+                else
+                    wire::put_u32(out, 0);
             } else {
                 static_assert(sizeof(T) == 0, "unhandled field_value alternative");
             }

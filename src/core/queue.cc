@@ -338,8 +338,7 @@ void queue::dead_letter(message_ptr m, death_reason why) {
         t.emplace_back("count", field_value{int64_t{1}});
         t.emplace_back("reason", field_value{std::string(reason)});
         t.emplace_back("queue", field_value{name()});
-        t.emplace_back("time", field_value{timestamp_value{
-                                   _vhost->wall_seconds()}});
+        t.emplace_back("time", field_value{timestamp_value{_vhost->wall_seconds()}});
         t.emplace_back("exchange", field_value{m->exchange});
         t.emplace_back("routing-keys", field_value::array(keys));
         if (m->props.expiration)
@@ -522,7 +521,7 @@ bool queue::dispatch_one() {
             g.cursor = (idx + 1) % n;
             ready_entry e = pop_ready_front();
             if (!page_in(e)) return true;  // unreadable: skipped (settled); try the next one
-            hand_out(c, std::move(e));  // may change _groups: return at once
+            hand_out(c, std::move(e));     // may change _groups: return at once
             return true;
         }
     }

@@ -52,10 +52,10 @@ struct queue_stats {
     uint64_t discarded = 0;    // settled by reject/nack without requeue
     uint64_t requeued = 0;
     uint64_t purged = 0;
-    uint64_t expired = 0;        // dropped (or dead-lettered) because their TTL ran out
-    uint64_t dropped_maxlen = 0; // dropped from the head by x-max-length(-bytes) drop-head
-    uint64_t rejected_publish = 0;  // refused by x-overflow reject-publish(-dlx)
-    uint64_t dead_lettered = 0;  // republished to the dead-letter exchange
+    uint64_t expired = 0;                 // dropped (or dead-lettered) because their TTL ran out
+    uint64_t dropped_maxlen = 0;          // dropped from the head by x-max-length(-bytes) drop-head
+    uint64_t rejected_publish = 0;        // refused by x-overflow reject-publish(-dlx)
+    uint64_t dead_lettered = 0;           // republished to the dead-letter exchange
     uint64_t dropped_delivery_limit = 0;  // requeues refused by x-delivery-limit
 };
 
@@ -64,16 +64,16 @@ struct queue_stats {
 // (features.h, validate_queue_args); parse itself ignores them, as if the argument were absent.
 enum class overflow_mode { drop_head, reject_publish, reject_publish_dlx };
 struct queue_features {
-    std::optional<uint64_t> message_ttl;          // x-message-ttl, ms
-    std::optional<std::string> dlx;               // x-dead-letter-exchange
-    std::optional<std::string> dl_routing_key;    // x-dead-letter-routing-key
-    std::optional<uint64_t> max_length;           // x-max-length (ready messages)
-    std::optional<uint64_t> max_length_bytes;     // x-max-length-bytes (ready bodies)
+    std::optional<uint64_t> message_ttl;                // x-message-ttl, ms
+    std::optional<std::string> dlx;                     // x-dead-letter-exchange
+    std::optional<std::string> dl_routing_key;          // x-dead-letter-routing-key
+    std::optional<uint64_t> max_length;                 // x-max-length (ready messages)
+    std::optional<uint64_t> max_length_bytes;           // x-max-length-bytes (ready bodies)
     overflow_mode overflow = overflow_mode::drop_head;  // x-overflow
-    uint8_t max_priority = 0;                     // x-max-priority (0 = not a priority queue)
-    std::optional<uint64_t> expires;              // x-expires, ms unused before deletion
-    bool single_active_consumer = false;          // x-single-active-consumer
-    std::optional<uint64_t> delivery_limit;       // x-delivery-limit (quorum-queue semantics)
+    uint8_t max_priority = 0;                           // x-max-priority (0 = not a priority queue)
+    std::optional<uint64_t> expires;                    // x-expires, ms unused before deletion
+    bool single_active_consumer = false;                // x-single-active-consumer
+    std::optional<uint64_t> delivery_limit;             // x-delivery-limit (quorum-queue semantics)
     static queue_features parse(const field_table& args);
 };
 
@@ -155,7 +155,7 @@ public:
     // Memory held by ready messages kept in memory: bodies plus a per-message allowance for the
     // message object and its properties (what queue_memory_limit bounds).
     uint64_t memory_bytes() const { return _mem_bytes; }
-    size_t paged_out() const { return _paged; }           // ready messages only on disk
+    size_t paged_out() const { return _paged; }  // ready messages only on disk
 
     // ---- time (TTL, x-expires) ----
     // Drops (dead-letters) every ready message whose TTL has run out by now_ms, wherever it sits.
@@ -180,15 +180,15 @@ public:
 private:
     struct ready_entry {
         uint64_t seq;
-        message_ptr msg;          // null while paged out (then read back by disk_id)
+        message_ptr msg;  // null while paged out (then read back by disk_id)
         bool redelivered;
-        uint64_t expires_at = 0;  // steady ms; 0 = never
-        uint8_t priority = 0;     // effective (capped) priority; 0 unless x-max-priority
-        uint64_t disk_id = 0;     // id in the store for this queue; 0 = not written
-        uint64_t size = 0;        // body bytes
+        uint64_t expires_at = 0;      // steady ms; 0 = never
+        uint8_t priority = 0;         // effective (capped) priority; 0 unless x-max-priority
+        uint64_t disk_id = 0;         // id in the store for this queue; 0 = not written
+        uint64_t size = 0;            // body bytes
         uint32_t delivery_count = 0;  // failed deliveries (x-delivery-limit queues only)
-        bool spilled = false;     // written by page_out (under spill_queue_id)
-        bool stub = false;        // recovered without reading: check it when read back
+        bool spilled = false;         // written by page_out (under spill_queue_id)
+        bool stub = false;            // recovered without reading: check it when read back
     };
     struct unacked_entry {
         message_ptr msg;
@@ -208,9 +208,9 @@ private:
     void forget_ready(const ready_entry& e);  // byte/memory accounting of one leaving
     // x-max-length(-bytes) drop-head: drops (dead-letters) from the head; returns how many.
     size_t trim_to_max_length();
-    uint8_t priority_of(const message& m) const;               // capped by x-max-priority
-    std::optional<uint64_t> ttl_of(const message& m) const;    // queue TTL vs expiration
-    size_t find_ready(uint8_t prio, uint64_t seq) const;  // index, or size() if absent
+    uint8_t priority_of(const message& m) const;             // capped by x-max-priority
+    std::optional<uint64_t> ttl_of(const message& m) const;  // queue TTL vs expiration
+    size_t find_ready(uint8_t prio, uint64_t seq) const;     // index, or size() if absent
     void drop_expired_head(uint64_t now_ms);
     void dead_letter(message_ptr m, death_reason why);
     // A ready message leaves without delivery (expired, dropped, rejected at publish):

@@ -43,8 +43,7 @@ router::router(vhost& owner) : _vh(owner) {
 
 router::~router() = default;
 
-result<size_t> router::route(exchange& x, message_ptr m, publish_info* info,
-                             route_origin origin) {
+result<size_t> router::route(exchange& x, message_ptr m, publish_info* info, route_origin origin) {
     if (m->id == 0) m->id = next_message_id();
     auto& stats = x.mutable_stats();
     ++stats.published;
@@ -114,8 +113,8 @@ size_t router::walk(exchange& x, const message_ptr& m, const std::vector<std::st
         if (e->name().empty()) {  // the default exchange with CC/BCC keys: queues by name
             auto& queues = _vh.queues();
             for (size_t k = 0; k <= extra_keys.size(); ++k) {
-                auto qi = queues.find(
-                    std::string_view(k == 0 ? m->routing_key : extra_keys[k - 1]));
+                auto qi =
+                    queues.find(std::string_view(k == 0 ? m->routing_key : extra_keys[k - 1]));
                 if (qi != queues.end()) s.route.queues.push_back(qi->second.get());
             }
         } else {

@@ -63,10 +63,10 @@ public:
 
 private:
     struct scratch {
-        route_result route;              // one exchange's route()
-        std::vector<queue_ptr> targets;  // the distinct queues reached
-        std::vector<exchange*> frontier; // exchanges still to route through
-        std::vector<uint64_t> store_ids; // durable targets of a persistent message
+        route_result route;               // one exchange's route()
+        std::vector<queue_ptr> targets;   // the distinct queues reached
+        std::vector<exchange*> frontier;  // exchanges still to route through
+        std::vector<uint64_t> store_ids;  // durable targets of a persistent message
     };
     // Fills s.targets; returns how many delayed exchanges held the message.
     size_t walk(exchange& x, const message_ptr& m, const std::vector<std::string>& extra_keys,

@@ -184,8 +184,7 @@ error vhost::no_queue(std::string_view name) const {
 
 namespace {
 error default_exchange_refused() {
-    return error{reply_code::access_refused,
-                 "operation not permitted on the default exchange"};
+    return error{reply_code::access_refused, "operation not permitted on the default exchange"};
 }
 }  // namespace
 
@@ -202,8 +201,7 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     auto type = parse_exchange_type(d.type);
     const bool delayed = !type && d.type == k_delayed_exchange_type;
     if (!type && !delayed)
-        return error{reply_code::command_invalid,
-                     "invalid exchange type '" + d.type + "'"};
+        return error{reply_code::command_invalid, "invalid exchange type '" + d.type + "'"};
     if (d.name.empty()) return default_exchange_refused();
     if (exchange* x = find_exchange(d.name)) {
         std::string res = exchange_resource(d.name);
@@ -224,8 +222,8 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
         return x;
     }
     if (has_amq_prefix(d.name))
-        return error{reply_code::access_refused, "exchange name '" + d.name +
-                                                     "' contains reserved prefix 'amq.*'"};
+        return error{reply_code::access_refused,
+                     "exchange name '" + d.name + "' contains reserved prefix 'amq.*'"};
     if (auto r = validate_exchange_args(d.args, exchange_resource(d.name)); !r) return r.error();
     if (delayed) {
         auto t = delayed_exchange_type(d.args);
@@ -483,10 +481,9 @@ result<void> validate_binding(const exchange& x, const field_table& args) {
     if (!m) return {};
     auto* s = m->as_string();
     if (!s)
-        return error{reply_code::precondition_failed,
-                     "Invalid x-match field type " +
-                         std::string(type_name(*m)) + " (value " + format_value(*m) +
-                         "); expected longstr"};
+        return error{reply_code::precondition_failed, "Invalid x-match field type " +
+                                                          std::string(type_name(*m)) + " (value " +
+                                                          format_value(*m) + "); expected longstr"};
     if (*s == "all" || *s == "any" || *s == "all-with-x" || *s == "any-with-x") return {};
     return error{reply_code::precondition_failed,
                  "Invalid x-match field value <<\"" + *s +
@@ -576,8 +573,7 @@ result<void> vhost::unbind_exchange(std::string_view dest, std::string_view sour
 // ---------------------------------------------------------------------------------------------
 // Publishing
 
-result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m,
-                              publish_info* info) {
+result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, publish_info* info) {
     auto it = _exchanges.find(exchange_name);
     if (it == _exchanges.end()) return no_exchange(exchange_name);
     exchange* x = it->second.get();

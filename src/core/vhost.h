@@ -26,8 +26,8 @@
 #include "core/exchange.h"
 #include "core/fields.h"
 #include "core/message.h"
-#include "core/policy.h"
 #include "core/persistence.h"
+#include "core/policy.h"
 #include "core/queue.h"
 #include "core/router.h"
 #include "core/string_map.h"
@@ -94,8 +94,7 @@ public:
     // counts queues that refused the message (x-overflow reject-publish): the front end must
     // nack a confirm for it. Those are not in the count.
     using publish_info = core::publish_info;
-    result<size_t> publish(std::string_view exchange, message_ptr m,
-                           publish_info* info = nullptr);
+    result<size_t> publish(std::string_view exchange, message_ptr m, publish_info* info = nullptr);
 
     // ---- time: TTL, x-expires ----
     // Core reads time only here: steady milliseconds and wall-clock seconds as injected (tests

@@ -130,8 +130,7 @@ TEST_F(VhostTest, ReservedAndDefaultExchangeNames) {
 TEST_F(VhostTest, PassiveDeclareOfMissingExchange) {
     auto d = xdecl("nope", "direct");
     d.passive = true;
-    expect_error(vh.declare_exchange(d), reply_code::not_found,
-                 "no exchange 'nope' in vhost '/'");
+    expect_error(vh.declare_exchange(d), reply_code::not_found, "no exchange 'nope' in vhost '/'");
 }
 
 TEST_F(VhostTest, DeleteExchange) {
@@ -418,8 +417,7 @@ TEST_F(VhostTest, DeclareQueueReturnsCounts) {
     p.durable = true;  // passive ignores the rest
     EXPECT_TRUE(vh.declare_queue(p, 1));
     p.name = "nope";
-    expect_error(vh.declare_queue(p, 1), reply_code::not_found,
-                 "no queue 'nope' in vhost '/'");
+    expect_error(vh.declare_queue(p, 1), reply_code::not_found, "no queue 'nope' in vhost '/'");
     q->remove_consumer(&c);
 }
 

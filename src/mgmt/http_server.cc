@@ -53,28 +53,31 @@ struct http_server::stream_session final
         if constexpr (is_tls<Stream>) {
             beast::get_lowest_layer(stream).expires_after(
                 std::chrono::milliseconds(ctx->handshake_timeout_ms));
-            stream.async_handshake(boost::asio::ssl::stream_base::server,
-                                   [self = this->shared_from_this()](beast::error_code ec) {
-                                       if (ec == boost::asio::ssl::error::stream_truncated ||
-                                           ec == boost::asio::error::eof) {
-                                           WLOG_INFO("http TLS handshake: peer={} closed the "
-                                                     "connection", self->peer());
-                                           self->close_socket();
-                                           return;
-                                       }
-                                       if (ec) {
-                                           WLOG_WARN("http TLS handshake failed peer={} "
-                                                     "error=\"{}\"",
-                                                     self->peer(),
-                                                     ec == beast::error::timeout
-                                                         ? std::string("timed out")
-                                                         : net::handshake_error_text(
-                                                               self->stream.native_handle(), ec));
-                                           self->close_socket();
-                                           return;
-                                       }
-                                       self->read();
-                                   });
+            stream.async_handshake(
+                boost::asio::ssl::stream_base::server,
+                [self = this->shared_from_this()](beast::error_code ec) {
+                    if (ec == boost::asio::ssl::error::stream_truncated ||
+                        ec == boost::asio::error::eof) {
+                        WLOG_INFO(
+                            "http TLS handshake: peer={} closed the "
+                            "connection",
+                            self->peer());
+                        self->close_socket();
+                        return;
+                    }
+                    if (ec) {
+                        WLOG_WARN(
+                            "http TLS handshake failed peer={} "
+                            "error=\"{}\"",
+                            self->peer(),
+                            ec == beast::error::timeout
+                                ? std::string("timed out")
+                                : net::handshake_error_text(self->stream.native_handle(), ec));
+                        self->close_socket();
+                        return;
+                    }
+                    self->read();
+                });
         } else {
             read();
         }
@@ -86,10 +89,9 @@ struct http_server::stream_session final
         parser->body_limit(1024 * 1024);
         parser->header_limit(16 * 1024);
         beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
-        http::async_read(stream, buffer, *parser,
-                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            stream, buffer, *parser,
+            [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -104,14 +106,14 @@ struct http_server::stream_session final
             request dummy;
             dummy.version(11);
             auto res = make_response(dummy, http::status::bad_request,
-                                     R"({"error":"bad_request","reason":")" + ec.message() +
-                                         "\"}");
+                                     R"({"error":"bad_request","reason":")" + ec.message() + "\"}");
             res.keep_alive(false);
             write(std::move(res));
             return;
         }
         req = parser->release();
-        if (websocket::is_upgrade(req) && server.is_websocket_path(std::string_view(req.target().data(), req.target().size()))) {
+        if (websocket::is_upgrade(req) &&
+            server.is_websocket_path(std::string_view(req.target().data(), req.target().size()))) {
             beast::get_lowest_layer(stream).expires_never();
             websocket::stream<Stream> ws(std::move(stream));
             server.upgrade(std::move(ws), req, std::move(ctx));
@@ -123,14 +125,14 @@ struct http_server::stream_session final
     void write(response res) {
         auto sp = std::make_shared<response>(std::move(res));
         bool keep = sp->keep_alive();
-        http::async_write(stream, *sp,
-                          [self = this->shared_from_this(), sp, keep](beast::error_code ec, size_t) {
-                              if (ec || !keep) {
-                                  self->close();
-                                  return;
-                              }
-                              self->read();
-                          });
+        http::async_write(
+            stream, *sp, [self = this->shared_from_this(), sp, keep](beast::error_code ec, size_t) {
+                if (ec || !keep) {
+                    self->close();
+                    return;
+                }
+                self->read();
+            });
     }
 
     const std::string& peer() const { return address; }
@@ -199,8 +201,8 @@ void http_server::accept(tcp::socket s) {
 
 void http_server::accept_tls(tcp::socket s, net::tls_context_ptr ctx) {
     tls_stream stream(beast::tcp_stream(std::move(s)), ctx->ssl);
-    auto sp = std::make_shared<stream_session<tls_stream>>(*this, std::move(stream),
-                                                           std::move(ctx));
+    auto sp =
+        std::make_shared<stream_session<tls_stream>>(*this, std::move(stream), std::move(ctx));
     track(sp);
     sp->start();
 }
@@ -264,7 +266,8 @@ response http_server::dispatch(const request& req) const {
     bool path_known = false;
     for (auto& [method, path, h] : _routes) {
         bool match = (!path.empty() && path.back() == '*')
-                         ? target.substr(0, path.size() - 1) == std::string_view(path).substr(0, path.size() - 1)
+                         ? target.substr(0, path.size() - 1) ==
+                               std::string_view(path).substr(0, path.size() - 1)
                          : target == path;
         if (!match) continue;
         path_known = true;

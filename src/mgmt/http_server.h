@@ -1,16 +1,17 @@
 #pragma once
 // The HTTP listener's protocol: a small Boost.Beast HTTP/1.1 server (over TCP, or over TLS:
-// HTTPS and WSS) for the management API and the WebSocket upgrade at /ws (STOMP over WebSocket with subprotocols v12.stomp, v11.stomp,
-// v10.stomp; AMQP 0-9-1 over WebSocket with subprotocol amqp). Lives on the broker thread.
-// Routes are registered by the server wiring; the upgrade is handed to a callback with the
-// subprotocol chosen, which picks the protocol's server.
+// HTTPS and WSS) for the management API and the WebSocket upgrade at /ws (STOMP over WebSocket with
+// subprotocols v12.stomp, v11.stomp, v10.stomp; AMQP 0-9-1 over WebSocket with subprotocol amqp).
+// Lives on the broker thread. Routes are registered by the server wiring; the upgrade is handed to
+// a callback with the subprotocol chosen, which picks the protocol's server.
 //
 //   mgmt::http_server http(io);
 //   http.route("GET", "/api/health", [](const request&) { return json_response(200, {...}); });
 //   http.on_websocket("/ws", {"v12.stomp", "amqp"},
 //                     [&](ws_stream ws, const std::string& subprotocol) { ... });
 //   listener l(io, "http", ep, [&](tcp::socket s) { http.accept(std::move(s)); });
-//   listener t(io, "https", ep2, [&](tcp::socket s) { http.accept_tls(std::move(s), tls.current()); });
+//   listener t(io, "https", ep2, [&](tcp::socket s) { http.accept_tls(std::move(s), tls.current());
+//   });
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
@@ -140,8 +140,8 @@ private:
         }
         if (ec) {  // EOF or reset: the peer is gone (or done, if we were closing)
             if (!_closing)
-                WLOG_DEBUG("{} connection peer={} read ended: {}", _owner.protocol(),
-                           _peer.address, ec.message());
+                WLOG_DEBUG("{} connection peer={} read ended: {}", _owner.protocol(), _peer.address,
+                           ec.message());
             finish();
             return;
         }
@@ -230,8 +230,8 @@ public:
                     return;
                 }
                 if (ec) {
-                    WLOG_WARN("{} TLS handshake failed peer={} error=\"{}\"",
-                              s->_owner.protocol(), s->_peer.address,
+                    WLOG_WARN("{} TLS handshake failed peer={} error=\"{}\"", s->_owner.protocol(),
+                              s->_peer.address,
                               handshake_error_text(s->_stream.native_handle(), ec));
                     s->finish();
                     return;
@@ -258,11 +258,10 @@ private:
         if (_reading || _finished || _closing || reading_paused()) return;
         _reading = true;
         if (_rbuf.size() < tls_read_size) _rbuf.resize(tls_read_size);
-        _stream.async_read_some(asio::buffer(_rbuf),
-                                [s = self()](const error_code& ec, size_t n) {
-                                    s->_reading = false;
-                                    s->on_read(ec, n);
-                                });
+        _stream.async_read_some(asio::buffer(_rbuf), [s = self()](const error_code& ec, size_t n) {
+            s->_reading = false;
+            s->on_read(ec, n);
+        });
     }
 
     void on_read(const error_code& ec, size_t n) {
@@ -333,26 +332,26 @@ private:
     }
 
     void drain() {
-        _stream.lowest_layer().async_wait(tcp::socket::wait_read, [s = self()](
-                                                                      const error_code& ec) {
-            if (s->_finished) return;
-            if (ec) {
-                s->finish();
-                return;
-            }
-            std::vector<char>& buf = shared_read_buffer();
-            if (buf.size() < shared_read_size) buf.resize(shared_read_size);
-            error_code rec;
-            for (;;) {
-                s->_stream.next_layer().read_some(asio::buffer(buf), rec);
-                if (rec) break;
-            }
-            if (rec == asio::error::would_block || rec == asio::error::try_again) {
-                s->drain();
-                return;
-            }
-            s->finish();  // EOF or reset
-        });
+        _stream.lowest_layer().async_wait(
+            tcp::socket::wait_read, [s = self()](const error_code& ec) {
+                if (s->_finished) return;
+                if (ec) {
+                    s->finish();
+                    return;
+                }
+                std::vector<char>& buf = shared_read_buffer();
+                if (buf.size() < shared_read_size) buf.resize(shared_read_size);
+                error_code rec;
+                for (;;) {
+                    s->_stream.next_layer().read_some(asio::buffer(buf), rec);
+                    if (rec) break;
+                }
+                if (rec == asio::error::would_block || rec == asio::error::try_again) {
+                    s->drain();
+                    return;
+                }
+                s->finish();  // EOF or reset
+            });
     }
 
     void close_transport() override {

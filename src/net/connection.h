@@ -1,6 +1,7 @@
 #pragma once
 // The protocol-agnostic transport: one client connection over TCP, TLS, WebSocket or WebSocket
-// over TLS, driving one net::session (session.h). It owns everything a protocol should not have to write again:
+// over TLS, driving one net::session (session.h). It owns everything a protocol should not have to
+// write again:
 //   - reading: waits for readability without holding a buffer, reads into one buffer per thread
 //     shared by all connections, hands every byte to the session at once (one batch), keeps only
 //     an incomplete frame; after a read that filled the buffer the next is tried at once (from a
@@ -39,8 +40,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -72,8 +73,7 @@ class connection_set;
 
 class connection : public std::enable_shared_from_this<connection>, public session_io {
 public:
-    using session_factory =
-        std::function<std::unique_ptr<session>(session_io&, const peer_info&)>;
+    using session_factory = std::function<std::unique_ptr<session>(session_io&, const peer_info&)>;
 
     connection(connection_set& owner, peer_info peer);
     ~connection() override;
@@ -126,8 +126,8 @@ protected:
     size_t _in_flight = 0;
     bool _write_in_flight = false;
     bool _flush_posted = false;
-    bool _close_wanted = false;   // session asked to close: flush, then begin_close
-    bool _closing = false;        // begin_close done: input is discarded
+    bool _close_wanted = false;  // session asked to close: flush, then begin_close
+    bool _closing = false;       // begin_close done: input is discarded
     bool _finished = false;
     bool _read_paused = false;
     bool _finish_posted = false;

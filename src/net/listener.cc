@@ -8,7 +8,10 @@ using boost::asio::ip::tcp;
 
 listener::listener(boost::asio::io_context& io, std::string name, tcp::endpoint ep,
                    accept_fn on_accept)
-    : _io(io), _name(std::move(name)), _endpoint(ep), _acceptor(io),
+    : _io(io),
+      _name(std::move(name)),
+      _endpoint(ep),
+      _acceptor(io),
       _on_accept(std::move(on_accept)) {}
 
 void listener::start() {

@@ -32,7 +32,7 @@ struct output_batch {
 
 // Who is on the other end, for logs, the management API and certificate logins.
 struct peer_info {
-    std::string address;   // "127.0.0.1:5555"
+    std::string address;  // "127.0.0.1:5555"
     bool websocket = false;
     bool tls = false;
     // A TLS client certificate that verified against tls.ca_file (net/tls_context.h): its

@@ -60,30 +60,42 @@ std::string rfc4514(X509_NAME* name) {
 }  // namespace
 
 bool parse_tls_verify(std::string_view s, tls_verify& out) {
-    if (s == "none") out = tls_verify::none;
-    else if (s == "peer") out = tls_verify::peer;
-    else if (s == "fail_if_no_peer_cert") out = tls_verify::fail_if_no_peer_cert;
-    else return false;
+    if (s == "none")
+        out = tls_verify::none;
+    else if (s == "peer")
+        out = tls_verify::peer;
+    else if (s == "fail_if_no_peer_cert")
+        out = tls_verify::fail_if_no_peer_cert;
+    else
+        return false;
     return true;
 }
 
 std::string_view to_string(tls_verify v) {
     switch (v) {
-        case tls_verify::none: return "none";
-        case tls_verify::peer: return "peer";
-        case tls_verify::fail_if_no_peer_cert: return "fail_if_no_peer_cert";
+        case tls_verify::none:
+            return "none";
+        case tls_verify::peer:
+            return "peer";
+        case tls_verify::fail_if_no_peer_cert:
+            return "fail_if_no_peer_cert";
     }
     return "?";
 }
 
 bool parse_tls_login_from(std::string_view s, tls_login_from& out) {
-    if (s == "cn") out = tls_login_from::cn;
-    else if (s == "dn") out = tls_login_from::dn;
-    else return false;
+    if (s == "cn")
+        out = tls_login_from::cn;
+    else if (s == "dn")
+        out = tls_login_from::dn;
+    else
+        return false;
     return true;
 }
 
-std::string_view to_string(tls_login_from l) { return l == tls_login_from::cn ? "cn" : "dn"; }
+std::string_view to_string(tls_login_from l) {
+    return l == tls_login_from::cn ? "cn" : "dn";
+}
 
 tls_server_context::tls_server_context(const tls_options& o)
     : ssl(ssl::context::tls_server),
@@ -120,8 +132,8 @@ tls_result<tls_context_ptr> tls_context::build(const tls_options& o) {
     ctx->ssl.use_private_key_file(o.key_file, ssl::context::pem, ec);
     if (ec) return fmt::format("tls.key_file '{}': {}", o.key_file, ec.message());
     if (SSL_CTX_check_private_key(c) != 1)
-        return fmt::format("tls.key_file '{}' does not match tls.cert_file '{}': {}",
-                           o.key_file, o.cert_file, openssl_reason());
+        return fmt::format("tls.key_file '{}' does not match tls.cert_file '{}': {}", o.key_file,
+                           o.cert_file, openssl_reason());
     if (o.verify != tls_verify::none) {
         ctx->ssl.load_verify_file(o.ca_file, ec);
         if (ec) return fmt::format("tls.ca_file '{}': {}", o.ca_file, ec.message());
@@ -129,8 +141,7 @@ tls_result<tls_context_ptr> tls_context::build(const tls_options& o) {
         if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.ca_file.c_str()))
             SSL_CTX_set_client_CA_list(c, names);
         ssl::verify_mode mode = ssl::verify_peer;
-        if (o.verify == tls_verify::fail_if_no_peer_cert)
-            mode |= ssl::verify_fail_if_no_peer_cert;
+        if (o.verify == tls_verify::fail_if_no_peer_cert) mode |= ssl::verify_fail_if_no_peer_cert;
         ctx->ssl.set_verify_mode(mode, ec);
         if (ec) return fmt::format("tls.verify: {}", ec.message());
     } else {
@@ -159,8 +170,8 @@ peer_certificate verified_peer_certificate(void* handle) {
     if (!cert) return out;
     // With verify_peer a certificate that does not verify fails the handshake; this check
     // keeps verify = none (no certificate requested) from ever yielding a login.
-    out.verified = SSL_get_verify_result(s) == X509_V_OK &&
-                   (SSL_get_verify_mode(s) & SSL_VERIFY_PEER) != 0;
+    out.verified =
+        SSL_get_verify_result(s) == X509_V_OK && (SSL_get_verify_mode(s) & SSL_VERIFY_PEER) != 0;
     X509_NAME* subject = X509_get_subject_name(cert);
     if (subject) {
         int last = -1;

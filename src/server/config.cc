@@ -38,8 +38,8 @@ std::optional<uint16_t> parse_port(std::string_view key, std::string_view v) {
 }
 
 std::string parse_string(std::string_view key, std::string_view v) {
-    if (v.size() >= 2 && ((v.front() == '"' && v.back() == '"') ||
-                          (v.front() == '\'' && v.back() == '\'')))
+    if (v.size() >= 2 &&
+        ((v.front() == '"' && v.back() == '"') || (v.front() == '\'' && v.back() == '\'')))
         v = v.substr(1, v.size() - 2);
     if (v.empty()) throw config_error(fmt::format("key '{}': value is empty", key));
     return std::string(v);
@@ -121,8 +121,10 @@ policy_setting parse_policy(std::string_view key, std::string_view v) {
     p.definition = std::string(trim(v));
     auto j = nlohmann::json::parse(p.definition, nullptr, false);
     if (j.is_discarded() || !j.is_object())
-        throw config_error(fmt::format("key '{}': policy '{}': definition '{}' is not a JSON "
-                                       "object", key, p.name, p.definition));
+        throw config_error(
+            fmt::format("key '{}': policy '{}': definition '{}' is not a JSON "
+                        "object",
+                        key, p.name, p.definition));
     return p;
 }
 }  // namespace
@@ -152,8 +154,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
     } else if (key == "tls.verify") {
         std::string v = parse_string(key, value);
         if (v != "none" && v != "peer" && v != "fail_if_no_peer_cert")
-            throw config_error(fmt::format(
-                "key '{}': '{}' is not none, peer or fail_if_no_peer_cert", key, v));
+            throw config_error(
+                fmt::format("key '{}': '{}' is not none, peer or fail_if_no_peer_cert", key, v));
         c.tls_verify = v;
     } else if (key == "tls.login_from") {
         std::string v = parse_string(key, value);
@@ -211,8 +213,8 @@ void parse_config(config& c, std::string_view text, std::string_view origin) {
         if (line.empty() || line.front() == '#' || line.front() == ';') continue;
         auto eq = line.find('=');
         if (eq == std::string_view::npos)
-            throw config_error(fmt::format("{}:{}: expected 'key = value', got '{}'", origin,
-                                           line_no, line));
+            throw config_error(
+                fmt::format("{}:{}: expected 'key = value', got '{}'", origin, line_no, line));
         auto key = trim(line.substr(0, eq));
         auto value = trim(line.substr(eq + 1));
         if (key.empty())
@@ -238,8 +240,7 @@ void check_config(const config& c) {
         throw config_error(
             fmt::format("key '{}': a TLS listener needs tls.cert_file and tls.key_file", which));
     if (c.tls_verify != "none" && c.tls_ca_file.empty())
-        throw config_error(
-            fmt::format("key 'tls.verify': {} needs tls.ca_file", c.tls_verify));
+        throw config_error(fmt::format("key 'tls.verify': {} needs tls.ca_file", c.tls_verify));
 }
 
 config load_config_file(const std::string& path) {

@@ -44,8 +44,8 @@ struct config {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_ca_file;
-    std::string tls_verify = "none";     // none, peer, fail_if_no_peer_cert
-    std::string tls_login_from = "cn";   // cn, dn: the user a client certificate logs in as
+    std::string tls_verify = "none";    // none, peer, fail_if_no_peer_cert
+    std::string tls_login_from = "cn";  // cn, dn: the user a client certificate logs in as
     uint32_t tls_handshake_timeout_ms = 10000;
     std::string data_dir = "data";
     uint64_t queue_memory_limit = 16ull << 20;

@@ -109,8 +109,7 @@ TEST(config, max_message_size_defaults_to_rabbitmqs_128_mib) {
         apply_setting(c, "max_message_size", "536870913");
         FAIL() << "expected config_error";
     } catch (const config_error& e) {
-        EXPECT_STREQ(e.what(),
-                     "key 'max_message_size': 536870913 is out of range (1..536870912)");
+        EXPECT_STREQ(e.what(), "key 'max_message_size': 536870913 is out of range (1..536870912)");
     }
     EXPECT_THROW(apply_setting(c, "max_message_size", "0"), config_error);
 }

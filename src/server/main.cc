@@ -8,8 +8,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -119,28 +119,28 @@ int run(const server::config& cfg) {
             return exit_config_error;
         }
         tls = std::move(*loaded);
-        WLOG_INFO("TLS certificate loaded cert_file={} verify={} login_from={}",
-                  cfg.tls_cert_file, cfg.tls_verify, cfg.tls_login_from);
+        WLOG_INFO("TLS certificate loaded cert_file={} verify={} login_from={}", cfg.tls_cert_file,
+                  cfg.tls_verify, cfg.tls_login_from);
     }
 
     mgmt::http_server http(io);
     http.route("GET", "/api/health", [](const mgmt::request& req) {
         return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
     });
-    http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
-                      [&](mgmt::ws_stream ws, const std::string& subprotocol) {
-                          if (subprotocol == "amqp")
-                              amqp_server.accept_websocket(std::move(ws));
-                          else
-                              stomp_server.accept_websocket(std::move(ws));
-                      },
-                      [&](mgmt::wss_stream ws, net::tls_context_ptr ctx,
-                          const std::string& subprotocol) {
-                          if (subprotocol == "amqp")
-                              amqp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
-                          else
-                              stomp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
-                      });
+    http.on_websocket(
+        "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
+        [&](mgmt::ws_stream ws, const std::string& subprotocol) {
+            if (subprotocol == "amqp")
+                amqp_server.accept_websocket(std::move(ws));
+            else
+                stomp_server.accept_websocket(std::move(ws));
+        },
+        [&](mgmt::wss_stream ws, net::tls_context_ptr ctx, const std::string& subprotocol) {
+            if (subprotocol == "amqp")
+                amqp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
+            else
+                stomp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
+        });
 
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(cfg.bind, ec);
@@ -272,13 +272,11 @@ int main(int argc, char** argv) {
     app.add_option("--amqp-tls-port", amqp_tls_port, "AMQPS port or 'off' (key amqp.tls.port)");
     app.add_option("--stomp-tls-port", stomp_tls_port,
                    "STOMP over TLS port or 'off' (key stomp.tls.port)");
-    app.add_option("--http-tls-port", http_tls_port,
-                   "HTTPS/WSS port or 'off' (key http.tls.port)");
+    app.add_option("--http-tls-port", http_tls_port, "HTTPS/WSS port or 'off' (key http.tls.port)");
     app.add_option("--tls-cert-file", tls_cert_file, "PEM certificate (key tls.cert_file)");
     app.add_option("--tls-key-file", tls_key_file, "PEM private key (key tls.key_file)");
     app.add_option("--tls-ca-file", tls_ca_file, "PEM CAs for client certs (key tls.ca_file)");
-    app.add_option("--tls-verify", tls_verify,
-                   "none|peer|fail_if_no_peer_cert (key tls.verify)");
+    app.add_option("--tls-verify", tls_verify, "none|peer|fail_if_no_peer_cert (key tls.verify)");
     app.add_option("--tls-login-from", tls_login_from, "cn|dn (key tls.login_from)");
     app.add_option("--tls-handshake-timeout", tls_handshake_timeout,
                    "milliseconds (key tls.handshake_timeout)");

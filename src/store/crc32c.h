@@ -16,7 +16,9 @@ namespace warren::store::crc32c {
 
 // Extends `crc` (the CRC of some prefix) with n more bytes.
 uint32_t extend(uint32_t crc, const void* data, size_t n);
-inline uint32_t value(const void* data, size_t n) { return extend(0, data, n); }
+inline uint32_t value(const void* data, size_t n) {
+    return extend(0, data, n);
+}
 
 namespace detail {
 // The table-driven implementation, exposed so tests can compare it with the hardware one.
@@ -24,7 +26,9 @@ uint32_t extend_portable(uint32_t crc, const void* data, size_t n);
 }  // namespace detail
 
 inline constexpr uint32_t mask_delta = 0xa282ead8u;
-inline uint32_t mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + mask_delta; }
+inline uint32_t mask(uint32_t crc) {
+    return ((crc >> 15) | (crc << 17)) + mask_delta;
+}
 inline uint32_t unmask(uint32_t masked) {
     uint32_t rot = masked - mask_delta;
     return (rot >> 17) | (rot << 15);

@@ -1,10 +1,10 @@
 #include "store/data_dir.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include "store/env.h"
 
@@ -19,15 +19,14 @@ result<std::unique_ptr<data_dir>> data_dir::open(const std::string& root_in) {
     }
     std::string lock = root + "/LOCK";
     int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return make_error(errc::io_error, "open " + lock + ": " + std::strerror(errno));
+    if (fd < 0) return make_error(errc::io_error, "open " + lock + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         ::close(fd);
         if (err == EWOULDBLOCK)
-            return make_error(errc::io_error, "data dir " + root +
-                                                  " is in use by another process (" + lock +
-                                                  " is locked)");
+            return make_error(
+                errc::io_error,
+                "data dir " + root + " is in use by another process (" + lock + " is locked)");
         return make_error(errc::io_error, "flock " + lock + ": " + std::strerror(err));
     }
     // The pid, for a human looking at the directory.

@@ -1,11 +1,11 @@
 #include "store/env.h"
 
-#include <cerrno>
-#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 namespace warren::store {
 namespace {
@@ -93,9 +93,7 @@ public:
         if (::stat(path.c_str(), &st) != 0) return io_error("stat", path, errno);
         return static_cast<uint64_t>(st.st_size);
     }
-    bool file_exists(const std::string& path) override {
-        return ::access(path.c_str(), F_OK) == 0;
-    }
+    bool file_exists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
     result<std::vector<std::string>> list_dir(const std::string& path) override {
         DIR* d = ::opendir(path.c_str());
         if (!d) return io_error("opendir", path, errno);

@@ -30,6 +30,8 @@ template <typename T>
 using result = basic_result<T, error>;
 using status = basic_result<void, error>;
 
-inline error make_error(errc c, std::string text) { return error{c, std::move(text)}; }
+inline error make_error(errc c, std::string text) {
+    return error{c, std::move(text)};
+}
 
 }  // namespace warren::store

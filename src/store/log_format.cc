@@ -65,7 +65,9 @@ size_t begin_message(std::string& out, uint64_t message_id, std::span<const uint
     return at;
 }
 
-void finish_record(std::string& out, size_t begin_offset) { finish(out, begin_offset); }
+void finish_record(std::string& out, size_t begin_offset) {
+    finish(out, begin_offset);
+}
 
 void append_message(std::string& out, uint64_t message_id, std::span<const uint64_t> queues,
                     std::string_view data) {
@@ -144,12 +146,18 @@ parse_status parse_record(std::string_view b, record& r) {
 
 const char* to_string(parse_status s) {
     switch (s) {
-        case parse_status::ok: return "ok";
-        case parse_status::truncated: return "truncated record";
-        case parse_status::bad_length: return "garbage length";
-        case parse_status::bad_checksum: return "checksum mismatch";
-        case parse_status::bad_type: return "unknown record type";
-        case parse_status::bad_payload: return "malformed payload";
+        case parse_status::ok:
+            return "ok";
+        case parse_status::truncated:
+            return "truncated record";
+        case parse_status::bad_length:
+            return "garbage length";
+        case parse_status::bad_checksum:
+            return "checksum mismatch";
+        case parse_status::bad_type:
+            return "unknown record type";
+        case parse_status::bad_payload:
+            return "malformed payload";
     }
     return "?";
 }

@@ -87,7 +87,9 @@ header_info parse_header(std::string_view bytes);
 inline size_t message_record_size(size_t queues, size_t data) {
     return record_header_size + 8 + 2 + 8 * queues + data;
 }
-inline size_t ack_record_size(size_t ids) { return record_header_size + 8 + 4 + 8 * ids; }
+inline size_t ack_record_size(size_t ids) {
+    return record_header_size + 8 + 4 + 8 * ids;
+}
 inline constexpr size_t queue_deleted_record_size = record_header_size + 8;
 
 // Append one record to `out`.
@@ -104,21 +106,21 @@ void append_queue_deleted(std::string& out, uint64_t queue_id);
 
 enum class parse_status {
     ok,
-    truncated,      // fewer bytes left than the record header or the length says
-    bad_length,     // length field beyond max_payload
-    bad_checksum,   // checksum mismatch
-    bad_type,       // checksum fine but unknown type (written by a newer version?)
-    bad_payload,    // checksum fine but the payload does not parse
+    truncated,     // fewer bytes left than the record header or the length says
+    bad_length,    // length field beyond max_payload
+    bad_checksum,  // checksum mismatch
+    bad_type,      // checksum fine but unknown type (written by a newer version?)
+    bad_payload,   // checksum fine but the payload does not parse
 };
 
 // A parsed record; views point into the bytes handed to parse_record.
 struct record {
     record_type type{};
-    uint32_t size = 0;  // whole record, header included
-    uint64_t message_id = 0;     // message
-    uint64_t queue_id = 0;       // ack, queue_deleted
-    std::vector<uint64_t> ids;   // message: queue ids; ack: message ids
-    std::string_view data;       // message: the caller's bytes
+    uint32_t size = 0;          // whole record, header included
+    uint64_t message_id = 0;    // message
+    uint64_t queue_id = 0;      // ack, queue_deleted
+    std::vector<uint64_t> ids;  // message: queue ids; ack: message ids
+    std::string_view data;      // message: the caller's bytes
 };
 
 // Parses the record at the start of `bytes` (which may continue past it).

@@ -223,8 +223,8 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
             out.stats.bytes_truncated += bytes.size();
             return _env->remove_file(path);
         }
-        WLOG_WARN("store: segment {} has a bad header; set aside as {}.corrupt, not served",
-                  path, path);
+        WLOG_WARN("store: segment {} has a bad header; set aside as {}.corrupt, not served", path,
+                  path);
         ++out.stats.corrupt_segments;
         return _env->rename_file(path, path + ".corrupt");
     }
@@ -256,9 +256,10 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
                 st.bytes = off;
                 return _env->truncate_file(path, off);
             }
-            WLOG_WARN("store: {} at {} offset {}: skipped {} bytes up to the next good record "
-                      "at offset {}; whatever they held is lost, never served",
-                      lf::to_string(ps), path, off, *next - off, *next);
+            WLOG_WARN(
+                "store: {} at {} offset {}: skipped {} bytes up to the next good record "
+                "at offset {}; whatever they held is lost, never served",
+                lf::to_string(ps), path, off, *next - off, *next);
             ++out.stats.corrupt_regions;
             out.stats.bytes_skipped += *next - off;
             off = *next;
@@ -538,7 +539,8 @@ status segment_log::flush_once() {
             if (written > 0) ++_counters.batches;
             _durable_seq.store(batch_seq, std::memory_order_release);
             auto end = _waiters.upper_bound(batch_seq);
-            for (auto it = _waiters.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+            for (auto it = _waiters.begin(); it != end; ++it)
+                ready.push_back(std::move(it->second));
             _waiters.erase(_waiters.begin(), end);
         }
     }
@@ -609,9 +611,7 @@ void segment_log::flusher_main() {
                 continue;
             }
             _flusher_idle = true;
-            _work_cv.wait(lk, [this] {
-                return _stop || !_pending.empty() || !_to_delete.empty();
-            });
+            _work_cv.wait(lk, [this] { return _stop || !_pending.empty() || !_to_delete.empty(); });
             _flusher_idle = false;
             continue;
         }
@@ -654,8 +654,7 @@ status segment_log::flush() {
     _flusher_idle = false;
     _work_cv.notify_one();
     _durable_cv.wait(lk, [&] {
-        return _error ||
-               (_durable_seq.load() >= target && _to_delete.empty() && !_busy);
+        return _error || (_durable_seq.load() >= target && _to_delete.empty() && !_busy);
     });
     if (_error) return *_error;
     return {};
@@ -717,8 +716,7 @@ std::optional<uint64_t> segment_log::compaction_candidate_locked() const {
         // Leave the two newest sealed segments alone: under load their stragglers are about
         // to be acked anyway, and copying them would only add writes.
         if (seg + 2 > _append_seg) break;
-        if (st.deleting || st.no_compact || st.live == 0 || st.bytes <= lf::header_size)
-            continue;
+        if (st.deleting || st.no_compact || st.live == 0 || st.bytes <= lf::header_size) continue;
         bool unwritten = false;
         for (const auto* list : {&_pending, &_inflight})
             for (const chunk& c : *list) unwritten |= c.segment == seg;

@@ -109,7 +109,7 @@ struct recovery_stats {
     uint64_t segments_deleted = 0;  // dead segments removed at the end of recovery
     uint64_t torn_tails = 0;        // segments whose tail was cut off
     uint64_t bytes_truncated = 0;
-    uint64_t corrupt_regions = 0;   // corrupt stretches skipped in the middle of a segment
+    uint64_t corrupt_regions = 0;  // corrupt stretches skipped in the middle of a segment
     uint64_t bytes_skipped = 0;
     uint64_t corrupt_segments = 0;  // whole files set aside (bad header), renamed *.corrupt
     std::chrono::microseconds duration{0};
@@ -125,10 +125,10 @@ struct recovery_result {
 
 struct segment_info {
     uint64_t segment = 0;
-    uint64_t live = 0;                 // live (queue, message) references
-    uint64_t live_bytes = 0;           // bytes of message records still live
-    uint64_t bytes = 0;                // file length (end of the last record)
-    std::vector<uint64_t> waits_for;   // older segments its acks refer to
+    uint64_t live = 0;                // live (queue, message) references
+    uint64_t live_bytes = 0;          // bytes of message records still live
+    uint64_t bytes = 0;               // file length (end of the last record)
+    std::vector<uint64_t> waits_for;  // older segments its acks refer to
     bool active = false;
 };
 
@@ -190,9 +190,9 @@ public:
     status health() const;
 
     struct counters {
-        uint64_t appends = 0;       // records appended
-        uint64_t batches = 0;       // flush batches written
-        uint64_t fsyncs = 0;        // file fsyncs issued
+        uint64_t appends = 0;  // records appended
+        uint64_t batches = 0;  // flush batches written
+        uint64_t fsyncs = 0;   // file fsyncs issued
         uint64_t bytes_written = 0;
         uint64_t segments_deleted = 0;
         uint64_t relocated = 0;      // message records copied by compaction
@@ -213,8 +213,8 @@ private:
     struct seg_state {
         uint64_t live = 0;
         uint64_t live_bytes = 0;
-        uint64_t bytes = 0;        // end of the last record
-        bool no_compact = false;   // compaction found it unreadable: leave it be
+        uint64_t bytes = 0;       // end of the last record
+        bool no_compact = false;  // compaction found it unreadable: leave it be
         std::set<uint64_t> pins;  // older segments holding messages this one's acks settle
         bool deleting = false;
         mutable std::shared_ptr<random_access_file> reader;  // opened by the first read
@@ -271,7 +271,7 @@ private:
     std::condition_variable _durable_cv;
     std::vector<chunk> _pending;
     std::vector<chunk> _inflight;
-    std::string _spare;  // a written chunk's buffer, reused so appends rarely reallocate
+    std::string _spare;     // a written chunk's buffer, reused so appends rarely reallocate
     std::string _scan_buf;  // recovery: one segment at a time (released when it is done)
     std::map<uint64_t, seg_state> _segs;
     std::unordered_map<uint64_t, live_entry> _live;
@@ -287,7 +287,8 @@ private:
     bool _flusher_idle = false;
     bool _busy = false;
     uint64_t _compact_seg = 0;  // segment being compacted (0 = none)
-    uint64_t _compact_off = 0;  // next offset to look at in it  // a flush_once is between taking work and finishing its deletions
+    uint64_t _compact_off = 0;  // next offset to look at in it  // a flush_once is between taking
+                                // work and finishing its deletions
     counters _counters;
 
     // Owned by whoever holds _flush_mu (the flusher thread, or a manual flush() caller).

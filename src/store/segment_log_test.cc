@@ -77,11 +77,13 @@ TEST_F(SegmentLogTest, RoundTripAppendRead) {
         for (uint64_t id = 1; id <= 10; ++id) a.push_back(put(*log, id, {1}, 10 * id));
         // Not flushed yet: served from the write buffer.
         EXPECT_EQ(log->durable_seq(), 0u);
-        for (uint64_t id = 1; id <= 10; ++id) EXPECT_EQ(*log->read(a[id - 1].pos), body_for(id, 10 * id));
+        for (uint64_t id = 1; id <= 10; ++id)
+            EXPECT_EQ(*log->read(a[id - 1].pos), body_for(id, 10 * id));
         ASSERT_TRUE(log->flush());
         EXPECT_EQ(log->durable_seq(), a.back().seq);
         // Now served from the file.
-        for (uint64_t id = 1; id <= 10; ++id) EXPECT_EQ(*log->read(a[id - 1].pos), body_for(id, 10 * id));
+        for (uint64_t id = 1; id <= 10; ++id)
+            EXPECT_EQ(*log->read(a[id - 1].pos), body_for(id, 10 * id));
         EXPECT_EQ(a[0].pos.offset, lf::header_size);
     }
     auto log = open();
@@ -457,11 +459,12 @@ TEST_F(SegmentLogTest, GroupCommitBatchesFsyncs) {
     EXPECT_GE(log->durable_seq(), last);
     EXPECT_EQ(last_durable.load(), last);
     uint64_t fsyncs = fenv.file_syncs();
-    std::printf("group commit: %llu appends, %llu fsyncs (%.1f appends per fsync), %llu batches, "
-                "%.1f ms\n",
-                static_cast<unsigned long long>(n), static_cast<unsigned long long>(fsyncs),
-                static_cast<double>(n) / static_cast<double>(std::max<uint64_t>(fsyncs, 1)),
-                static_cast<unsigned long long>(callbacks.load()), ms.count());
+    std::printf(
+        "group commit: %llu appends, %llu fsyncs (%.1f appends per fsync), %llu batches, "
+        "%.1f ms\n",
+        static_cast<unsigned long long>(n), static_cast<unsigned long long>(fsyncs),
+        static_cast<double>(n) / static_cast<double>(std::max<uint64_t>(fsyncs, 1)),
+        static_cast<unsigned long long>(callbacks.load()), ms.count());
     EXPECT_GE(fsyncs, 1u);
     EXPECT_LT(fsyncs * 20, n);  // at least 20 messages per fsync
 }
@@ -618,7 +621,7 @@ TEST_F(SegmentLogTest, CompactionCopySupersedesOriginalLeftAfterCrash) {
         std::vector<uint64_t> ack1, ack2;
         for (uint64_t id = 1; id <= 200; ++id) {
             put(*log, id, {1, 2}, 60);
-            if (id % 10 != 0) ack1.push_back(id);                 // q1 keeps 10, 20, ...
+            if (id % 10 != 0) ack1.push_back(id);                  // q1 keeps 10, 20, ...
             if (id % 10 != 0 && id % 10 != 5) ack2.push_back(id);  // q2 keeps 5, 10, 15, ...
         }
         ASSERT_TRUE(log->ack(1, ack1));

@@ -12,7 +12,8 @@ namespace warren::store::testing {
 class temp_dir {
 public:
     temp_dir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "warren-store-XXXXXX").string();
+        std::string tmpl =
+            (std::filesystem::temp_directory_path() / "warren-store-XXXXXX").string();
         char* p = ::mkdtemp(tmpl.data());
         if (p) _path = p;
     }

@@ -51,11 +51,16 @@ bool valid_utf8(std::string_view s) {
     while (i < s.size()) {
         auto c = static_cast<unsigned char>(s[i]);
         size_t n = 0;
-        if (c < 0x80) n = 0;
-        else if (c >= 0xc2 && c <= 0xdf) n = 1;
-        else if ((c >> 4) == 0x0e) n = 2;
-        else if (c >= 0xf0 && c <= 0xf4) n = 3;
-        else return false;
+        if (c < 0x80)
+            n = 0;
+        else if (c >= 0xc2 && c <= 0xdf)
+            n = 1;
+        else if ((c >> 4) == 0x0e)
+            n = 2;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3;
+        else
+            return false;
         if (s.size() - i - 1 < n) return false;
         for (size_t k = 1; k <= n; ++k)
             if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
@@ -161,7 +166,8 @@ struct decoder {
         }
         auto s = v.get<int64_t>();
         if (s < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
-            (s > 0 && static_cast<uint64_t>(s) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+            (s > 0 &&
+             static_cast<uint64_t>(s) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
             return fail(where + ": integer out of range");
         out = static_cast<T>(s);
         return true;
@@ -174,10 +180,14 @@ struct decoder {
         }
         if (v.is_string()) {
             auto s = v.get<std::string>();
-            if (s == "nan") out = std::nan("");
-            else if (s == "inf") out = INFINITY;
-            else if (s == "-inf") out = -INFINITY;
-            else return fail(where + ": bad float");
+            if (s == "nan")
+                out = std::nan("");
+            else if (s == "inf")
+                out = INFINITY;
+            else if (s == "-inf")
+                out = -INFINITY;
+            else
+                return fail(where + ": bad float");
             return true;
         }
         return fail(where + ": expected a number");
@@ -192,8 +202,7 @@ struct decoder {
     }
 
     bool value(const json& j, core::field_value& out, const std::string& where) {
-        if (!j.is_object() || !j.contains("type") || !j["type"].is_string() ||
-            !j.contains("value"))
+        if (!j.is_object() || !j.contains("type") || !j["type"].is_string() || !j.contains("value"))
             return fail(where + ": expected {\"type\", \"value\"}");
         std::string type = j["type"].get<std::string>();
         const json& v = j["value"];
@@ -503,8 +512,7 @@ result<topology> decode_topology(std::string_view text) {
         if (ok) t.permissions.push_back(std::move(p));
         return ok;
     });
-    if (!d.err.empty())
-        return make_error(errc::corruption, "topology.json: " + d.err);
+    if (!d.err.empty()) return make_error(errc::corruption, "topology.json: " + d.err);
     return t;
 }
 
@@ -514,14 +522,22 @@ namespace {
 
 const char* op_name(topology_change::op o) {
     switch (o) {
-        case topology_change::op::put_vhost: return "put_vhost";
-        case topology_change::op::put_exchange: return "put_exchange";
-        case topology_change::op::delete_exchange: return "delete_exchange";
-        case topology_change::op::put_queue: return "put_queue";
-        case topology_change::op::delete_queue: return "delete_queue";
-        case topology_change::op::put_binding: return "put_binding";
-        case topology_change::op::delete_binding: return "delete_binding";
-        case topology_change::op::next_queue_id: return "next_queue_id";
+        case topology_change::op::put_vhost:
+            return "put_vhost";
+        case topology_change::op::put_exchange:
+            return "put_exchange";
+        case topology_change::op::delete_exchange:
+            return "delete_exchange";
+        case topology_change::op::put_queue:
+            return "put_queue";
+        case topology_change::op::delete_queue:
+            return "delete_queue";
+        case topology_change::op::put_binding:
+            return "put_binding";
+        case topology_change::op::delete_binding:
+            return "delete_binding";
+        case topology_change::op::next_queue_id:
+            return "next_queue_id";
     }
     return "?";
 }
@@ -627,7 +643,8 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
             case topology_change::op::put_exchange:
                 if (const json* o = ok ? obj("exchange") : nullptr)
                     ok = decode_exchange(d, *o, w + ".exchange", c.exchange);
-                else ok = false;
+                else
+                    ok = false;
                 break;
             case topology_change::op::delete_exchange:
                 ok = ok && d.str(j, "name", c.exchange.name, w);
@@ -635,7 +652,8 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
             case topology_change::op::put_queue:
                 if (const json* o = ok ? obj("queue") : nullptr)
                     ok = decode_queue(d, *o, w + ".queue", c.queue);
-                else ok = false;
+                else
+                    ok = false;
                 break;
             case topology_change::op::delete_queue:
                 ok = ok && d.str(j, "name", c.queue.name, w);
@@ -644,7 +662,8 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
             case topology_change::op::delete_binding:
                 if (const json* o = ok ? obj("binding") : nullptr)
                     ok = decode_binding(d, *o, w + ".binding", c.binding);
-                else ok = false;
+                else
+                    ok = false;
                 break;
             case topology_change::op::next_queue_id:
                 ok = j.contains("value") && d.integer(j["value"], c.value, w + ".value");
@@ -669,12 +688,18 @@ void apply_change(topology& t, const topology_change& c) {
         v = &t.vhosts.back();
     }
     switch (c.kind) {
-        case o::put_vhost: v->delayed_store_id = c.value; break;
-        case o::put_exchange: put_named(v->exchanges, c.exchange); break;
+        case o::put_vhost:
+            v->delayed_store_id = c.value;
+            break;
+        case o::put_exchange:
+            put_named(v->exchanges, c.exchange);
+            break;
         case o::delete_exchange:
             std::erase_if(v->exchanges, [&](auto& x) { return x.name == c.exchange.name; });
             break;
-        case o::put_queue: put_named(v->queues, c.queue); break;
+        case o::put_queue:
+            put_named(v->queues, c.queue);
+            break;
         case o::delete_queue:
             std::erase_if(v->queues, [&](auto& q) { return q.name == c.queue.name; });
             break;
@@ -682,8 +707,11 @@ void apply_change(topology& t, const topology_change& c) {
             if (std::find(v->bindings.begin(), v->bindings.end(), c.binding) == v->bindings.end())
                 v->bindings.push_back(c.binding);
             break;
-        case o::delete_binding: erase_first(v->bindings, c.binding); break;
-        case o::next_queue_id: break;
+        case o::delete_binding:
+            erase_first(v->bindings, c.binding);
+            break;
+        case o::next_queue_id:
+            break;
     }
 }
 

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <limits>
 #include <filesystem>
+#include <limits>
 
 #include "store/fault_env.h"
 #include "store/metadata_store.h"
@@ -44,8 +44,8 @@ topology sample() {
     field_table inner;
     inner.emplace_back("k", field_value{std::string("v")});
     qargs.emplace_back("tbl", field_value::table(inner));
-    qargs.emplace_back("arr", field_value::array({field_value{int32_t{1}},
-                                                  field_value{std::string("two")}}));
+    qargs.emplace_back(
+        "arr", field_value::array({field_value{int32_t{1}}, field_value{std::string("two")}}));
     v.queues.push_back({"q1", 3, false, qargs});
     v.queues.push_back({"q2", 4, true, {}});
     field_table bargs;
@@ -99,12 +99,13 @@ TEST(Topology, UnknownVersionIsRefused) {
 }
 
 TEST(Topology, MissingVersionOrGarbageIsCorruption) {
-    for (const char* text : {"", "{", "[]", R"({"vhosts": []})", R"({"format_version": "1"})",
-                             R"({"format_version": 1, "vhosts": [{"exchanges": []}]})",
-                             R"({"format_version": 1, "vhosts": [{"name": "/", "queues": [)"
-                             R"({"name": "q", "arguments": [["k", {"type": "weird", "value": 1}]]}]}]})",
-                             R"({"format_version": 1, "vhosts": [{"name": "/", "queues": [)"
-                             R"({"name": "q", "arguments": [["k", {"type": "int8", "value": 300}]]}]}]})"}) {
+    for (const char* text :
+         {"", "{", "[]", R"({"vhosts": []})", R"({"format_version": "1"})",
+          R"({"format_version": 1, "vhosts": [{"exchanges": []}]})",
+          R"({"format_version": 1, "vhosts": [{"name": "/", "queues": [)"
+          R"({"name": "q", "arguments": [["k", {"type": "weird", "value": 1}]]}]}]})",
+          R"({"format_version": 1, "vhosts": [{"name": "/", "queues": [)"
+          R"({"name": "q", "arguments": [["k", {"type": "int8", "value": 300}]]}]}]})"}) {
         auto r = decode_topology(text);
         ASSERT_FALSE(r) << text;
         EXPECT_EQ(r.error().code, errc::corruption) << text;

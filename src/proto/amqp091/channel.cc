@@ -9,8 +9,8 @@
 
 #include "base/log.h"
 #include "proto/amqp091/codec/content.h"
-#include "proto/amqp091/session.h"
 #include "proto/amqp091/server.h"
+#include "proto/amqp091/session.h"
 
 namespace warren::amqp {
 
@@ -29,9 +29,13 @@ bool amqp_consumer::can_accept() const {
     return (prefetch == 0 || unacked < prefetch) && !_ch.global_prefetch_reached();
 }
 
-void amqp_consumer::deliver(core::delivery d) { _ch.on_deliver(*this, d); }
+void amqp_consumer::deliver(core::delivery d) {
+    _ch.on_deliver(*this, d);
+}
 
-void amqp_consumer::cancelled_by_broker() { _ch.on_cancelled(*this); }
+void amqp_consumer::cancelled_by_broker() {
+    _ch.on_cancelled(*this);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
@@ -43,7 +47,9 @@ channel::~channel() {
     stop_waiting_durable();  // even if released earlier: never leave a dangling waiter
 }
 
-void channel::open() { send(channel_open_ok{}); }
+void channel::open() {
+    send(channel_open_ok{});
+}
 
 void channel::release() {
     if (_released) return;
@@ -263,8 +269,8 @@ core::result<void> channel::handle_method(const method& m) {
 // ---------------------------------------------------------------------------------------------
 // Content assembly and publishing
 
-void channel::start_content(std::string_view exchange, std::string_view routing_key,
-                            bool mandatory, bool immediate) {
+void channel::start_content(std::string_view exchange, std::string_view routing_key, bool mandatory,
+                            bool immediate) {
     _pub_exchange.assign(exchange);
     _pub_routing_key.assign(routing_key);
     _pub_mandatory = mandatory;
@@ -284,11 +290,10 @@ core::result<void> channel::handle_header(const frame_view& f) {
     if (h->body_size > max_size) {
         // Refuse now, with rabbit_channel:check_msg_size's text; the body frames that follow are
         // ignored by the closing channel.
-        return make_error(rc::precondition_failed,
-                          fmt::format("message size {} is larger than {}max size {}",
-                                      h->body_size,
-                                      max_size == default_max_message_size ? "" : "configured ",
-                                      max_size));
+        return make_error(
+            rc::precondition_failed,
+            fmt::format("message size {} is larger than {}max size {}", h->body_size,
+                        max_size == default_max_message_size ? "" : "configured ", max_size));
     }
     auto m = std::make_shared<core::message>();
     m->exchange = _pub_exchange;
@@ -330,9 +335,8 @@ core::result<void> channel::publish_complete() {
         // Check the exchange now, like RabbitMQ; route at commit.
         core::exchange* x = _conn.vhost().find_exchange(_pub_exchange);
         if (!x)
-            return make_error(rc::not_found,
-                              fmt::format("no exchange '{}' in vhost '{}'", _pub_exchange,
-                                          _conn.vhost().name()));
+            return make_error(rc::not_found, fmt::format("no exchange '{}' in vhost '{}'",
+                                                         _pub_exchange, _conn.vhost().name()));
         if (x->internal())
             return make_error(rc::access_refused,
                               fmt::format("cannot publish to internal exchange '{}' in vhost "
@@ -358,13 +362,13 @@ core::result<void> channel::check_properties(const core::message& m) const {
         bool digits = !e.empty() && e.size() <= 19 &&
                       std::all_of(e.begin(), e.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (!digits) {
-            bool negative = e.size() > 1 && e[0] == '-' &&
-                            std::all_of(e.begin() + 1, e.end(),
-                                        [](char c) { return c >= '0' && c <= '9'; });
-            return make_error(rc::precondition_failed,
-                              negative ? fmt::format("invalid expiration '{}': {{value_negative,{}}}",
-                                                     e, e)
-                                       : fmt::format("invalid expiration '{}': no_integer", e));
+            bool negative =
+                e.size() > 1 && e[0] == '-' &&
+                std::all_of(e.begin() + 1, e.end(), [](char c) { return c >= '0' && c <= '9'; });
+            return make_error(
+                rc::precondition_failed,
+                negative ? fmt::format("invalid expiration '{}': {{value_negative,{}}}", e, e)
+                         : fmt::format("invalid expiration '{}': no_integer", e));
         }
     }
     return {};
@@ -562,10 +566,8 @@ void channel::kick_consumers(bool all) {
 }
 
 void channel::trim_unacked() {
-    while (!_unacked.empty() && _unacked.front().st == unacked_entry::settled)
-        _unacked.pop_front();
-    while (!_unacked.empty() && _unacked.back().st == unacked_entry::settled)
-        _unacked.pop_back();
+    while (!_unacked.empty() && _unacked.front().st == unacked_entry::settled) _unacked.pop_front();
+    while (!_unacked.empty() && _unacked.back().st == unacked_entry::settled) _unacked.pop_back();
 }
 
 void channel::requeue_all_unacked() {

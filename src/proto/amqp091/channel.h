@@ -23,8 +23,8 @@
 #include "core/settle.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/methods.h"
-#include "proto/amqp091/session.h"
 #include "proto/amqp091/errors.h"
+#include "proto/amqp091/session.h"
 
 namespace warren::amqp {
 
@@ -43,8 +43,8 @@ public:
 
     channel& _ch;
     core::queue_ptr q;
-    uint16_t prefetch;      // per-consumer limit, 0 = none
-    uint32_t unacked = 0;   // deliveries held by the client (ack mode only)
+    uint16_t prefetch;     // per-consumer limit, 0 = none
+    uint32_t unacked = 0;  // deliveries held by the client (ack mode only)
 };
 
 class channel final : public core::durable_waiter {
@@ -222,7 +222,7 @@ private:
         uint64_t store_seq;
     };
     std::deque<held_reply> _held_replies;
-    uint64_t _tx_store_seq = 0;  // highest store seq of the publishes a tx.commit routed
+    uint64_t _tx_store_seq = 0;     // highest store seq of the publishes a tx.commit routed
     uint64_t _batch_store_seq = 0;  // highest store seq among the _confirm_pending publishes
     bool _waiting_durable = false;
     // Sends now, or holds until the store catches up.

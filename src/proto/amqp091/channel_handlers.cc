@@ -9,8 +9,8 @@
 #include "core/features.h"
 #include "proto/amqp091/channel.h"
 #include "proto/amqp091/codec/content.h"
-#include "proto/amqp091/session.h"
 #include "proto/amqp091/server.h"
+#include "proto/amqp091/session.h"
 
 namespace warren::amqp {
 
@@ -182,8 +182,8 @@ result channel::on(const queue_delete& m) {
 
 result channel::on(const basic_qos& m) {
     if (m.prefetch_size != 0)
-        return make_error(rc::not_implemented, fmt::format("prefetch_size!=0 ({})",
-                                                           m.prefetch_size));
+        return make_error(rc::not_implemented,
+                          fmt::format("prefetch_size!=0 ({})", m.prefetch_size));
     if (m.global) {
         uint16_t old = _global_prefetch;
         _global_prefetch = m.prefetch_count;
@@ -197,7 +197,8 @@ result channel::on(const basic_qos& m) {
 }
 
 result channel::consume_replies(const basic_consume& m) {
-    if (_consumers.count(m.consumer_tag) || (!m.consumer_tag.empty() && m.consumer_tag == _reply_tag))
+    if (_consumers.count(m.consumer_tag) ||
+        (!m.consumer_tag.empty() && m.consumer_tag == _reply_tag))
         return make_error(rc::not_allowed,
                           fmt::format("attempt to reuse consumer tag '{}'", m.consumer_tag));
     if (!m.no_ack) return make_error(rc::precondition_failed, "reply consumer cannot acknowledge");
@@ -218,8 +219,7 @@ result channel::on(const basic_consume& m) {
     if (!q) return q.error();
     std::string tag = m.consumer_tag.empty() ? generate_consumer_tag() : m.consumer_tag;
     if (_consumers.count(tag))
-        return make_error(rc::not_allowed,
-                          fmt::format("attempt to reuse consumer tag '{}'", tag));
+        return make_error(rc::not_allowed, fmt::format("attempt to reuse consumer tag '{}'", tag));
     auto c = std::make_unique<amqp_consumer>(*this, *q, m.no_ack ? 0 : _consumer_prefetch);
     c->tag = tag;
     c->no_ack = m.no_ack;
@@ -228,11 +228,11 @@ result channel::on(const basic_consume& m) {
     if (auto* p = core::find(m.arguments, "x-priority")) {
         auto v = p->as_int();
         if (!v)  // RabbitMQ's check_consume_arguments wording
-            return make_error(rc::precondition_failed,
-                              fmt::format("invalid arg 'x-priority' for queue '{}' in vhost '{}': "
-                                          "{{unacceptable_type,{}}}",
-                                          (*q)->name(), _conn.vhost().name(),
-                                          core::field_type_name(*p)));
+            return make_error(
+                rc::precondition_failed,
+                fmt::format("invalid arg 'x-priority' for queue '{}' in vhost '{}': "
+                            "{{unacceptable_type,{}}}",
+                            (*q)->name(), _conn.vhost().name(), core::field_type_name(*p)));
         c->priority = static_cast<int>(*v);
     }
     auto added = (*q)->add_consumer(c.get());
@@ -303,8 +303,8 @@ result channel::on(const basic_reject& m) {
 }
 
 result channel::on(const basic_nack& m) {
-    auto r = collect(m.delivery_tag, m.multiple,
-                     m.requeue ? settle_op::requeue : settle_op::discard);
+    auto r =
+        collect(m.delivery_tag, m.multiple, m.requeue ? settle_op::requeue : settle_op::discard);
     if (!r) return r;
     settle_collected();
     return {};

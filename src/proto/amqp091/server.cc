@@ -28,29 +28,28 @@ void server::accept(boost::asio::ip::tcp::socket s) {
 }
 
 void server::accept_websocket(net::ws_stream ws) {
-    _connections.accept_websocket(std::move(ws),
-                                  [this](net::session_io& io, const net::peer_info& p) {
-                                      return std::make_unique<session>(
-                                          *this, io, p, _broker.next_connection_id());
-                                  });
+    _connections.accept_websocket(
+        std::move(ws), [this](net::session_io& io, const net::peer_info& p) {
+            return std::make_unique<session>(*this, io, p, _broker.next_connection_id());
+        });
 }
 
 void server::accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx) {
-    _connections.accept_tls(std::move(s), std::move(ctx),
-                            [this](net::session_io& io, const net::peer_info& p) {
-                                return std::make_unique<session>(*this, io, p,
-                                                                 _broker.next_connection_id());
-                            });
+    _connections.accept_tls(
+        std::move(s), std::move(ctx), [this](net::session_io& io, const net::peer_info& p) {
+            return std::make_unique<session>(*this, io, p, _broker.next_connection_id());
+        });
 }
 
 void server::accept_websocket_tls(net::wss_stream ws, net::tls_context_ptr ctx) {
-    _connections.accept_websocket_tls(std::move(ws), std::move(ctx),
-                                      [this](net::session_io& io, const net::peer_info& p) {
-                                          return std::make_unique<session>(
-                                              *this, io, p, _broker.next_connection_id());
-                                      });
+    _connections.accept_websocket_tls(
+        std::move(ws), std::move(ctx), [this](net::session_io& io, const net::peer_info& p) {
+            return std::make_unique<session>(*this, io, p, _broker.next_connection_id());
+        });
 }
 
-void server::shutdown() { _connections.shutdown("shutdown"); }
+void server::shutdown() {
+    _connections.shutdown("shutdown");
+}
 
 }  // namespace warren::amqp

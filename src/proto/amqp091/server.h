@@ -62,7 +62,6 @@ public:
     void shutdown();
     size_t connection_count() const { return _connections.size(); }
 
-
     // ---- used by connections ----
     boost::asio::io_context& io() { return _io; }
     core::broker& broker() { return _broker; }

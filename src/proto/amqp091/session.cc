@@ -92,7 +92,6 @@ bool parse_amqplain(std::string_view r, std::string& user, std::string& pass) {
 
 }  // namespace
 
-
 // ---------------------------------------------------------------------------------------------
 // Channel table
 
@@ -145,7 +144,9 @@ session::~session() {
     _channels.clear();
 }
 
-core::broker& session::broker() { return _server.broker(); }
+core::broker& session::broker() {
+    return _server.broker();
+}
 
 void session::on_start(uint64_t now_ms) {
     _now = _started = _last_recv = _last_send = now_ms;
@@ -252,10 +253,10 @@ void session::handle_frame(const frame_view& f) {
         case state::awaiting_open: {
             if (f.type == frame_type::heartbeat) return;
             if (f.channel != 0 || f.type != frame_type::method) {
-                handshake_failed(make_error(
-                    rc::unexpected_frame,
-                    fmt::format("type {} on channel {} in connection state {}", int(f.type),
-                                f.channel, state_name(int(_state)))));
+                handshake_failed(
+                    make_error(rc::unexpected_frame,
+                               fmt::format("type {} on channel {} in connection state {}",
+                                           int(f.type), f.channel, state_name(int(_state)))));
                 return;
             }
             auto m = decode_method(f.payload);
@@ -324,9 +325,9 @@ void session::handle_frame(const frame_view& f) {
 
 void session::handle_channel0(const frame_view& f) {
     if (f.type != frame_type::method) {
-        connection_error({make_error(rc::unexpected_frame,
-                                     fmt::format("type {} on channel 0", int(f.type))),
-                          0, 0});
+        connection_error(
+            {make_error(rc::unexpected_frame, fmt::format("type {} on channel 0", int(f.type))), 0,
+             0});
         return;
     }
     uint16_t cid = 0, mid = 0;
@@ -347,9 +348,8 @@ void session::handle_channel0(const frame_view& f) {
     if (std::holds_alternative<connection_blocked>(*m) ||
         std::holds_alternative<connection_unblocked>(*m))
         return;  // clients may tell us about their own blocking; nothing to do
-    connection_error({make_error(rc::channel_error,
-                                 "unexpected method in connection state running"),
-                      cid, mid});
+    connection_error(
+        {make_error(rc::channel_error, "unexpected method in connection state running"), cid, mid});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,9 +388,9 @@ void session::handle_connection_method(const method& m) {
         default:
             break;
     }
-    handshake_failed(make_error(rc::channel_error,
-                                fmt::format("unexpected method in connection state {}",
-                                            state_name(int(_state)))));
+    handshake_failed(make_error(
+        rc::channel_error,
+        fmt::format("unexpected method in connection state {}", state_name(int(_state)))));
 }
 
 void session::on_start_ok(const connection_start_ok& m) {
@@ -401,8 +401,10 @@ void session::on_start_ok(const connection_start_ok& m) {
         // The certificate names the user; the response (an authorization id) is ignored, as
         // RabbitMQ does. The user must exist; its password is not asked for.
         if (!broker().find_user(_cert_login)) {
-            WLOG_WARN("amqp connection id={} peer={}: EXTERNAL login refused: user '{}' (from "
-                      "the client certificate) does not exist", _id, _peer, _cert_login);
+            WLOG_WARN(
+                "amqp connection id={} peer={}: EXTERNAL login refused: user '{}' (from "
+                "the client certificate) does not exist",
+                _id, _peer, _cert_login);
             refuse_login(m.mechanism);
             return;
         }
@@ -413,19 +415,21 @@ void session::on_start_ok(const connection_start_ok& m) {
     } else if (m.mechanism == "AMQPLAIN") {
         parsed = parse_amqplain(m.response, user, pass);
     } else {
-        handshake_failed(make_error(
-            rc::command_invalid,
-            fmt::format("unknown authentication mechanism '{}'", m.mechanism)));
+        handshake_failed(
+            make_error(rc::command_invalid,
+                       fmt::format("unknown authentication mechanism '{}'", m.mechanism)));
         return;
     }
     if (!parsed) {
-        handshake_failed(make_error(rc::syntax_error,
-                                    fmt::format("{} response invalid", m.mechanism)));
+        handshake_failed(
+            make_error(rc::syntax_error, fmt::format("{} response invalid", m.mechanism)));
         return;
     }
     if (!broker().authenticate(user, pass)) {
-        WLOG_WARN("amqp connection id={} peer={}: {} login refused: user '{}' - invalid "
-                  "credentials", _id, _peer, m.mechanism, user);
+        WLOG_WARN(
+            "amqp connection id={} peer={}: {} login refused: user '{}' - invalid "
+            "credentials",
+            _id, _peer, m.mechanism, user);
         refuse_login(m.mechanism);
         return;
     }
@@ -456,24 +460,28 @@ void session::on_tune_ok(const connection_tune_ok& m) {
     auto refuse = [&](std::string text) {
         core::error e = make_error(rc::not_allowed, text);
         WLOG_WARN("amqp connection id={} peer={}: {}", _id, _peer, e.text);
-        append_method_frame(_out, 0,
-                            connection_close{uint16_t(e.code), reply_text(e),
-                                             connection_tune::class_id, connection_tune::method_id});
+        append_method_frame(
+            _out, 0,
+            connection_close{uint16_t(e.code), reply_text(e), connection_tune::class_id,
+                             connection_tune::method_id});
         _state = state::closing;
         _closing_deadline = _now + closing_timeout_ms;
     };
     if (m.frame_max != 0 && m.frame_max < frame_min_size)
-        return refuse(fmt::format("negotiated frame_max = {} is lower than the minimum allowed "
-                                  "value ({})",
-                                  m.frame_max, frame_min_size));
+        return refuse(
+            fmt::format("negotiated frame_max = {} is lower than the minimum allowed "
+                        "value ({})",
+                        m.frame_max, frame_min_size));
     if (cfg.frame_max != 0 && m.frame_max > cfg.frame_max)
-        return refuse(fmt::format("negotiated frame_max = {} is higher than the maximum allowed "
-                                  "value ({})",
-                                  m.frame_max, cfg.frame_max));
+        return refuse(
+            fmt::format("negotiated frame_max = {} is higher than the maximum allowed "
+                        "value ({})",
+                        m.frame_max, cfg.frame_max));
     if (cfg.channel_max != 0 && m.channel_max > cfg.channel_max)
-        return refuse(fmt::format("negotiated channel_max = {} is higher than the maximum "
-                                  "allowed value ({})",
-                                  m.channel_max, cfg.channel_max));
+        return refuse(
+            fmt::format("negotiated channel_max = {} is higher than the maximum "
+                        "allowed value ({})",
+                        m.channel_max, cfg.channel_max));
     _frame_max = m.frame_max ? m.frame_max : cfg.frame_max;
     _channel_max = m.channel_max ? m.channel_max : (cfg.channel_max ? cfg.channel_max : 65535);
     _heartbeat = m.heartbeat;
@@ -483,12 +491,13 @@ void session::on_tune_ok(const connection_tune_ok& m) {
 void session::on_open(const connection_open& m) {
     core::vhost* vh = broker().find_vhost(m.virtual_host);
     if (!vh) {
-        core::error e = make_error(rc::not_allowed,
-                                   fmt::format("vhost '{}' not found", m.virtual_host));
+        core::error e =
+            make_error(rc::not_allowed, fmt::format("vhost '{}' not found", m.virtual_host));
         WLOG_WARN("amqp connection id={} peer={} user '{}': {}", _id, _peer, _user, e.text);
-        append_method_frame(_out, 0,
-                            connection_close{uint16_t(e.code), reply_text(e),
-                                             connection_open::class_id, connection_open::method_id});
+        append_method_frame(
+            _out, 0,
+            connection_close{uint16_t(e.code), reply_text(e), connection_open::class_id,
+                             connection_open::method_id});
         _state = state::closing;
         _closing_deadline = _now + closing_timeout_ms;
         return;
@@ -496,8 +505,10 @@ void session::on_open(const connection_open& m) {
     _vhost = vh;
     _state = state::open;
     send(connection_open_ok{});
-    WLOG_INFO("amqp connection id={} peer={}: user '{}' authenticated and granted access to "
-              "vhost '{}'", _id, _peer, _user, vh->name());
+    WLOG_INFO(
+        "amqp connection id={} peer={}: user '{}' authenticated and granted access to "
+        "vhost '{}'",
+        _id, _peer, _user, vh->name());
     _last_recv = _now;  // the transport re-arms the timer with the heartbeat period
 }
 
@@ -536,16 +547,18 @@ bool session::client_capability(std::string_view name) const {
 
 void session::connection_error(const method_error& e) {
     if (_state == state::closing || _state == state::closed) return;
-    WLOG_WARN("amqp connection id={} peer={} user '{}': connection error (class {} method {}): "
-              "{}", _id, _peer, _user, e.class_id, e.method_id, e.err.text);
+    WLOG_WARN(
+        "amqp connection id={} peer={} user '{}': connection error (class {} method {}): "
+        "{}",
+        _id, _peer, _user, e.class_id, e.method_id, e.err.text);
     if (_state != state::open) {
         handshake_failed(e.err);
         return;
     }
     release();
-    append_method_frame(_out, 0,
-                        connection_close{uint16_t(e.err.code), reply_text(e.err), e.class_id,
-                                         e.method_id});
+    append_method_frame(
+        _out, 0,
+        connection_close{uint16_t(e.err.code), reply_text(e.err), e.class_id, e.method_id});
     output_appended();
     _state = state::closing;
     _closing_deadline = _now + closing_timeout_ms;
@@ -603,7 +616,9 @@ uint64_t session::close_grace_ms() const {
     return 30'000;
 }
 
-void session::channel_finished(uint16_t id) { _finished.push_back(id); }
+void session::channel_finished(uint16_t id) {
+    _finished.push_back(id);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Output
@@ -696,8 +711,10 @@ void session::on_timer(uint64_t now_ms) {
             if (_heartbeat == 0) return;
             uint64_t hb = uint64_t(_heartbeat) * 1000;
             if (_now - _last_recv > 2 * hb) {
-                WLOG_WARN("amqp connection id={} peer={}: missed heartbeats from client, "
-                          "timeout: {}s", _id, _peer, _heartbeat);
+                WLOG_WARN(
+                    "amqp connection id={} peer={}: missed heartbeats from client, "
+                    "timeout: {}s",
+                    _id, _peer, _heartbeat);
                 close_socket(true);
                 return;
             }

@@ -97,8 +97,7 @@ failure unsubscribe_temp_queue_id() {
 }
 
 failure unsubscribe_without_id() {
-    return {"Missing destination or id",
-            "UNSUBSCRIBE must include a 'destination' or 'id' header"};
+    return {"Missing destination or id", "UNSUBSCRIBE must include a 'destination' or 'id' header"};
 }
 
 failure no_subscription_found(std::string_view description) {
@@ -115,8 +114,8 @@ std::string subscription_cancelled_detail(std::string_view description) {
 }
 
 failure missing_ack_header(std::string_view command, std::string_view header) {
-    return {"Missing header", fmt::format("{} must include the {} header\n",
-                                          erlang_quoted(command), erlang_quoted(header))};
+    return {"Missing header", fmt::format("{} must include the {} header\n", erlang_quoted(command),
+                                          erlang_quoted(header))};
 }
 
 failure invalid_ack_header(std::string_view command, std::string_view header) {

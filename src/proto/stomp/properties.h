@@ -15,9 +15,9 @@
 #include <string_view>
 
 #include "core/fields.h"
-#include "proto/stomp/errors.h"
 #include "proto/stomp/codec/frame.h"
 #include "proto/stomp/codec/writer.h"
+#include "proto/stomp/errors.h"
 
 namespace warren::stomp {
 

@@ -12,15 +12,17 @@ net::transport_settings transport_for_stomp(const settings& s) {
     t.read_pause_bytes = 16 << 20;
     t.close_grace_ms = 1000;
     // One WebSocket message is one STOMP frame: headers and body, each within its own limit.
-    t.ws_max_message = static_cast<size_t>(s.max_frame_size) +
-                       static_cast<size_t>(s.max_message_size) + 4096;
+    t.ws_max_message =
+        static_cast<size_t>(s.max_frame_size) + static_cast<size_t>(s.max_message_size) + 4096;
     t.ws_text_when_utf8 = true;  // browsers want text frames for text
     return t;
 }
 }  // namespace
 
 server::server(boost::asio::io_context& io, core::broker& b, settings s)
-    : _broker(b), _settings(std::move(s)), _connections(io, "stomp", transport_for_stomp(_settings)) {
+    : _broker(b),
+      _settings(std::move(s)),
+      _connections(io, "stomp", transport_for_stomp(_settings)) {
     _session_settings.frame_limits.max_frame_size = _settings.max_frame_size;
     _session_settings.frame_limits.max_body_size = static_cast<size_t>(_settings.max_message_size);
     _session_settings.frame_limits.max_headers = _settings.max_headers;
@@ -35,12 +37,10 @@ server::server(boost::asio::io_context& io, core::broker& b, settings s)
 
 server::~server() = default;  // the connection set abandons every connection
 
-std::unique_ptr<net::session> server::make_session(net::session_io& io,
-                                                   const net::peer_info& p) {
+std::unique_ptr<net::session> server::make_session(net::session_io& io, const net::peer_info& p) {
     std::string peer = p.websocket ? (p.tls ? "wss:" : "ws:") + p.address
                                    : (p.tls ? "tls:" + p.address : p.address);
-    return std::make_unique<session>(_broker, _session_settings, io, std::move(peer),
-                                     p.cert_login);
+    return std::make_unique<session>(_broker, _session_settings, io, std::move(peer), p.cert_login);
 }
 
 void server::accept(boost::asio::ip::tcp::socket s) {
@@ -50,27 +50,26 @@ void server::accept(boost::asio::ip::tcp::socket s) {
 }
 
 void server::accept_websocket(net::ws_stream ws) {
-    _connections.accept_websocket(std::move(ws),
-                                  [this](net::session_io& io, const net::peer_info& p) {
-                                      return make_session(io, p);
-                                  });
+    _connections.accept_websocket(
+        std::move(ws),
+        [this](net::session_io& io, const net::peer_info& p) { return make_session(io, p); });
 }
 
 void server::accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx) {
-    _connections.accept_tls(std::move(s), std::move(ctx),
-                            [this](net::session_io& io, const net::peer_info& p) {
-                                return make_session(io, p);
-                            });
+    _connections.accept_tls(
+        std::move(s), std::move(ctx),
+        [this](net::session_io& io, const net::peer_info& p) { return make_session(io, p); });
 }
 
 void server::accept_websocket_tls(net::wss_stream ws, net::tls_context_ptr ctx) {
-    _connections.accept_websocket_tls(std::move(ws), std::move(ctx),
-                                      [this](net::session_io& io, const net::peer_info& p) {
-                                          return make_session(io, p);
-                                      });
+    _connections.accept_websocket_tls(
+        std::move(ws), std::move(ctx),
+        [this](net::session_io& io, const net::peer_info& p) { return make_session(io, p); });
 }
 
-void server::shutdown() { _connections.shutdown("Broker shutting down"); }
+void server::shutdown() {
+    _connections.shutdown("Broker shutting down");
+}
 
 std::vector<connection_info> server::connections() const {
     std::vector<connection_info> out;

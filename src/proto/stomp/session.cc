@@ -49,7 +49,8 @@ struct subscription_key {
     std::string description;  // id='<id>' or destination='<destination>'
 };
 std::optional<subscription_key> key_of(const frame& f) {
-    if (const std::string* id = f.get("id")) return subscription_key{"T_" + *id, "id='" + *id + "'"};
+    if (const std::string* id = f.get("id"))
+        return subscription_key{"T_" + *id, "id='" + *id + "'"};
     if (const std::string* d = f.get("destination")) {
         return subscription_key{"Q_" + *d, "destination='" + *d + "'"};
     }
@@ -157,10 +158,9 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
             WLOG_INFO("stomp bad frame peer={} error=\"{}: {}\"", _peer, _parser.error().message,
                       _parser.error().detail);
             const parse_error& pe = _parser.error();
-            send_error(pe.body_size
-                           ? errors::message_too_large(pe.body_size,
-                                                       _settings.frame_limits.max_body_size)
-                           : failure{pe.message, pe.detail},
+            send_error(pe.body_size ? errors::message_too_large(
+                                          pe.body_size, _settings.frame_limits.max_body_size)
+                                    : failure{pe.message, pe.detail},
                        nullptr);
             close();
         } else {
@@ -772,8 +772,9 @@ void session::subscription_cancelled(subscription& s) {
     WLOG_INFO("stomp subscription cancelled by broker peer={} id={}", _peer, s.id);
     if (_closing) return;
     header names{"subscription", s.id};
-    send_error({"Server cancelled subscription", errors::subscription_cancelled_detail(s.description)},
-               nullptr, &names);
+    send_error(
+        {"Server cancelled subscription", errors::subscription_cancelled_detail(s.description)},
+        nullptr, &names);
     auto it = _subs.find(s.tag);
     if (it != _subs.end() && it->second.get() == &s) {
         _graveyard.push_back(std::move(it->second));
@@ -909,7 +910,9 @@ void session::close() {
     _io.close_requested();
 }
 
-void session::on_start(uint64_t now_ms) { _started_ms = _now_ms = _last_read_ms = now_ms; }
+void session::on_start(uint64_t now_ms) {
+    _started_ms = _now_ms = _last_read_ms = now_ms;
+}
 
 uint64_t session::timer_interval_ms() const {
     if (!_connected && !_closing) return 1000;  // CONNECT timeout
@@ -929,8 +932,8 @@ void session::on_timer(uint64_t now_ms) {
         // A socket that never sends CONNECT is closed, as AMQP closes a silent handshake: idle
         // unauthenticated sockets must not pile up until file descriptors run out.
         if (_settings.connect_timeout_ms && now_ms - _started_ms >= _settings.connect_timeout_ms) {
-            WLOG_INFO("stomp connection closing peer={} reason=\"no CONNECT within {} ms\"",
-                      _peer, _settings.connect_timeout_ms);
+            WLOG_INFO("stomp connection closing peer={} reason=\"no CONNECT within {} ms\"", _peer,
+                      _settings.connect_timeout_ms);
             _io.close_now();
             _closing = true;
         }

@@ -33,8 +33,8 @@
 
 #include "base/result.h"
 #include "core/broker.h"
-#include "core/persistence.h"
 #include "core/message.h"
+#include "core/persistence.h"
 #include "core/queue.h"
 #include "core/settle.h"
 #include "net/session.h"
@@ -67,9 +67,8 @@ struct session_settings {
 
 // What the transport implements (net/session.h); output_batch.frame_ends marks the end of each
 // frame (and heart-beat), so a WebSocket transport writes one message per frame.
-using net::session_io;
 using net::output_batch;
-
+using net::session_io;
 
 class session final : public net::session, public core::durable_waiter {
 public:
@@ -212,8 +211,8 @@ private:
     core::settle_batch _settle_batch;      // scratch for ACK / NACK
     uint64_t _next_tag = 1;
     std::map<std::string, std::vector<frame>> _transactions;  // buffered SEND/ACK/NACK
-    std::set<std::string> _declared_queues;           // /queue/x declared on SEND
-    std::map<std::string, std::string> _temp_queues;  // label -> queue name
+    std::set<std::string> _declared_queues;                   // /queue/x declared on SEND
+    std::map<std::string, std::string> _temp_queues;          // label -> queue name
 };
 
 }  // namespace warren::stomp

@@ -296,8 +296,9 @@ TEST(StompSession, FrameLimitIsForHeadersAndBodyLimitIsMaxMessageSize) {
         auto f = c.one();
         EXPECT_EQ(f.cmd, command::error);
         EXPECT_EQ(h(f, "message"), "precondition_failed");
-        EXPECT_EQ(f.body, "PRECONDITION_FAILED - message size 5000 is larger than configured max "
-                          "size 4096");
+        EXPECT_EQ(f.body,
+                  "PRECONDITION_FAILED - message size 5000 is larger than configured max "
+                  "size 4096");
         EXPECT_TRUE(c.io.close);
     }
 }
@@ -314,8 +315,7 @@ TEST(StompSession, ErrorTextsAreRabbitMQs) {
     auto one = [](frame f) { return std::vector<frame>{std::move(f)}; };
     std::vector<tc> cases = {
         {one(mk(command::unknown, {})), "Bad command", "Could not interpret command \"FROB\"\n"},
-        {one(mk(command::message, {})), "Bad command",
-         "Could not interpret command \"MESSAGE\"\n"},
+        {one(mk(command::message, {})), "Bad command", "Could not interpret command \"MESSAGE\"\n"},
         {one(mk(command::send, {})), "Missing destination",
          "\"SEND\" must include a 'destination' header\n"},
         {one(mk(command::subscribe, {{"id", "1"}})), "Missing destination",
@@ -388,7 +388,8 @@ TEST(StompSession, ErrorTextsAreRabbitMQs) {
          "Message with id \"T_1@@x@@99\" has no subscription"},
         {{mk(command::subscribe, {{"destination", "/amq/queue/subscribed"}, {"id", "1"}}),
           mk(command::ack, {{"id", "T_1@@x@@99"}})},
-         "precondition_failed", "PRECONDITION_FAILED - unknown delivery tag 99"},
+         "precondition_failed",
+         "PRECONDITION_FAILED - unknown delivery tag 99"},
         {one(mk(command::begin, {})), "Missing transaction",
          "\"BEGIN\" must include a 'transaction' header\n"},
         {one(mk(command::commit, {})), "Missing transaction",
@@ -448,8 +449,10 @@ TEST(StompSession, ConnectErrorTextsAreRabbitMQs) {
     std::vector<tc> cases = {
         {{{"accept-version", "3.0"}}, "Version mismatch", "Supported versions are 1.0,1.1,1.2\n"},
         {{{"accept-version", "1.2"}, {"login", "ann"}, {"passcode", "x"}, {"heart-beat", "x"}},
-         "Bad CONNECT", "Access refused for user 'ann'\n"},
-        {{{"accept-version", "1.2"}, {"host", "novh"}}, "Bad CONNECT",
+         "Bad CONNECT",
+         "Access refused for user 'ann'\n"},
+        {{{"accept-version", "1.2"}, {"host", "novh"}},
+         "Bad CONNECT",
          "Virtual host 'novh' access denied"},
         {{{"accept-version", "1.2"}, {"heart-beat", "x"}}, "Processing error", "Processing error"},
     };
@@ -1027,14 +1030,19 @@ TEST(Render, CoreErrorBecomesRabbitMqErrorFrame) {
     };
     const row rows[] = {
         {{rc::not_found, "no exchange 'x' in vhost '/'", "exchange 'x' in vhost '/'"},
-         "not_found", "NOT_FOUND - no exchange 'x' in vhost '/'"},
-        {{rc::resource_locked, "cannot obtain exclusive access", {}}, "resource_locked",
+         "not_found",
+         "NOT_FOUND - no exchange 'x' in vhost '/'"},
+        {{rc::resource_locked, "cannot obtain exclusive access", {}},
+         "resource_locked",
          "RESOURCE_LOCKED - cannot obtain exclusive access"},
-        {{rc::precondition_failed, "unknown delivery tag -1", {}}, "precondition_failed",
+        {{rc::precondition_failed, "unknown delivery tag -1", {}},
+         "precondition_failed",
          "PRECONDITION_FAILED - unknown delivery tag -1"},
-        {{rc::access_refused, "queue 'q' in vhost '/' in exclusive use", {}}, "access_refused",
+        {{rc::access_refused, "queue 'q' in vhost '/' in exclusive use", {}},
+         "access_refused",
          "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use"},
-        {{rc::internal_error, "the message store cannot write", {}}, "internal_error",
+        {{rc::internal_error, "the message store cannot write", {}},
+         "internal_error",
          "INTERNAL_ERROR - the message store cannot write"},
     };
     for (auto& r : rows) {

@@ -5,10 +5,10 @@
 
 #include <stdexcept>
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 
 #include "proto/amqp091/codec/frame.h"
 
@@ -44,7 +44,9 @@ core::field_table client_properties() {
 
 }  // namespace
 
-void client_handshake::begin(std::string& out) const { out.append(amqp::protocol_header); }
+void client_handshake::begin(std::string& out) const {
+    out.append(amqp::protocol_header);
+}
 
 client_handshake::step client_handshake::on_method(const amqp::method& m, std::string& out) {
     if (auto* s = std::get_if<amqp::connection_start>(&m)) {
@@ -63,7 +65,8 @@ client_handshake::step client_handshake::on_method(const amqp::method& m, std::s
         return step::more;
     }
     if (auto* t = std::get_if<amqp::connection_tune>(&m)) {
-        _frame_max = t->frame_max == 0 ? wanted_frame_max : std::min(t->frame_max, wanted_frame_max);
+        _frame_max =
+            t->frame_max == 0 ? wanted_frame_max : std::min(t->frame_max, wanted_frame_max);
         if (_frame_max < amqp::frame_min_size) _frame_max = amqp::frame_min_size;
         uint16_t channel_max = t->channel_max == 0 ? 16 : std::min<uint16_t>(t->channel_max, 16);
         amqp::append_method_frame(out, 0, amqp::connection_tune_ok{channel_max, _frame_max, 0});
@@ -74,8 +77,8 @@ client_handshake::step client_handshake::on_method(const amqp::method& m, std::s
     }
     if (std::holds_alternative<amqp::connection_open_ok>(m)) return step::open;
     if (auto* c = std::get_if<amqp::connection_close>(&m)) {
-        _error = describe_close(c->reply_code, c->reply_text, c->failing_class_id,
-                                c->failing_method_id);
+        _error =
+            describe_close(c->reply_code, c->reply_text, c->failing_class_id, c->failing_method_id);
         amqp::append_method_frame(out, 0, amqp::connection_close_ok{});
         return step::failed;
     }
@@ -93,7 +96,7 @@ std::string describe_close(uint16_t code, std::string_view text, uint16_t class_
     if (class_id || method_id) {
         auto name = amqp::method_name(class_id, method_id);
         s += fmt::format(" (in {})", name.empty() ? fmt::format("{}/{}", class_id, method_id)
-                                                   : std::string(name));
+                                                  : std::string(name));
     }
     return s;
 }
@@ -222,8 +225,7 @@ uint32_t sync_client::declare_queue(const std::string& name, bool durable,
     return call<amqp::queue_declare_ok>(d).message_count;
 }
 
-void sync_client::declare_exchange(const std::string& name, const std::string& type,
-                                   bool durable) {
+void sync_client::declare_exchange(const std::string& name, const std::string& type, bool durable) {
     amqp::exchange_declare d;
     d.exchange = name;
     d.type = type;

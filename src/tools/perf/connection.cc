@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 
 #include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/codec/wire.h"
@@ -46,11 +46,13 @@ perf_connection::perf_connection(asio::io_context& io, const perf_options& o, ru
                        : role == conn_role::consumer ? "consumer"
                                                      : "connection";
     _name = fmt::format("{} {}", what, index);
-    _rbuf.resize(role == conn_role::consumer ? 256 * 1024 : role == conn_role::producer ? 64 * 1024
-                                                                                          : 4096);
+    _rbuf.resize(role == conn_role::consumer   ? 256 * 1024
+                 : role == conn_role::producer ? 64 * 1024
+                                               : 4096);
     if (_o.multi_ack > 0) {
         _ack_every = _o.multi_ack;
-        if (_o.prefetch > 0) _ack_every = std::min<uint64_t>(_ack_every, std::max(1, _o.prefetch / 2));
+        if (_o.prefetch > 0)
+            _ack_every = std::min<uint64_t>(_ack_every, std::max(1, _o.prefetch / 2));
     }
 }
 
@@ -88,16 +90,17 @@ void perf_connection::do_start(tcp::endpoint ep) {
 
 void perf_connection::read_more() {
     if (!_socket.is_open()) return;
-    _socket.async_read_some(asio::buffer(_rbuf.data() + _rlen, _rbuf.size() - _rlen),
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                                if (ec) {
-                                    if (ec == asio::error::operation_aborted) return;
-                                    return self->fail(ec == asio::error::eof
-                                                          ? std::string("connection closed by the broker")
-                                                          : "read: " + ec.message());
-                                }
-                                self->on_read(n);
-                            });
+    _socket.async_read_some(
+        asio::buffer(_rbuf.data() + _rlen, _rbuf.size() - _rlen),
+        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+            if (ec) {
+                if (ec == asio::error::operation_aborted) return;
+                return self->fail(ec == asio::error::eof
+                                      ? std::string("connection closed by the broker")
+                                      : "read: " + ec.message());
+            }
+            self->on_read(n);
+        });
 }
 
 void perf_connection::on_read(size_t n) {
@@ -107,7 +110,8 @@ void perf_connection::on_read(size_t n) {
     for (;;) {
         auto r = amqp::parse_frame(std::string_view(_rbuf.data() + pos, _rlen - pos), _frame_max);
         if (r.k == amqp::parse_result::need_more) break;
-        if (r.k == amqp::parse_result::error) return fail("bad frame from the broker: " + r.err.text);
+        if (r.k == amqp::parse_result::error)
+            return fail("bad frame from the broker: " + r.err.text);
         pos += r.consumed;
         if (!on_frame(r.frame, now)) return;
     }
@@ -212,7 +216,8 @@ bool perf_connection::on_frame(const amqp::frame_view& f, uint64_t now) {
                 fail("unexpected body frame");
                 return false;
             }
-            if (_body_seen == 0 && f.payload.size() >= 8) std::memcpy(&_body_ts, f.payload.data(), 8);
+            if (_body_seen == 0 && f.payload.size() >= 8)
+                std::memcpy(&_body_ts, f.payload.data(), 8);
             _body_seen += f.payload.size();
             if (_body_seen > _body_remaining) {
                 fail("body longer than its header said");
@@ -234,8 +239,9 @@ bool perf_connection::on_method(uint16_t channel, const amqp::method& m) {
     if (auto* c = std::get_if<amqp::connection_close>(&m)) {
         amqp::append_method_frame(_pending, 0, amqp::connection_close_ok{});
         send_now();
-        fail("broker closed the connection: " +
-             describe_close(c->reply_code, c->reply_text, c->failing_class_id, c->failing_method_id));
+        fail("broker closed the connection: " + describe_close(c->reply_code, c->reply_text,
+                                                               c->failing_class_id,
+                                                               c->failing_method_id));
         return false;
     }
     if (std::holds_alternative<amqp::connection_close_ok>(m)) {
@@ -259,8 +265,9 @@ bool perf_connection::on_method(uint16_t channel, const amqp::method& m) {
     }
     if (auto* c = std::get_if<amqp::channel_close>(&m)) {
         amqp::append_method_frame(_pending, channel, amqp::channel_close_ok{});
-        fail("broker closed the channel: " +
-             describe_close(c->reply_code, c->reply_text, c->failing_class_id, c->failing_method_id));
+        fail("broker closed the channel: " + describe_close(c->reply_code, c->reply_text,
+                                                            c->failing_class_id,
+                                                            c->failing_method_id));
         return false;
     }
     if (std::holds_alternative<amqp::channel_open_ok>(m)) {
@@ -360,7 +367,8 @@ void perf_connection::append_publishes(uint64_t n, uint64_t first_ts, double int
     _pending.resize(at + n * t);
     char* p = _pending.data() + at;
     for (uint64_t i = 0; i < n; ++i, p += t) {
-        uint64_t ts = first_ts + static_cast<uint64_t>(std::llround(interval_ns * static_cast<double>(i)));
+        uint64_t ts =
+            first_ts + static_cast<uint64_t>(std::llround(interval_ns * static_cast<double>(i)));
         std::memcpy(p, _template.data(), t);
         std::memcpy(p + _ts_offset, &ts, 8);
         if (_o.confirm > 0) _inflight.push_back(ts);
@@ -380,9 +388,11 @@ void perf_connection::pump() {
         return;
     }
     if (_writing) return;
-    uint64_t n = std::min<uint64_t>(_o.batch, std::max<size_t>(1, max_batch_bytes / _template.size()));
+    uint64_t n =
+        std::min<uint64_t>(_o.batch, std::max<size_t>(1, max_batch_bytes / _template.size()));
     if (_o.pmessages) n = std::min(n, _o.pmessages - _published);
-    if (_o.confirm) n = std::min<uint64_t>(n, _o.confirm > _unconfirmed ? _o.confirm - _unconfirmed : 0);
+    if (_o.confirm)
+        n = std::min<uint64_t>(n, _o.confirm > _unconfirmed ? _o.confirm - _unconfirmed : 0);
     if (n == 0) return check_done();
     append_publishes(n, now_ns(), 0);
     send_now();
@@ -423,7 +433,8 @@ void perf_connection::on_tick() {
         _window_blocked = true;  // on_confirm ticks again
         return;
     }
-    uint64_t next = start + static_cast<uint64_t>(std::llround(_interval_ns * static_cast<double>(_published)));
+    uint64_t next =
+        start + static_cast<uint64_t>(std::llround(_interval_ns * static_cast<double>(_published)));
     if (backlog) next = now + 1000000;
     _timer.expires_at(to_time_point(std::max(next, now + 20000)));
     _timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -488,7 +499,8 @@ void perf_connection::send_now() {
                           self->_writing = false;
                           self->_out.clear();
                           if (ec) {
-                              if (ec != asio::error::operation_aborted) self->fail("write: " + ec.message());
+                              if (ec != asio::error::operation_aborted)
+                                  self->fail("write: " + ec.message());
                               return;
                           }
                           self->pump();

@@ -105,8 +105,8 @@ private:
 
     // Consumer state: where we are within a delivery.
     enum class content_state { method, header, body } _cstate = content_state::method;
-    uint64_t _delivery_tag = 0;    // of the delivery being read
-    uint64_t _completed_tag = 0;   // of the last delivery read in full: what acks cover
+    uint64_t _delivery_tag = 0;   // of the delivery being read
+    uint64_t _completed_tag = 0;  // of the last delivery read in full: what acks cover
     uint64_t _body_remaining = 0;
     uint64_t _body_seen = 0;
     uint64_t _body_ts = 0;
@@ -121,7 +121,7 @@ private:
     bool _publishing = false;
     uint64_t _published = 0;
     uint64_t _batch_published = 0;
-    double _interval_ns = 0;  // fixed-rate: ns between two publishes of this producer
+    double _interval_ns = 0;       // fixed-rate: ns between two publishes of this producer
     bool _window_blocked = false;  // fixed-rate producer waiting for confirms
     // Publisher confirms: send time of every unconfirmed message, by sequence number from
     // _confirm_base; 0 marks an entry confirmed out of order.

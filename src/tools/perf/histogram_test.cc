@@ -104,7 +104,8 @@ TEST(Histogram, MergeEqualsRecordingEverything) {
     EXPECT_EQ(a.min(), all.min());
     EXPECT_EQ(a.max(), all.max());
     EXPECT_DOUBLE_EQ(a.mean(), all.mean());
-    for (double p : {50.0, 90.0, 99.0, 99.9}) EXPECT_EQ(a.value_at_percentile(p), all.value_at_percentile(p));
+    for (double p : {50.0, 90.0, 99.0, 99.9})
+        EXPECT_EQ(a.value_at_percentile(p), all.value_at_percentile(p));
     histogram empty;
     a.merge(empty);
     EXPECT_EQ(a.count(), all.count());

@@ -7,7 +7,9 @@
 #include "tools/perf/runner.h"
 
 namespace {
-extern "C" void on_signal(int) { warren::perf::request_stop(); }
+extern "C" void on_signal(int) {
+    warren::perf::request_stop();
+}
 }  // namespace
 
 int main(int argc, char** argv) {

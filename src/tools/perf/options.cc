@@ -142,8 +142,9 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
     app.add_option("-y,--consumers", o.consumers, "Consumer connections")
         ->check(CLI::Range(0, 100000));
     auto* queue_opt = app.add_option("-u,--queue", queue, "Queue name (default warren-perf)");
-    auto* queues_opt = app.add_option("--queues", queue_count, "Number of queues, named by --queue-pattern")
-                           ->check(CLI::Range(1, 1000000));
+    auto* queues_opt =
+        app.add_option("--queues", queue_count, "Number of queues, named by --queue-pattern")
+            ->check(CLI::Range(1, 1000000));
     app.add_option("--queue-pattern", o.queue_pattern, "Queue name pattern, %d is the index");
     queues_opt->excludes(queue_opt);
     app.add_option("--queue-args", queue_args, "Queue arguments k=v,k=v (x-max-length=...)");

@@ -5,8 +5,8 @@
 // combination makes sense; parse errors come back as text and an exit code, never as exceptions.
 //
 //   auto r = perf::parse_options(argc, argv);
-//   if (auto* exit = std::get_if<perf::parse_exit>(&r)) { print(exit->message); return exit->code; }
-//   perf::perf_options o = std::get<perf::perf_options>(r);
+//   if (auto* exit = std::get_if<perf::parse_exit>(&r)) { print(exit->message); return exit->code;
+//   } perf::perf_options o = std::get<perf::perf_options>(r);
 
 #include <cstdint>
 #include <string>
@@ -44,30 +44,30 @@ struct perf_options {
     std::vector<std::string> queues;
     std::string queue_pattern = "warren-perf-%d";
     core::field_table queue_args;
-    bool durable = false;   // durable queues (implied by --persistent)
+    bool durable = false;      // durable queues (implied by --persistent)
     bool keep_queues = false;  // do not delete the queues at the end
 
-    std::string exchange;          // empty: the default exchange, routing key = queue name
+    std::string exchange;  // empty: the default exchange, routing key = queue name
     std::string exchange_type = "direct";
-    std::string routing_key;       // empty: the queue's name
+    std::string routing_key;  // empty: the queue's name
     bool routing_key_given = false;
 
-    uint32_t size = 16;           // body bytes; the first 8 hold the send time
-    bool persistent = false;      // delivery-mode 2
-    uint32_t confirm = 0;         // in-flight publisher-confirm window per producer; 0 = off
-    uint16_t prefetch = 0;        // basic.qos prefetch-count; 0 = unlimited
+    uint32_t size = 16;       // body bytes; the first 8 hold the send time
+    bool persistent = false;  // delivery-mode 2
+    uint32_t confirm = 0;     // in-flight publisher-confirm window per producer; 0 = off
+    uint16_t prefetch = 0;    // basic.qos prefetch-count; 0 = unlimited
     bool auto_ack = false;
-    uint32_t multi_ack = 0;       // ack every N deliveries (multiple=true); 0 = once per read
-    double rate = 0;              // total msg/s over all producers; 0 = unlimited
-    double time_s = 0;            // run time in seconds; 0 = until the message count is reached
-    uint64_t pmessages = 0;       // messages per producer; 0 = until the time is up
-    bool no_consume = false;      // fill mode: no consumers, measure queue growth
-    int idle_connections = 0;     // extra connections opened and held idle (memory scenario)
-    int threads = 0;              // I/O threads; 0 = 2 when both producers and consumers run
-    uint32_t batch = 500;         // publishes per write in unlimited mode
-    double drain_timeout_s = 5;   // in count mode, how long to wait for the last deliveries
+    uint32_t multi_ack = 0;      // ack every N deliveries (multiple=true); 0 = once per read
+    double rate = 0;             // total msg/s over all producers; 0 = unlimited
+    double time_s = 0;           // run time in seconds; 0 = until the message count is reached
+    uint64_t pmessages = 0;      // messages per producer; 0 = until the time is up
+    bool no_consume = false;     // fill mode: no consumers, measure queue growth
+    int idle_connections = 0;    // extra connections opened and held idle (memory scenario)
+    int threads = 0;             // I/O threads; 0 = 2 when both producers and consumers run
+    uint32_t batch = 500;        // publishes per write in unlimited mode
+    double drain_timeout_s = 5;  // in count mode, how long to wait for the last deliveries
     bool json = false;
-    bool quiet = false;           // no live lines
+    bool quiet = false;  // no live lines
 
     // The queue a producer or consumer with this index uses.
     const std::string& queue_for(int index) const { return queues[index % queues.size()]; }

@@ -42,9 +42,9 @@ TEST(PerfOptions, Defaults) {
 }
 
 TEST(PerfOptions, ShortFlagsOfTheScenarios) {
-    perf_options o = ok({"-x", "2", "-y", "3", "-u", "q1", "-s", "1024", "--persistent", "-c",
-                         "1000", "-q", "1000", "--multi-ack", "100", "-r", "10000", "-z", "30",
-                         "-C", "5000", "--json"});
+    perf_options o = ok({"-x",           "2",  "-y",   "3",  "-u",   "q1",          "-s",  "1024",
+                         "--persistent", "-c", "1000", "-q", "1000", "--multi-ack", "100", "-r",
+                         "10000",        "-z", "30",   "-C", "5000", "--json"});
     EXPECT_EQ(o.producers, 2);
     EXPECT_EQ(o.consumers, 3);
     EXPECT_EQ(o.queues, std::vector<std::string>{"q1"});
@@ -88,8 +88,8 @@ TEST(PerfOptions, UriAndOverrides) {
     EXPECT_EQ(o.broker.host, "broker.example");
     EXPECT_EQ(o.broker.port, 5673);
     EXPECT_EQ(o.broker.vhost, "my/vhost");
-    perf_options p = ok({"--uri", "amqp://bob:pw@h:1/v", "-h", "other", "--port", "2",
-                         "--vhost", "w", "--user", "u", "--password", "p"});
+    perf_options p = ok({"--uri", "amqp://bob:pw@h:1/v", "-h", "other", "--port", "2", "--vhost",
+                         "w", "--user", "u", "--password", "p"});
     EXPECT_EQ(p.broker.host, "other");
     EXPECT_EQ(p.broker.port, 2);
     EXPECT_EQ(p.broker.vhost, "w");
@@ -121,7 +121,8 @@ TEST(PerfOptions, UriParsing) {
 }
 
 TEST(PerfOptions, QueueArguments) {
-    perf_options o = ok({"--queue-args", "x-max-length=1000,x-queue-type=classic,x-single-active-consumer=true"});
+    perf_options o = ok(
+        {"--queue-args", "x-max-length=1000,x-queue-type=classic,x-single-active-consumer=true"});
     ASSERT_EQ(o.queue_args.size(), 3u);
     EXPECT_EQ(core::find(o.queue_args, "x-max-length")->as_int(), 1000);
     EXPECT_TRUE(std::holds_alternative<int64_t>(core::find(o.queue_args, "x-max-length")->v));

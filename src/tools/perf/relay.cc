@@ -27,12 +27,12 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
 
 #include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/codec/frame.h"
@@ -54,9 +54,7 @@ class peer : public std::enable_shared_from_this<peer> {
 public:
     peer(relay& r, tcp::socket s) : _r(r), _socket(std::move(s)), _rbuf(256 * 1024) {}
     void start();
-    void send(std::string_view bytes) {
-        _pending.append(bytes);
-    }
+    void send(std::string_view bytes) { _pending.append(bytes); }
     std::string& pending() { return _pending; }
     void flush();
     size_t backlog() const { return _pending.size() + _out.size(); }
@@ -93,7 +91,7 @@ private:
     enum { idle, header, body } _content = idle;
     std::string _exchange, _rk, _props, _body;
     uint64_t _body_size = 0;
-    bool _spliced = false;       // splice mode: now copying raw frames
+    bool _spliced = false;  // splice mode: now copying raw frames
     std::shared_ptr<peer> _splice_target;
     std::set<std::shared_ptr<peer>> _touched;  // consumers written to during this read
 };
@@ -103,7 +101,8 @@ struct relay {
     std::map<std::string, std::vector<std::weak_ptr<peer>>> consumers;  // queue -> consumers
     std::map<std::string, size_t> rr;
     std::map<std::string, std::string> exchange_types;
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>> bindings;  // ex -> (key, q)
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>>
+        bindings;  // ex -> (key, q)
     uint64_t published = 0, delivered = 0, dropped = 0;
 
     std::shared_ptr<peer> pick(const std::string& queue) {
@@ -286,7 +285,9 @@ void peer::publish_complete() {
 }
 
 bool peer::on_method(uint16_t ch, const amqp::method& m) {
-    auto reply = [&](uint16_t channel, const auto& r) { amqp::append_method_frame(_pending, channel, r); };
+    auto reply = [&](uint16_t channel, const auto& r) {
+        amqp::append_method_frame(_pending, channel, r);
+    };
     if (std::holds_alternative<amqp::connection_start_ok>(m)) {
         reply(0, amqp::connection_tune{2047, frame_max, 0});
     } else if (std::holds_alternative<amqp::connection_tune_ok>(m)) {
@@ -332,18 +333,19 @@ void peer::flush() {
     _out.swap(_pending);
     _pending.clear();
     _writing = true;
-    asio::async_write(_socket, asio::buffer(_out), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-        self->_writing = false;
-        self->_out.clear();
-        if (ec) return self->close();
-        if (self->_closed && self->_pending.empty()) return self->close();
-        self->flush();
-        if (self->backlog() <= max_backlog / 2 && !self->_waiters.empty()) {
-            auto waiters = std::move(self->_waiters);
-            self->_waiters.clear();
-            for (auto& w : waiters) w->resume_reading();
-        }
-    });
+    asio::async_write(_socket, asio::buffer(_out),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                          self->_writing = false;
+                          self->_out.clear();
+                          if (ec) return self->close();
+                          if (self->_closed && self->_pending.empty()) return self->close();
+                          self->flush();
+                          if (self->backlog() <= max_backlog / 2 && !self->_waiters.empty()) {
+                              auto waiters = std::move(self->_waiters);
+                              self->_waiters.clear();
+                              for (auto& w : waiters) w->resume_reading();
+                          }
+                      });
 }
 
 void peer::close() {
@@ -370,7 +372,8 @@ int main(int argc, char** argv) {
     uint16_t port = 5699;
     app.add_option("--bind", bind, "Address to listen on");
     app.add_option("--port", port, "Port to listen on");
-    app.add_option("--mode", mode, "deliver (re-frame publishes as deliveries) or splice (copy bytes)")
+    app.add_option("--mode", mode,
+                   "deliver (re-frame publishes as deliveries) or splice (copy bytes)")
         ->check(CLI::IsMember({"deliver", "splice"}));
     CLI11_PARSE(app, argc, argv);
     std::signal(SIGPIPE, SIG_IGN);
@@ -387,7 +390,8 @@ int main(int argc, char** argv) {
     accept_loop(acc, r);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) { io.stop(); });
-    std::cerr << fmt::format("warren-relay listening on {}:{} ({} mode)", bind, port, mode) << std::endl;
+    std::cerr << fmt::format("warren-relay listening on {}:{} ({} mode)", bind, port, mode)
+              << std::endl;
     io.run();
     std::cerr << fmt::format("warren-relay: {} published, {} delivered, {} dropped", r.published,
                              r.delivered, r.dropped)

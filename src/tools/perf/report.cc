@@ -67,20 +67,23 @@ nlohmann::json latency_json(const latency_summary& l) {
 std::string format_summary(const run_summary& s) {
     std::string o = "warren-perf summary\n";
     o += fmt::format("  broker           {} vhost {}\n", s.broker, s.vhost);
-    o += fmt::format("  setup            {} producer(s), {} consumer(s), {} queue(s), {} B{}{}\n",
-                     s.producers, s.consumers, s.queues, s.size, s.persistent ? " persistent" : "",
-                     s.exchange.empty() ? "" : fmt::format(", exchange {} ({})", s.exchange, s.exchange_type));
+    o += fmt::format(
+        "  setup            {} producer(s), {} consumer(s), {} queue(s), {} B{}{}\n", s.producers,
+        s.consumers, s.queues, s.size, s.persistent ? " persistent" : "",
+        s.exchange.empty() ? "" : fmt::format(", exchange {} ({})", s.exchange, s.exchange_type));
     std::string flags;
     if (s.confirm) flags += fmt::format("confirms window {}, ", s.confirm);
-    flags += s.auto_ack ? "auto-ack" : fmt::format("manual ack (prefetch {}, {})", s.prefetch,
-                                                   s.multi_ack ? fmt::format("multi-ack {}", s.multi_ack)
-                                                               : std::string("ack per read"));
+    flags += s.auto_ack ? "auto-ack"
+                        : fmt::format("manual ack (prefetch {}, {})", s.prefetch,
+                                      s.multi_ack ? fmt::format("multi-ack {}", s.multi_ack)
+                                                  : std::string("ack per read"));
     if (s.rate > 0) flags += fmt::format(", fixed rate {:.0f} msg/s", s.rate);
     o += fmt::format("  options          {}\n", flags);
     if (s.idle_connections)
         o += fmt::format("  idle connections {} of {} open\n", s.idle_open, s.idle_connections);
     o += fmt::format("  connect time     {:.2f} s\n", s.connect_s);
-    o += fmt::format("  duration         {:.3f} s{}\n", s.duration_s, s.interrupted ? " (interrupted)" : "");
+    o += fmt::format("  duration         {:.3f} s{}\n", s.duration_s,
+                     s.interrupted ? " (interrupted)" : "");
     o += fmt::format("  sent             {} msg ({:.0f} msg/s)\n", s.published, s.send_rate());
     if (s.confirm)
         o += fmt::format("  confirmed        {} msg ({:.0f} msg/s), {} nacked\n", s.confirmed,
@@ -95,7 +98,8 @@ std::string format_summary(const run_summary& s) {
     o += fmt::format("  warren-perf cpu  {:.2f} s ({:.0f}% of a core), {:.0f} ns per message\n",
                      s.cpu_s, s.duration_s > 0 ? 100 * s.cpu_s / s.duration_s : 0,
                      s.cpu_ns_per_message());
-    if (s.blocked) o += fmt::format("  blocked          {} connection.blocked notifications\n", s.blocked);
+    if (s.blocked)
+        o += fmt::format("  blocked          {} connection.blocked notifications\n", s.blocked);
     if (s.errors.empty()) {
         o += "  errors           none\n";
     } else {

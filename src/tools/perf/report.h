@@ -19,7 +19,7 @@ struct latency_summary {
 latency_summary summarize(const histogram& h);
 
 struct run_summary {
-    std::string broker;        // "RabbitMQ 3.10.8 at 127.0.0.1:5672"
+    std::string broker;  // "RabbitMQ 3.10.8 at 127.0.0.1:5672"
     std::string vhost;
     int producers = 0, consumers = 0, queues = 0, idle_connections = 0, idle_open = 0;
     uint32_t size = 0;
@@ -29,14 +29,14 @@ struct run_summary {
     std::string exchange, exchange_type;
 
     double duration_s = 0;
-    double connect_s = 0;      // time to open every connection
+    double connect_s = 0;  // time to open every connection
     uint64_t published = 0, confirmed = 0, nacked = 0, received = 0, acks_sent = 0;
-    uint64_t expected = 0;     // deliveries expected by consumers (count mode), 0 if unknown
+    uint64_t expected = 0;  // deliveries expected by consumers (count mode), 0 if unknown
     int64_t depth_start = 0, depth_end = 0;
     bool depth_known = false;
     uint64_t blocked = 0;
     latency_summary latency, confirm_latency;
-    double cpu_s = 0;          // user + system CPU of warren-perf during the measurement
+    double cpu_s = 0;  // user + system CPU of warren-perf during the measurement
     std::vector<std::string> errors;
     bool interrupted = false;
 

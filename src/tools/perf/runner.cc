@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <fmt/format.h>
 
 #include "tools/perf/amqp_client.h"
 #include "tools/perf/connection.h"
@@ -44,9 +44,13 @@ void raise_fd_limit() {
     }
 }
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
-double seconds_since(uint64_t t0) { return (now_ns() - t0) / 1e9; }
+double seconds_since(uint64_t t0) {
+    return (now_ns() - t0) / 1e9;
+}
 
 // Whether each published message reaches every queue (fanout, headers, or one routing key that
 // every queue is bound with) rather than only its producer's queue.
@@ -67,14 +71,17 @@ std::vector<uint64_t> routed_per_queue(const perf_options& o,
         for (size_t q = 0; q < o.queues.size(); ++q)
             if (o.queues[q] == o.routing_key) routed[q] = total;
     } else {
-        for (size_t i = 0; i < prods.size(); ++i) routed[i % o.queues.size()] += prods[i]->published();
+        for (size_t i = 0; i < prods.size(); ++i)
+            routed[i % o.queues.size()] += prods[i]->published();
     }
     return routed;
 }
 
 }  // namespace
 
-void request_stop() { g_stop.store(true); }
+void request_stop() {
+    g_stop.store(true);
+}
 
 int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     run_control rc;
@@ -114,7 +121,8 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
         sum.broker = fmt::format("{} {} at {}:{}", admin->server_product(), admin->server_version(),
                                  o.broker.host, o.broker.port);
         if (uses_queues) {
-            if (!o.exchange.empty()) admin->declare_exchange(o.exchange, o.exchange_type, o.durable);
+            if (!o.exchange.empty())
+                admin->declare_exchange(o.exchange, o.exchange_type, o.durable);
             int64_t depth = 0;
             for (auto& q : o.queues) {
                 depth += admin->declare_queue(q, o.durable, o.queue_args, false);
@@ -155,14 +163,14 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
 
     std::vector<std::shared_ptr<perf_connection>> producers, consumers, idle, all;
     for (int i = 0; i < o.consumers; ++i)
-        consumers.push_back(std::make_shared<perf_connection>(*ios.back(), o, rc, stats,
-                                                              conn_role::consumer, i));
+        consumers.push_back(
+            std::make_shared<perf_connection>(*ios.back(), o, rc, stats, conn_role::consumer, i));
     for (int i = 0; i < o.idle_connections; ++i)
         idle.push_back(std::make_shared<perf_connection>(*ios[i % ios.size()], o, rc, stats,
                                                          conn_role::idle, i));
     for (int i = 0; i < o.producers; ++i)
-        producers.push_back(std::make_shared<perf_connection>(*ios.front(), o, rc, stats,
-                                                              conn_role::producer, i));
+        producers.push_back(
+            std::make_shared<perf_connection>(*ios.front(), o, rc, stats, conn_role::producer, i));
     all.insert(all.end(), consumers.begin(), consumers.end());
     all.insert(all.end(), idle.begin(), idle.end());
     all.insert(all.end(), producers.begin(), producers.end());
@@ -195,8 +203,10 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
         size_t ready = 0, failed = 0;
         for (size_t i = 0; i < launched; ++i) {
             auto s = all[i]->state();
-            if (s == perf_connection::status::ready) ++ready;
-            else if (s == perf_connection::status::failed || s == perf_connection::status::closed) ++failed;
+            if (s == perf_connection::status::ready)
+                ++ready;
+            else if (s == perf_connection::status::failed || s == perf_connection::status::closed)
+                ++failed;
         }
         if (failed) break;
         while (launched < all.size() && launched - ready < window) all[launched++]->start(endpoint);

@@ -13,13 +13,16 @@ core::error header_error(const char* what) {
                        std::string("cannot decode content header: ") + what};
 }
 
-size_t clamp_short(std::string_view s) { return s.size() > 255 ? 255 : s.size(); }
+size_t clamp_short(std::string_view s) {
+    return s.size() > 255 ? 255 : s.size();
+}
 
 // Appends a frame's 7-byte header with a known payload size.
 void put_frame_header(std::string& out, frame_type t, uint16_t channel, uint32_t size) {
     const char h[frame_header_size] = {
-        static_cast<char>(t),         static_cast<char>(channel >> 8), static_cast<char>(channel),
-        static_cast<char>(size >> 24), static_cast<char>(size >> 16), static_cast<char>(size >> 8),
+        static_cast<char>(t),          static_cast<char>(channel >> 8),
+        static_cast<char>(channel),    static_cast<char>(size >> 24),
+        static_cast<char>(size >> 16), static_cast<char>(size >> 8),
         static_cast<char>(size)};
     out.append(h, frame_header_size);
 }
@@ -102,10 +105,10 @@ void append_body_frames(std::string& out, uint16_t channel, std::string_view bod
 
 void append_deliver(std::string& out, uint16_t channel, std::string_view consumer_tag,
                     uint64_t delivery_tag, bool redelivered, std::string_view exchange,
-                    std::string_view routing_key, std::string_view props_raw,
-                    std::string_view body, uint32_t frame_max) {
-    size_t method_size = 4 + 1 + clamp_short(consumer_tag) + 8 + 1 + 1 + clamp_short(exchange) +
-                         1 + clamp_short(routing_key);
+                    std::string_view routing_key, std::string_view props_raw, std::string_view body,
+                    uint32_t frame_max) {
+    size_t method_size = 4 + 1 + clamp_short(consumer_tag) + 8 + 1 + 1 + clamp_short(exchange) + 1 +
+                         clamp_short(routing_key);
     out.reserve(out.size() + frame_overhead + method_size +
                 content_size(props_raw, body, frame_max));
     put_frame_header(out, frame_type::method, channel, static_cast<uint32_t>(method_size));
@@ -120,9 +123,8 @@ void append_deliver(std::string& out, uint16_t channel, std::string_view consume
 }
 
 void append_get_ok(std::string& out, uint16_t channel, uint64_t delivery_tag, bool redelivered,
-                   std::string_view exchange, std::string_view routing_key,
-                   uint32_t message_count, std::string_view props_raw, std::string_view body,
-                   uint32_t frame_max) {
+                   std::string_view exchange, std::string_view routing_key, uint32_t message_count,
+                   std::string_view props_raw, std::string_view body, uint32_t frame_max) {
     size_t method_size = 4 + 8 + 1 + 1 + clamp_short(exchange) + 1 + clamp_short(routing_key) + 4;
     out.reserve(out.size() + frame_overhead + method_size +
                 content_size(props_raw, body, frame_max));
@@ -139,8 +141,8 @@ void append_get_ok(std::string& out, uint16_t channel, uint64_t delivery_tag, bo
 
 void append_return(std::string& out, uint16_t channel, uint16_t reply_code,
                    std::string_view reply_text, std::string_view exchange,
-                   std::string_view routing_key, std::string_view props_raw,
-                   std::string_view body, uint32_t frame_max) {
+                   std::string_view routing_key, std::string_view props_raw, std::string_view body,
+                   uint32_t frame_max) {
     size_t method_size = 4 + 2 + 1 + clamp_short(reply_text) + 1 + clamp_short(exchange) + 1 +
                          clamp_short(routing_key);
     out.reserve(out.size() + frame_overhead + method_size +

@@ -53,18 +53,17 @@ void append_body_frames(std::string& out, uint16_t channel, std::string_view bod
 // frame_max - 8), appended to `out` with a single reserve and no other allocation.
 void append_deliver(std::string& out, uint16_t channel, std::string_view consumer_tag,
                     uint64_t delivery_tag, bool redelivered, std::string_view exchange,
-                    std::string_view routing_key, std::string_view props_raw,
-                    std::string_view body, uint32_t frame_max);
+                    std::string_view routing_key, std::string_view props_raw, std::string_view body,
+                    uint32_t frame_max);
 // Same shape for basic.get-ok.
 void append_get_ok(std::string& out, uint16_t channel, uint64_t delivery_tag, bool redelivered,
-                   std::string_view exchange, std::string_view routing_key,
-                   uint32_t message_count, std::string_view props_raw, std::string_view body,
-                   uint32_t frame_max);
+                   std::string_view exchange, std::string_view routing_key, uint32_t message_count,
+                   std::string_view props_raw, std::string_view body, uint32_t frame_max);
 // Same shape for basic.return.
 void append_return(std::string& out, uint16_t channel, uint16_t reply_code,
                    std::string_view reply_text, std::string_view exchange,
-                   std::string_view routing_key, std::string_view props_raw,
-                   std::string_view body, uint32_t frame_max);
+                   std::string_view routing_key, std::string_view props_raw, std::string_view body,
+                   uint32_t frame_max);
 
 // basic.publish fields viewed in place (no allocation). The views point into the payload.
 struct publish_view {

@@ -202,7 +202,11 @@ TEST(Content, DeliverSplitsBodyAtFrameMax) {
     encode_properties(raw, all_properties());
     std::string body(10000, '\0');
     for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7);
-    struct tc { uint32_t frame_max; size_t body_len; size_t frames; };
+    struct tc {
+        uint32_t frame_max;
+        size_t body_len;
+        size_t frames;
+    };
     for (auto c : {tc{4096, 10000, 3}, tc{4096, 4088, 1}, tc{4096, 4089, 2}, tc{0, 10000, 1},
                    tc{131072, 0, 0}, tc{9, 5, 5}}) {
         std::string_view b = std::string_view(body).substr(0, c.body_len);
@@ -248,9 +252,9 @@ TEST(Content, GetOkAndReturn) {
 }
 
 TEST(Content, DecodePublishMatchesGenericDecoder) {
-    for (auto p : {basic_publish{0, "", "hello", true, false},
-                   basic_publish{7, "ex", "", false, true},
-                   basic_publish{0, std::string(255, 'e'), std::string(255, 'r'), true, true}}) {
+    for (auto p :
+         {basic_publish{0, "", "hello", true, false}, basic_publish{7, "ex", "", false, true},
+          basic_publish{0, std::string(255, 'e'), std::string(255, 'r'), true, true}}) {
         std::string wire;
         encode_method(wire, p);
         publish_view v;

@@ -18,6 +18,8 @@ bool decode_array(std::string_view& in, core::field_array& out) {
 void encode_array(std::string& out, const core::field_array& a) {
     core::encode_field_array(out, a);
 }
-bool skip_table(std::string_view& in) { return core::skip_field_table(in); }
+bool skip_table(std::string_view& in) {
+    return core::skip_field_table(in);
+}
 
 }  // namespace warren::amqp

@@ -1,10 +1,10 @@
 #pragma once
 // Field-table codec: AMQP 0-9-1 tables, arrays and values as RabbitMQ encodes them (its errata
 // tag set: t b B s u I i l f d D S x A T F V, see core/fields.h). The implementation is core's
-// (core/properties_codec.h: the store records the same bytes); these are the codec's names. Decoders consume from the
-// front of `in` and return false on malformed input (unknown tag, length past the end, nesting
-// deeper than max_field_depth); they never read past the end of `in`. On failure `in` and `out`
-// are left in an unspecified but valid state.
+// (core/properties_codec.h: the store records the same bytes); these are the codec's names.
+// Decoders consume from the front of `in` and return false on malformed input (unknown tag, length
+// past the end, nesting deeper than max_field_depth); they never read past the end of `in`. On
+// failure `in` and `out` are left in an unspecified but valid state.
 //
 //   std::string_view in = payload;
 //   core::field_table t;

@@ -60,7 +60,9 @@ TEST(FieldTable, KnownBytesMatchPika) {
     field_table t{{"a", field_value{int32_t(1)}}, {"b", field_value{"x"}}};
     std::string wire;
     encode_table(wire, t);
-    EXPECT_EQ(hex(wire), "0000000f0161490000000101625300000001" "78");
+    EXPECT_EQ(hex(wire),
+              "0000000f0161490000000101625300000001"
+              "78");
 }
 
 TEST(FieldTable, EmptyTable) {
@@ -119,7 +121,10 @@ TEST(FieldTable, TruncatedAtEveryOffsetFails) {
 }
 
 TEST(FieldTable, TableLengthPastEndFails) {
-    std::string wire = unhex("000000ff") + "\x01" "a" "t\x01";
+    std::string wire = unhex("000000ff") +
+                       "\x01"
+                       "a"
+                       "t\x01";
     std::string_view in = wire;
     field_table t;
     EXPECT_FALSE(decode_table(in, t));
@@ -128,8 +133,11 @@ TEST(FieldTable, TableLengthPastEndFails) {
 TEST(FieldTable, InnerLengthPastTableEndFails) {
     // The table says 8 bytes; the inner long string claims 100 (the bytes exist after the table,
     // but a value must not run past its table).
-    std::string wire =
-        unhex("00000008") + "\x01" "k" "S" + unhex("00000064") + std::string(100, 'x');
+    std::string wire = unhex("00000008") +
+                       "\x01"
+                       "k"
+                       "S" +
+                       unhex("00000064") + std::string(100, 'x');
     std::string_view in = wire;
     field_table t;
     EXPECT_FALSE(decode_table(in, t));
@@ -139,7 +147,10 @@ TEST(FieldTable, InnerLengthPastTableEndFails) {
 
 TEST(FieldTable, UnknownTagFails) {
     for (char tag : std::string("LcCUe\x00Z", 7)) {
-        std::string wire = unhex("00000004") + "\x01" "k" + std::string(1, tag) + "\x00";
+        std::string wire = unhex("00000004") +
+                           "\x01"
+                           "k" +
+                           std::string(1, tag) + "\x00";
         std::string_view in = wire;
         field_table t;
         EXPECT_FALSE(decode_table(in, t)) << int(tag);
@@ -154,7 +165,10 @@ std::string nested_tables(int depth) {
     for (int i = 0; i < depth; ++i) {
         uint32_t len = static_cast<uint32_t>(3 + inner.size());
         std::string outer{char(len >> 24), char(len >> 16), char(len >> 8), char(len)};
-        outer += "\x01" "n" "F";
+        outer +=
+            "\x01"
+            "n"
+            "F";
         outer += inner;
         inner = std::move(outer);
     }

@@ -52,8 +52,8 @@ parse_result parse_frame(std::string_view buf, uint32_t frame_max) {
     uint8_t end = b[frame_header_size + size];
     if (end != frame_end) {
         r.k = parse_result::error;
-        r.err = frame_error(type, payload,
-                            "{invalid_frame_end_marker," + std::to_string(end) + "}");
+        r.err =
+            frame_error(type, payload, "{invalid_frame_end_marker," + std::to_string(end) + "}");
         return r;
     }
     r.k = parse_result::ok;
@@ -64,8 +64,13 @@ parse_result parse_frame(std::string_view buf, uint32_t frame_max) {
 
 size_t begin_frame(std::string& out, frame_type t, uint16_t channel) {
     size_t start = out.size();
-    const char h[frame_header_size] = {static_cast<char>(t), static_cast<char>(channel >> 8),
-                                       static_cast<char>(channel), 0, 0, 0, 0};
+    const char h[frame_header_size] = {static_cast<char>(t),
+                                       static_cast<char>(channel >> 8),
+                                       static_cast<char>(channel),
+                                       0,
+                                       0,
+                                       0,
+                                       0};
     out.append(h, frame_header_size);
     return start;
 }

@@ -164,7 +164,10 @@ TEST(Frame, RandomBytesNeverCrash) {
         std::string b(r.below(40), '\0');
         for (auto& c : b) c = static_cast<char>(r.next());
         if (!b.empty() && r.below(2)) b[0] = static_cast<char>(1 + r.below(3));
-        if (b.size() > 6 && r.below(2)) { b[3] = b[4] = b[5] = 0; b[6] = char(r.below(40)); }
+        if (b.size() > 6 && r.below(2)) {
+            b[3] = b[4] = b[5] = 0;
+            b[6] = char(r.below(40));
+        }
         auto res = parse_frame(b, static_cast<uint32_t>(r.below(2) ? 4096 : 0));
         if (res.k == parse_result::ok) {
             EXPECT_LE(res.consumed, b.size());

@@ -113,9 +113,9 @@ TEST(Methods, SpecDefaults) {
 // Reference bytes produced by pika 1.2 (pika.frame.Method(...).marshal()).
 TEST(Methods, ConnectionStartAsRabbitSendsIt) {
     connection_start m;
-    m.server_properties = {{"product", field_value{"RabbitMQ"}},
-                           {"capabilities",
-                            field_value::table({{"publisher_confirms", field_value{true}}})}};
+    m.server_properties = {
+        {"product", field_value{"RabbitMQ"}},
+        {"capabilities", field_value::table({{"publisher_confirms", field_value{true}}})}};
     m.mechanisms = "PLAIN AMQPLAIN";
     m.locales = "en_US";
     std::string out;
@@ -163,7 +163,11 @@ TEST(Methods, NackAndCloseBytes) {
 
 TEST(Methods, BadTableInsideMethodIsFrameError) {
     // queue.declare whose arguments table has an unknown tag 'Z'.
-    std::string wire = unhex("0032000a0000017100") + unhex("00000004") + "\x01" "k" "Z" "\x00";
+    std::string wire = unhex("0032000a0000017100") + unhex("00000004") +
+                       "\x01"
+                       "k"
+                       "Z"
+                       "\x00";
     auto r = decode_method(wire);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, core::reply_code::frame_error);

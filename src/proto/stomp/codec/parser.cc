@@ -141,8 +141,8 @@ bool parser::finish_headers() {
         }
         if (n > _limits.max_body_size) {
             _error = {"Message too large",
-                      fmt::format("content-length {} exceeds the message size limit of {} bytes",
-                                  n, _limits.max_body_size),
+                      fmt::format("content-length {} exceeds the message size limit of {} bytes", n,
+                                  _limits.max_body_size),
                       n};
             return false;
         }

@@ -33,7 +33,7 @@
 namespace warren::stomp {
 
 struct limits {
-    size_t max_frame_size = 4 * 1024 * 1024;  // command + headers (the body is not counted)
+    size_t max_frame_size = 4 * 1024 * 1024;   // command + headers (the body is not counted)
     size_t max_body_size = 128 * 1024 * 1024;  // RabbitMQ's max_message_size default (128 MiB)
     size_t max_headers = 1000;
     size_t max_header_length = 64 * 1024;  // one header (or command) line, escaped form
