@@ -657,13 +657,30 @@ connection_set::~connection_set() {
     for (auto& [k, c] : conns) c->abandon();
 }
 
+bool connection_set::refuse_new() {
+    if (_shutting_down) return true;
+    if (_settings.max_connections == 0 || _connections.size() < _settings.max_connections)
+        return false;
+    ++_refused;
+    uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now().time_since_epoch())
+                                             .count());
+    if (now - _refused_logged_ms >= 1000) {
+        WLOG_WARN("{} connection refused: {} connections open (max_connections); {} refused",
+                  _protocol, _connections.size(), _refused);
+        _refused = 0;
+        _refused_logged_ms = now;
+    }
+    return true;
+}
+
 void connection_set::add(std::shared_ptr<connection> c, const connection::session_factory& make) {
     _connections.emplace(c.get(), c);
     c->start(make);
 }
 
 void connection_set::accept(tcp::socket s, const connection::session_factory& make) {
-    if (_shutting_down) {
+    if (refuse_new()) {
         error_code ec;
         s.close(ec);
         return;
@@ -672,7 +689,7 @@ void connection_set::accept(tcp::socket s, const connection::session_factory& ma
 }
 
 void connection_set::accept_websocket(ws_stream ws, const connection::session_factory& make) {
-    if (_shutting_down) {
+    if (refuse_new()) {
         error_code ec;
         beast::get_lowest_layer(ws).socket().close(ec);
         return;
@@ -683,7 +700,7 @@ void connection_set::accept_websocket(ws_stream ws, const connection::session_fa
 
 void connection_set::accept_tls(tcp::socket s, tls_context_ptr ctx,
                                 const connection::session_factory& make) {
-    if (_shutting_down) {
+    if (refuse_new()) {
         error_code ec;
         s.close(ec);
         return;
@@ -695,7 +712,7 @@ void connection_set::accept_tls(tcp::socket s, tls_context_ptr ctx,
 
 void connection_set::accept_websocket_tls(wss_stream ws, tls_context_ptr ctx,
                                           const connection::session_factory& make) {
-    if (_shutting_down) {
+    if (refuse_new()) {
         error_code ec;
         beast::get_lowest_layer(ws).socket().close(ec);
         return;

@@ -57,6 +57,9 @@ using wss_stream =
     boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
 
 struct transport_settings {
+    // Most open connections of this set (TCP, TLS and WebSocket together); a connection beyond
+    // it is closed at once with a log line, so file descriptors cannot run out (0 = no limit).
+    size_t max_connections = 0;
     // Reading pauses while more output than this is being written to a slow peer.
     size_t read_pause_bytes = 16 << 20;
     // How long a closing connection waits for its peer to close (session::close_grace_ms()
@@ -183,11 +186,15 @@ public:
 
 private:
     void add(std::shared_ptr<connection> c, const connection::session_factory& make);
+    // Shutting down, or max_connections reached (logged, at most once a second).
+    bool refuse_new();
 
     boost::asio::io_context& _io;
     std::string _protocol;
     transport_settings _settings;
     bool _shutting_down = false;
+    uint64_t _refused = 0;            // refused at max_connections since the last log line
+    uint64_t _refused_logged_ms = 0;  // when that line was written
     std::unordered_map<const connection*, std::shared_ptr<connection>> _connections;
 };
 

@@ -86,6 +86,9 @@ const std::vector<key_doc>& describe() {
         {"default_vhost", "/", "vhost created on first start"},
         {"max_message_size", "134217728",
          "largest message body accepted, bytes (1..536870912; RabbitMQ's default, 128 MiB)"},
+        {"max_connections", "0",
+         "most open connections per protocol (AMQP; STOMP), TCP, TLS and WebSocket together; "
+         "one more is closed at once and logged (0 = no limit)"},
         {"stomp.max_frame_size", "4194304",
          "largest STOMP command + headers accepted, bytes (the body: max_message_size)"},
         {"stomp.heartbeat", "10000", "STOMP heart-beat the broker offers, milliseconds (0 = off)"},
@@ -188,6 +191,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.default_pass = parse_string(key, value);
     } else if (key == "default_vhost") {
         c.default_vhost = parse_string(key, value);
+    } else if (key == "max_connections") {
+        c.max_connections = parse_uint<uint64_t>(key, value, 0, 10'000'000);
     } else if (key == "max_message_size") {
         // RabbitMQ caps max_message_size at 512 MiB.
         c.max_message_size = parse_uint<uint64_t>(key, value, 1, 512ull << 20);

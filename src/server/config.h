@@ -58,6 +58,9 @@ struct config {
     std::string default_vhost = "/";
     // Largest message body any protocol accepts, bytes (RabbitMQ's max_message_size default).
     uint64_t max_message_size = 128ull << 20;
+    // Most open connections per protocol (AMQP; STOMP), TCP, TLS and WebSocket together; one more
+    // is closed at once with a log line (0 = no limit).
+    uint64_t max_connections = 0;
     uint32_t stomp_max_frame_size = 4 * 1024 * 1024;  // STOMP command + headers
     uint16_t stomp_heartbeat_ms = 10000;
     std::vector<policy_setting> policies;  // `policy` lines, in file order

@@ -87,6 +87,7 @@ int run(const server::config& cfg) {
     amqp::settings amqp_settings;
     amqp_settings.frame_max = cfg.amqp_frame_max;
     amqp_settings.max_message_size = cfg.max_message_size;
+    amqp_settings.max_connections = static_cast<size_t>(cfg.max_connections);
     amqp_settings.channel_max = cfg.amqp_channel_max;
     amqp_settings.heartbeat_s = cfg.amqp_heartbeat;
     amqp_settings.version = server::version;
@@ -95,6 +96,7 @@ int run(const server::config& cfg) {
     stomp::settings stomp_settings;
     stomp_settings.max_frame_size = cfg.stomp_max_frame_size;
     stomp_settings.max_message_size = cfg.max_message_size;
+    stomp_settings.max_connections = static_cast<size_t>(cfg.max_connections);
     stomp_settings.heartbeat_ms = cfg.stomp_heartbeat_ms;
     stomp_settings.default_user = cfg.default_user;
     stomp_settings.default_pass = cfg.default_pass;

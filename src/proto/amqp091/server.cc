@@ -5,8 +5,9 @@
 namespace warren::amqp {
 
 namespace {
-net::transport_settings transport_for_amqp() {
+net::transport_settings transport_for_amqp(const settings& s) {
     net::transport_settings t;
+    t.max_connections = s.max_connections;
     t.read_pause_bytes = 16 << 20;  // above a consumer's 4 MB output limit (session.h)
     t.ws_text_when_utf8 = false;    // AMQP frames are binary
     return t;
@@ -14,7 +15,10 @@ net::transport_settings transport_for_amqp() {
 }  // namespace
 
 server::server(boost::asio::io_context& io, core::broker& b, settings s)
-    : _io(io), _broker(b), _settings(std::move(s)), _connections(io, "amqp", transport_for_amqp()) {
+    : _io(io),
+      _broker(b),
+      _settings(std::move(s)),
+      _connections(io, "amqp", transport_for_amqp(_settings)) {
     if (_settings.frame_max != 0 && _settings.frame_max < frame_min_size)
         _settings.frame_max = frame_min_size;
 }

@@ -33,6 +33,8 @@ struct settings {
     uint16_t heartbeat_s = 60;
     // Largest message body accepted (RabbitMQ's max_message_size; its default, 128 MiB).
     uint64_t max_message_size = default_max_message_size;
+    // Most open AMQP connections (all listeners of the protocol count apart); 0 = no limit.
+    size_t max_connections = 0;
     std::string product = "Warren";
     std::string version = "0.1.0";
 };

@@ -637,15 +637,21 @@ net::output_batch session::take_output() {
 }
 
 void session::recycle(std::string&& written) {
+    const size_t n = written.size();
     written.clear();
-    // Keep one spare buffer, unless it is a burst's worth: a connection does not keep a burst's
-    // memory.
+    // A small write that drains the connection ends a burst: give large buffers back, so an idle
+    // connection does not keep a burst's memory. Under load keep the written buffer as the spare
+    // for the next batch (no allocation, no regrowth per write).
+    if (_out.empty() && n < keep_out_capacity / 8) {
+        if (_out.capacity() > keep_out_capacity) std::string().swap(_out);
+        if (_spare.capacity() > keep_out_capacity) std::string().swap(_spare);
+        if (written.capacity() > keep_out_capacity) return;  // freed with `written`
+    }
     if (written.capacity() <= 4 * output_limit && _spare.capacity() < written.capacity())
         _spare = std::move(written);
 }
 
 void session::on_output_drained() {
-    if (_out.empty() && _spare.capacity() > keep_out_capacity) std::string().swap(_spare);
     if (_consumers_blocked && !output_full() && _state == state::open) {
         _consumers_blocked = false;
         resume_consumers();

@@ -8,6 +8,7 @@ namespace warren::stomp {
 namespace {
 net::transport_settings transport_for_stomp(const settings& s) {
     net::transport_settings t;
+    t.max_connections = s.max_connections;
     // Above a subscription's 1 MB output high water (session_settings::output_high_water).
     t.read_pause_bytes = 16 << 20;
     t.close_grace_ms = 1000;

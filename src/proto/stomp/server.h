@@ -34,6 +34,7 @@ struct settings {
     // instead (more: ERROR precondition_failed, RabbitMQ's text).
     uint32_t max_frame_size = 4 * 1024 * 1024;
     uint64_t max_message_size = 128 * 1024 * 1024;  // RabbitMQ's max_message_size default
+    size_t max_connections = 0;                     // most open STOMP connections; 0 = no limit
     uint32_t max_headers = 1000;
     uint32_t max_header_length = 64 * 1024;
     // Heart-beats: the broker honours the client's CONNECT heart-beat request (as RabbitMQ
