@@ -36,6 +36,13 @@ constexpr size_t ws_keep_buffer = 64 * 1024;
 // A TLS read returns at most one record's plaintext (16 KiB): a larger buffer gains nothing.
 constexpr size_t tls_read_size = 16 * 1024;
 
+// The transport's one clock: milliseconds of the monotonic clock, passed to sessions as `now`.
+uint64_t steady_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
 std::vector<char>& shared_read_buffer() {
     thread_local std::vector<char> buf;
     return buf;
@@ -483,9 +490,7 @@ connection::~connection() {
 }
 
 uint64_t connection::now_ms() const {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
+    return steady_ms();
 }
 
 void connection::start(const session_factory& make) {
@@ -662,9 +667,7 @@ bool connection_set::refuse_new() {
     if (_settings.max_connections == 0 || _connections.size() < _settings.max_connections)
         return false;
     ++_refused;
-    uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             std::chrono::steady_clock::now().time_since_epoch())
-                                             .count());
+    uint64_t now = steady_ms();
     if (now - _refused_logged_ms >= 1000) {
         WLOG_WARN("{} connection refused: {} connections open (max_connections); {} refused",
                   _protocol, _connections.size(), _refused);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include "base/log.h"
 #include "core/broker.h"
@@ -259,29 +260,36 @@ int main(int argc, char** argv) {
     CLI::App app{"warrend: the Warren message broker (AMQP 0-9-1, STOMP 1.0-1.2)", "warrend"};
     app.footer(keys_help());
     std::string config_path;
-    std::optional<std::string> data_dir, bind, amqp_port, stomp_port, http_port, log_level;
-    std::optional<std::string> amqp_tls_port, stomp_tls_port, http_tls_port, tls_cert_file,
-        tls_key_file, tls_ca_file, tls_verify, tls_login_from, tls_handshake_timeout;
+    // Flags that override a config key: each flag, its key and its help once.
+    struct key_flag {
+        const char* flag;
+        const char* key;
+        const char* help;
+    };
+    static const key_flag key_flags[] = {
+        {"--data-dir", "data_dir", "data directory (key data_dir)"},
+        {"--bind", "bind", "address to listen on (key bind)"},
+        {"--amqp-port", "amqp.port", "AMQP port or 'off' (key amqp.port)"},
+        {"--stomp-port", "stomp.port", "STOMP port or 'off' (key stomp.port)"},
+        {"--http-port", "http.port", "HTTP port or 'off' (key http.port)"},
+        {"--log-level", "log.level", "trace|debug|info|warn|error|off (key log.level)"},
+        {"--amqp-tls-port", "amqp.tls.port", "AMQPS port or 'off' (key amqp.tls.port)"},
+        {"--stomp-tls-port", "stomp.tls.port", "STOMP over TLS port or 'off' (key stomp.tls.port)"},
+        {"--http-tls-port", "http.tls.port", "HTTPS/WSS port or 'off' (key http.tls.port)"},
+        {"--tls-cert-file", "tls.cert_file", "PEM certificate (key tls.cert_file)"},
+        {"--tls-key-file", "tls.key_file", "PEM private key (key tls.key_file)"},
+        {"--tls-ca-file", "tls.ca_file", "PEM CAs for client certs (key tls.ca_file)"},
+        {"--tls-verify", "tls.verify", "none|peer|fail_if_no_peer_cert (key tls.verify)"},
+        {"--tls-login-from", "tls.login_from", "cn|dn (key tls.login_from)"},
+        {"--tls-handshake-timeout", "tls.handshake_timeout",
+         "milliseconds (key tls.handshake_timeout)"},
+    };
+    std::vector<std::optional<std::string>> flag_values(std::size(key_flags));
     bool show_version = false;
     app.add_flag("--version", show_version, "print the version and exit");
     app.add_option("--config", config_path, "config file (key = value)");
-    app.add_option("--data-dir", data_dir, "data directory (key data_dir)");
-    app.add_option("--bind", bind, "address to listen on (key bind)");
-    app.add_option("--amqp-port", amqp_port, "AMQP port or 'off' (key amqp.port)");
-    app.add_option("--stomp-port", stomp_port, "STOMP port or 'off' (key stomp.port)");
-    app.add_option("--http-port", http_port, "HTTP port or 'off' (key http.port)");
-    app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (key log.level)");
-    app.add_option("--amqp-tls-port", amqp_tls_port, "AMQPS port or 'off' (key amqp.tls.port)");
-    app.add_option("--stomp-tls-port", stomp_tls_port,
-                   "STOMP over TLS port or 'off' (key stomp.tls.port)");
-    app.add_option("--http-tls-port", http_tls_port, "HTTPS/WSS port or 'off' (key http.tls.port)");
-    app.add_option("--tls-cert-file", tls_cert_file, "PEM certificate (key tls.cert_file)");
-    app.add_option("--tls-key-file", tls_key_file, "PEM private key (key tls.key_file)");
-    app.add_option("--tls-ca-file", tls_ca_file, "PEM CAs for client certs (key tls.ca_file)");
-    app.add_option("--tls-verify", tls_verify, "none|peer|fail_if_no_peer_cert (key tls.verify)");
-    app.add_option("--tls-login-from", tls_login_from, "cn|dn (key tls.login_from)");
-    app.add_option("--tls-handshake-timeout", tls_handshake_timeout,
-                   "milliseconds (key tls.handshake_timeout)");
+    for (size_t i = 0; i < std::size(key_flags); ++i)
+        app.add_option(key_flags[i].flag, flag_values[i], key_flags[i].help);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -296,24 +304,8 @@ int main(int argc, char** argv) {
     server::config cfg;
     try {
         if (!config_path.empty()) cfg = server::load_config_file(config_path);
-        auto over = [&](const char* key, const std::optional<std::string>& v) {
-            if (v) server::apply_setting(cfg, key, *v);
-        };
-        over("data_dir", data_dir);
-        over("bind", bind);
-        over("amqp.port", amqp_port);
-        over("stomp.port", stomp_port);
-        over("http.port", http_port);
-        over("log.level", log_level);
-        over("amqp.tls.port", amqp_tls_port);
-        over("stomp.tls.port", stomp_tls_port);
-        over("http.tls.port", http_tls_port);
-        over("tls.cert_file", tls_cert_file);
-        over("tls.key_file", tls_key_file);
-        over("tls.ca_file", tls_ca_file);
-        over("tls.verify", tls_verify);
-        over("tls.login_from", tls_login_from);
-        over("tls.handshake_timeout", tls_handshake_timeout);
+        for (size_t i = 0; i < std::size(key_flags); ++i)
+            if (flag_values[i]) server::apply_setting(cfg, key_flags[i].key, *flag_values[i]);
         server::check_config(cfg);
     } catch (const server::config_error& e) {
         std::fprintf(stderr, "warrend: config error: %s\n", e.what());
