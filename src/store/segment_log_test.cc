@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -678,19 +679,32 @@ TEST_F(SegmentLogTest, CompactionIsNotStarvedBySustainedLoad) {
         put(*log, id, {1}, 60);
         if (id % 20 != 0) dead.push_back(id);
     }
-    ASSERT_TRUE(log->ack(1, dead));
     ASSERT_TRUE(log->flush());
     uint64_t first = log->segments().front().segment;
-    // Keep the flusher busy: every message is acked right away, so only the sparse old
-    // segments hold anything live.
+    // Sustained load that never lets the flusher go idle: each batch's durability callback
+    // (run on the flusher before it looks for more work) appends the next message and its
+    // ack, so every time the flusher looks, the next batch is waiting. Only once this load
+    // runs do the old segments become sparse, so the idle path cannot be what compacts them.
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> batches{0};
     uint64_t id = 1000;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (log->segments().front().segment == first &&
-           std::chrono::steady_clock::now() < deadline) {
+    std::function<void()> next = [&] {
+        if (stop.load()) return;
+        ++batches;
         put(*log, id, {2}, 60);
-        ASSERT_TRUE(log->ack(2, std::vector<uint64_t>{id++}));
-    }
+        auto seq = log->ack(2, std::vector<uint64_t>{id++});
+        if (seq) log->on_durable(*seq, next);
+    };
+    next();
+    while (batches.load() < 10) std::this_thread::yield();
+    ASSERT_TRUE(log->ack(1, dead));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (log->segments().front().segment == first && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_NE(log->segments().front().segment, first);
+    stop = true;
+    ASSERT_TRUE(log->flush());
+    EXPECT_GT(batches.load(), 10u);
     for (uint64_t m = 20; m <= 200; m += 20) EXPECT_EQ(*log->read_message(m), body_for(m, 60));
     log.reset();
     log = open(true, 4096);
