@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "auth/login_throttle.h"
 #include "auth/password.h"
 #include "auth/permissions.h"
+#include "auth/user_access.h"
 #include "auth/user_db.h"
 
 namespace warren::auth {
@@ -154,6 +156,111 @@ TEST(UserDb, DeletingAUserDropsTheirPermissions) {
     EXPECT_FALSE(db.delete_user("alice"));
     EXPECT_EQ(db.all_permissions().size(), 0u);
     EXPECT_EQ(db.all_topic_permissions().size(), 0u);
+}
+
+TEST(UserAccess, ChecksAsTheUserInTheVhostAndSeesChangesAtOnce) {
+    user_db db;
+    db.put_user("alice", hash_password("pw"));
+    ASSERT_TRUE(db.set_permissions("alice", "/", {"^a", "^w", "^r"}));
+    user_access who(db, "alice", "/");
+    EXPECT_TRUE(who.check(permission::configure, resource_kind::queue, "aq"));
+    EXPECT_TRUE(who.check(permission::configure, resource_kind::queue, "aq"));  // cached
+    auto r = who.check(permission::configure, resource_kind::queue, "zq");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, core::reply_code::access_refused);
+    EXPECT_EQ(r.error().text, "access to queue 'zq' in vhost '/' refused for user 'alice'");
+    // Revoking applies to the open connection at once, cached answers included.
+    ASSERT_TRUE(db.set_permissions("alice", "/", {"", "", ""}));
+    EXPECT_FALSE(who.check(permission::configure, resource_kind::queue, "aq"));
+}
+
+TEST(UserAccess, TheDefaultExchangeIsCheckedAsAmqDefault) {
+    user_db db;
+    ASSERT_TRUE(db.set_permissions("alice", "/", {"", "^amq\\.default$", ""}));
+    user_access who(db, "alice", "/");
+    EXPECT_TRUE(who.check(permission::write, resource_kind::exchange, ""));
+    ASSERT_TRUE(db.set_permissions("alice", "/", {"", "^x$", ""}));
+    auto r = who.check(permission::write, resource_kind::exchange, "");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().text,
+              "access to exchange 'amq.default' in vhost '/' refused for user 'alice'");
+}
+
+TEST(UserAccess, TopicChecksOnlyWithTopicPermissions) {
+    user_db db;
+    ASSERT_TRUE(db.set_permissions("alice", "/", {".*", ".*", ".*"}));
+    user_access who(db, "alice", "/");
+    EXPECT_TRUE(who.check_topic(permission::write, "amq.topic", "anything"));
+    ASSERT_TRUE(db.set_topic_permission("alice", "/", "amq.topic", "^{username}\\.", ".*"));
+    EXPECT_TRUE(who.check_topic(permission::write, "amq.topic", "alice.x"));
+    auto r = who.check_topic(permission::write, "amq.topic", "bob.x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().text,
+              "access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user "
+              "'alice'");
+}
+
+TEST(UserDb, LoopbackUsersOnlyFromThisHost) {
+    user_db db;
+    EXPECT_TRUE(db.may_connect_from("guest", "127.0.0.1:5000"));
+    EXPECT_TRUE(db.may_connect_from("guest", "tls:127.0.0.1:5000"));
+    EXPECT_TRUE(db.may_connect_from("guest", "[::1]:5000"));
+    EXPECT_TRUE(db.may_connect_from("guest", "ws:::ffff:127.0.0.1:5000"));
+    EXPECT_FALSE(db.may_connect_from("guest", "10.1.2.3:5000"));
+    EXPECT_FALSE(db.may_connect_from("guest", "wss:192.168.0.2:5000"));
+    EXPECT_TRUE(db.may_connect_from("alice", "10.1.2.3:5000"));
+    db.set_loopback_users({});
+    EXPECT_TRUE(db.may_connect_from("guest", "10.1.2.3:5000"));
+}
+
+TEST(UserDb, LimitsAndCountsPerUser) {
+    user_db db;
+    EXPECT_FALSE(db.set_limits("alice", {1, 2}));
+    db.put_user("alice", hash_password("pw"));
+    uint64_t g = db.generation();
+    EXPECT_TRUE(db.set_limits("alice", {1, 2}));
+    EXPECT_GT(db.generation(), g);
+    db.put_user("alice", hash_password("new"), {"management"});  // keeps the limits
+    EXPECT_EQ(db.find("alice")->limits, (user_limits{1, 2}));
+    db.connection_opened("alice");
+    db.channel_opened("alice");
+    db.channel_opened("alice");
+    EXPECT_EQ(db.connections("alice"), 1u);
+    EXPECT_EQ(db.channels("alice"), 2u);
+    db.channel_closed("alice");
+    db.channel_closed("alice");
+    db.connection_closed("alice");
+    db.connection_closed("alice");  // never below zero
+    EXPECT_EQ(db.connections("alice"), 0u);
+    EXPECT_EQ(db.channels("alice"), 0u);
+}
+
+TEST(LoginThrottle, LocksOutAnAddressAfterRepeatedFailuresAndBacksOff) {
+    login_throttle t({.threshold = 3,
+                      .window_ms = 10'000,
+                      .first_lockout_ms = 1'000,
+                      .max_lockout_ms = 4'000,
+                      .max_addresses = 2});
+    EXPECT_EQ(t.failed("10.0.0.1:1", 0), 0u);
+    EXPECT_EQ(t.failed("10.0.0.1:2", 0), 0u);  // the port does not matter
+    EXPECT_FALSE(t.locked_out("10.0.0.1:3", 0));
+    EXPECT_EQ(t.failed("tls:10.0.0.1:4", 0), 1'000u);
+    EXPECT_EQ(*t.locked_out("10.0.0.1:5", 400), 600u);
+    EXPECT_FALSE(t.locked_out("10.0.0.2:5", 400));  // other addresses are not affected
+    EXPECT_FALSE(t.locked_out("10.0.0.1:5", 1'000));
+    EXPECT_EQ(t.failed("10.0.0.1:1", 1'000), 2'000u);  // doubles
+    EXPECT_EQ(t.failed("10.0.0.1:1", 3'000), 4'000u);
+    EXPECT_EQ(t.failed("10.0.0.1:1", 7'000), 4'000u);  // capped
+    t.succeeded("10.0.0.1:9");
+    EXPECT_FALSE(t.locked_out("10.0.0.1:1", 7'001));
+    // Failures spread wider than the window never lock out.
+    for (uint64_t now = 20'000; now < 200'000; now += 20'000)
+        EXPECT_EQ(t.failed("10.0.0.3:1", now), 0u);
+    // Bounded memory: a third address pushes the oldest out.
+    t.failed("10.0.0.4:1", 300'000);
+    t.failed("10.0.0.5:1", 300'001);
+    EXPECT_EQ(login_throttle::host_of("[::1]:5672"), "::1");
+    EXPECT_EQ(login_throttle::host_of("wss:10.0.0.1:5"), "10.0.0.1");
 }
 
 }  // namespace

@@ -76,6 +76,9 @@ core::result<permission_set> permission_set::compile(permission_patterns p) {
     s._configure = std::move(*c);
     s._write = std::move(*w);
     s._read = std::move(*r);
+    s._configure_all = p.configure == ".*";
+    s._write_all = p.write == ".*";
+    s._read_all = p.read == ".*";
     s._patterns = std::move(p);
     return s;
 }
@@ -83,11 +86,11 @@ core::result<permission_set> permission_set::compile(permission_patterns p) {
 bool permission_set::allows(permission p, std::string_view name) const {
     switch (p) {
         case permission::configure:
-            return search(_configure, name);
+            return _configure_all || search(_configure, name);
         case permission::write:
-            return search(_write, name);
+            return _write_all || search(_write, name);
         case permission::read:
-            return search(_read, name);
+            return _read_all || search(_read, name);
     }
     return false;
 }

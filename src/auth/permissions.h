@@ -19,12 +19,13 @@
 #include <string>
 #include <string_view>
 
+#include "core/access.h"
 #include "core/error.h"
 
 namespace warren::auth {
 
-enum class permission { configure, write, read };
-enum class resource_kind { queue, exchange, topic };
+using permission = core::permission;  // configure, write, read (core/access.h)
+using resource_kind = core::resource_kind;
 
 std::string_view permission_name(permission p);  // "configure", "write", "read"
 
@@ -44,6 +45,8 @@ public:
 private:
     permission_patterns _patterns;
     std::shared_ptr<const std::regex> _configure, _write, _read;  // null: allows nothing
+    // ".*" (the usual grant) matches every name: no regex search.
+    bool _configure_all = false, _write_all = false, _read_all = false;
 };
 
 // Topic permissions of one user in one vhost for one exchange (RabbitMQ's topic permissions).

@@ -8,14 +8,68 @@ bool user::has_tag(std::string_view t) const {
     return std::find(tags.begin(), tags.end(), t) != tags.end();
 }
 
+bool is_loopback_peer(std::string_view a) {
+    for (std::string_view scheme : {"tls:", "wss:", "ws:"})  // front ends' peer labels
+        if (a.starts_with(scheme)) a.remove_prefix(scheme.size());
+    if (a.starts_with("[")) a.remove_prefix(1);
+    if (a.starts_with("::ffff:")) a.remove_prefix(7);
+    return a.starts_with("127.") || a.starts_with("::1]") || a == "::1" || a.starts_with("::1:") ||
+           a.starts_with("localhost");
+}
+
 void user_db::put_user(std::string name, password_hash h, std::vector<std::string> tags) {
-    user u{name, std::move(h), std::move(tags)};
-    _users.insert_or_assign(std::move(name), std::move(u));
+    ++_generation;
+    auto it = _users.find(name);
+    if (it != _users.end()) {
+        it->second.password = std::move(h);
+        it->second.tags = std::move(tags);
+        return;
+    }
+    user u{name, std::move(h), std::move(tags), {}};
+    _users.emplace(std::move(name), std::move(u));
+}
+
+bool user_db::may_connect_from(std::string_view name, std::string_view peer_address) const {
+    if (std::find(_loopback.begin(), _loopback.end(), name) == _loopback.end()) return true;
+    return is_loopback_peer(peer_address);
+}
+
+bool user_db::set_limits(std::string_view name, user_limits l) {
+    auto it = _users.find(name);
+    if (it == _users.end()) return false;
+    ++_generation;
+    it->second.limits = l;
+    return true;
+}
+
+void user_db::connection_closed(std::string_view name) {
+    auto it = _open.find(name);
+    if (it == _open.end()) return;
+    if (it->second.connections > 0) --it->second.connections;
+    if (it->second.connections == 0 && it->second.channels == 0) _open.erase(it);
+}
+
+void user_db::channel_closed(std::string_view name) {
+    auto it = _open.find(name);
+    if (it == _open.end()) return;
+    if (it->second.channels > 0) --it->second.channels;
+    if (it->second.connections == 0 && it->second.channels == 0) _open.erase(it);
+}
+
+uint64_t user_db::connections(std::string_view name) const {
+    auto it = _open.find(name);
+    return it == _open.end() ? 0 : it->second.connections;
+}
+
+uint64_t user_db::channels(std::string_view name) const {
+    auto it = _open.find(name);
+    return it == _open.end() ? 0 : it->second.channels;
 }
 
 bool user_db::delete_user(std::string_view name) {
     auto it = _users.find(name);
     if (it == _users.end()) return false;
+    ++_generation;
     _users.erase(it);
     std::erase_if(_perms, [&](const auto& kv) { return kv.first.first == name; });
     std::erase_if(_topics, [&](const auto& kv) { return kv.first.first == name; });
@@ -44,11 +98,13 @@ core::result<void> user_db::set_permissions(std::string_view user, std::string_v
                                             permission_patterns p) {
     auto s = permission_set::compile(std::move(p));
     if (!s) return s.error();
+    ++_generation;
     _perms.insert_or_assign(key(user, vhost), std::move(*s));
     return {};
 }
 
 void user_db::clear_permissions(std::string_view user, std::string_view vhost) {
+    ++_generation;
     _perms.erase(key(user, vhost));
 }
 
@@ -66,6 +122,7 @@ core::result<void> user_db::set_topic_permission(std::string_view user, std::str
                                                  std::string read) {
     auto t = topic_permission::compile(exchange, std::move(write), std::move(read), user, vhost);
     if (!t) return t.error();
+    ++_generation;
     auto& list = _topics[key(user, vhost)];
     std::erase_if(list, [&](const topic_permission& e) { return e.exchange() == exchange; });
     list.push_back(std::move(*t));
@@ -74,6 +131,7 @@ core::result<void> user_db::set_topic_permission(std::string_view user, std::str
 
 void user_db::clear_topic_permissions(std::string_view user, std::string_view vhost,
                                       std::string_view exchange) {
+    ++_generation;
     auto it = _topics.find(key(user, vhost));
     if (it == _topics.end()) return;
     if (exchange.empty()) {
@@ -84,6 +142,7 @@ void user_db::clear_topic_permissions(std::string_view user, std::string_view vh
 }
 
 void user_db::vhost_deleted(std::string_view vhost) {
+    ++_generation;
     std::erase_if(_perms, [&](const auto& kv) { return kv.first.second == vhost; });
     std::erase_if(_topics, [&](const auto& kv) { return kv.first.second == vhost; });
 }

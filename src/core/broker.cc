@@ -6,7 +6,6 @@ namespace warren::core {
 
 broker::broker() {
     add_vhost("/");
-    add_user("guest", "guest", {"administrator"});
 }
 
 broker::~broker() = default;
@@ -44,30 +43,21 @@ std::vector<std::string> broker::vhost_names() const {
     return out;
 }
 
-bool broker::authenticate(std::string_view user, std::string_view password) const {
-    auto it = _users.find(user);
-    return it != _users.end() && it->second.password == password;
-}
-
-void broker::add_user(std::string_view name, std::string_view password,
-                      std::vector<std::string> tags) {
-    _users[std::string(name)] = user{std::string(name), std::string(password), std::move(tags)};
-}
-
-bool broker::remove_user(std::string_view name) {
-    auto it = _users.find(name);
-    if (it == _users.end()) return false;
-    _users.erase(it);
+bool broker::delete_vhost(std::string_view name, std::string_view reason) {
+    auto it = _vhosts.find(name);
+    if (it == _vhosts.end()) return false;
+    vhost* v = it->second.get();
+    v->close_connections(reason);  // channels released: unacked messages back in their queues
+    v->delete_everything();
+    std::unique_ptr<vhost> owned = std::move(it->second);
+    _vhosts.erase(it);
+    _retired.emplace_back(now_ms() + 60'000, std::move(owned));
     return true;
-}
-
-const user* broker::find_user(std::string_view name) const {
-    auto it = _users.find(name);
-    return it == _users.end() ? nullptr : &it->second;
 }
 
 void broker::tick(uint64_t now) {
     for (auto& [n, v] : _vhosts) v->tick(now);
+    if (!_retired.empty()) std::erase_if(_retired, [&](const auto& r) { return r.first <= now; });
 }
 
 std::optional<uint64_t> broker::next_expiry() const {

@@ -1,9 +1,8 @@
 #pragma once
-// The broker: vhosts and users, and connection ids. One per process, owned by server/, living
-// on the broker thread. Starts with vhost "/" and user guest/guest (an administrator).
+// The broker: vhosts and connection ids. One per process, owned by server/, living on the
+// broker thread. Starts with vhost "/". Users and permissions are auth/'s (auth::authority).
 //
 //   core::broker b;
-//   if (!b.authenticate(user, pass)) ...;
 //   core::vhost* vh = b.find_vhost("/");
 //   uint64_t conn = b.next_connection_id();
 
@@ -19,12 +18,6 @@
 
 namespace warren::core {
 
-struct user {
-    std::string name;
-    std::string password;           // plain for now; hashed once users become durable
-    std::vector<std::string> tags;  // e.g. "administrator"
-};
-
 class broker {
 public:
     broker();
@@ -35,15 +28,15 @@ public:
     vhost* find_vhost(std::string_view name);
     const vhost* find_vhost(std::string_view name) const;
     vhost* add_vhost(std::string_view name);  // returns the existing one if present
+    // Forgets the vhost at once (start-up, before any connection).
     bool remove_vhost(std::string_view name);
+    // Run-time deletion: closes the vhost's connections (`reason`: AMQP 320
+    // CONNECTION_FORCED), deletes its queues (their messages leave the store) and exchanges,
+    // and forgets it. The object itself is freed a minute later by tick(), so that sessions
+    // still closing never hold a dangling pointer. False if there was none.
+    bool delete_vhost(std::string_view name, std::string_view reason);
     std::vector<std::string> vhost_names() const;
-
-    bool authenticate(std::string_view user, std::string_view password) const;
-    void add_user(std::string_view name, std::string_view password,
-                  std::vector<std::string> tags = {});  // replaces an existing user
-    bool remove_user(std::string_view name);
-    const user* find_user(std::string_view name) const;
-    const string_map<user>& users() const { return _users; }
+    const string_map<std::unique_ptr<vhost>>& vhosts() const { return _vhosts; }
 
     uint64_t next_connection_id() { return ++_last_connection_id; }
 
@@ -65,7 +58,7 @@ public:
 
 private:
     string_map<std::unique_ptr<vhost>> _vhosts;
-    string_map<user> _users;
+    std::vector<std::pair<uint64_t, std::unique_ptr<vhost>>> _retired;  // freed at (ms)
     uint64_t _last_connection_id = 0;
     vhost::clock_fn _clock, _wall;
     storage _storage;

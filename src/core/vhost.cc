@@ -191,7 +191,7 @@ error default_exchange_refused() {
 // ---------------------------------------------------------------------------------------------
 // Exchanges
 
-result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
+result<exchange*> vhost::declare_exchange(const exchange_decl& d, const access* who) {
     if (d.passive) {
         if (d.name.empty()) return default_exchange_refused();
         exchange* x = find_exchange(d.name);
@@ -203,6 +203,8 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     if (!type && !delayed)
         return error{reply_code::command_invalid, "invalid exchange type '" + d.type + "'"};
     if (d.name.empty()) return default_exchange_refused();
+    if (auto r = check_access(who, permission::configure, resource_kind::exchange, d.name); !r)
+        return r.error();
     if (exchange* x = find_exchange(d.name)) {
         std::string res = exchange_resource(d.name);
         if (x->type_name() != d.type)
@@ -225,6 +227,12 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
         return error{reply_code::access_refused,
                      "exchange name '" + d.name + "' contains reserved prefix 'amq.*'"};
     if (auto r = validate_exchange_args(d.args, exchange_resource(d.name)); !r) return r.error();
+    if (const auto* ae = find(d.args, "alternate-exchange"); ae && who && ae->as_string()) {
+        if (auto r = who->check(permission::read, resource_kind::exchange, d.name); !r)
+            return r.error();
+        if (auto r = who->check(permission::write, resource_kind::exchange, *ae->as_string()); !r)
+            return r.error();
+    }
     if (delayed) {
         auto t = delayed_exchange_type(d.args);
         if (!t) return t.error();
@@ -241,12 +249,14 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d) {
     return p;
 }
 
-result<void> vhost::delete_exchange(std::string_view name, bool if_unused) {
+result<void> vhost::delete_exchange(std::string_view name, bool if_unused, const access* who) {
     if (name.empty()) return default_exchange_refused();
     if (has_amq_prefix(name))
         return error{reply_code::access_refused,
                      "deletion of system " + exchange_resource(name) + " not allowed",
                      exchange_resource(name)};
+    if (auto r = check_access(who, permission::configure, resource_kind::exchange, name); !r)
+        return r.error();
     exchange* x = find_exchange(name);
     if (!x) return {};
     if (if_unused && x->binding_count() != 0)
@@ -333,7 +343,8 @@ std::string vhost::generate_queue_name() {
     }
 }
 
-result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t connection_id) {
+result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t connection_id,
+                                                   const access* who) {
     auto counts = [](const queue_ptr& q) {
         return declared_queue{q, saturate(q->message_count()), saturate(q->consumer_count())};
     };
@@ -349,6 +360,8 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         return error{reply_code::access_refused,
                      "queue name '" + name + "' contains reserved prefix 'amq.*'"};
     }
+    if (auto r = check_access(who, permission::configure, resource_kind::queue, name); !r)
+        return r.error();
     uint64_t owner = d.exclusive ? connection_id : 0;
     if (queue_ptr q = find_queue(name)) {
         if (q->owner() != owner) return locked(name);
@@ -364,7 +377,17 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
     }
+    // The limit holds for new queues only (RabbitMQ's check_vhost_queue_limit).
+    if (_limits.max_queues >= 0 && _queues.size() >= static_cast<uint64_t>(_limits.max_queues))
+        return error{reply_code::precondition_failed,
+                     "cannot declare queue '" + name + "': queue limit in vhost '" + _name + "' (" +
+                         std::to_string(_limits.max_queues) + ") is reached"};
     if (auto r = validate_queue_args(d.args, queue_resource(name)); !r) return r.error();
+    if (const auto* dlx = find(d.args, "x-dead-letter-exchange"); dlx && who && dlx->as_string()) {
+        if (auto r = who->check(permission::read, resource_kind::queue, name); !r) return r.error();
+        if (auto r = who->check(permission::write, resource_kind::exchange, *dlx->as_string()); !r)
+            return r.error();
+    }
     queue_decl nd = d;
     nd.name = name;
     nd.passive = false;
@@ -408,7 +431,9 @@ result<queue_ptr> vhost::queue_for(std::string_view name, uint64_t conn) {
 }
 
 result<uint32_t> vhost::delete_queue(std::string_view name, bool if_unused, bool if_empty,
-                                     uint64_t connection_id) {
+                                     uint64_t connection_id, const access* who) {
+    if (auto r = check_access(who, permission::configure, resource_kind::queue, name); !r)
+        return r.error();
     auto it = _queues.find(name);
     if (it == _queues.end()) return uint32_t{0};
     queue_ptr q = it->second;
@@ -449,7 +474,10 @@ void vhost::queue_auto_delete(queue* q) {
     }
 }
 
-result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_id) {
+result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_id,
+                                    const access* who) {
+    if (auto r = check_access(who, permission::read, resource_kind::queue, name); !r)
+        return r.error();
     auto q = queue_for(name, connection_id);
     if (!q) return q.error();
     return saturate((*q)->purge());
@@ -457,6 +485,7 @@ result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_i
 
 void vhost::connection_closed(uint64_t connection_id) {
     if (connection_id == 0) return;
+    std::erase_if(_connections, [&](const auto& c) { return c.first == connection_id; });
     std::vector<queue_ptr> doomed;
     for (auto& [n, q] : _queues)
         if (q->exclusive() && q->owner() == connection_id) doomed.push_back(q);
@@ -491,8 +520,27 @@ result<void> validate_binding(const exchange& x, const field_table& args) {
 }
 }  // namespace
 
+// RabbitMQ's binding_action: write on the destination, the default exchange refused at either
+// end, read on the source, and a topic read on the key if the source is a topic exchange.
+result<void> vhost::check_binding(resource_kind dest_kind, std::string_view dest,
+                                  std::string_view source, std::string_view key,
+                                  const access* who) {
+    if (!who) return {};
+    if (auto r = who->check(permission::write, dest_kind, dest); !r) return r.error();
+    if ((dest_kind == resource_kind::exchange && dest.empty()) || source.empty())
+        return default_exchange_refused();
+    if (auto r = who->check(permission::read, resource_kind::exchange, source); !r)
+        return r.error();
+    if (exchange* x = find_exchange(source); x && x->type() == exchange_type::topic)
+        return who->check_topic(permission::read, source, key);
+    return {};
+}
+
 result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange,
-                               std::string_view key, const field_table& args, uint64_t conn) {
+                               std::string_view key, const field_table& args, uint64_t conn,
+                               const access* who) {
+    if (auto r = check_binding(resource_kind::queue, queue, exchange, key, who); !r)
+        return r.error();
     auto x = exchange_for_binding(exchange);
     if (!x) return x.error();
     auto q = queue_for(queue, conn);
@@ -524,7 +572,10 @@ bool has_inbound(const std::vector<inbound_binding>& in, std::string_view source
 // destination or binding answers unbind-ok. Only the default exchange is refused, and removing
 // a binding that exists needs exclusive access to its queue.
 result<void> vhost::unbind_queue(std::string_view queue, std::string_view exchange,
-                                 std::string_view key, const field_table& args, uint64_t conn) {
+                                 std::string_view key, const field_table& args, uint64_t conn,
+                                 const access* who) {
+    if (auto r = check_binding(resource_kind::queue, queue, exchange, key, who); !r)
+        return r.error();
     if (exchange.empty()) return default_exchange_refused();
     auto* x = find_exchange(exchange);
     queue_ptr q = find_queue(queue);
@@ -538,7 +589,10 @@ result<void> vhost::unbind_queue(std::string_view queue, std::string_view exchan
 }
 
 result<void> vhost::bind_exchange(std::string_view dest, std::string_view source,
-                                  std::string_view key, const field_table& args) {
+                                  std::string_view key, const field_table& args,
+                                  const access* who) {
+    if (auto r = check_binding(resource_kind::exchange, dest, source, key, who); !r)
+        return r.error();
     auto src = exchange_for_binding(source);
     if (!src) return src.error();
     auto dst = exchange_for_binding(dest);
@@ -559,7 +613,10 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
 }
 
 result<void> vhost::unbind_exchange(std::string_view dest, std::string_view source,
-                                    std::string_view key, const field_table& args) {
+                                    std::string_view key, const field_table& args,
+                                    const access* who) {
+    if (auto r = check_binding(resource_kind::exchange, dest, source, key, who); !r)
+        return r.error();
     if (source.empty() || dest.empty()) return default_exchange_refused();
     exchange* src = find_exchange(source);
     exchange* dst = find_exchange(dest);
@@ -573,7 +630,12 @@ result<void> vhost::unbind_exchange(std::string_view dest, std::string_view sour
 // ---------------------------------------------------------------------------------------------
 // Publishing
 
-result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, publish_info* info) {
+result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, publish_info* info,
+                              const access* who) {
+    if (who) {
+        if (auto r = who->check(permission::write, resource_kind::exchange, exchange_name); !r)
+            return r.error();
+    }
     auto it = _exchanges.find(exchange_name);
     if (it == _exchanges.end()) return no_exchange(exchange_name);
     exchange* x = it->second.get();
@@ -581,9 +643,46 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, pub
         return error{reply_code::access_refused,
                      "cannot publish to internal " + exchange_resource(exchange_name),
                      exchange_resource(exchange_name)};
+    if (who && x->type() == exchange_type::topic) {
+        if (auto r = who->check_topic(permission::write, exchange_name, m->routing_key); !r)
+            return r.error();
+    }
     auto r = _router.route(*x, std::move(m), info, route_origin::publish);
     if (!_dead_letters.empty()) drain_dead_letters();
     return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections and deletion
+
+void vhost::connection_opened(uint64_t connection_id, close_fn close) {
+    _connections.emplace_back(connection_id, std::move(close));
+}
+
+std::optional<int64_t> vhost::connection_limit_reached() const {
+    if (_limits.max_connections < 0) return std::nullopt;
+    if (_connections.size() < static_cast<uint64_t>(_limits.max_connections)) return std::nullopt;
+    return _limits.max_connections;
+}
+
+void vhost::close_connections(std::string_view reason) {
+    // A close may call back into connection_closed(): work on a copy.
+    auto conns = std::move(_connections);
+    _connections.clear();
+    for (auto& [id, close] : conns)
+        if (close) close(reason);
+}
+
+void vhost::delete_everything() {
+    std::vector<queue_ptr> qs;
+    for (auto& [n, q] : _queues) qs.push_back(q);
+    for (auto& q : qs) delete_queue_now(q);
+    // By name: deleting one may auto-delete another.
+    std::vector<std::string> xs;
+    for (auto& [n, x] : _exchanges)
+        if (x.get() != _default && !has_amq_prefix(n)) xs.push_back(n);
+    for (const auto& n : xs)
+        if (exchange* x = find_exchange(n)) delete_exchange_now(x);
 }
 
 void vhost::dead_letter(std::string dlx, message_ptr m) {

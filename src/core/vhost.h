@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/access.h"
 #include "core/delayed.h"
 #include "core/error.h"
 #include "core/exchange.h"
@@ -46,11 +47,13 @@ public:
     const std::string& name() const { return _name; }
 
     // 403 for a new "amq.*" name or for "", 404 passive-missing, 406 inequivalent,
-    // 503 COMMAND_INVALID for an unknown type.
-    result<exchange*> declare_exchange(const exchange_decl& d);
+    // 503 COMMAND_INVALID for an unknown type. `who`: the caller's permissions (core/access.h;
+    // null = all), checked where RabbitMQ checks them, here and in every operation below.
+    result<exchange*> declare_exchange(const exchange_decl& d, const access* who = nullptr);
     // Missing exchange: ok (RabbitMQ is idempotent here). 403 for "" and "amq.*";
     // 406 if if_unused and it has bindings (as source or destination).
-    result<void> delete_exchange(std::string_view name, bool if_unused);
+    result<void> delete_exchange(std::string_view name, bool if_unused,
+                                 const access* who = nullptr);
 
     struct declared_queue {
         queue_ptr q;
@@ -58,26 +61,31 @@ public:
         uint32_t consumer_count;
     };
     // Empty name -> "amq.gen-<22 chars>"; 405 if exclusive to another connection (or the
-    // exclusive flag differs); 406 mismatch; 403 for "amq." prefix names; 404 passive-missing.
-    result<declared_queue> declare_queue(const queue_decl& d, uint64_t connection_id);
+    // exclusive flag differs); 406 mismatch; 403 for "amq." prefix names; 404 passive-missing;
+    // 406 when a new queue would pass the vhost's max-queues limit.
+    result<declared_queue> declare_queue(const queue_decl& d, uint64_t connection_id,
+                                         const access* who = nullptr);
     // Returns the ready message count dropped; consumers get cancelled_by_broker(). Missing
     // queue: ok, 0. 405 exclusive to another connection; 406 if_unused / if_empty.
     result<uint32_t> delete_queue(std::string_view name, bool if_unused, bool if_empty,
-                                  uint64_t connection_id);
-    result<uint32_t> purge_queue(std::string_view name, uint64_t connection_id);
+                                  uint64_t connection_id, const access* who = nullptr);
+    result<uint32_t> purge_queue(std::string_view name, uint64_t connection_id,
+                                 const access* who = nullptr);
 
     // Bind: 404 missing queue or exchange, 403 default exchange, 405 exclusive queue of another
     // connection; binding twice is a no-op. Unbind is idempotent as in RabbitMQ 3.10: a missing
     // exchange, queue or binding is ok; 403 default exchange; 405 only when the binding exists
     // and its queue is exclusive to another connection.
     result<void> bind_queue(std::string_view queue, std::string_view exchange, std::string_view key,
-                            const field_table& args, uint64_t conn);
+                            const field_table& args, uint64_t conn, const access* who = nullptr);
     result<void> unbind_queue(std::string_view queue, std::string_view exchange,
-                              std::string_view key, const field_table& args, uint64_t conn);
+                              std::string_view key, const field_table& args, uint64_t conn,
+                              const access* who = nullptr);
     result<void> bind_exchange(std::string_view dest, std::string_view source, std::string_view key,
-                               const field_table& args);
+                               const field_table& args, const access* who = nullptr);
     result<void> unbind_exchange(std::string_view dest, std::string_view source,
-                                 std::string_view key, const field_table& args);
+                                 std::string_view key, const field_table& args,
+                                 const access* who = nullptr);
 
     queue_ptr find_queue(std::string_view name);  // nullptr if none
     exchange* find_exchange(std::string_view name);
@@ -94,7 +102,30 @@ public:
     // counts queues that refused the message (x-overflow reject-publish): the front end must
     // nack a confirm for it. Those are not in the count.
     using publish_info = core::publish_info;
-    result<size_t> publish(std::string_view exchange, message_ptr m, publish_info* info = nullptr);
+    result<size_t> publish(std::string_view exchange, message_ptr m, publish_info* info = nullptr,
+                           const access* who = nullptr);
+
+    // ---- limits and connections (RabbitMQ's vhost limits) ----
+    struct limits {
+        int64_t max_connections = -1;  // -1: no limit (0 refuses every connection)
+        int64_t max_queues = -1;
+        bool operator==(const limits&) const = default;
+    };
+    void set_limits(limits l) { _limits = l; }
+    const limits& get_limits() const { return _limits; }
+    // Front ends register each connection once it is open in this vhost (AMQP connection.open,
+    // STOMP CONNECT): counted for max-connections, and closed (`close(reason)`: AMQP 320
+    // CONNECTION_FORCED, a STOMP ERROR) when the vhost is deleted. connection_closed() below
+    // forgets it.
+    using close_fn = std::function<void(std::string_view reason)>;
+    void connection_opened(uint64_t connection_id, close_fn close);
+    size_t connection_count() const { return _connections.size(); }
+    // Would one more connection pass max-connections? (the limit, if so)
+    std::optional<int64_t> connection_limit_reached() const;
+    // Asks every registered connection to close (vhost deletion).
+    void close_connections(std::string_view reason);
+    // Deleting the vhost: every queue and exchange goes (durable ones from the store too).
+    void delete_everything();
 
     // ---- time: TTL, x-expires ----
     // Core reads time only here: steady milliseconds and wall-clock seconds as injected (tests
@@ -170,12 +201,16 @@ private:
     void remove_binding(exchange* source, const binding_dest& d, std::string_view key,
                         const field_table& args, bool allow_auto_delete = true);
     result<exchange*> exchange_for_binding(std::string_view name);
+    result<void> check_binding(resource_kind dest_kind, std::string_view dest,
+                               std::string_view source, std::string_view key, const access* who);
     std::string generate_queue_name();
     std::string exchange_resource(std::string_view name) const;  // "exchange 'x' in vhost '/'"
     std::string queue_resource(std::string_view name) const;
     error locked(std::string_view name) const;
 
     std::string _name;
+    limits _limits;
+    std::vector<std::pair<uint64_t, close_fn>> _connections;
     string_map<std::unique_ptr<exchange>> _exchanges;
     string_map<queue_ptr> _queues;
     exchange* _default = nullptr;

@@ -583,18 +583,11 @@ TEST_F(VhostTest, NestedPublishFromInsideDeliver) {
 
 // ---- broker ----
 
-TEST(Broker, DefaultsAndUsers) {
+TEST(Broker, DefaultsAndConnectionIds) {
     broker b;
     ASSERT_NE(b.find_vhost("/"), nullptr);
     EXPECT_EQ(b.find_vhost("/")->name(), "/");
     EXPECT_EQ(b.find_vhost("other"), nullptr);
-    EXPECT_TRUE(b.authenticate("guest", "guest"));
-    EXPECT_FALSE(b.authenticate("guest", "nope"));
-    EXPECT_FALSE(b.authenticate("nobody", "guest"));
-    b.add_user("alice", "pw");
-    EXPECT_TRUE(b.authenticate("alice", "pw"));
-    EXPECT_TRUE(b.remove_user("alice"));
-    EXPECT_FALSE(b.authenticate("alice", "pw"));
     auto c1 = b.next_connection_id();
     auto c2 = b.next_connection_id();
     EXPECT_NE(c1, 0u);
@@ -610,6 +603,133 @@ TEST(Broker, VhostNamesAppearInErrors) {
     auto r = v->publish("x", make_msg("m"));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().text, "no exchange 'x' in vhost 'prod'");
+}
+
+// ---- permissions (core/access.h): asked where RabbitMQ's channel asks --------------------------
+
+// Records every question; refuses names listed in `deny` (as "perm:kind:name").
+struct recording_access final : access {
+    mutable std::vector<std::string> asked;
+    std::vector<std::string> deny;
+    static std::string key(permission p, resource_kind k, std::string_view name) {
+        const char* ps[] = {"configure", "write", "read"};
+        const char* ks[] = {"queue", "exchange", "topic"};
+        return std::string(ps[int(p)]) + ":" + ks[int(k)] + ":" + std::string(name);
+    }
+    result<void> check(permission p, resource_kind k, std::string_view name) const override {
+        asked.push_back(key(p, k, name));
+        if (std::find(deny.begin(), deny.end(), asked.back()) != deny.end())
+            return error{reply_code::access_refused, "refused " + asked.back()};
+        return {};
+    }
+    result<void> check_topic(permission p, std::string_view x,
+                             std::string_view key_) const override {
+        asked.push_back(key(p, resource_kind::topic, std::string(x) + "/" + std::string(key_)));
+        if (std::find(deny.begin(), deny.end(), asked.back()) != deny.end())
+            return error{reply_code::access_refused, "refused " + asked.back()};
+        return {};
+    }
+};
+
+TEST(VhostAccess, DeclaresAskConfigureAndNewOnesTheirDlxAndAlternate) {
+    vhost vh("/");
+    recording_access who;
+    exchange_decl xd{.name = "x", .type = "direct"};
+    xd.args.emplace_back("alternate-exchange", field_value{std::string("ae")});
+    ASSERT_TRUE(vh.declare_exchange(xd, &who));
+    EXPECT_EQ(who.asked, (strings{"configure:exchange:x", "read:exchange:x", "write:exchange:ae"}));
+    who.asked.clear();
+    ASSERT_TRUE(vh.declare_exchange(xd, &who));  // existing: configure only
+    EXPECT_EQ(who.asked, (strings{"configure:exchange:x"}));
+    who.asked.clear();
+    queue_decl qd{.name = "q"};
+    qd.args.emplace_back("x-dead-letter-exchange", field_value{std::string("dlx")});
+    ASSERT_TRUE(vh.declare_queue(qd, 1, &who));
+    EXPECT_EQ(who.asked, (strings{"configure:queue:q", "read:queue:q", "write:exchange:dlx"}));
+    who.asked.clear();
+    ASSERT_TRUE(vh.declare_queue({.name = "q", .passive = true}, 1, &who));  // passive: none
+    EXPECT_TRUE(who.asked.empty());
+    auto gen = vh.declare_queue({}, 1, &who);  // server-named: the generated name
+    ASSERT_TRUE(gen);
+    EXPECT_EQ(who.asked, (strings{"configure:queue:" + gen->q->name()}));
+    who.deny = {"configure:queue:nope"};
+    auto r = vh.declare_queue({.name = "nope"}, 1, &who);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::access_refused);
+    EXPECT_EQ(vh.find_queue("nope"), nullptr);
+}
+
+TEST(VhostAccess, BindingsAskWriteOnDestinationReadOnSourceAndTopicRead) {
+    vhost vh("/");
+    ASSERT_TRUE(vh.declare_queue({.name = "q"}, 1));
+    recording_access who;
+    ASSERT_TRUE(vh.bind_queue("q", "amq.topic", "a.b", {}, 1, &who));
+    EXPECT_EQ(who.asked,
+              (strings{"write:queue:q", "read:exchange:amq.topic", "read:topic:amq.topic/a.b"}));
+    who.asked.clear();
+    ASSERT_TRUE(vh.bind_exchange("amq.fanout", "amq.direct", "k", {}, &who));
+    EXPECT_EQ(who.asked, (strings{"write:exchange:amq.fanout", "read:exchange:amq.direct"}));
+    who.asked.clear();
+    who.deny = {"read:exchange:amq.direct"};
+    auto r = vh.unbind_queue("q", "amq.direct", "k", {}, 1, &who);  // refused before idempotence
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::access_refused);
+}
+
+TEST(VhostAccess, PublishAsksWriteThenTopicWriteDeletePurgeAskTheirs) {
+    vhost vh("/");
+    ASSERT_TRUE(vh.declare_queue({.name = "q"}, 1));
+    recording_access who;
+    ASSERT_TRUE(vh.publish("amq.topic", make_msg("x", "a.b"), nullptr, &who));
+    EXPECT_EQ(who.asked, (strings{"write:exchange:amq.topic", "write:topic:amq.topic/a.b"}));
+    who.asked.clear();
+    ASSERT_TRUE(vh.publish("", make_msg("x", "q"), nullptr, &who));
+    EXPECT_EQ(who.asked, (strings{"write:exchange:"}));  // the access names it amq.default
+    who.asked.clear();
+    who.deny = {"write:exchange:missing"};
+    auto r = vh.publish("missing", make_msg("x", "q"), nullptr, &who);  // 403 before 404
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::access_refused);
+    who.asked.clear();
+    ASSERT_TRUE(vh.purge_queue("q", 1, &who));
+    ASSERT_TRUE(vh.delete_queue("q", false, false, 1, &who));
+    ASSERT_TRUE(vh.delete_exchange("gone", false, &who));
+    EXPECT_EQ(who.asked, (strings{"read:queue:q", "configure:queue:q", "configure:exchange:gone"}));
+}
+
+TEST(VhostLimits, MaxQueuesRefusesOnlyNewQueuesWithRabbitMQsText) {
+    vhost vh("lim");
+    vh.set_limits({.max_connections = -1, .max_queues = 1});
+    ASSERT_TRUE(vh.declare_queue({.name = "a"}, 1));
+    ASSERT_TRUE(vh.declare_queue({.name = "a"}, 1));  // redeclare is fine
+    auto r = vh.declare_queue({.name = "b"}, 1);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, reply_code::precondition_failed);
+    EXPECT_EQ(r.error().text,
+              "cannot declare queue 'b': queue limit in vhost 'lim' (1) is reached");
+}
+
+TEST(VhostLimits, ConnectionsAreCountedAndClosedOnDeletion) {
+    broker b;
+    vhost* vh = b.add_vhost("v");
+    vh->set_limits({.max_connections = 2, .max_queues = -1});
+    std::vector<std::string> closed;
+    EXPECT_FALSE(vh->connection_limit_reached());
+    vh->connection_opened(1, [&](std::string_view why) { closed.push_back(std::string(why)); });
+    vh->connection_opened(2, [&](std::string_view why) {
+        closed.push_back(std::string(why));
+        vh->connection_closed(2);  // a session forgets itself while being closed
+    });
+    EXPECT_EQ(vh->connection_limit_reached(), 2);
+    vh->connection_closed(1);
+    EXPECT_FALSE(vh->connection_limit_reached());
+    vh->connection_opened(1, [&](std::string_view why) { closed.push_back(std::string(why)); });
+    ASSERT_TRUE(vh->declare_queue({.name = "q", .durable = true}, 0));
+    ASSERT_TRUE(vh->declare_exchange({.name = "x", .type = "fanout"}));
+    ASSERT_TRUE(b.delete_vhost("v", "vhost 'v' is deleted"));
+    EXPECT_EQ(closed, (strings{"vhost 'v' is deleted", "vhost 'v' is deleted"}));
+    EXPECT_EQ(b.find_vhost("v"), nullptr);
+    EXPECT_FALSE(b.delete_vhost("v", "again"));
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "durability/broker_store.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "base/log.h"
+#include "durability/access.h"
 #include "durability/recovery.h"
 
 namespace warren::durability {
@@ -42,7 +44,23 @@ basic_result<std::unique_ptr<broker_store>, std::string> broker_store::open(
             "metadata log: ignored a log older than its snapshot (an interrupted "
             "compaction)");
     const store::topology loaded = topo->value_or(store::topology{});
+    if (topo->has_value()) {
+        // Not a first start: the vhosts are the saved ones (a deleted default vhost stays
+        // deleted), and so are the users once any were saved.
+        for (const auto& name : b.vhost_names()) {
+            bool saved = std::any_of(loaded.vhosts.begin(), loaded.vhosts.end(),
+                                     [&](const auto& v) { return v.name == name; });
+            if (!saved) b.remove_vhost(name);
+        }
+        if (d->_opts.users && !loaded.users.empty()) {
+            load_access(*d->_opts.users, loaded);
+            WLOG_INFO("restored {} users, {} permissions, {} topic permissions",
+                      loaded.users.size(), loaded.permissions.size(),
+                      loaded.topic_permissions.size());
+        }
+    }
     d->_topology = std::make_unique<topology_saver>(*d->_meta, b);
+    d->_topology->set_users(d->_opts.users);
     d->_topology->raise_next_queue_id(replay_topology(b, loaded));
 
     // Messages.

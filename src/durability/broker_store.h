@@ -43,6 +43,10 @@ struct options {
     std::string dir;                            // the data dir
     uint64_t queue_memory_limit = 64ull << 20;  // bytes of bodies per queue in RAM (0 = all)
     uint64_t segment_size = 64ull << 20;
+    // The users, permissions and limits (auth/), saved with the topology; loaded from it at
+    // start unless the data dir has none yet (first start: what the config seeded is kept
+    // and saved). Null: not saved (tests of messages alone).
+    auth::user_db* users = nullptr;
 };
 
 class broker_store {
@@ -61,6 +65,7 @@ public:
     const store::segment_log& log() const { return *_log; }
     const store::metadata_store& meta() const { return *_meta; }
     core::confirm_gate& confirms() { return *_confirms; }
+    topology_saver& topology() { return *_topology; }
 
 private:
     broker_store(boost::asio::io_context& io, core::broker& b, options opts);

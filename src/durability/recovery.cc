@@ -11,6 +11,16 @@ namespace warren::durability {
 
 uint64_t replay_topology(core::broker& b, const store::topology& t) {
     uint64_t next_id = std::max<uint64_t>(t.next_queue_id, 1);
+    // Limits last: max-queues must not refuse the queues being restored.
+    struct limits_after {
+        core::broker& b;
+        const store::topology& t;
+        ~limits_after() {
+            for (auto& vd : t.vhosts)
+                if (core::vhost* vh = b.find_vhost(vd.name))
+                    vh->set_limits({vd.limits.max_connections, vd.limits.max_queues});
+        }
+    } set_limits{b, t};
     for (auto& vd : t.vhosts) {
         core::vhost* vh = b.add_vhost(vd.name);
         if (vd.delayed_store_id) {

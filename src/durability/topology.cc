@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "core/vhost.h"
+#include "durability/access.h"
 #include "store/metadata_log.h"
 
 namespace warren::durability {
@@ -26,9 +27,12 @@ auto binding_key(const store::binding_def& b) {
 void diff_vhost(const store::vhost_def& before, const store::vhost_def& after,
                 std::vector<change>& out) {
     const std::string& vh = after.name;
-    if (before.name != after.name || before.delayed_store_id != after.delayed_store_id)
-        out.push_back(
-            change{.kind = change::op::put_vhost, .vhost = vh, .value = after.delayed_store_id});
+    if (before.name != after.name || before.delayed_store_id != after.delayed_store_id ||
+        before.limits != after.limits)
+        out.push_back(change{.kind = change::op::put_vhost,
+                             .vhost = vh,
+                             .value = after.delayed_store_id,
+                             .limits = after.limits});
     // Exchanges and queues are sorted by name (capture() sorts; so does a loaded snapshot
     // after sort_vhost()).
     auto by_name = [&](const auto& b, const auto& a, change::op put, change::op del, auto member) {
@@ -101,6 +105,7 @@ store::vhost_def topology_saver::capture(const core::vhost& vh) const {
     store::vhost_def vd;
     vd.name = vh.name();
     vd.delayed_store_id = vh.delayed_store_id();
+    vd.limits = {vh.get_limits().max_connections, vh.get_limits().max_queues};
     for (auto& [xn, x] : vh.exchanges()) {
         if (!x->durable()) continue;
         if (!builtin_exchange(x->name()))
@@ -133,7 +138,40 @@ store::topology topology_saver::capture() const {
     t.next_queue_id = _next_queue_id;
     for (auto& name : _broker.vhost_names())
         if (const core::vhost* vh = _broker.find_vhost(name)) t.vhosts.push_back(capture(*vh));
+    if (_users) {
+        capture_access(*_users, t);
+    } else {
+        t.users = _saved.users;
+        t.permissions = _saved.permissions;
+        t.topic_permissions = _saved.topic_permissions;
+    }
     return t;
+}
+
+bool topology_saver::access_changed() {
+    if (_replaying || !_users) return true;
+    store::topology now;
+    capture_access(*_users, now);
+    std::vector<change> changes;
+    diff_access(_saved, now, changes);
+    if (changes.empty()) return true;
+    const bool compacting = needs_compaction();
+    if (!save(std::move(changes))) return false;
+    if (compacting) return true;
+    _saved.users = std::move(now.users);
+    _saved.permissions = std::move(now.permissions);
+    _saved.topic_permissions = std::move(now.topic_permissions);
+    return true;
+}
+
+bool topology_saver::vhost_deleted(const std::string& name) {
+    if (_replaying) return true;
+    std::vector<change> changes{change{.kind = change::op::delete_vhost, .vhost = name}};
+    const bool compacting = needs_compaction();
+    if (!save(changes)) return false;
+    if (compacting) return true;
+    store::apply_change(_saved, changes.front());
+    return true;
 }
 
 void topology_saver::start(const store::topology& loaded) {
@@ -188,9 +226,13 @@ bool topology_saver::topology_changed(core::vhost& vh) {
         if (const store::vhost_def* before = _saved.find_vhost(v.name())) {
             diff_vhost(*before, now, changes);
         } else {  // new to the store: recorded even when empty
-            changes.push_back(change{
-                .kind = change::op::put_vhost, .vhost = v.name(), .value = now.delayed_store_id});
-            diff_vhost(store::vhost_def{.name = v.name(), .delayed_store_id = now.delayed_store_id},
+            changes.push_back(change{.kind = change::op::put_vhost,
+                                     .vhost = v.name(),
+                                     .value = now.delayed_store_id,
+                                     .limits = now.limits});
+            diff_vhost(store::vhost_def{.name = v.name(),
+                                        .limits = now.limits,
+                                        .delayed_store_id = now.delayed_store_id},
                        now, changes);
         }
         captured.push_back(std::move(now));

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "auth/user_db.h"
 #include "core/broker.h"
 #include "core/topology_store.h"
 #include "store/metadata_store.h"
@@ -47,6 +48,16 @@ public:
         if (_next_queue_id < at_least) _next_queue_id = at_least;
     }
 
+    // The users, permissions and limits to save with the topology (null: keep what was
+    // loaded). Set before start().
+    void set_users(const auth::user_db* users) { _users = users; }
+    // A user, permission or limit changed (the management API): saves the difference, like
+    // topology_changed(). False if the save failed (the change stays pending).
+    bool access_changed();
+    // A vhost was deleted at run time (core::broker::delete_vhost, after its queues and
+    // exchanges went): its record and its permissions go from the store.
+    bool vhost_deleted(const std::string& name);
+
     // The broker's durable topology, as it would be saved now.
     store::topology capture() const;
 
@@ -63,6 +74,7 @@ private:
 
     store::metadata_store& _meta;
     const core::broker& _broker;
+    const auth::user_db* _users = nullptr;
     store::topology _saved;  // what is on disk (snapshot + log)
     uint64_t _compact_min_bytes;
     uint64_t _next_queue_id = 1;

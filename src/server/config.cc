@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "auth/password.h"
 #include "base/log.h"
 
 namespace warren::server {
@@ -83,7 +84,12 @@ const std::vector<key_doc>& describe() {
         {"amqp.heartbeat", "60", "heartbeat interval offered to AMQP clients, seconds (0 = off)"},
         {"default_user", "guest", "user created on first start"},
         {"default_pass", "guest", "password of default_user"},
+        {"default_pass_hash", "",
+         "instead of default_pass: its RabbitMQ password hash (base64 of salt + SHA-256, as in "
+         "definitions exports), so the password need not be in this file"},
         {"default_vhost", "/", "vhost created on first start"},
+        {"loopback_users", "guest",
+         "comma-separated users who may log in only from this host (none = nobody)"},
         {"max_message_size", "134217728",
          "largest message body accepted, bytes (1..536870912; RabbitMQ's default, 128 MiB)"},
         {"max_connections", "0",
@@ -189,6 +195,25 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.default_user = parse_string(key, value);
     } else if (key == "default_pass") {
         c.default_pass = parse_string(key, value);
+    } else if (key == "default_pass_hash") {
+        c.default_pass_hash = std::string(value);  // empty: use default_pass
+        if (!c.default_pass_hash.empty() && !auth::password_hash::parse(c.default_pass_hash))
+            throw config_error(fmt::format("{}: not a base64 password hash", key));
+    } else if (key == "loopback_users") {
+        c.loopback_users.clear();
+        std::string v = parse_string(key, value);
+        if (v != "none") {
+            size_t at = 0;
+            while (at <= v.size()) {
+                size_t comma = v.find(',', at);
+                std::string name = v.substr(at, comma == std::string::npos ? comma : comma - at);
+                while (!name.empty() && name.front() == ' ') name.erase(name.begin());
+                while (!name.empty() && name.back() == ' ') name.pop_back();
+                if (!name.empty()) c.loopback_users.push_back(name);
+                if (comma == std::string::npos) break;
+                at = comma + 1;
+            }
+        }
     } else if (key == "default_vhost") {
         c.default_vhost = parse_string(key, value);
     } else if (key == "max_connections") {

@@ -55,6 +55,8 @@ struct config {
     uint16_t amqp_heartbeat = 60;
     std::string default_user = "guest";
     std::string default_pass = "guest";
+    std::string default_pass_hash;  // RabbitMQ's base64 form; wins over default_pass
+    std::vector<std::string> loopback_users{"guest"};
     std::string default_vhost = "/";
     // Largest message body any protocol accepts, bytes (RabbitMQ's max_message_size default).
     uint64_t max_message_size = 128ull << 20;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "auth/authority.h"
 #include "base/log.h"
 #include "core/broker.h"
 #include "durability/broker_store.h"
@@ -56,10 +57,20 @@ int run(const server::config& cfg) {
 
     boost::asio::io_context io(1);
     core::broker broker;
-    // The configured default user and vhost replace guest and "/" (as RabbitMQ's default_user
-    // and default_vhost do).
-    if (cfg.default_user != "guest") broker.remove_user("guest");
-    broker.add_user(cfg.default_user, cfg.default_pass, {"administrator"});
+    auth::authority authority;
+    authority.users.set_loopback_users(cfg.loopback_users);
+    // The configured default user (an administrator with every permission on the default
+    // vhost) and default vhost replace guest and "/", as RabbitMQ's default_user and
+    // default_vhost do.
+    if (!cfg.default_pass_hash.empty()) {
+        authority.users.put_user(cfg.default_user,
+                                 *auth::password_hash::parse(cfg.default_pass_hash),
+                                 {"administrator"});
+        (void)authority.users.set_permissions(cfg.default_user, cfg.default_vhost,
+                                              {".*", ".*", ".*"});
+    } else {
+        authority.seed_default_user(cfg.default_user, cfg.default_pass, cfg.default_vhost);
+    }
     if (cfg.default_vhost != "/") {
         broker.remove_vhost("/");
         broker.add_vhost(cfg.default_vhost);
@@ -67,8 +78,10 @@ int run(const server::config& cfg) {
 
     // Durable state: lock the data dir, restore the topology and the messages, attach the store.
     // Refuses to start (exit 1) on a data dir it cannot read, rather than start empty.
-    auto durable = durability::broker_store::open(
-        io, broker, {.dir = cfg.data_dir, .queue_memory_limit = cfg.queue_memory_limit});
+    auto durable = durability::broker_store::open(io, broker,
+                                                  {.dir = cfg.data_dir,
+                                                   .queue_memory_limit = cfg.queue_memory_limit,
+                                                   .users = &authority.users});
     if (!durable) {
         WLOG_ERROR("startup failed: {}", durable.error());
         std::fprintf(stderr, "warrend: %s\n", durable.error().c_str());
@@ -92,7 +105,7 @@ int run(const server::config& cfg) {
     amqp_settings.channel_max = cfg.amqp_channel_max;
     amqp_settings.heartbeat_s = cfg.amqp_heartbeat;
     amqp_settings.version = server::version;
-    amqp::server amqp_server(io, broker, amqp_settings);
+    amqp::server amqp_server(io, broker, authority, amqp_settings);
 
     stomp::settings stomp_settings;
     stomp_settings.max_frame_size = cfg.stomp_max_frame_size;
@@ -102,7 +115,7 @@ int run(const server::config& cfg) {
     stomp_settings.default_user = cfg.default_user;
     stomp_settings.default_pass = cfg.default_pass;
     stomp_settings.default_vhost = cfg.default_vhost;
-    stomp::server stomp_server(io, broker, stomp_settings);
+    stomp::server stomp_server(io, broker, authority, stomp_settings);
 
     // TLS: one context for every TLS listener, built now (a bad certificate or key is a config
     // error), rebuilt on SIGHUP for new connections.

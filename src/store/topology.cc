@@ -380,6 +380,77 @@ bool decode_binding(decoder& d, const json& j, const std::string& w, binding_def
     return o;
 }
 
+json limits_json(const vhost_limits& l) {
+    return {{"max-connections", l.max_connections}, {"max-queues", l.max_queues}};
+}
+
+bool decode_limits(decoder& d, const json& j, const std::string& w, vhost_limits& l) {
+    if (!j.is_object()) return d.fail(w + ": expected an object");
+    return (!j.contains("max-connections") ||
+            d.integer(j["max-connections"], l.max_connections, w + ".max-connections")) &&
+           (!j.contains("max-queues") ||
+            d.integer(j["max-queues"], l.max_queues, w + ".max-queues"));
+}
+
+json user_json(const user_def& u) {
+    json j = {{"name", u.name},
+              {"password_hash", u.password_hash},
+              {"hashing_algorithm", u.hashing_algorithm},
+              {"tags", u.tags}};
+    if (u.max_connections >= 0 || u.max_channels >= 0)
+        j["limits"] = {{"max-connections", u.max_connections}, {"max-channels", u.max_channels}};
+    return j;
+}
+
+bool decode_user(decoder& d, const json& j, const std::string& w, user_def& u) {
+    bool ok = d.str(j, "name", u.name, w) && d.str(j, "password_hash", u.password_hash, w) &&
+              d.str(j, "hashing_algorithm", u.hashing_algorithm, w, false);
+    if (ok && j.contains("tags")) {
+        if (!j["tags"].is_array()) return d.fail(w + ".tags: expected an array");
+        for (const auto& tag : j["tags"]) {
+            if (!tag.is_string()) return d.fail(w + ".tags: expected strings");
+            u.tags.push_back(tag.get<std::string>());
+        }
+    }
+    if (ok && j.contains("limits")) {
+        const json& l = j["limits"];
+        if (!l.is_object()) return d.fail(w + ".limits: expected an object");
+        ok = (!l.contains("max-connections") ||
+              d.integer(l["max-connections"], u.max_connections, w + ".limits")) &&
+             (!l.contains("max-channels") ||
+              d.integer(l["max-channels"], u.max_channels, w + ".limits"));
+    }
+    return ok;
+}
+
+json permission_json(const permission_def& p) {
+    return {{"user", p.user},
+            {"vhost", p.vhost},
+            {"configure", p.configure},
+            {"write", p.write},
+            {"read", p.read}};
+}
+
+bool decode_permission(decoder& d, const json& j, const std::string& w, permission_def& p) {
+    return d.str(j, "user", p.user, w) && d.str(j, "vhost", p.vhost, w) &&
+           d.str(j, "configure", p.configure, w, false) && d.str(j, "write", p.write, w, false) &&
+           d.str(j, "read", p.read, w, false);
+}
+
+json topic_json(const topic_permission_def& p) {
+    return {{"user", p.user},
+            {"vhost", p.vhost},
+            {"exchange", p.exchange},
+            {"write", p.write},
+            {"read", p.read}};
+}
+
+bool decode_topic(decoder& d, const json& j, const std::string& w, topic_permission_def& p) {
+    return d.str(j, "user", p.user, w) && d.str(j, "vhost", p.vhost, w) &&
+           d.str(j, "exchange", p.exchange, w) && d.str(j, "write", p.write, w, false) &&
+           d.str(j, "read", p.read, w, false);
+}
+
 }  // namespace
 
 vhost_def* topology::find_vhost(std::string_view name) {
@@ -398,6 +469,7 @@ std::string encode_topology(const topology& t) {
         json jv;
         jv["name"] = v.name;
         if (v.delayed_store_id) jv["delayed_store_id"] = v.delayed_store_id;
+        if (v.limits != vhost_limits{}) jv["limits"] = limits_json(v.limits);
         jv["exchanges"] = json::array();
         for (const auto& x : v.exchanges) jv["exchanges"].push_back(exchange_json(x));
         jv["queues"] = json::array();
@@ -418,20 +490,14 @@ std::string encode_topology(const topology& t) {
     }
     root["vhosts"] = std::move(vhosts);
     json users = json::array();
-    for (const auto& u : t.users)
-        users.push_back({{"name", u.name},
-                         {"password_hash", u.password_hash},
-                         {"hashing_algorithm", u.hashing_algorithm},
-                         {"tags", u.tags}});
+    for (const auto& u : t.users) users.push_back(user_json(u));
     root["users"] = std::move(users);
     json perms = json::array();
-    for (const auto& p : t.permissions)
-        perms.push_back({{"user", p.user},
-                         {"vhost", p.vhost},
-                         {"configure", p.configure},
-                         {"write", p.write},
-                         {"read", p.read}});
+    for (const auto& p : t.permissions) perms.push_back(permission_json(p));
     root["permissions"] = std::move(perms);
+    json topics = json::array();
+    for (const auto& p : t.topic_permissions) topics.push_back(topic_json(p));
+    root["topic_permissions"] = std::move(topics);
     // Names may hold any bytes: invalid UTF-8 is replaced rather than failing the save.
     return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -460,6 +526,8 @@ result<topology> decode_topology(std::string_view text) {
         bool ok = d.str(jv, "name", v.name, w);
         if (ok && jv.contains("delayed_store_id"))
             ok = d.integer(jv["delayed_store_id"], v.delayed_store_id, w + ".delayed_store_id");
+        if (ok && jv.contains("limits"))
+            ok = decode_limits(d, jv["limits"], w + ".limits", v.limits);
         ok = ok && d.each(jv, "exchanges", w, [&](const json& j, const std::string& w2) {
             exchange_def x;
             bool o = decode_exchange(d, j, w2, x);
@@ -492,26 +560,23 @@ result<topology> decode_topology(std::string_view text) {
     });
     d.each(root, "users", "", [&](const json& j, const std::string& w) {
         user_def u;
-        bool ok = d.str(j, "name", u.name, w) && d.str(j, "password_hash", u.password_hash, w) &&
-                  d.str(j, "hashing_algorithm", u.hashing_algorithm, w, false);
-        if (ok && j.contains("tags")) {
-            if (!j["tags"].is_array()) return d.fail(w + ".tags: expected an array");
-            for (const auto& tag : j["tags"]) {
-                if (!tag.is_string()) return d.fail(w + ".tags: expected strings");
-                u.tags.push_back(tag.get<std::string>());
-            }
-        }
+        bool ok = decode_user(d, j, w, u);
         if (ok) t.users.push_back(std::move(u));
         return ok;
     });
     d.each(root, "permissions", "", [&](const json& j, const std::string& w) {
         permission_def p;
-        bool ok = d.str(j, "user", p.user, w) && d.str(j, "vhost", p.vhost, w) &&
-                  d.str(j, "configure", p.configure, w, false) &&
-                  d.str(j, "write", p.write, w, false) && d.str(j, "read", p.read, w, false);
+        bool ok = decode_permission(d, j, w, p);
         if (ok) t.permissions.push_back(std::move(p));
         return ok;
     });
+    if (root.contains("topic_permissions"))
+        d.each(root, "topic_permissions", "", [&](const json& j, const std::string& w) {
+            topic_permission_def p;
+            bool ok = decode_topic(d, j, w, p);
+            if (ok) t.topic_permissions.push_back(std::move(p));
+            return ok;
+        });
     if (!d.err.empty()) return make_error(errc::corruption, "topology.json: " + d.err);
     return t;
 }
@@ -538,6 +603,20 @@ const char* op_name(topology_change::op o) {
             return "delete_binding";
         case topology_change::op::next_queue_id:
             return "next_queue_id";
+        case topology_change::op::delete_vhost:
+            return "delete_vhost";
+        case topology_change::op::put_user:
+            return "put_user";
+        case topology_change::op::delete_user:
+            return "delete_user";
+        case topology_change::op::put_permission:
+            return "put_permission";
+        case topology_change::op::delete_permission:
+            return "delete_permission";
+        case topology_change::op::put_topic_permission:
+            return "put_topic_permission";
+        case topology_change::op::delete_topic_permission:
+            return "delete_topic_permission";
     }
     return "?";
 }
@@ -545,7 +624,9 @@ const char* op_name(topology_change::op o) {
 std::optional<topology_change::op> op_from(std::string_view s) {
     using o = topology_change::op;
     for (o v : {o::put_vhost, o::put_exchange, o::delete_exchange, o::put_queue, o::delete_queue,
-                o::put_binding, o::delete_binding, o::next_queue_id})
+                o::put_binding, o::delete_binding, o::next_queue_id, o::delete_vhost, o::put_user,
+                o::delete_user, o::put_permission, o::delete_permission, o::put_topic_permission,
+                o::delete_topic_permission})
         if (s == op_name(v)) return v;
     return std::nullopt;
 }
@@ -576,6 +657,26 @@ std::string encode_changes(std::span<const topology_change> changes) {
             case topology_change::op::put_vhost:
                 j["vhost"] = c.vhost;
                 j["delayed_store_id"] = c.value;
+                if (c.limits != vhost_limits{}) j["limits"] = limits_json(c.limits);
+                break;
+            case topology_change::op::delete_vhost:
+                j["vhost"] = c.vhost;
+                break;
+            case topology_change::op::put_user:
+                j["user"] = user_json(c.user);
+                break;
+            case topology_change::op::delete_user:
+                j["name"] = c.user.name;
+                break;
+            case topology_change::op::put_permission:
+            case topology_change::op::delete_permission:
+                j["vhost"] = c.permission.vhost;
+                j["permission"] = permission_json(c.permission);
+                break;
+            case topology_change::op::put_topic_permission:
+            case topology_change::op::delete_topic_permission:
+                j["vhost"] = c.topic.vhost;
+                j["topic"] = topic_json(c.topic);
                 break;
             case topology_change::op::put_exchange:
                 j["vhost"] = c.vhost;
@@ -627,7 +728,9 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
                                           w, j["op"].get<std::string>()));
         topology_change c;
         c.kind = *kind;
-        bool ok = *kind == topology_change::op::next_queue_id || d.str(j, "vhost", c.vhost, w);
+        using op = topology_change::op;
+        bool ok = *kind == op::next_queue_id || *kind == op::put_user || *kind == op::delete_user ||
+                  d.str(j, "vhost", c.vhost, w);
         auto obj = [&](const char* key) -> const json* {
             if (!j.contains(key) || !j[key].is_object()) {
                 d.fail(w + "." + key + ": expected an object");
@@ -639,6 +742,33 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
             case topology_change::op::put_vhost:
                 ok = ok && (!j.contains("delayed_store_id") ||
                             d.integer(j["delayed_store_id"], c.value, w + ".delayed_store_id"));
+                ok = ok && (!j.contains("limits") ||
+                            decode_limits(d, j["limits"], w + ".limits", c.limits));
+                break;
+            case topology_change::op::delete_vhost:
+                break;
+            case topology_change::op::put_user:
+                if (const json* o = obj("user"))
+                    ok = decode_user(d, *o, w + ".user", c.user);
+                else
+                    ok = false;
+                break;
+            case topology_change::op::delete_user:
+                ok = d.str(j, "name", c.user.name, w);
+                break;
+            case topology_change::op::put_permission:
+            case topology_change::op::delete_permission:
+                if (const json* o = ok ? obj("permission") : nullptr)
+                    ok = decode_permission(d, *o, w + ".permission", c.permission);
+                else
+                    ok = false;
+                break;
+            case topology_change::op::put_topic_permission:
+            case topology_change::op::delete_topic_permission:
+                if (const json* o = ok ? obj("topic") : nullptr)
+                    ok = decode_topic(d, *o, w + ".topic", c.topic);
+                else
+                    ok = false;
                 break;
             case topology_change::op::put_exchange:
                 if (const json* o = ok ? obj("exchange") : nullptr)
@@ -678,9 +808,42 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
 
 void apply_change(topology& t, const topology_change& c) {
     using o = topology_change::op;
-    if (c.kind == o::next_queue_id) {
-        t.next_queue_id = std::max(t.next_queue_id, c.value);
-        return;
+    switch (c.kind) {
+        case o::next_queue_id:
+            t.next_queue_id = std::max(t.next_queue_id, c.value);
+            return;
+        case o::delete_vhost:
+            std::erase_if(t.vhosts, [&](auto& v) { return v.name == c.vhost; });
+            std::erase_if(t.permissions, [&](auto& p) { return p.vhost == c.vhost; });
+            std::erase_if(t.topic_permissions, [&](auto& p) { return p.vhost == c.vhost; });
+            return;
+        case o::put_user:
+            put_named(t.users, c.user);
+            return;
+        case o::delete_user:
+            std::erase_if(t.users, [&](auto& u) { return u.name == c.user.name; });
+            std::erase_if(t.permissions, [&](auto& p) { return p.user == c.user.name; });
+            std::erase_if(t.topic_permissions, [&](auto& p) { return p.user == c.user.name; });
+            return;
+        case o::put_permission:
+        case o::delete_permission: {
+            std::erase_if(t.permissions, [&](auto& p) {
+                return p.user == c.permission.user && p.vhost == c.permission.vhost;
+            });
+            if (c.kind == o::put_permission) t.permissions.push_back(c.permission);
+            return;
+        }
+        case o::put_topic_permission:
+        case o::delete_topic_permission: {
+            std::erase_if(t.topic_permissions, [&](auto& p) {
+                return p.user == c.topic.user && p.vhost == c.topic.vhost &&
+                       p.exchange == c.topic.exchange;
+            });
+            if (c.kind == o::put_topic_permission) t.topic_permissions.push_back(c.topic);
+            return;
+        }
+        default:
+            break;
     }
     vhost_def* v = t.find_vhost(c.vhost);
     if (!v) {
@@ -690,6 +853,7 @@ void apply_change(topology& t, const topology_change& c) {
     switch (c.kind) {
         case o::put_vhost:
             v->delayed_store_id = c.value;
+            v->limits = c.limits;
             break;
         case o::put_exchange:
             put_named(v->exchanges, c.exchange);
@@ -710,7 +874,7 @@ void apply_change(topology& t, const topology_change& c) {
         case o::delete_binding:
             erase_first(v->bindings, c.binding);
             break;
-        case o::next_queue_id:
+        default:
             break;
     }
 }

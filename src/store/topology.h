@@ -64,8 +64,16 @@ struct policy_def {
     bool operator==(const policy_def&) const = default;
 };
 
+// RabbitMQ's vhost limits; -1 = none.
+struct vhost_limits {
+    int64_t max_connections = -1;
+    int64_t max_queues = -1;
+    bool operator==(const vhost_limits&) const = default;
+};
+
 struct vhost_def {
     std::string name;
+    vhost_limits limits;
     std::vector<exchange_def> exchanges;  // user-declared durable ones (amq.* are implicit)
     std::vector<queue_def> queues;
     std::vector<binding_def> bindings;
@@ -81,6 +89,8 @@ struct user_def {
     std::string password_hash;  // e.g. base64(salt + sha256(salt + password))
     std::string hashing_algorithm = "rabbit_password_hashing_sha256";
     std::vector<std::string> tags;
+    int64_t max_connections = -1;  // per-user limits (-1 = none)
+    int64_t max_channels = -1;
     bool operator==(const user_def&) const = default;
 };
 
@@ -93,10 +103,20 @@ struct permission_def {
     bool operator==(const permission_def&) const = default;
 };
 
+struct topic_permission_def {
+    std::string user;
+    std::string vhost;
+    std::string exchange;
+    std::string write = ".*";
+    std::string read = ".*";
+    bool operator==(const topic_permission_def&) const = default;
+};
+
 struct topology {
     std::vector<vhost_def> vhosts;
     std::vector<user_def> users;
     std::vector<permission_def> permissions;
+    std::vector<topic_permission_def> topic_permissions;
     uint64_t next_queue_id = 1;  // queue ids are never reused
     // The metadata log generation this snapshot starts (0: written before the log existed).
     uint64_t log_generation = 0;
@@ -111,10 +131,13 @@ std::string encode_topology(const topology& t);
 result<topology> decode_topology(std::string_view json_text);
 
 // One change to the topology, as the metadata log records it. The fields used depend on `kind`:
-// put_vhost (vhost, value = delayed_store_id), put_exchange / put_queue (vhost, exchange /
-// queue: insert or replace by name), delete_exchange / delete_queue (vhost, exchange.name /
-// queue.name), put_binding / delete_binding (vhost, binding: compared whole, arguments
-// included), next_queue_id (value: the counter only grows).
+// put_vhost (vhost, value = delayed_store_id, limits), put_exchange / put_queue (vhost,
+// exchange / queue: insert or replace by name), delete_exchange / delete_queue (vhost,
+// exchange.name / queue.name), put_binding / delete_binding (vhost, binding: compared whole,
+// arguments included), next_queue_id (value: the counter only grows), delete_vhost (vhost, and
+// every permission on it), put_user / delete_user (user; by name, a deleted user's
+// permissions go too), put_permission / delete_permission (permission; by user and vhost),
+// put_topic_permission / delete_topic_permission (topic; by user, vhost and exchange).
 struct topology_change {
     enum class op : uint8_t {
         put_vhost,
@@ -125,6 +148,13 @@ struct topology_change {
         put_binding,
         delete_binding,
         next_queue_id,
+        delete_vhost,
+        put_user,
+        delete_user,
+        put_permission,
+        delete_permission,
+        put_topic_permission,
+        delete_topic_permission,
     };
     op kind = op::put_vhost;
     std::string vhost;
@@ -132,6 +162,10 @@ struct topology_change {
     queue_def queue;
     binding_def binding;
     uint64_t value = 0;
+    vhost_limits limits;
+    user_def user;
+    permission_def permission;
+    topic_permission_def topic;
     bool operator==(const topology_change&) const = default;
 };
 

@@ -91,6 +91,48 @@ TEST(Topology, NonFiniteFloatsRoundTrip) {
     EXPECT_TRUE(std::isnan(std::get<double>(args[1].second.v)));
 }
 
+TEST(Topology, AccessStateRoundTripsAndChangesApply) {
+    topology t;
+    t.vhosts.push_back(vhost_def{.name = "v", .limits = {5, 7}});
+    t.users.push_back(user_def{.name = "alice",
+                               .password_hash = "aGFzaA==",
+                               .tags = {"management"},
+                               .max_connections = 3,
+                               .max_channels = 9});
+    t.permissions.push_back(permission_def{"alice", "v", "^c", "^w", "^r"});
+    t.topic_permissions.push_back(topic_permission_def{"alice", "v", "amq.topic", "^a", "^b"});
+    auto back = decode_topology(encode_topology(t));
+    ASSERT_TRUE(back) << back.error().text;
+    EXPECT_EQ(*back, t);
+
+    using o = topology_change::op;
+    std::vector<topology_change> cs{
+        {.kind = o::put_vhost, .vhost = "w", .limits = {1, -1}},
+        {.kind = o::put_user, .user = {.name = "bob", .password_hash = "eA=="}},
+        {.kind = o::put_permission, .vhost = "w", .permission = {"bob", "w", ".*", ".*", ".*"}},
+        {.kind = o::put_topic_permission, .vhost = "w", .topic = {"bob", "w", "t", "x", "y"}},
+        {.kind = o::delete_topic_permission, .vhost = "v", .topic = {"alice", "v", "amq.topic"}},
+        {.kind = o::delete_permission, .vhost = "v", .permission = {.user = "alice", .vhost = "v"}},
+        {.kind = o::delete_user, .user = {.name = "alice"}},
+        {.kind = o::delete_vhost, .vhost = "v"},
+    };
+    auto decoded = decode_changes(encode_changes(cs));
+    ASSERT_TRUE(decoded) << decoded.error().text;
+    ASSERT_EQ(decoded->size(), cs.size());
+    EXPECT_EQ((*decoded)[0].limits, (vhost_limits{1, -1}));
+    EXPECT_EQ((*decoded)[1].user.name, "bob");
+    for (const auto& c : *decoded) apply_change(t, c);
+    ASSERT_EQ(t.vhosts.size(), 1u);
+    EXPECT_EQ(t.vhosts[0].name, "w");
+    EXPECT_EQ(t.vhosts[0].limits, (vhost_limits{1, -1}));
+    ASSERT_EQ(t.users.size(), 1u);
+    EXPECT_EQ(t.users[0].name, "bob");
+    ASSERT_EQ(t.permissions.size(), 1u);
+    EXPECT_EQ(t.permissions[0].vhost, "w");
+    ASSERT_EQ(t.topic_permissions.size(), 1u);
+    EXPECT_EQ(t.topic_permissions[0].exchange, "t");
+}
+
 TEST(Topology, UnknownVersionIsRefused) {
     auto r = decode_topology(R"({"format_version": 2, "vhosts": []})");
     ASSERT_FALSE(r);

@@ -387,7 +387,7 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
             reached = 1;
         }
     } else {
-        auto r = _conn.vhost().publish(exchange, msg, &info);
+        auto r = _conn.vhost().publish(exchange, msg, &info, _conn.access());
         if (!r) return r.error();
         reached = *r;
         _batch_store_seq = std::max(_batch_store_seq, info.store_seq);

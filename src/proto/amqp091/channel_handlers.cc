@@ -79,28 +79,30 @@ result channel::on(const exchange_declare& m) {
     d.auto_delete = m.auto_delete;
     d.internal = m.internal;
     d.args = m.arguments;
-    auto r = _conn.vhost().declare_exchange(d);
+    auto r = _conn.vhost().declare_exchange(d, _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(exchange_declare_ok{});
     return {};
 }
 
 result channel::on(const exchange_delete& m) {
-    auto r = _conn.vhost().delete_exchange(m.exchange, m.if_unused);
+    auto r = _conn.vhost().delete_exchange(m.exchange, m.if_unused, _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(exchange_delete_ok{});
     return {};
 }
 
 result channel::on(const exchange_bind& m) {
-    auto r = _conn.vhost().bind_exchange(m.destination, m.source, m.routing_key, m.arguments);
+    auto r = _conn.vhost().bind_exchange(m.destination, m.source, m.routing_key, m.arguments,
+                                         _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(exchange_bind_ok{});
     return {};
 }
 
 result channel::on(const exchange_unbind& m) {
-    auto r = _conn.vhost().unbind_exchange(m.destination, m.source, m.routing_key, m.arguments);
+    auto r = _conn.vhost().unbind_exchange(m.destination, m.source, m.routing_key, m.arguments,
+                                           _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(exchange_unbind_ok{});
     return {};
@@ -131,7 +133,7 @@ result channel::on(const queue_declare& m) {
         if (_last_queue.empty()) return make_error(rc::not_found, "no previously declared queue");
         d.name = _last_queue;
     }
-    auto r = _conn.vhost().declare_queue(d, _conn.id());
+    auto r = _conn.vhost().declare_queue(d, _conn.id(), _conn.access());
     if (!r) return r.error();
     _last_queue = r->q->name();
     if (!m.nowait) send(queue_declare_ok{_last_queue, r->message_count, r->consumer_count});
@@ -143,7 +145,7 @@ result channel::on(const queue_bind& m) {
     if (!q) return q.error();
     std::string_view key = m.routing_key;
     if (m.queue.empty() && key.empty()) key = *q;
-    auto r = _conn.vhost().bind_queue(*q, m.exchange, key, m.arguments, _conn.id());
+    auto r = _conn.vhost().bind_queue(*q, m.exchange, key, m.arguments, _conn.id(), _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(queue_bind_ok{});
     return {};
@@ -154,7 +156,8 @@ result channel::on(const queue_unbind& m) {
     if (!q) return q.error();
     std::string_view key = m.routing_key;
     if (m.queue.empty() && key.empty()) key = *q;
-    auto r = _conn.vhost().unbind_queue(*q, m.exchange, key, m.arguments, _conn.id());
+    auto r =
+        _conn.vhost().unbind_queue(*q, m.exchange, key, m.arguments, _conn.id(), _conn.access());
     if (!r) return r.error();
     send(queue_unbind_ok{});
     return {};
@@ -163,7 +166,7 @@ result channel::on(const queue_unbind& m) {
 result channel::on(const queue_purge& m) {
     auto q = expand_queue(m.queue);
     if (!q) return q.error();
-    auto r = _conn.vhost().purge_queue(*q, _conn.id());
+    auto r = _conn.vhost().purge_queue(*q, _conn.id(), _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(queue_purge_ok{*r});
     return {};
@@ -172,7 +175,7 @@ result channel::on(const queue_purge& m) {
 result channel::on(const queue_delete& m) {
     auto q = expand_queue(m.queue);
     if (!q) return q.error();
-    auto r = _conn.vhost().delete_queue(*q, m.if_unused, m.if_empty, _conn.id());
+    auto r = _conn.vhost().delete_queue(*q, m.if_unused, m.if_empty, _conn.id(), _conn.access());
     if (!r) return r.error();
     if (!m.nowait) send(queue_delete_ok{*r});
     return {};
@@ -215,6 +218,10 @@ result channel::on(const basic_consume& m) {
     if (m.queue == "amq.rabbitmq.reply-to") return consume_replies(m);
     auto qn = expand_queue(m.queue);
     if (!qn) return qn.error();
+    if (auto r = core::check_access(_conn.access(), core::permission::read,
+                                    core::resource_kind::queue, *qn);
+        !r)
+        return r.error();
     auto q = _conn.vhost().queue_for(*qn, _conn.id());
     if (!q) return q.error();
     std::string tag = m.consumer_tag.empty() ? generate_consumer_tag() : m.consumer_tag;
@@ -268,6 +275,10 @@ result channel::on(const basic_cancel& m) {
 result channel::on(const basic_get& m) {
     auto qn = expand_queue(m.queue);
     if (!qn) return qn.error();
+    if (auto r = core::check_access(_conn.access(), core::permission::read,
+                                    core::resource_kind::queue, *qn);
+        !r)
+        return r.error();
     auto q = _conn.vhost().queue_for(*qn, _conn.id());
     if (!q) return q.error();
     auto d = (*q)->get(m.no_ack);

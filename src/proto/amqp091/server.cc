@@ -14,9 +14,10 @@ net::transport_settings transport_for_amqp(const settings& s) {
 }
 }  // namespace
 
-server::server(boost::asio::io_context& io, core::broker& b, settings s)
+server::server(boost::asio::io_context& io, core::broker& b, auth::authority& a, settings s)
     : _io(io),
       _broker(b),
+      _auth(a),
       _settings(std::move(s)),
       _connections(io, "amqp", transport_for_amqp(_settings)) {
     if (_settings.frame_max != 0 && _settings.frame_max < frame_min_size)

@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "auth/authority.h"
 #include "core/broker.h"
 #include "net/connection.h"
 
@@ -44,7 +45,7 @@ class channel;
 
 class server {
 public:
-    server(boost::asio::io_context& io, core::broker& b, settings s);
+    server(boost::asio::io_context& io, core::broker& b, auth::authority& a, settings s);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -67,6 +68,7 @@ public:
     // ---- used by connections ----
     boost::asio::io_context& io() { return _io; }
     core::broker& broker() { return _broker; }
+    auth::authority& auth() { return _auth; }
     const settings& config() const { return _settings; }
     // Direct reply-to (amq.rabbitmq.reply-to): the channels consuming replies, by the suffix of
     // their reply address "amq.rabbitmq.reply-to.<suffix>".
@@ -80,6 +82,7 @@ public:
 private:
     boost::asio::io_context& _io;
     core::broker& _broker;
+    auth::authority& _auth;
     settings _settings;
     net::connection_set _connections;
     std::unordered_map<std::string, channel*> _reply;

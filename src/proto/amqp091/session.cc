@@ -189,6 +189,10 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
                 if (_channels.find(id)) {
                     _channels.erase(id);
                     --_channel_count;
+                    if (_user_channels > 0 && !_released) {
+                        --_user_channels;
+                        _server.auth().users.channel_closed(_user);
+                    }
                     _active.erase(std::remove(_active.begin(), _active.end(), id), _active.end());
                 }
             }
@@ -317,6 +321,20 @@ void session::handle_frame(const frame_view& f) {
         connection_error({make_error(rc::channel_error, "expected 'channel.open'"), cid, mid});
         return;
     }
+    // The user's max-channels limit counts channels over all their connections.
+    auth::user_db& users = _server.auth().users;
+    if (const auth::user* u = users.find(_user);
+        u && u->limits.max_channels >= 0 &&
+        users.channels(_user) >= uint64_t(u->limits.max_channels)) {
+        connection_error({make_error(rc::not_allowed,
+                                     fmt::format("number of channels opened for user '{}' has "
+                                                 "reached the maximum allowed user limit of ({})",
+                                                 _user, u->limits.max_channels)),
+                          0, 0});
+        return;
+    }
+    users.channel_opened(_user);
+    ++_user_channels;
     channel& ch_new = _channels.insert(f.channel, std::make_unique<channel>(*this, f.channel));
     ++_channel_count;
     _active.push_back(f.channel);
@@ -400,7 +418,7 @@ void session::on_start_ok(const connection_start_ok& m) {
     if (m.mechanism == "EXTERNAL" && !_cert_login.empty()) {
         // The certificate names the user; the response (an authorization id) is ignored, as
         // RabbitMQ does. The user must exist; its password is not asked for.
-        if (!broker().find_user(_cert_login)) {
+        if (!_server.auth().users.find(_cert_login)) {
             WLOG_WARN(
                 "amqp connection id={} peer={}: EXTERNAL login refused: user '{}' (from "
                 "the client certificate) does not exist",
@@ -408,7 +426,7 @@ void session::on_start_ok(const connection_start_ok& m) {
             refuse_login(m.mechanism);
             return;
         }
-        return logged_in(_cert_login);
+        return logged_in(_cert_login, m.mechanism);
     }
     if (m.mechanism == "PLAIN") {
         parsed = parse_plain(m.response, user, pass);
@@ -425,15 +443,27 @@ void session::on_start_ok(const connection_start_ok& m) {
             make_error(rc::syntax_error, fmt::format("{} response invalid", m.mechanism)));
         return;
     }
-    if (!broker().authenticate(user, pass)) {
+    auth::authority& a = _server.auth();
+    if (auto wait = a.logins.locked_out(_peer, _now)) {
         WLOG_WARN(
-            "amqp connection id={} peer={}: {} login refused: user '{}' - invalid "
-            "credentials",
-            _id, _peer, m.mechanism, user);
+            "amqp connection id={} peer={}: {} login refused: user '{}' - too many failed "
+            "logins from this address, locked out for {} ms more",
+            _id, _peer, m.mechanism, user, *wait);
         refuse_login(m.mechanism);
         return;
     }
-    logged_in(user);
+    if (!a.users.authenticate(user, pass)) {
+        uint64_t lock = a.logins.failed(_peer, _now);
+        WLOG_WARN(
+            "amqp connection id={} peer={}: {} login refused: user '{}' - invalid "
+            "credentials{}",
+            _id, _peer, m.mechanism, user,
+            lock ? fmt::format(" (too many failures: address locked out for {} ms)", lock) : "");
+        refuse_login(m.mechanism);
+        return;
+    }
+    a.logins.succeeded(_peer);
+    logged_in(user, m.mechanism);
 }
 
 void session::refuse_login(std::string_view mechanism) {
@@ -448,7 +478,16 @@ void session::refuse_login(std::string_view mechanism) {
     close_socket(false);
 }
 
-void session::logged_in(const std::string& user) {
+void session::logged_in(const std::string& user, std::string_view mechanism) {
+    // RabbitMQ's loopback_users: guest may only log in from this host.
+    if (!_server.auth().users.may_connect_from(user, _peer)) {
+        WLOG_WARN(
+            "amqp connection id={} peer={}: {} login refused: user '{}' can only connect "
+            "via localhost",
+            _id, _peer, mechanism, user);
+        refuse_login(mechanism);
+        return;
+    }
     _user = user;
     _state = state::awaiting_tune_ok;
     const auto& cfg = _server.config();
@@ -489,10 +528,10 @@ void session::on_tune_ok(const connection_tune_ok& m) {
 }
 
 void session::on_open(const connection_open& m) {
+    auth::user_db& users = _server.auth().users;
     core::vhost* vh = broker().find_vhost(m.virtual_host);
-    if (!vh) {
-        core::error e =
-            make_error(rc::not_allowed, fmt::format("vhost '{}' not found", m.virtual_host));
+    auto refuse = [&](std::string text) {
+        core::error e = make_error(rc::not_allowed, std::move(text));
         WLOG_WARN("amqp connection id={} peer={} user '{}': {}", _id, _peer, _user, e.text);
         append_method_frame(
             _out, 0,
@@ -500,9 +539,32 @@ void session::on_open(const connection_open& m) {
                              connection_open::method_id});
         _state = state::closing;
         _closing_deadline = _now + closing_timeout_ms;
-        return;
-    }
+    };
+    // In RabbitMQ's order (rabbit_reader, connection.open): the vhost's connection limit
+    // (which also finds a missing vhost), the user's, then access to the vhost.
+    if (!vh) return refuse(fmt::format("vhost '{}' not found", m.virtual_host));
+    if (auto limit = vh->connection_limit_reached())
+        return refuse(fmt::format(
+            "access to vhost '{}' refused for user '{}': connection limit ({}) is reached",
+            m.virtual_host, _user, *limit));
+    const auth::user* u = users.find(_user);
+    if (u && u->limits.max_connections >= 0 &&
+        users.connections(_user) >= uint64_t(u->limits.max_connections))
+        return refuse(
+            fmt::format("Connection refused for user '{}': user connection limit ({}) is reached",
+                        _user, u->limits.max_connections));
+    if (!u || !users.may_access(_user, m.virtual_host))
+        return refuse(
+            fmt::format("access to vhost '{}' refused for user '{}'", m.virtual_host, _user));
     _vhost = vh;
+    _opened = true;
+    _access = std::make_unique<auth::user_access>(users, _user, vh->name());
+    users.connection_opened(_user);
+    _counted = true;
+    vh->connection_opened(_id, [this](std::string_view reason) {
+        force_close(reason);
+        _vhost = nullptr;  // the vhost is going away; release() has forgotten us there
+    });
     _state = state::open;
     send(connection_open_ok{});
     WLOG_INFO(
@@ -592,6 +654,10 @@ void session::release() {
     _released = true;
     _channels.for_each([](channel& ch) { ch.release(); });
     if (_vhost) _vhost->connection_closed(_id);
+    auth::user_db& users = _server.auth().users;
+    for (; _user_channels > 0; --_user_channels) users.channel_closed(_user);
+    if (_counted) users.connection_closed(_user);
+    _counted = false;
 }
 
 // A graceful close (now == false) never resets the peer: the transport writes what is pending,
@@ -611,7 +677,7 @@ void session::close_socket(bool now) {
 // RabbitMQ waits for the client at most the heartbeat interval (if shorter than 30 s) or 30 s;
 // a connection that never opened gets a short grace.
 uint64_t session::close_grace_ms() const {
-    if (_vhost == nullptr) return closing_timeout_ms;
+    if (!_opened) return closing_timeout_ms;
     if (_heartbeat > 0 && _heartbeat < 30) return uint64_t(_heartbeat) * 1000;
     return 30'000;
 }

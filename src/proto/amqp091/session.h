@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/user_access.h"
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/fields.h"
@@ -113,6 +114,8 @@ public:
     uint32_t frame_max() const { return _frame_max; }
     const std::string& user() const { return _user; }
     core::vhost& vhost() { return *_vhost; }
+    // The user's permissions in the vhost (core/access.h), for every vhost operation.
+    const core::access* access() const { return _access.get(); }
     core::vhost* vhost_if_open() { return _vhost; }
     core::broker& broker();
     amqp::server& owner() { return _server; }
@@ -141,7 +144,7 @@ private:
     void handle_connection_method(const method& m);
     void on_start_ok(const connection_start_ok& m);
     void refuse_login(std::string_view mechanism);  // ACCESS_REFUSED, then close
-    void logged_in(const std::string& user);        // on to connection.tune
+    void logged_in(const std::string& user, std::string_view mechanism);  // on to connection.tune
     void on_tune_ok(const connection_tune_ok& m);
     void on_open(const connection_open& m);
     void on_close(const connection_close& m);
@@ -186,6 +189,10 @@ private:
     core::field_table _client_properties;
     std::string _user;
     core::vhost* _vhost = nullptr;
+    bool _opened = false;                        // connection.open succeeded
+    std::unique_ptr<auth::user_access> _access;  // from connection.open on
+    bool _counted = false;                       // counted in the user's connections
+    uint32_t _user_channels = 0;                 // channels counted in the user's channels
     bool _released = false;
 
     channel_table _channels;

@@ -53,7 +53,7 @@ struct out_frame {
 class client {
 public:
     explicit client(settings s = {}, net::peer_info peer = {"127.0.0.1:5555", false, false})
-        : srv(ctx, broker, s) {
+        : srv(ctx, broker, seeded(authority), s) {
         sess.emplace(srv, io, peer, 7);
         sess->on_start(now);
     }
@@ -143,8 +143,14 @@ public:
         return c;
     }
 
+    static auth::authority& seeded(auth::authority& a) {
+        a.seed_default_user("guest", "guest", "/");
+        return a;
+    }
+
     boost::asio::io_context ctx;
     core::broker broker;
+    auth::authority authority;
     server srv;
     fake_io io;
     std::optional<session> sess;

@@ -49,6 +49,10 @@ failure vhost_access_denied(std::string_view vhost) {
     return {"Bad CONNECT", fmt::format("Virtual host '{}' access denied", vhost)};
 }
 
+failure non_loopback() {
+    return {"Bad CONNECT", "non-loopback access denied"};
+}
+
 failure processing_error() {
     return {"Processing error", "Processing error"};
 }

@@ -40,12 +40,13 @@ std::string erlang_quoted(std::string_view s);
 namespace errors {
 
 // Connection and commands.
-failure illegal_command();                      // any frame before CONNECT
-failure bad_command(std::string_view command);  // unknown or server-only command
-failure version_mismatch();                     // no common version in accept-version
-failure missing_login();                        // no login and no default user
-failure access_refused(std::string_view user);  // bad credentials
-failure vhost_access_denied(std::string_view vhost);
+failure illegal_command();                            // any frame before CONNECT
+failure bad_command(std::string_view command);        // unknown or server-only command
+failure version_mismatch();                           // no common version in accept-version
+failure missing_login();                              // no login and no default user
+failure access_refused(std::string_view user);        // bad credentials
+failure vhost_access_denied(std::string_view vhost);  // also: a connection limit
+failure non_loopback();  // a loopback_users user (guest) from another host
 // A header RabbitMQ parses without checking (heart-beat, ack, prefetch-count, priority,
 // timestamp, integer queue arguments, a message-id's delivery tag): the processor crashes
 // and reports only this.

@@ -20,8 +20,9 @@ net::transport_settings transport_for_stomp(const settings& s) {
 }
 }  // namespace
 
-server::server(boost::asio::io_context& io, core::broker& b, settings s)
+server::server(boost::asio::io_context& io, core::broker& b, auth::authority& a, settings s)
     : _broker(b),
+      _auth(a),
       _settings(std::move(s)),
       _connections(io, "stomp", transport_for_stomp(_settings)) {
     _session_settings.frame_limits.max_frame_size = _settings.max_frame_size;
@@ -41,7 +42,8 @@ server::~server() = default;  // the connection set abandons every connection
 std::unique_ptr<net::session> server::make_session(net::session_io& io, const net::peer_info& p) {
     std::string peer = p.websocket ? (p.tls ? "wss:" : "ws:") + p.address
                                    : (p.tls ? "tls:" + p.address : p.address);
-    return std::make_unique<session>(_broker, _session_settings, io, std::move(peer), p.cert_login);
+    return std::make_unique<session>(_broker, _auth, _session_settings, io, std::move(peer),
+                                     p.cert_login);
 }
 
 void server::accept(boost::asio::ip::tcp::socket s) {

@@ -61,7 +61,7 @@ struct connection_info {
 
 class server {
 public:
-    server(boost::asio::io_context& io, core::broker& b, settings s);
+    server(boost::asio::io_context& io, core::broker& b, auth::authority& a, settings s);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -93,6 +93,7 @@ private:
     std::unique_ptr<net::session> make_session(net::session_io& io, const net::peer_info& p);
 
     core::broker& _broker;
+    auth::authority& _auth;
     settings _settings;
     session_settings _session_settings;
     net::connection_set _connections;

@@ -122,9 +122,10 @@ public:
     bool cancelled = false;  // the queue went away
 };
 
-session::session(core::broker& b, const session_settings& s, session_io& io, std::string peer,
-                 std::string cert_login)
+session::session(core::broker& b, auth::authority& a, const session_settings& s, session_io& io,
+                 std::string peer, std::string cert_login)
     : _broker(b),
+      _auth(a),
       _settings(s),
       _io(io),
       _peer(std::move(peer)),
@@ -259,10 +260,30 @@ status session::handle_connect(const frame& f) {
     if (!login && !_cert_login.empty()) {
         // A verified TLS client certificate names the user: no password (the user must exist).
         user = _cert_login;
-        if (!_broker.find_user(user)) return errors::access_refused(user);
+        if (!_auth.users.find(user)) {
+            WLOG_WARN(
+                "stomp login refused peer={}: user '{}' (from the client certificate) "
+                "does not exist",
+                _peer, user);
+            return errors::access_refused(user);
+        }
     } else {
         if (user.empty()) return errors::missing_login();
-        if (!_broker.authenticate(user, pass)) return errors::access_refused(user);
+        if (auto wait = _auth.logins.locked_out(_peer, _last_read_ms)) {
+            WLOG_WARN(
+                "stomp login refused peer={}: user '{}' - too many failed logins from this "
+                "address, locked out for {} ms more",
+                _peer, user, *wait);
+            return errors::access_refused(user);
+        }
+        if (!_auth.users.authenticate(user, pass)) {
+            uint64_t lock = _auth.logins.failed(_peer, _last_read_ms);
+            WLOG_WARN("stomp login refused peer={}: user '{}' - invalid credentials{}", _peer, user,
+                      lock ? fmt::format(" (too many failures: address locked out for {} ms)", lock)
+                           : "");
+            return errors::access_refused(user);
+        }
+        _auth.logins.succeeded(_peer);
     }
 
     // Virtual host.
@@ -274,6 +295,24 @@ status session::handle_connect(const frame& f) {
         vh = _broker.find_vhost(host);
     }
     if (!vh) return errors::vhost_access_denied(host);
+    // RabbitMQ's direct connection: the vhost's and the user's connection limits, access to
+    // the vhost, then loopback_users.
+    const auth::user* u = _auth.users.find(user);
+    bool over_user_limit = u && u->limits.max_connections >= 0 &&
+                           _auth.users.connections(user) >= uint64_t(u->limits.max_connections);
+    if (vh->connection_limit_reached() || over_user_limit || !_auth.users.may_access(user, host)) {
+        WLOG_WARN("stomp login refused peer={}: user '{}' - access to vhost '{}' not allowed{}",
+                  _peer, user, host,
+                  vh->connection_limit_reached() || over_user_limit ? " (connection limit)" : "");
+        return errors::vhost_access_denied(host);
+    }
+    if (!_auth.users.may_connect_from(user, _peer)) {
+        WLOG_WARN(
+            "stomp login refused peer={}: user '{}' - this user's access is restricted to "
+            "localhost",
+            _peer, user);
+        return errors::non_loopback();
+    }
 
     // Heart-beats: cx = what the client can send, cy = what it wants to receive.
     uint64_t cx = 0, cy = 0;
@@ -298,6 +337,13 @@ status session::handle_connect(const frame& f) {
     _user = user;
     _vhost = vh;
     _vhost_name = host;
+    _access = std::make_unique<auth::user_access>(_auth.users, user, vh->name());
+    _auth.users.connection_opened(user);
+    _counted = true;
+    vh->connection_opened(_conn_id, [this](std::string_view reason) {
+        force_close(reason);
+        _vhost = nullptr;  // the vhost is going away; connection_closed() forgot us there
+    });
     _send_interval = sx;
     _recv_interval = sy;
     _last_write_ms = _last_read_ms;
@@ -374,7 +420,7 @@ status session::ensure_temp_queue(const std::string& label, std::string& queue_n
     core::queue_decl d;
     d.exclusive = true;
     d.auto_delete = true;
-    auto r = _vhost->declare_queue(d, _conn_id);
+    auto r = _vhost->declare_queue(d, _conn_id, _access.get());
     if (!r) return render(r.error());
     queue_name = r->q->name();
     // The reply queue is consumed by an internal auto-ack subscription named after the label.
@@ -407,7 +453,7 @@ status session::publish(frame& f) {
                 decl.auto_delete = f.boolean("auto-delete", false);
                 decl.exclusive = f.boolean("exclusive", false);
                 if (status a = queue_args(f, decl.args); !a) return a;
-                auto r = _vhost->declare_queue(decl, _conn_id);
+                auto r = _vhost->declare_queue(decl, _conn_id, _access.get());
                 if (!r) return render(r.error());
                 _declared_queues.insert(d->name);
             }
@@ -448,7 +494,7 @@ status session::publish(frame& f) {
     msg->routing_key = routing_key;
     msg->body = std::move(f.body);
     core::vhost::publish_info info;
-    auto r = _vhost->publish(exchange, std::move(msg), &info);
+    auto r = _vhost->publish(exchange, std::move(msg), &info, _access.get());
     if (!r) return render(r.error());
     _store_seq = std::max(_store_seq, info.store_seq);
     return {};
@@ -514,7 +560,7 @@ status session::handle_subscribe(const frame& f) {
             decl.auto_delete = f.boolean("auto-delete", false);
             decl.exclusive = f.boolean("exclusive", false);
             if (status a = queue_args(f, decl.args); !a) return a;
-            auto r = _vhost->declare_queue(decl, _conn_id);
+            auto r = _vhost->declare_queue(decl, _conn_id, _access.get());
             if (!r) return render(r.error());
             q = r->q;
             break;
@@ -555,16 +601,21 @@ status session::handle_subscribe(const frame& f) {
                 decl.exclusive = f.boolean("exclusive", true);
             }
             if (status a = queue_args(f, decl.args); !a) return a;
-            auto r = _vhost->declare_queue(decl, _conn_id);
+            auto r = _vhost->declare_queue(decl, _conn_id, _access.get());
             if (!r) return render(r.error());
             q = r->q;
-            auto b = _vhost->bind_queue(q->name(), exchange, d->key, {}, _conn_id);
+            auto b = _vhost->bind_queue(q->name(), exchange, d->key, {}, _conn_id, _access.get());
             if (!b) return render(b.error());
             break;
         }
         case dest_kind::temp_queue:
             return errors::destination_not_allowed(*dest_text, "SUBSCRIBE");
     }
+    // basic.consume in RabbitMQ's adapter: read on the queue.
+    if (auto r = core::check_access(_access.get(), core::permission::read,
+                                    core::resource_kind::queue, q->name());
+        !r)
+        return render(r.error());
 
     auto sub = std::make_unique<subscription>(*this, id_header ? *id_header : *dest_text,
                                               _next_sub_serial++);
@@ -604,7 +655,7 @@ status session::handle_unsubscribe(const frame& f) {
     // Deleting a durable subscription: UNSUBSCRIBE with the same durable header.
     bool durable = f.boolean("durable", false) || f.boolean("persistent", false);
     if (durable && sub->durable && !q->deleted()) {
-        auto r = _vhost->delete_queue(q->name(), false, false, _conn_id);
+        auto r = _vhost->delete_queue(q->name(), false, false, _conn_id, _access.get());
         if (!r) return render(r.error());
     }
     send_receipt(f);
@@ -984,6 +1035,8 @@ void session::connection_closed() {
         if (!q->deleted()) q->requeue(std::move(seqs));
     }
     if (_vhost) _vhost->connection_closed(_conn_id);
+    if (_counted) _auth.users.connection_closed(_user);
+    _counted = false;
     _subs.clear();
     _graveyard.clear();
     _transactions.clear();

@@ -31,6 +31,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/authority.h"
+#include "auth/user_access.h"
 #include "base/result.h"
 #include "core/broker.h"
 #include "core/message.h"
@@ -74,8 +76,8 @@ class session final : public net::session, public core::durable_waiter {
 public:
     // cert_login: the user a verified TLS client certificate names (net::peer_info), used by a
     // CONNECT without login (RabbitMQ's stomp.use_ssl_cert_login); empty = none.
-    session(core::broker& b, const session_settings& s, session_io& io, std::string peer,
-            std::string cert_login = {});
+    session(core::broker& b, auth::authority& a, const session_settings& s, session_io& io,
+            std::string peer, std::string cert_login = {});
     ~session() override;
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -174,6 +176,7 @@ private:
     void close();
 
     core::broker& _broker;
+    auth::authority& _auth;
     const session_settings& _settings;
     session_io& _io;
     std::string _peer;
@@ -189,6 +192,8 @@ private:
     std::string _user;
     std::string _vhost_name;
     core::vhost* _vhost = nullptr;
+    std::unique_ptr<auth::user_access> _access;  // the user's permissions, from CONNECT on
+    bool _counted = false;                       // counted in the user's connections
 
     output_batch _out;
     std::string _spare;    // a recycled output buffer

@@ -29,8 +29,15 @@ struct fake_io : session_io {
 
 class client {
 public:
-    client(core::broker& b, session_settings s = {}, std::string cert_login = {})
-        : settings(s), sess(b, settings, io, "test", std::move(cert_login)) {}
+    // guest/guest with every permission on each vhost the broker has now (RabbitMQ's default
+    // user; the management API grants its creator access to a new vhost the same way).
+    static auth::authority& seeded(auth::authority& a, core::broker& b) {
+        for (const auto& v : b.vhost_names()) a.seed_default_user("guest", "guest", v);
+        return a;
+    }
+    client(core::broker& b, session_settings s = {}, std::string cert_login = {},
+           std::string peer = "127.0.0.1:4000")
+        : settings(s), sess(b, seeded(authority, b), settings, io, peer, std::move(cert_login)) {}
 
     void send(const std::string& bytes, uint64_t now = 0) { sess.on_bytes(bytes, now); }
     void send(const frame& f, uint64_t now = 0) {
@@ -67,6 +74,7 @@ public:
         ASSERT_EQ(c.cmd, command::connected) << (c.get("message") ? *c.get("message") : "");
     }
 
+    auth::authority authority;
     session_settings settings;
     fake_io io;
     session sess;
@@ -135,10 +143,11 @@ TEST(StompSession, BadLoginIsRefused) {
 
 TEST(StompSession, ConnectWithoutLoginUsesTheClientCertificateUser) {
     core::broker b;
-    b.add_user("alice", "secret");
     session_settings s;
     s.default_user = "";  // login required, except by certificate
     client c(b, s, "alice");
+    c.authority.users.put_user("alice", auth::hash_password("secret"));
+    ASSERT_TRUE(c.authority.users.set_permissions("alice", "/", {".*", ".*", ".*"}));
     c.send(mk(command::connect, {{"accept-version", "1.2"}}));
     auto f = c.one();
     ASSERT_EQ(f.cmd, command::connected) << f.body;
