@@ -79,9 +79,10 @@ void load_access(auth::user_db& db, const store::topology& t) {
             if (parsed)
                 h = std::move(*parsed);
             else
-                WLOG_ERROR("user '{}': stored password hash does not parse ({}); the user can "
-                           "log in by certificate only",
-                           u.name, u.hashing_algorithm);
+                WLOG_ERROR(
+                    "user '{}': stored password hash does not parse ({}); the user can "
+                    "log in by certificate only",
+                    u.name, u.hashing_algorithm);
         }
         db.put_user(u.name, std::move(h), u.tags);
         db.set_limits(u.name, {u.max_connections, u.max_channels});
@@ -100,7 +101,9 @@ void diff_access(const store::topology& before, const store::topology& after,
                  std::vector<change>& out) {
     diff_sorted(
         before.users, after.users, user_key,
-        [&](const store::user_def& u) { out.push_back(change{.kind = change::op::put_user, .user = u}); },
+        [&](const store::user_def& u) {
+            out.push_back(change{.kind = change::op::put_user, .user = u});
+        },
         [&](const store::user_def& u) {
             change c{.kind = change::op::delete_user};
             c.user.name = u.name;
@@ -109,7 +112,8 @@ void diff_access(const store::topology& before, const store::topology& after,
     diff_sorted(
         before.permissions, after.permissions, perm_key,
         [&](const store::permission_def& p) {
-            out.push_back(change{.kind = change::op::put_permission, .vhost = p.vhost, .permission = p});
+            out.push_back(
+                change{.kind = change::op::put_permission, .vhost = p.vhost, .permission = p});
         },
         [&](const store::permission_def& p) {
             out.push_back(
@@ -118,7 +122,8 @@ void diff_access(const store::topology& before, const store::topology& after,
     diff_sorted(
         before.topic_permissions, after.topic_permissions, topic_key,
         [&](const store::topic_permission_def& p) {
-            out.push_back(change{.kind = change::op::put_topic_permission, .vhost = p.vhost, .topic = p});
+            out.push_back(
+                change{.kind = change::op::put_topic_permission, .vhost = p.vhost, .topic = p});
         },
         [&](const store::topic_permission_def& p) {
             out.push_back(

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "core/broker.h"
 #include "durability/broker_store.h"
+#include "mgmt/access_api.h"
 #include "mgmt/http_server.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
@@ -143,6 +144,8 @@ int run(const server::config& cfg) {
     http.route("GET", "/api/health", [](const mgmt::request& req) {
         return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
     });
+    mgmt::access_api access(broker, authority, &(*durable)->topology());
+    access.install(http);
     http.on_websocket(
         "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
         [&](mgmt::ws_stream ws, const std::string& subprotocol) {

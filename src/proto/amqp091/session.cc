@@ -562,8 +562,8 @@ void session::on_open(const connection_open& m) {
     users.connection_opened(_user);
     _counted = true;
     vh->connection_opened(_id, [this](std::string_view reason) {
-        force_close(reason);
-        _vhost = nullptr;  // the vhost is going away; release() has forgotten us there
+        close_forced(reason);  // RabbitMQ: 320 "CONNECTION_FORCED - vhost 'v' is deleted"
+        _vhost = nullptr;      // the vhost is going away; release() has forgotten us there
     });
     _state = state::open;
     send(connection_open_ok{});
@@ -627,16 +627,19 @@ void session::connection_error(const method_error& e) {
 }
 
 void session::force_close(std::string_view reason) {
+    close_forced(fmt::format("broker forced connection closure with reason '{}'", reason));
+}
+
+void session::close_forced(std::string_view explanation) {
     if (_state == state::closed) return;
     if (_state != state::open) {
         release();
         close_socket(_state != state::closing);
         return;
     }
-    WLOG_INFO("amqp connection id={} peer={} closing: {}", _id, _peer, reason);
+    WLOG_INFO("amqp connection id={} peer={} closing: {}", _id, _peer, explanation);
     release();
-    auto e = make_error(rc::connection_forced,
-                        fmt::format("broker forced connection closure with reason '{}'", reason));
+    auto e = make_error(rc::connection_forced, std::string(explanation));
     append_method_frame(_out, 0, connection_close{uint16_t(e.code), reply_text(e), 0, 0});
     _state = state::closing;
     _closing_deadline = _now + shutdown_timeout_ms;

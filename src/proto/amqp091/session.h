@@ -97,6 +97,8 @@ public:
     // Broker shutdown or admin close: connection.close 320 CONNECTION_FORCED, then close once
     // the client answers close-ok (or after a short grace period).
     void force_close(std::string_view reason) override;
+    // connection.close 320 CONNECTION_FORCED with exactly this text (vhost deletion).
+    void close_forced(std::string_view explanation);
     void connection_closed() override;
 
     uint64_t id() const { return _id; }
