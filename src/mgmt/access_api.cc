@@ -110,12 +110,9 @@ json user_json(const auth::user& u) {
 }
 
 json vhost_json(const core::vhost& v) {
-    return {{"name", v.name()},
-            {"description", ""},
-            {"tags", json::array()},
-            {"metadata", {{"description", ""}, {"tags", json::array()}}},
-            {"tracing", false},
-            {"cluster_state", {{"warren", "running"}}}};
+    return {{"name", v.name()},      {"description", ""},
+            {"tags", json::array()}, {"metadata", {{"description", ""}, {"tags", json::array()}}},
+            {"tracing", false},      {"cluster_state", {{"warren", "running"}}}};
 }
 
 // RabbitMQ accepts tags as "a,b" or ["a", "b"].
@@ -164,11 +161,11 @@ access_api::access_api(core::broker& b, auth::authority& a, durability::topology
     : _broker(b), _auth(a), _saver(saver) {}
 
 void access_api::install(http_server& http) {
-    for (const char* path : {"/api/whoami", "/api/users", "/api/users/*", "/api/vhosts",
-                             "/api/vhosts/*", "/api/permissions", "/api/permissions/*",
-                             "/api/topic-permissions", "/api/topic-permissions/*",
-                             "/api/vhost-limits", "/api/vhost-limits/*", "/api/user-limits",
-                             "/api/user-limits/*"})
+    for (const char* path :
+         {"/api/whoami", "/api/users", "/api/users/*", "/api/vhosts", "/api/vhosts/*",
+          "/api/permissions", "/api/permissions/*", "/api/topic-permissions",
+          "/api/topic-permissions/*", "/api/vhost-limits", "/api/vhost-limits/*",
+          "/api/user-limits", "/api/user-limits/*"})
         for (const char* method : {"GET", "PUT", "DELETE", "POST"})
             http.route(method, path, [this](const request& req) { return handle(req); });
 }
@@ -301,8 +298,8 @@ response access_api::handle(const request& req) {
                 return bad_request(req, "Must specify password or password_hash");
             }
             std::vector<std::string> tags = body->contains("tags") ? parse_tags((*body)["tags"])
-                                            : existing ? existing->tags
-                                                       : std::vector<std::string>{};
+                                            : existing             ? existing->tags
+                                                                   : std::vector<std::string>{};
             bool created = existing == nullptr;
             users.put_user(name, std::move(h), std::move(tags));
             if (!save_access())
@@ -410,8 +407,8 @@ response access_api::handle(const request& req) {
             if (!save_access())
                 return error_reply(req, http::status::internal_server_error, "internal_error",
                                    "could not save");
-            WLOG_INFO("{} of user '{}' on vhost '{}' set", topic ? "topic permissions" : "permissions",
-                      user, vhost);
+            WLOG_INFO("{} of user '{}' on vhost '{}' set",
+                      topic ? "topic permissions" : "permissions", user, vhost);
             return no_content(req, http::status::created);
         }
         return error_reply(req, http::status::method_not_allowed, "method_not_allowed", "");
@@ -437,7 +434,8 @@ response access_api::handle(const request& req) {
             json out = json::array();
             if (per_vhost) {
                 for (const auto& [n, v] : _broker.vhosts())
-                    if ((seg.size() == 1 || n == seg[1]) && v->get_limits() != core::vhost::limits{})
+                    if ((seg.size() == 1 || n == seg[1]) &&
+                        v->get_limits() != core::vhost::limits{})
                         out.push_back(vhost_limits_json(*v));
             } else {
                 for (const auto& [n, u] : users.users())

@@ -8,8 +8,9 @@
 //   GET /api/vhosts                 GET|PUT|DELETE /api/vhosts/{vhost}
 //   GET /api/permissions            GET|PUT|DELETE /api/permissions/{vhost}/{user}
 //   GET /api/topic-permissions      GET|PUT|DELETE /api/topic-permissions/{vhost}/{user}
-//   GET /api/vhost-limits[/{vhost}] PUT|DELETE /api/vhost-limits/{vhost}/{max-connections|max-queues}
-//   GET /api/user-limits[/{user}]   PUT|DELETE /api/user-limits/{user}/{max-connections|max-channels}
+//   GET /api/vhost-limits[/{vhost}] PUT|DELETE
+//   /api/vhost-limits/{vhost}/{max-connections|max-queues} GET /api/user-limits[/{user}] PUT|DELETE
+//   /api/user-limits/{user}/{max-connections|max-channels}
 // HTTP basic auth against the broker's users: whoami needs any management tag (management,
 // policymaker, monitoring, administrator), everything else `administrator`. Each change is
 // applied at once (a deleted vhost's connections get 320 CONNECTION_FORCED "vhost 'v' is
