@@ -485,7 +485,7 @@ result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_i
 
 void vhost::connection_closed(uint64_t connection_id) {
     if (connection_id == 0) return;
-    std::erase_if(_connections, [&](const auto& c) { return c.first == connection_id; });
+    std::erase_if(_connections, [&](const auto& c) { return c.id == connection_id; });
     std::vector<queue_ptr> doomed;
     for (auto& [n, q] : _queues)
         if (q->exclusive() && q->owner() == connection_id) doomed.push_back(q);
@@ -655,8 +655,8 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, pub
 // ---------------------------------------------------------------------------------------------
 // Connections and deletion
 
-void vhost::connection_opened(uint64_t connection_id, close_fn close) {
-    _connections.emplace_back(connection_id, std::move(close));
+void vhost::connection_opened(uint64_t connection_id, std::string user, close_fn close) {
+    _connections.push_back({connection_id, std::move(user), std::move(close)});
 }
 
 std::optional<int64_t> vhost::connection_limit_reached() const {
@@ -669,7 +669,15 @@ void vhost::close_connections(std::string_view reason) {
     // A close may call back into connection_closed(): work on a copy.
     auto conns = std::move(_connections);
     _connections.clear();
-    for (auto& [id, close] : conns)
+    for (auto& c : conns)
+        if (c.close) c.close(reason);
+}
+
+void vhost::close_connections_of(std::string_view user, std::string_view reason) {
+    std::vector<close_fn> doomed;
+    for (auto& c : _connections)
+        if (c.user == user) doomed.push_back(c.close);
+    for (auto& close : doomed)  // each close forgets its connection here (connection_closed)
         if (close) close(reason);
 }
 

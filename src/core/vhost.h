@@ -118,12 +118,14 @@ public:
     // CONNECTION_FORCED, a STOMP ERROR) when the vhost is deleted. connection_closed() below
     // forgets it.
     using close_fn = std::function<void(std::string_view reason)>;
-    void connection_opened(uint64_t connection_id, close_fn close);
+    void connection_opened(uint64_t connection_id, std::string user, close_fn close);
     size_t connection_count() const { return _connections.size(); }
     // Would one more connection pass max-connections? (the limit, if so)
     std::optional<int64_t> connection_limit_reached() const;
-    // Asks every registered connection to close (vhost deletion).
+    // Asks every registered connection to close (vhost deletion), or those of one user (user
+    // deletion).
     void close_connections(std::string_view reason);
+    void close_connections_of(std::string_view user, std::string_view reason);
     // Deleting the vhost: every queue and exchange goes (durable ones from the store too).
     void delete_everything();
 
@@ -210,7 +212,12 @@ private:
 
     std::string _name;
     limits _limits;
-    std::vector<std::pair<uint64_t, close_fn>> _connections;
+    struct open_connection {
+        uint64_t id;
+        std::string user;
+        close_fn close;
+    };
+    std::vector<open_connection> _connections;
     string_map<std::unique_ptr<exchange>> _exchanges;
     string_map<queue_ptr> _queues;
     exchange* _default = nullptr;

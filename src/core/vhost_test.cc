@@ -715,15 +715,24 @@ TEST(VhostLimits, ConnectionsAreCountedAndClosedOnDeletion) {
     vh->set_limits({.max_connections = 2, .max_queues = -1});
     std::vector<std::string> closed;
     EXPECT_FALSE(vh->connection_limit_reached());
-    vh->connection_opened(1, [&](std::string_view why) { closed.push_back(std::string(why)); });
-    vh->connection_opened(2, [&](std::string_view why) {
+    vh->connection_opened(1, "u",
+                          [&](std::string_view why) { closed.push_back(std::string(why)); });
+    vh->connection_opened(2, "u", [&](std::string_view why) {
         closed.push_back(std::string(why));
         vh->connection_closed(2);  // a session forgets itself while being closed
     });
     EXPECT_EQ(vh->connection_limit_reached(), 2);
     vh->connection_closed(1);
     EXPECT_FALSE(vh->connection_limit_reached());
-    vh->connection_opened(1, [&](std::string_view why) { closed.push_back(std::string(why)); });
+    vh->connection_opened(1, "u",
+                          [&](std::string_view why) { closed.push_back(std::string(why)); });
+    vh->connection_opened(3, "other", [&](std::string_view why) {
+        closed.push_back("other: " + std::string(why));
+        vh->connection_closed(3);
+    });
+    vh->close_connections_of("other", "user 'other' is deleted");
+    EXPECT_EQ(closed, (strings{"other: user 'other' is deleted"}));
+    closed.clear();
     ASSERT_TRUE(vh->declare_queue({.name = "q", .durable = true}, 0));
     ASSERT_TRUE(vh->declare_exchange({.name = "x", .type = "fanout"}));
     ASSERT_TRUE(b.delete_vhost("v", "vhost 'v' is deleted"));

@@ -271,6 +271,9 @@ response access_api::handle(const request& req) {
         }
         if (del) {
             if (!users.delete_user(name)) return not_found(req);
+            // RabbitMQ closes a deleted user's connections.
+            for (const auto& [vn, v] : _broker.vhosts())
+                v->close_connections_of(name, fmt::format("user '{}' is deleted", name));
             if (!save_access())
                 return error_reply(req, http::status::internal_server_error, "internal_error",
                                    "could not save");

@@ -561,9 +561,9 @@ void session::on_open(const connection_open& m) {
     _access = std::make_unique<auth::user_access>(users, _user, vh->name());
     users.connection_opened(_user);
     _counted = true;
-    vh->connection_opened(_id, [this](std::string_view reason) {
+    vh->connection_opened(_id, _user, [this](std::string_view reason) {
         close_forced(reason);  // RabbitMQ: 320 "CONNECTION_FORCED - vhost 'v' is deleted"
-        _vhost = nullptr;      // the vhost is going away; release() has forgotten us there
+        _vhost = nullptr;      // release() has forgotten us there; the vhost may be going away
     });
     _state = state::open;
     send(connection_open_ok{});

@@ -340,7 +340,7 @@ status session::handle_connect(const frame& f) {
     _access = std::make_unique<auth::user_access>(_auth.users, user, vh->name());
     _auth.users.connection_opened(user);
     _counted = true;
-    vh->connection_opened(_conn_id, [this](std::string_view reason) {
+    vh->connection_opened(_conn_id, user, [this](std::string_view reason) {
         force_close(reason);
         _vhost = nullptr;  // the vhost is going away; connection_closed() forgot us there
     });

@@ -281,6 +281,19 @@ def test_deleting_a_vhost_closes_its_connections():
     assert not [p for p in api("GET", "/api/permissions")[1] if p["vhost"] == "v2"]
 
 
+def test_deleting_a_user_closes_their_connections():
+    assert api("PUT", "/api/users/dave", {"password": "d", "tags": ""})[0] == 201
+    assert api("PUT", "/api/permissions/v1/dave",
+               {"configure": ".*", "write": ".*", "read": ".*"})[0] == 201
+    c = connect("dave", "d")
+    c.channel()
+    assert api("DELETE", "/api/users/dave") == (204, None)
+    expect_connection_close(lambda: c.process_data_events(time_limit=5), 320,
+                            "CONNECTION_FORCED - user 'dave' is deleted")
+    assert api("GET", "/api/users/dave")[0] == 404
+    assert not [p for p in api("GET", "/api/permissions")[1] if p["user"] == "dave"]
+
+
 def check_state_survived():
     code, users = api("GET", "/api/users")
     assert code == 200 and "alice" in {u["name"] for u in users}, users
@@ -350,6 +363,7 @@ if __name__ == "__main__":
                        test_stomp_frames_are_checked,
                        test_limits_refuse_the_next_one_with_rabbitmqs_errors,
                        test_deleting_a_vhost_closes_its_connections,
+                       test_deleting_a_user_closes_their_connections,
                        test_state_survives_restart_and_kill_9,
                        test_repeated_failed_logins_back_off])
         except SystemExit as e:
