@@ -1,7 +1,8 @@
 # Warren: two commands do everything on a fresh Debian 12 machine.
 #   make run    installs dependencies if missing, builds (Release), starts warrend in the foreground
 #   make test   installs dependencies, builds, runs every test through ctest
-# Other targets: build, debug, asan (sanitizer build + tests), bench, clean, deps, format.
+# Other targets: build, debug, asan (sanitizer build + tests), bench, clean, deps, format,
+#   fuzz (libFuzzer targets built with clang in build/fuzz, each run FUZZ_SECONDS; fuzz/run).
 
 BUILD_TYPE ?= Release
 BUILD_DIR  ?= build/release
@@ -11,7 +12,10 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWARREN_WERROR=ON
 endif
 
-.PHONY: all run test build debug asan bench clean deps format
+FUZZ_DIR     ?= build/fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all run test build debug asan bench clean deps format fuzz
 
 all: build
 
@@ -36,6 +40,16 @@ debug:
 
 asan:
 	$(MAKE) test BUILD_TYPE=Debug BUILD_DIR=build/asan CMAKE_FLAGS="$(CMAKE_FLAGS) -DWARREN_SANITIZE=ON"
+
+$(FUZZ_DIR)/build.ninja:
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DWARREN_FUZZ=ON
+
+fuzz:
+	@bash scripts/install-deps --fuzz
+	$(MAKE) $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_targets
+	bash fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 bench: build
 	bash bench/run

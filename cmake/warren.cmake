@@ -4,6 +4,7 @@
 #   warren_test(NAME SOURCES a_test.cc DEPS lib ...)      -> gtest binary, label "unit"
 #   warren_benchmark(NAME SOURCES a_bench.cc DEPS lib ...) -> google benchmark binary (not a test)
 #   warren_interop_test(NAME COMMAND ... [TIMEOUT s] [LABELS l])  -> ctest entry, label "interop"
+#   warren_fuzzer(NAME SOURCES a_fuzz.cc DEPS lib ...)    -> libFuzzer binary (WARREN_FUZZ=ON only)
 
 function(warren_library name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
@@ -51,4 +52,18 @@ function(warren_interop_test name)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS "interop;${A_LABELS}"
     SKIP_RETURN_CODE 77
     ENVIRONMENT "WARREND=$<TARGET_FILE:warrend>;WARREN_BUILD=${PROJECT_BINARY_DIR};WARREN_SOURCE=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+# libFuzzer targets (fuzz/): the sanitizers come from WARREN_FUZZ's compile options; the fuzzer
+# runtime and main are linked here. `fuzz_targets` builds them all.
+function(warren_fuzzer name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${A_DEPS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  if(NOT TARGET fuzz_targets)
+    add_custom_target(fuzz_targets)
+  endif()
+  add_dependencies(fuzz_targets ${name})
 endfunction()

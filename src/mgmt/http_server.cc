@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "base/log.h"
+#include "mgmt/websocket_handshake.h"
 
 namespace warren::mgmt {
 
@@ -114,6 +115,12 @@ struct http_server::stream_session final
         req = parser->release();
         if (websocket::is_upgrade(req) &&
             server.is_websocket_path(std::string_view(req.target().data(), req.target().size()))) {
+            if (auto refusal = check_websocket_upgrade(req)) {
+                WLOG_INFO("websocket upgrade refused peer={} status={} reason=\"{}\"", peer(),
+                          refusal->res.result_int(), refusal->reason);
+                write(std::move(refusal->res));
+                return;
+            }
             beast::get_lowest_layer(stream).expires_never();
             websocket::stream<Stream> ws(std::move(stream));
             server.upgrade(std::move(ws), req, std::move(ctx));

@@ -1,6 +1,9 @@
 #include "store/log_format.h"
 
+#include <algorithm>
 #include <cstring>
+#include <unordered_set>
+#include <vector>
 
 #include "store/crc32c.h"
 
@@ -103,6 +106,26 @@ parse_status check_record(std::string_view b, uint32_t& size) {
     return parse_status::ok;
 }
 
+namespace {
+
+// Removes repeated ids, keeping the first of each in its place.
+void drop_repeated_ids(std::vector<uint64_t>& ids) {
+    if (ids.size() < 2) return;
+    if (ids.size() <= 32) {  // the usual case: a handful of queues, no allocation
+        size_t kept = 0;
+        for (uint64_t id : ids)
+            if (std::find(ids.begin(), ids.begin() + kept, id) == ids.begin() + kept)
+                ids[kept++] = id;
+        ids.resize(kept);
+        return;
+    }
+    std::unordered_set<uint64_t> seen;
+    seen.reserve(ids.size());
+    std::erase_if(ids, [&](uint64_t id) { return !seen.insert(id).second; });
+}
+
+}  // namespace
+
 parse_status parse_record(std::string_view b, record& r) {
     uint32_t size = 0;
     if (auto s = check_record(b, size); s != parse_status::ok) return s;
@@ -120,6 +143,10 @@ parse_status parse_record(std::string_view b, record& r) {
             if (n == 0 || len < 10 + 8 * size_t{n}) return parse_status::bad_payload;
             r.ids.reserve(n);
             for (uint16_t i = 0; i < n; ++i) r.ids.push_back(get_u64(p + 10 + 8 * i));
+            // A queue named twice (never written so, but a checksum cannot tell) holds the
+            // message once: counted twice, one ack would leave it live for ever and it would
+            // come back after every restart (found by fuzz/segment_recovery_fuzz.cc).
+            drop_repeated_ids(r.ids);
             size_t off = 10 + 8 * size_t{n};
             r.data = std::string_view(p + off, len - off);
             return parse_status::ok;

@@ -18,6 +18,7 @@
 //
 // Payloads (all integers little-endian):
 //   message (1):        u64 message_id, u16 n, n x u64 queue_id, then the caller's bytes
+//                       (a queue id repeated in the list is read once)
 //   ack (2):            u64 queue_id, u32 n, n x u64 message_id
 //   queue_deleted (3):  u64 queue_id   (every message of that queue before it is dead)
 

@@ -70,6 +70,24 @@ TEST(LogFormat, RecordsRoundTrip) {
     EXPECT_EQ(r.size, v.size());
 }
 
+// Regression (fuzz/segment_recovery_fuzz.cc): a message record naming a queue twice.
+TEST(LogFormat, RepeatedQueueIdInMessageRecordIsReadOnce) {
+    std::string out;
+    std::vector<uint64_t> queues = {3, 4, 3, 4, 5};
+    lf::append_message(out, 1, queues, "data");
+    lf::record r;
+    ASSERT_EQ(lf::parse_record(out, r), lf::parse_status::ok);
+    EXPECT_EQ(r.ids, (std::vector<uint64_t>{3, 4, 5}));
+    EXPECT_EQ(r.data, "data");
+    std::vector<uint64_t> many;
+    for (uint64_t i = 0; i < 100; ++i) many.push_back(i % 40);
+    std::string big;
+    lf::append_message(big, 2, many, "x");
+    ASSERT_EQ(lf::parse_record(big, r), lf::parse_status::ok);
+    ASSERT_EQ(r.ids.size(), 40u);
+    for (uint64_t i = 0; i < 40; ++i) EXPECT_EQ(r.ids[i], i);
+}
+
 TEST(LogFormat, EveryTruncationIsDetected) {
     std::string buf;
     std::vector<uint64_t> qs = {1};

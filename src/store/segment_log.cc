@@ -270,15 +270,20 @@ status segment_log::scan_segment(uint64_t seg, const std::string& path, recovery
             case lf::record_type::message: {
                 out.max_message_id = std::max(out.max_message_id, r.message_id);
                 auto [it, fresh] = _live.try_emplace(r.message_id);
+                uint64_t superseded = 0;
                 if (!fresh) {
                     // A copy made by compaction: it carries the queues still holding the
                     // message then, and supersedes the older record.
-                    auto& old = _segs[it->second.segment];
+                    superseded = it->second.segment;
+                    auto& old = _segs[superseded];
                     old.live -= it->second.queues.n;
                     old.live_bytes -= it->second.size;
                 }
                 it->second.queues.assign(r.ids);
                 place_locked(it->second, seg, static_cast<uint32_t>(off), r.size);
+                // The copy's segment outlives the older record's (as an ack's does), else the
+                // older record would come back once the copy is gone.
+                if (superseded && superseded != seg) _segs[seg].pins.insert(superseded);
                 for (uint64_t q : r.ids) order[q].push_back(r.message_id);
                 break;
             }
@@ -822,6 +827,8 @@ result<bool> segment_log::compact() {
                 old.live -= e.queues.n;
                 old.live_bytes -= e.size;
                 place_locked(e, pos.segment, pos.offset, static_cast<uint32_t>(size));
+                // Until `seg` is gone its record of this message must not outlive the copy.
+                if (pos.segment != seg) _segs[pos.segment].pins.insert(seg);
                 ++_last_seq;
                 ++_counters.appends;
                 ++_counters.relocated;

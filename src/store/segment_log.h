@@ -215,7 +215,9 @@ private:
         uint64_t live_bytes = 0;
         uint64_t bytes = 0;       // end of the last record
         bool no_compact = false;  // compaction found it unreadable: leave it be
-        std::set<uint64_t> pins;  // older segments holding messages this one's acks settle
+        // Older segments holding messages this one's acks settle, or records its compaction
+        // copies supersede: it is deleted only after them.
+        std::set<uint64_t> pins;
         bool deleting = false;
         mutable std::shared_ptr<random_access_file> reader;  // opened by the first read
     };

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <thread>
@@ -70,6 +71,57 @@ protected:
     fault_env fenv;
     recovery_result rec;
 };
+
+// Regression (fuzz/segment_recovery_fuzz.cc): a message record that names its queue twice was
+// counted live twice at recovery, so one ack left it live and it came back after every restart.
+TEST_F(SegmentLogTest, AckedMessageWhoseRecordRepeatsItsQueueIsNotResurrected) {
+    std::filesystem::create_directories(dir);
+    std::string seg = lf::encode_header(1);
+    std::vector<uint64_t> queues = {3, 3};
+    lf::append_message(seg, 1, queues, body_for(1));
+    {
+        std::ofstream f(dir + "/00000000000000000001.seg", std::ios::binary);
+        f.write(seg.data(), static_cast<std::streamsize>(seg.size()));
+    }
+    {
+        auto log = open();
+        ASSERT_TRUE(log);
+        EXPECT_EQ(recovered_ids(3), std::vector<uint64_t>{1});
+        EXPECT_EQ(rec.stats.messages, 1u);
+        uint64_t ids[] = {1};
+        ASSERT_TRUE(log->ack(3, ids));
+        ASSERT_TRUE(log->flush());
+    }
+    auto log = open();
+    ASSERT_TRUE(log);
+    EXPECT_TRUE(recovered_ids(3).empty());
+}
+
+// Regression (fuzz/segment_recovery_fuzz.cc): a compaction copy that was settled left its
+// segment deletable while the older segment with the superseded record stayed (it holds other
+// live messages, e.g. after a crash mid-compaction); the message then came back at the next
+// restart.
+TEST_F(SegmentLogTest, SettledCompactionCopyDoesNotResurrectTheOriginal) {
+    std::filesystem::create_directories(dir);
+    std::vector<uint64_t> q1 = {1}, q2 = {2}, acked = {1};
+    std::string seg1 = lf::encode_header(1);
+    lf::append_message(seg1, 1, q1, body_for(1));
+    lf::append_message(seg1, 2, q2, body_for(2));
+    std::string seg2 = lf::encode_header(2);
+    lf::append_message(seg2, 1, q1, body_for(1));  // the copy, then its ack
+    lf::append_ack(seg2, 1, acked);
+    for (auto& [name, bytes] : {std::pair{"00000000000000000001.seg", &seg1},
+                                std::pair{"00000000000000000002.seg", &seg2}}) {
+        std::ofstream f(dir + "/" + name, std::ios::binary);
+        f.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+    }
+    for (int restart = 0; restart < 3; ++restart) {
+        auto log = open();
+        ASSERT_TRUE(log);
+        EXPECT_TRUE(recovered_ids(1).empty()) << "restart " << restart;
+        EXPECT_EQ(recovered_ids(2), std::vector<uint64_t>{2});
+    }
+}
 
 TEST_F(SegmentLogTest, RoundTripAppendRead) {
     std::vector<segment_log::appended> a;

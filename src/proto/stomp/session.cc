@@ -1023,7 +1023,7 @@ void session::connection_closed() {
     std::vector<std::pair<core::queue_ptr, std::vector<uint64_t>>> per_queue;
     for (auto& [tag, u] : _unacked) {
         auto it = std::find_if(per_queue.begin(), per_queue.end(),
-                               [&](const auto& p) { return p.first == u.q; });
+                               [&q = u.q](const auto& p) { return p.first == q; });
         if (it == per_queue.end()) {
             per_queue.emplace_back(u.q, std::vector<uint64_t>{u.seq});
         } else {
