@@ -347,6 +347,10 @@ std::optional<basic_properties> decode_properties(std::string_view raw) {
     return p;
 }
 
+bool decode_properties(std::string_view raw, basic_properties& out) {
+    return read_properties(raw, &out);
+}
+
 bool valid_properties(std::string_view raw) {
     return read_properties(raw, nullptr);
 }

@@ -27,6 +27,9 @@ inline constexpr int max_field_depth = 100;
 
 void encode_properties(std::string& out, const basic_properties& p);
 std::optional<basic_properties> decode_properties(std::string_view raw);
+// Decodes into `out` in place (no temporary properties object to move: the publish and
+// page-in hot paths). `out` should be empty; false (and `out` unspecified) if malformed.
+bool decode_properties(std::string_view raw, basic_properties& out);
 // Checks a property list without building it (no allocation: the publish hot path).
 bool valid_properties(std::string_view raw);
 

@@ -405,6 +405,21 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     return enqueue_result::accepted;
 }
 
+// Inlined into hand_out, the delivery hot path (and get).
+[[gnu::always_inline]] inline delivery queue::take(ready_entry& e, bool no_ack) {
+    ++_stats.delivered;
+    if (e.redelivered) ++_stats.redelivered;
+    if (no_ack) {
+        ++_stats.acked;
+        settle_disk(e.disk_id, e.spilled);
+    } else {
+        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
+                                             e.disk_id, e.delivery_count, e.spilled});
+    }
+    if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
+    return delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
+}
+
 std::optional<delivery> queue::get(bool no_ack) {
     if (_deleted) return std::nullopt;
     touch();
@@ -421,20 +436,6 @@ std::optional<delivery> queue::get(bool no_ack) {
     auto out = take(e, no_ack);
     if (_vhost) _vhost->drain_dead_letters();
     return out;
-}
-
-delivery queue::take(ready_entry& e, bool no_ack) {
-    ++_stats.delivered;
-    if (e.redelivered) ++_stats.redelivered;
-    if (no_ack) {
-        ++_stats.acked;
-        settle_disk(e.disk_id, e.spilled);
-    } else {
-        _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
-                                             e.disk_id, e.delivery_count, e.spilled});
-    }
-    if (e.delivery_count) e.msg = with_delivery_count(e.msg, e.delivery_count);
-    return delivery{weak_from_this().lock(), std::move(e.msg), e.seq, e.redelivered};
 }
 
 void queue::settle(uint64_t seq, bool acked) {

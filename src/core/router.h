@@ -71,6 +71,8 @@ private:
     // Fills s.targets; returns how many delayed exchanges held the message.
     size_t walk(exchange& x, const message_ptr& m, const std::vector<std::string>& extra_keys,
                 scratch& s, publish_info* info);
+    result<size_t> route_default(message_ptr m, exchange_stats& stats, publish_info* info,
+                                 route_origin origin);
     // Writes a persistent message once for the durable targets. Ok(true) if written.
     result<bool> persist(const message& m, scratch& s, publish_info* info);
 

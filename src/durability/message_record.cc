@@ -20,14 +20,13 @@ store::message_fields record_fields(const core::message& m, std::string_view exc
 basic_result<decoded_record, std::string> decode_record(std::string_view bytes, uint64_t disk_id) {
     auto f = store::decode_message(bytes);
     if (!f) return "does not decode: " + f.error().text;
-    auto props = core::decode_properties(f->properties);
-    if (!props) return std::string("has malformed properties");
     auto m = std::make_shared<core::message>();
-    m->exchange = std::string(f->exchange);
-    m->routing_key = std::string(f->routing_key);
-    m->props = std::move(*props);
-    m->props_raw = std::string(f->properties);
-    m->body = std::string(f->body);
+    if (!core::decode_properties(f->properties, m->props))
+        return std::string("has malformed properties");
+    m->exchange.assign(f->exchange);
+    m->routing_key.assign(f->routing_key);
+    m->props_raw.assign(f->properties);
+    m->body.assign(f->body);
     m->id = disk_id;
     return decoded_record{std::move(m), f->published_ms};
 }

@@ -643,7 +643,7 @@ void session::close_forced(std::string_view explanation) {
     append_method_frame(_out, 0, connection_close{uint16_t(e.code), reply_text(e), 0, 0});
     _state = state::closing;
     _closing_deadline = _now + shutdown_timeout_ms;
-    _io.output_ready();
+    signal_output();
 }
 
 void session::connection_closed() {
@@ -693,11 +693,19 @@ void session::channel_finished(uint16_t id) {
 // Output
 
 void session::output_appended() {
-    if (_in_batch) return;  // the transport flushes after the batch
+    // The transport flushes after the batch; and once told, it takes the output (take_output)
+    // before it needs telling again: one call per write, not one per delivery.
+    if (_in_batch || _output_signalled) return;
+    signal_output();
+}
+
+void session::signal_output() {
+    _output_signalled = true;
     _io.output_ready();
 }
 
 net::output_batch session::take_output() {
+    _output_signalled = false;
     net::output_batch b;
     b.bytes.swap(_out);
     if (_spare.capacity() > 0) _out.swap(_spare);  // reuse the buffer of the previous write
@@ -742,7 +750,7 @@ void session::resume_consumers() {
         if (channel* ch = _channels.find(id)) ch->resume_consumers();
     }
     _in_batch = was;
-    if (!_out.empty()) _io.output_ready();
+    if (!_out.empty()) signal_output();
 }
 
 void session::end_of_batch() {
@@ -798,7 +806,7 @@ void session::on_timer(uint64_t now_ms) {
             if (_now - _last_recv >= tick && _now - _last_send >= tick) trim_idle_buffers();
             if (_now - _last_send >= hb / 2 && _io.bytes_in_flight() == 0) {
                 append_heartbeat(_out);
-                _io.output_ready();
+                signal_output();
             }
             return;
         }

@@ -160,6 +160,8 @@ private:
     }
     void resume_consumers();
     void trim_idle_buffers();
+    // Tells the transport there is output (net::session_io::output_ready).
+    void signal_output();
 
     // Releases channels (requeueing unacked messages) and exclusive queues. Idempotent.
     void release();
@@ -182,6 +184,9 @@ private:
     std::string _out;
     std::string _spare;
     bool _consumers_blocked = false;
+    // output_ready() was called and take_output() has not run since: the transport will take
+    // the output (after the write in flight, if any), so appending more need not tell it again.
+    bool _output_signalled = false;
     std::string _scratch;
 
     // Negotiated parameters.

@@ -61,9 +61,8 @@ core::result<content_header> decode_content_header(std::string_view payload, boo
     h.props_raw = r.rest();
     // Properties are core's binary form (core/properties_codec.h): decoded, or only checked.
     if (decode_props) {
-        auto p = core::decode_properties(h.props_raw);
-        if (!p) return header_error("malformed properties");
-        h.props = std::move(*p);
+        if (!core::decode_properties(h.props_raw, h.props))
+            return header_error("malformed properties");
     } else if (!core::valid_properties(h.props_raw)) {
         return header_error("malformed properties");
     }
@@ -71,9 +70,9 @@ core::result<content_header> decode_content_header(std::string_view payload, boo
 }
 
 core::result<core::basic_properties> decode_properties(std::string_view props_raw) {
-    auto p = core::decode_properties(props_raw);
-    if (!p) return header_error("malformed properties");
-    return std::move(*p);
+    core::basic_properties p;
+    if (!core::decode_properties(props_raw, p)) return header_error("malformed properties");
+    return p;
 }
 
 void encode_properties(std::string& out, const core::basic_properties& p) {
