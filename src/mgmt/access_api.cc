@@ -94,6 +94,12 @@ response not_found(const request& req) {
     return error_reply(req, http::status::not_found, "Object Not Found", "Not Found");
 }
 
+// The change is applied but its record could not be written (the metadata log failed).
+response save_failed(const request& req) {
+    return error_reply(req, http::status::internal_server_error, "internal_error",
+                       "could not save the change to the data directory");
+}
+
 response bad_request(const request& req, std::string_view reason) {
     return error_reply(req, http::status::bad_request, "bad_request", reason);
 }
@@ -258,9 +264,7 @@ response access_api::handle(const request& req) {
                 return bad_request(req, "users must be a list of user names");
             for (const auto& n : (*body)["users"])
                 if (n.is_string()) users.delete_user(n.get<std::string>());
-            if (!save_access())
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (!save_access()) return save_failed(req);
             return no_content(req);
         }
         if (seg.size() != 2) return not_found(req);
@@ -274,9 +278,7 @@ response access_api::handle(const request& req) {
             // RabbitMQ closes a deleted user's connections.
             for (const auto& [vn, v] : _broker.vhosts())
                 v->close_connections_of(name, fmt::format("user '{}' is deleted", name));
-            if (!save_access())
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (!save_access()) return save_failed(req);
             WLOG_INFO("user '{}' deleted", name);
             return no_content(req);
         }
@@ -305,9 +307,7 @@ response access_api::handle(const request& req) {
                                                                    : std::vector<std::string>{};
             bool created = existing == nullptr;
             users.put_user(name, std::move(h), std::move(tags));
-            if (!save_access())
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (!save_access()) return save_failed(req);
             WLOG_INFO("user '{}' {}", name, created ? "created" : "updated");
             return no_content(req, created ? http::status::created : http::status::no_content);
         }
@@ -385,9 +385,7 @@ response access_api::handle(const request& req) {
                 users.clear_topic_permissions(user, vhost);
             else
                 users.clear_permissions(user, vhost);
-            if (!save_access())
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (!save_access()) return save_failed(req);
             return no_content(req);
         }
         if (put) {
@@ -407,9 +405,7 @@ response access_api::handle(const request& req) {
                                            str_field(*body, "read")});
             }
             if (!r) return bad_request(req, r.error().text);
-            if (!save_access())
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (!save_access()) return save_failed(req);
             WLOG_INFO("{} of user '{}' on vhost '{}' set",
                       topic ? "topic permissions" : "permissions", user, vhost);
             return no_content(req, http::status::created);
@@ -468,9 +464,7 @@ response access_api::handle(const request& req) {
             else
                 return bad_request(req, "unknown limit: " + limit);
             v->set_limits(l);
-            if (_saver && !_saver->topology_changed(*v))
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (_saver && !_saver->topology_changed(*v)) return save_failed(req);
         } else {
             const auth::user* u = users.find(owner);
             if (!u) return not_found(req);
@@ -482,9 +476,7 @@ response access_api::handle(const request& req) {
             else
                 return bad_request(req, "unknown limit: " + limit);
             users.set_limits(owner, l);
-            if (!save_access())
-                return error_reply(req, http::status::internal_server_error, "internal_error",
-                                   "could not save");
+            if (!save_access()) return save_failed(req);
         }
         WLOG_INFO("{} limit {} of '{}' set to {}", per_vhost ? "vhost" : "user", limit, owner,
                   value);
