@@ -96,18 +96,25 @@ def section(args, runs):
              "against the throwaway CA (TLS 1.2+, no client certificate). Throughput is "
              "messages consumed plus growth of the queue depth, per second, as above.")
     L.append("")
+    loads = [ex.get("loadavg_1m") for lst in runs.values() for _, _, ex in lst
+             if isinstance(ex.get("loadavg_1m"), (int, float))]
+    load_range = f", {min(loads):.2f}..{max(loads):.2f} at the start of the runs" if loads else ""
     L.append(f"- Command: `{args.command}`")
     L.append(f"- Measured: {datetime.date.today().isoformat()}; the 2-core benchmark machine; "
-             f"load average {args.loadavg} at the start, {args.loadavg_end} at the end "
-             "(1-minute load at the start of each run in the per-run table)")
+             f"1/5/15-minute load average {args.loadavg} at the start, {args.loadavg_end} at the "
+             f"end{load_range} (each run's in the per-run table). Other work on the machine "
+             "skews absolute numbers; the alternation spreads it over the four kinds of run, so "
+             "the ratios are the figures to compare")
     L.append("- Certificates: a throwaway CA and a server certificate (RSA 2048, "
              "`subjectAltName = DNS:localhost, IP:127.0.0.1`) made with `openssl` in the bench's "
              "temp dir")
-    L.append(f"- Warren: {args.warren_version}, `--amqp-tls-port 5682 --tls-cert-file server.pem "
+    L.append(f"- Warren: {args.warren_version}, `--amqp-tls-port {args.warren_tls_port} "
+             "--tls-cert-file server.pem "
              "--tls-key-file server.key` (TLS defaults otherwise: TLS 1.2 and 1.3, no client "
              "certificates)")
     L.append(f"- RabbitMQ: {args.rabbit_version} (Debian), `listeners.ssl.default = "
-             "127.0.0.1:5674`, `ssl_options.cacertfile/certfile/keyfile`, `ssl_options.verify = "
+             f"127.0.0.1:{args.rabbit_tls_port}`, `ssl_options.cacertfile/certfile/keyfile`, "
+             "`ssl_options.verify = "
              "verify_none`, `ssl_options.fail_if_no_peer_cert = false` (other `ssl_options` at "
              "their defaults)")
     negotiated = []
@@ -118,6 +125,23 @@ def section(args, runs):
             negotiated.append(f"{NAMES[b]}: {' / '.join(seen)}")
     if negotiated:
         L.append(f"- Negotiated (as warren-perf reports it): {'; '.join(negotiated)}")
+    L.append("")
+    L.append("**Reading these figures.** (1) Scenario 3 (1 KB persistent messages with confirms) "
+             "is the measure of what TLS costs: every byte is encrypted and decrypted by both "
+             "ends, and warren-perf pays for its side of TLS on the same 2 cores (its CPU per "
+             "message, last table). (2) Scenario 1 does not measure TLS cost for Warren. Over "
+             "plain TCP the producer outruns the consumer, Warren's queue grows (seconds of "
+             "latency, a growing RSS) and the broker spends its time on the backlog (caveat 3 "
+             "and the profile in this document); over TLS the queue stays short (latency in "
+             "milliseconds, small RSS), so messages pass through warm memory and Warren "
+             "delivers more than over plain TCP. Why the TLS path keeps the backlog short was "
+             "not investigated; a likely cause is that the broker then reads a publisher one "
+             "TLS record (at most 16 KiB) at a time instead of up to 128 KiB of publishes per "
+             "turn, which is what publisher flow control (profile, item 1) would do for plain "
+             "TCP. (3) RabbitMQ over TLS, scenario 1, took publishes off the socket several "
+             "times faster than they reached the queue (sent against throughput) and ended with "
+             "more memory: its TLS connection process buffers data ahead of the AMQP reader. "
+             "Throughput counts only what was consumed or queued.")
     L.append("")
 
     def tput(s, b, t):
@@ -238,6 +262,8 @@ def main():
     ap.add_argument("--loadavg", default="?")
     ap.add_argument("--loadavg-end", default="?")
     ap.add_argument("--command", default="TLS=1 bench/run")
+    ap.add_argument("--warren-tls-port", default="5682")
+    ap.add_argument("--rabbit-tls-port", default="5674")
     args = ap.parse_args()
     text = section(args, load(args.results))
     doc = ""
