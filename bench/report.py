@@ -325,6 +325,15 @@ def main():
     L.append("")
     L.append("Reproduce: `bench/run` (or `make bench`); `RUNS=1 DURATION=3 SCENARIOS=\"1 5\" bench/run` "
              "for a quick look. Each scenario's exact warren-perf flags are in `bench/run`.")
+    # The TLS section (written by `TLS=1 bench/run`, bench/report_tls.py) is kept as it is.
+    if os.path.exists(args.doc):
+        with open(args.doc) as f:
+            old = f.read()
+        start = old.find("\n## TLS (AMQPS)\n")
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            L.append("")
+            L.append(old[start + 1:end if end >= 0 else len(old)].rstrip("\n"))
     # Hand-written sections kept across runs: the profile of scenarios 1 and 2 (docs/profile.md).
     profile = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                            "profile.md")

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "proto/amqp091/codec/frame.h"
+#include "tools/perf/tls.h"
 
 namespace warren::perf {
 
@@ -101,7 +102,8 @@ std::string describe_close(uint16_t code, std::string_view text, uint16_t class_
     return s;
 }
 
-sync_client::sync_client(const amqp_uri& uri, double timeout_s) : _socket(_io) {
+sync_client::sync_client(const amqp_uri& uri, asio::ssl::context* tls, double timeout_s)
+    : _socket(_io) {
     tcp::resolver resolver(_io);
     boost::system::error_code ec;
     auto endpoints = resolver.resolve(uri.host, std::to_string(uri.port), ec);
@@ -116,19 +118,28 @@ sync_client::sync_client(const amqp_uri& uri, double timeout_s) : _socket(_io) {
     tv.tv_usec = static_cast<suseconds_t>((timeout_s - static_cast<double>(tv.tv_sec)) * 1e6);
     ::setsockopt(_socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(_socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (tls) {
+        _tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(_socket, *tls);
+        set_server_name(_tls->native_handle(), uri.host);
+        _tls->handshake(asio::ssl::stream_base::client, ec);
+        if (ec)
+            throw std::runtime_error(fmt::format("TLS handshake with {}:{} failed: {}", uri.host,
+                                                 uri.port, ec.message()));
+        _tls_description = describe_tls(_tls->native_handle());
+    }
 
     client_handshake hs(uri);
     std::string out;
     hs.begin(out);
     for (;;) {
         if (!out.empty()) {
-            asio::write(_socket, asio::buffer(out));
+            write_all(out);
             out.clear();
         }
         amqp::method m = read_method(0);
         auto step = hs.on_method(m, out);
         if (step == client_handshake::step::failed) {
-            if (!out.empty()) asio::write(_socket, asio::buffer(out), ec);
+            if (!out.empty()) write_all(out, ec);
             throw std::runtime_error("connection refused by the broker: " + hs.error());
         }
         if (step == client_handshake::step::open) break;
@@ -147,11 +158,30 @@ sync_client::~sync_client() {
     }
 }
 
+void sync_client::write_all(std::string_view bytes) {
+    if (_tls)
+        asio::write(*_tls, asio::buffer(bytes));
+    else
+        asio::write(_socket, asio::buffer(bytes));
+}
+
+void sync_client::write_all(std::string_view bytes, boost::system::error_code& ec) {
+    if (_tls)
+        asio::write(*_tls, asio::buffer(bytes), ec);
+    else
+        asio::write(_socket, asio::buffer(bytes), ec);
+}
+
+size_t sync_client::read_some(char* buf, size_t size, boost::system::error_code& ec) {
+    return _tls ? _tls->read_some(asio::buffer(buf, size), ec)
+                : _socket.read_some(asio::buffer(buf, size), ec);
+}
+
 template <typename M>
 void sync_client::send(uint16_t channel, const M& m) {
     std::string out;
     amqp::append_method_frame(out, channel, m);
-    asio::write(_socket, asio::buffer(out));
+    write_all(out);
 }
 
 amqp::method sync_client::read_method(uint16_t channel) {
@@ -161,7 +191,7 @@ amqp::method sync_client::read_method(uint16_t channel) {
         if (r.k == amqp::parse_result::need_more) {
             char buf[65536];
             boost::system::error_code ec;
-            size_t n = _socket.read_some(asio::buffer(buf), ec);
+            size_t n = read_some(buf, sizeof buf, ec);
             if (ec == asio::error::would_block || ec == asio::error::try_again)
                 throw std::runtime_error("timed out waiting for the broker");
             if (ec) throw std::runtime_error("connection lost: " + ec.message());

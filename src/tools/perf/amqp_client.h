@@ -18,6 +18,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include "core/fields.h"
 #include "proto/amqp091/codec/methods.h"
@@ -57,8 +59,10 @@ std::string describe_close(uint16_t code, std::string_view text, uint16_t class_
 
 class sync_client {
 public:
-    // Connects and opens channel 1; throws on failure. timeout_s bounds every blocking read.
-    explicit sync_client(const amqp_uri& uri, double timeout_s = 15);
+    // Connects (over TLS when `tls` is given: uri.tls) and opens channel 1; throws on failure.
+    // timeout_s bounds every blocking read.
+    explicit sync_client(const amqp_uri& uri, boost::asio::ssl::context* tls = nullptr,
+                         double timeout_s = 15);
     ~sync_client();
     sync_client(const sync_client&) = delete;
     sync_client& operator=(const sync_client&) = delete;
@@ -75,8 +79,13 @@ public:
 
     const std::string& server_product() const { return _server_product; }
     const std::string& server_version() const { return _server_version; }
+    // "TLSv1.3 TLS_AES_256_GCM_SHA384", or empty on a plain connection.
+    const std::string& tls_description() const { return _tls_description; }
 
 private:
+    void write_all(std::string_view bytes);
+    void write_all(std::string_view bytes, boost::system::error_code& ec);
+    size_t read_some(char* buf, size_t size, boost::system::error_code& ec);
     template <typename M>
     void send(uint16_t channel, const M& m);
     // Reads frames until a method arrives on `channel`; handles channel/connection close.
@@ -87,6 +96,8 @@ private:
 
     boost::asio::io_context _io;
     boost::asio::ip::tcp::socket _socket;
+    std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> _tls;  // over _socket
+    std::string _tls_description;
     std::string _rbuf;
     uint32_t _frame_max = wanted_frame_max;
     uint16_t _channel = 0;

@@ -10,6 +10,7 @@
 
 #include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/codec/wire.h"
+#include "tools/perf/tls.h"
 
 namespace warren::perf {
 
@@ -31,7 +32,8 @@ asio::steady_timer::time_point to_time_point(uint64_t ns) {
 }  // namespace
 
 perf_connection::perf_connection(asio::io_context& io, const perf_options& o, run_control& rc,
-                                 shared_stats& st, conn_role role, int index)
+                                 shared_stats& st, conn_role role, int index,
+                                 asio::ssl::context* tls)
     : _io(io),
       _o(o),
       _rc(rc),
@@ -46,6 +48,10 @@ perf_connection::perf_connection(asio::io_context& io, const perf_options& o, ru
                        : role == conn_role::consumer ? "consumer"
                                                      : "connection";
     _name = fmt::format("{} {}", what, index);
+    if (tls) {
+        _tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(_socket, *tls);
+        set_server_name(_tls->native_handle(), o.broker.host);
+    }
     _rbuf.resize(role == conn_role::consumer   ? 256 * 1024
                  : role == conn_role::producer ? 64 * 1024
                                                : 4096);
@@ -82,25 +88,39 @@ void perf_connection::do_start(tcp::endpoint ep) {
         if (ec) return self->fail("connect: " + ec.message());
         boost::system::error_code ignored;
         self->_socket.set_option(tcp::no_delay(true), ignored);
-        self->_hs.begin(self->_pending);
-        self->send_now();
-        self->read_more();
+        if (!self->_tls) return self->on_transport_ready();
+        self->_writing = true;  // nothing is written until the handshake is done
+        self->_tls->async_handshake(asio::ssl::stream_base::client,
+                                    [self](boost::system::error_code ec) {
+                                        self->_writing = false;
+                                        if (ec) return self->fail("TLS handshake: " + ec.message());
+                                        self->on_transport_ready();
+                                    });
     });
+}
+
+void perf_connection::on_transport_ready() {
+    _hs.begin(_pending);
+    send_now();
+    read_more();
 }
 
 void perf_connection::read_more() {
     if (!_socket.is_open()) return;
-    _socket.async_read_some(
-        asio::buffer(_rbuf.data() + _rlen, _rbuf.size() - _rlen),
-        [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-            if (ec) {
-                if (ec == asio::error::operation_aborted) return;
-                return self->fail(ec == asio::error::eof
-                                      ? std::string("connection closed by the broker")
-                                      : "read: " + ec.message());
-            }
-            self->on_read(n);
-        });
+    auto buf = asio::buffer(_rbuf.data() + _rlen, _rbuf.size() - _rlen);
+    auto done = [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted) return;
+            return self->fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+                                  ? std::string("connection closed by the broker")
+                                  : "read: " + ec.message());
+        }
+        self->on_read(n);
+    };
+    if (_tls)
+        _tls->async_read_some(buf, std::move(done));
+    else
+        _socket.async_read_some(buf, std::move(done));
 }
 
 void perf_connection::on_read(size_t n) {
@@ -494,18 +514,20 @@ void perf_connection::send_now() {
     _out.swap(_pending);
     _pending.clear();
     _writing = true;
-    asio::async_write(_socket, asio::buffer(_out),
-                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                          self->_writing = false;
-                          self->_out.clear();
-                          if (ec) {
-                              if (ec != asio::error::operation_aborted)
-                                  self->fail("write: " + ec.message());
-                              return;
-                          }
-                          self->pump();
-                          self->send_now();
-                      });
+    auto done = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+        self->_writing = false;
+        self->_out.clear();
+        if (ec) {
+            if (ec != asio::error::operation_aborted) self->fail("write: " + ec.message());
+            return;
+        }
+        self->pump();
+        self->send_now();
+    };
+    if (_tls)
+        asio::async_write(*_tls, asio::buffer(_out), std::move(done));
+    else
+        asio::async_write(_socket, asio::buffer(_out), std::move(done));
 }
 
 void perf_connection::do_finish() {

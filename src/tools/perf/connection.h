@@ -8,6 +8,9 @@
 // Threading: every member is touched only on the io_context's thread; the runner talks to it
 // through post() (start, begin_publishing, finish) and reads the atomic status fields.
 // Lifetime: shared_ptr; pending asynchronous operations keep it alive until the socket closes.
+// TLS: given an ssl::context the connection runs a TLS handshake after connecting and then reads
+// and writes through an ssl::stream over the same socket; a plain connection pays one
+// predictable branch per socket read and write for it, nothing per message.
 
 #include <atomic>
 #include <cstdint>
@@ -18,6 +21,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "proto/amqp091/codec/frame.h"
@@ -41,8 +46,10 @@ class perf_connection : public std::enable_shared_from_this<perf_connection> {
 public:
     enum class status { connecting, ready, closing, closed, failed };
 
+    // `tls`: TLS context (shared, outlives the connection), or nullptr for plain TCP.
     perf_connection(boost::asio::io_context& io, const perf_options& o, run_control& rc,
-                    shared_stats& st, conn_role role, int index);
+                    shared_stats& st, conn_role role, int index,
+                    boost::asio::ssl::context* tls = nullptr);
 
     // All three post to the connection's io_context; callable from any thread.
     void start(const boost::asio::ip::tcp::endpoint& ep);
@@ -58,6 +65,7 @@ public:
 
 private:
     void do_start(boost::asio::ip::tcp::endpoint ep);
+    void on_transport_ready();
     void read_more();
     void on_read(size_t n);
     bool on_frame(const amqp::frame_view& f, uint64_t now);
@@ -86,6 +94,7 @@ private:
     int _index;
     std::string _name;  // "producer 3", for errors
     boost::asio::ip::tcp::socket _socket;
+    std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> _tls;  // over _socket
     boost::asio::steady_timer _timer;
     boost::asio::steady_timer _close_timer;
     std::atomic<status> _state{status::connecting};

@@ -38,9 +38,17 @@ std::string replace_index(const std::string& pattern, int i) {
 
 std::variant<amqp_uri, std::string> parse_amqp_uri(std::string_view uri) {
     amqp_uri u;
-    constexpr std::string_view scheme = "amqp://";
-    if (uri.substr(0, scheme.size()) != scheme) return std::string("URI must start with amqp://");
-    std::string_view rest = uri.substr(scheme.size());
+    constexpr std::string_view plain = "amqp://", tls = "amqps://";
+    std::string_view rest;
+    if (uri.substr(0, plain.size()) == plain) {
+        rest = uri.substr(plain.size());
+    } else if (uri.substr(0, tls.size()) == tls) {
+        rest = uri.substr(tls.size());
+        u.tls = true;
+        u.port = 5671;
+    } else {
+        return std::string("URI must start with amqp:// or amqps://");
+    }
     std::string_view authority = rest, path;
     if (auto slash = rest.find('/'); slash != std::string_view::npos) {
         authority = rest.substr(0, slash);
@@ -86,6 +94,7 @@ std::variant<amqp_uri, std::string> parse_amqp_uri(std::string_view uri) {
             v > 65535)
             return std::string("bad port in URI: '") + std::string(port) + "'";
         u.port = static_cast<uint16_t>(v);
+        u.port_given = true;
     }
     if (!host.empty()) u.host = std::string(host);
     if (!path.empty()) {
@@ -130,12 +139,20 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
 
     std::string uri, host, vhost, user, password, queue, queue_args;
     int port = 0, queue_count = 0;
-    app.add_option("--uri", uri, "Broker URI amqp://user:pass@host:port/vhost");
+    bool tls = false;
+    app.add_option("--uri", uri, "Broker URI amqp://user:pass@host:port/vhost (amqps:// for TLS)");
     auto* host_opt = app.add_option("-h,--host", host, "Broker host (overrides the URI)");
     auto* port_opt = app.add_option("--port", port, "Broker port")->check(CLI::Range(1, 65535));
     auto* vhost_opt = app.add_option("--vhost", vhost, "Virtual host");
     auto* user_opt = app.add_option("--user", user, "User name");
     auto* pass_opt = app.add_option("--password", password, "Password");
+    app.add_flag("--tls", tls,
+                 "AMQPS: TLS 1.2+ to the broker (default port 5671). Without --tls-ca the "
+                 "broker's certificate is NOT verified (benchmarking only)");
+    app.add_option("--tls-ca", o.tls_ca,
+                   "PEM file of CAs the broker's certificate must chain to (and name the host); "
+                   "implies --tls")
+        ->check(CLI::ExistingFile);
 
     app.add_option("-x,--producers", o.producers, "Producer connections")
         ->check(CLI::Range(0, 100000));
@@ -204,6 +221,10 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
     if (vhost_opt->count()) o.broker.vhost = vhost;
     if (user_opt->count()) o.broker.user = user;
     if (pass_opt->count()) o.broker.password = password;
+    if (tls || !o.tls_ca.empty()) {
+        o.broker.tls = true;
+        if (!o.broker.port_given && !port_opt->count()) o.broker.port = 5671;
+    }
 
     if (queues_opt->count()) {
         for (int i = 0; i < queue_count; ++i) o.queues.push_back(replace_index(o.queue_pattern, i));

@@ -23,10 +23,13 @@ struct amqp_uri {
     std::string vhost = "/";
     std::string user = "guest";
     std::string password = "guest";
+    bool tls = false;         // AMQPS: amqps:// or --tls
+    bool port_given = false;  // the URI named a port (else --tls makes the default 5671)
 };
 
-// Parses amqp://user:pass@host:port/vhost (every part optional, %XX escapes decoded in user,
-// password and vhost; an empty or "/" path means vhost "/"). Returns an error text on failure.
+// Parses amqp://user:pass@host:port/vhost or amqps://... (TLS, default port 5671); every part
+// optional, %XX escapes decoded in user, password and vhost; an empty or "/" path means vhost "/".
+// Returns an error text on failure.
 std::variant<amqp_uri, std::string> parse_amqp_uri(std::string_view uri);
 
 // Parses "x-max-length=1000,x-queue-type=classic,x-message-ttl=60000" into a field table.
@@ -36,6 +39,9 @@ std::variant<core::field_table, std::string> parse_queue_args(std::string_view t
 
 struct perf_options {
     amqp_uri broker;
+    // TLS (broker.tls): with a CA file the broker's certificate must chain to it and name the
+    // host; without one the certificate is NOT verified (benchmarking a throwaway certificate).
+    std::string tls_ca;
 
     int producers = 1;
     int consumers = 1;

@@ -98,6 +98,42 @@ TEST(PerfOptions, UriAndOverrides) {
     EXPECT_EQ(exit_code({"--uri", "http://x"}), 2);
 }
 
+TEST(PerfOptions, TlsFlagAndAmqpsUri) {
+    perf_options plain = ok({});
+    EXPECT_FALSE(plain.broker.tls);
+    EXPECT_TRUE(plain.tls_ca.empty());
+
+    perf_options t = ok({"--tls"});
+    EXPECT_TRUE(t.broker.tls);
+    EXPECT_EQ(t.broker.port, 5671) << "--tls without a port: AMQPS's port";
+    EXPECT_TRUE(t.tls_ca.empty()) << "no CA: the certificate is not verified";
+    EXPECT_EQ(ok({"--tls", "--port", "5681"}).broker.port, 5681);
+    EXPECT_EQ(ok({"--port", "5681", "--tls"}).broker.port, 5681);
+    EXPECT_EQ(ok({"--uri", "amqp://h:5999/", "--tls"}).broker.port, 5999);
+    perf_options u = ok({"--uri", "amqp://h/", "--tls"});
+    EXPECT_TRUE(u.broker.tls);
+    EXPECT_EQ(u.broker.port, 5671);
+
+    perf_options s = ok({"--uri", "amqps://bob:pw@broker.example/v"});
+    EXPECT_TRUE(s.broker.tls);
+    EXPECT_EQ(s.broker.port, 5671);
+    EXPECT_EQ(s.broker.host, "broker.example");
+    EXPECT_EQ(s.broker.vhost, "v");
+    EXPECT_EQ(ok({"--uri", "amqps://h:6000"}).broker.port, 6000);
+    EXPECT_EQ(ok({"--uri", "amqps://h", "--port", "7000"}).broker.port, 7000);
+
+    // --tls-ca names a file that must exist, and implies --tls.
+    perf_options c = ok({"--tls-ca", "/dev/null", "--port", "5681"});
+    EXPECT_TRUE(c.broker.tls);
+    EXPECT_EQ(c.tls_ca, "/dev/null");
+    EXPECT_EQ(c.broker.port, 5681);
+    EXPECT_NE(exit_code({"--tls-ca", "/nonexistent/ca.pem"}), 0);
+    EXPECT_NE(exit_code({"--tls-ca"}), 0);
+    EXPECT_NE(exit_code({"--tls=maybe"}), 0);
+    auto help = std::get<parse_exit>(parse({"--help"})).message;
+    EXPECT_NE(help.find("NOT verified"), std::string::npos) << "the unverified mode is labelled";
+}
+
 TEST(PerfOptions, UriParsing) {
     auto u = std::get<amqp_uri>(parse_amqp_uri("amqp://"));
     EXPECT_EQ(u.host, "127.0.0.1");
@@ -110,6 +146,13 @@ TEST(PerfOptions, UriParsing) {
     EXPECT_EQ(u.host, "::1");
     EXPECT_EQ(u.port, 5999);
     EXPECT_EQ(u.vhost, "/");
+    EXPECT_FALSE(u.tls);
+    EXPECT_TRUE(u.port_given);
+    u = std::get<amqp_uri>(parse_amqp_uri("amqps://h"));
+    EXPECT_TRUE(u.tls);
+    EXPECT_EQ(u.port, 5671);
+    EXPECT_FALSE(u.port_given);
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_amqp_uri("amqpss://h")));
     u = std::get<amqp_uri>(parse_amqp_uri("amqp://onlyuser@h"));
     EXPECT_EQ(u.user, "onlyuser");
     EXPECT_EQ(u.password, "guest");

@@ -67,6 +67,7 @@ nlohmann::json latency_json(const latency_summary& l) {
 std::string format_summary(const run_summary& s) {
     std::string o = "warren-perf summary\n";
     o += fmt::format("  broker           {} vhost {}\n", s.broker, s.vhost);
+    if (!s.tls.empty()) o += fmt::format("  tls              {}\n", s.tls);
     o += fmt::format(
         "  setup            {} producer(s), {} consumer(s), {} queue(s), {} B{}{}\n", s.producers,
         s.consumers, s.queues, s.size, s.persistent ? " persistent" : "",
@@ -112,6 +113,7 @@ nlohmann::json summary_json(const run_summary& s) {
     nlohmann::json j;
     j["broker"] = s.broker;
     j["vhost"] = s.vhost;
+    j["tls"] = s.tls.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.tls);
     j["producers"] = s.producers;
     j["consumers"] = s.consumers;
     j["queues"] = s.queues;

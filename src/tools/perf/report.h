@@ -21,6 +21,7 @@ latency_summary summarize(const histogram& h);
 struct run_summary {
     std::string broker;  // "RabbitMQ 3.10.8 at 127.0.0.1:5672"
     std::string vhost;
+    std::string tls;  // "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate not verified"; empty: plain
     int producers = 0, consumers = 0, queues = 0, idle_connections = 0, idle_open = 0;
     uint32_t size = 0;
     bool persistent = false, auto_ack = false;

@@ -44,6 +44,10 @@ TEST(PerfReport, JsonHasTheNumbersTestsRelyOn) {
     EXPECT_TRUE(j["errors"].is_array());
     EXPECT_TRUE(j["queue_depth_end"].is_null());
     EXPECT_DOUBLE_EQ(j["send_rate"].get<double>(), 2000);
+    EXPECT_TRUE(j["tls"].is_null()) << "plain connection";
+    s.tls = "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate not verified";
+    EXPECT_EQ(summary_json(s)["tls"], s.tls);
+    EXPECT_NE(format_summary(s).find("TLSv1.3"), std::string::npos);
 }
 
 TEST(PerfReport, LiveLineShowsRatesAndLatency) {

@@ -19,6 +19,7 @@
 
 #include "tools/perf/amqp_client.h"
 #include "tools/perf/connection.h"
+#include "tools/perf/tls.h"
 
 namespace warren::perf {
 
@@ -115,11 +116,24 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
 
     // Set-up: topology and the starting queue depths.
     const bool uses_queues = o.producers > 0 || o.consumers > 0;
+    std::shared_ptr<asio::ssl::context> tls;
+    if (o.broker.tls) {
+        auto ctx = make_tls_context(o);
+        if (auto* err = std::get_if<std::string>(&ctx)) {
+            sum.broker = fmt::format("{}:{}", o.broker.host, o.broker.port);
+            sum.errors.push_back("set-up: " + *err);
+            return emit(1);
+        }
+        tls = std::get<std::shared_ptr<asio::ssl::context>>(ctx);
+    }
     std::optional<sync_client> admin;
     try {
-        admin.emplace(o.broker);
+        admin.emplace(o.broker, tls.get());
         sum.broker = fmt::format("{} {} at {}:{}", admin->server_product(), admin->server_version(),
                                  o.broker.host, o.broker.port);
+        if (tls)
+            sum.tls = admin->tls_description() +
+                      (o.tls_ca.empty() ? ", certificate not verified" : ", certificate verified");
         if (uses_queues) {
             if (!o.exchange.empty())
                 admin->declare_exchange(o.exchange, o.exchange_type, o.durable);
@@ -163,14 +177,14 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
 
     std::vector<std::shared_ptr<perf_connection>> producers, consumers, idle, all;
     for (int i = 0; i < o.consumers; ++i)
-        consumers.push_back(
-            std::make_shared<perf_connection>(*ios.back(), o, rc, stats, conn_role::consumer, i));
+        consumers.push_back(std::make_shared<perf_connection>(*ios.back(), o, rc, stats,
+                                                              conn_role::consumer, i, tls.get()));
     for (int i = 0; i < o.idle_connections; ++i)
         idle.push_back(std::make_shared<perf_connection>(*ios[i % ios.size()], o, rc, stats,
-                                                         conn_role::idle, i));
+                                                         conn_role::idle, i, tls.get()));
     for (int i = 0; i < o.producers; ++i)
-        producers.push_back(
-            std::make_shared<perf_connection>(*ios.front(), o, rc, stats, conn_role::producer, i));
+        producers.push_back(std::make_shared<perf_connection>(*ios.front(), o, rc, stats,
+                                                              conn_role::producer, i, tls.get()));
     all.insert(all.end(), consumers.begin(), consumers.end());
     all.insert(all.end(), idle.begin(), idle.end());
     all.insert(all.end(), producers.begin(), producers.end());
