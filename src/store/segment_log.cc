@@ -885,7 +885,8 @@ result<std::string> segment_log::read_message(uint64_t message_id) const {
 
 result<std::string> segment_log::read(position p) const {
     std::shared_ptr<random_access_file> reader;
-    std::string path = segment_path(p.segment);
+    // The path only for opening the file and for errors: building it on every read cost ~1,700
+    // instructions, about 12% of a paging consumer's work (issue #12's callgrind profile).
     {
         std::lock_guard lk(_mu);
         for (const auto* list : {&_pending, &_inflight}) {
@@ -897,7 +898,8 @@ result<std::string> segment_log::read(position p) const {
                 auto ps = lf::parse_record(std::string_view(c.bytes).substr(p.offset - c.start), r);
                 if (ps != lf::parse_status::ok || r.type != lf::record_type::message)
                     return make_error(errc::corruption,
-                                      fmt::format("no message record at {}:{}", path, p.offset));
+                                      fmt::format("no message record at {}:{}",
+                                                  segment_path(p.segment), p.offset));
                 return std::string(r.data);
             }
         }
@@ -907,7 +909,7 @@ result<std::string> segment_log::read(position p) const {
                               fmt::format("segment {} no longer exists", p.segment));
         const seg_state& st = it->second;
         if (!st.reader) {
-            auto f = _env->new_random_access_file(path);
+            auto f = _env->new_random_access_file(segment_path(p.segment));
             if (!f) return f.error();
             st.reader = std::move(*f);
         }
@@ -933,11 +935,11 @@ result<std::string> segment_log::read(position p) const {
     lf::record r;
     auto ps = lf::parse_record(buf, r);
     if (ps != lf::parse_status::ok)
-        return make_error(errc::corruption,
-                          fmt::format("{} at {} offset {}", lf::to_string(ps), path, p.offset));
+        return make_error(errc::corruption, fmt::format("{} at {} offset {}", lf::to_string(ps),
+                                                        segment_path(p.segment), p.offset));
     if (r.type != lf::record_type::message)
-        return make_error(errc::corruption,
-                          fmt::format("record at {} offset {} is not a message", path, p.offset));
+        return make_error(errc::corruption, fmt::format("record at {} offset {} is not a message",
+                                                        segment_path(p.segment), p.offset));
     return std::string(r.data);
 }
 
