@@ -37,7 +37,8 @@ public:
     uint64_t failed(std::string_view peer, uint64_t now_ms);
     void succeeded(std::string_view peer);
 
-    // "10.0.0.5:4242" -> "10.0.0.5", "[::1]:4242" -> "::1".
+    // The host of a front end's peer label: "10.0.0.5:4242" -> "10.0.0.5", "[::1]:4242" ->
+    // "::1", "tls:10.0.0.5:4242" -> "10.0.0.5" (also what is_loopback_peer() looks at).
     static std::string host_of(std::string_view peer);
 
 private:

@@ -1,5 +1,7 @@
 #include "auth/user_db.h"
 
+#include "auth/login_throttle.h"
+
 #include <algorithm>
 
 namespace warren::auth {
@@ -9,12 +11,10 @@ bool user::has_tag(std::string_view t) const {
 }
 
 bool is_loopback_peer(std::string_view a) {
-    for (std::string_view scheme : {"tls:", "wss:", "ws:"})  // front ends' peer labels
-        if (a.starts_with(scheme)) a.remove_prefix(scheme.size());
-    if (a.starts_with("[")) a.remove_prefix(1);
-    if (a.starts_with("::ffff:")) a.remove_prefix(7);
-    return a.starts_with("127.") || a.starts_with("::1]") || a == "::1" || a.starts_with("::1:") ||
-           a.starts_with("localhost");
+    std::string host = login_throttle::host_of(a);
+    std::string_view h = host;
+    if (h.starts_with("::ffff:")) h.remove_prefix(7);  // IPv4-mapped
+    return h.starts_with("127.") || h == "::1" || h == "localhost";
 }
 
 void user_db::put_user(std::string name, password_hash h, std::vector<std::string> tags) {
@@ -54,6 +54,20 @@ void user_db::channel_closed(std::string_view name) {
     if (it == _open.end()) return;
     if (it->second.channels > 0) --it->second.channels;
     if (it->second.connections == 0 && it->second.channels == 0) _open.erase(it);
+}
+
+std::optional<int64_t> user_db::connection_limit_reached(std::string_view name) const {
+    const user* u = find(name);
+    if (!u || u->limits.max_connections < 0) return std::nullopt;
+    if (connections(name) < uint64_t(u->limits.max_connections)) return std::nullopt;
+    return u->limits.max_connections;
+}
+
+std::optional<int64_t> user_db::channel_limit_reached(std::string_view name) const {
+    const user* u = find(name);
+    if (!u || u->limits.max_channels < 0) return std::nullopt;
+    if (channels(name) < uint64_t(u->limits.max_channels)) return std::nullopt;
+    return u->limits.max_channels;
 }
 
 uint64_t user_db::connections(std::string_view name) const {

@@ -72,6 +72,9 @@ public:
     void channel_closed(std::string_view name);
     uint64_t connections(std::string_view name) const;
     uint64_t channels(std::string_view name) const;
+    // Would one more connection / channel pass the user's limit? (the limit, if so)
+    std::optional<int64_t> connection_limit_reached(std::string_view name) const;
+    std::optional<int64_t> channel_limit_reached(std::string_view name) const;
 
     // Bumped by every change to users, permissions or limits: checks cached per connection
     // (user_access.h) are taken again, so a change applies at once, to open connections too.

@@ -52,6 +52,9 @@ std::string address_of(const tcp::socket& s) {
     error_code ec;
     auto ep = s.remote_endpoint(ec);
     if (ec) return "?";
+    // "[::1]:5672" for IPv6, so the port can be told from the address.
+    if (ep.address().is_v6())
+        return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 

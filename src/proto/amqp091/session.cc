@@ -323,13 +323,11 @@ void session::handle_frame(const frame_view& f) {
     }
     // The user's max-channels limit counts channels over all their connections.
     auth::user_db& users = _server.auth().users;
-    if (const auth::user* u = users.find(_user);
-        u && u->limits.max_channels >= 0 &&
-        users.channels(_user) >= uint64_t(u->limits.max_channels)) {
+    if (auto limit = users.channel_limit_reached(_user)) {
         connection_error({make_error(rc::not_allowed,
                                      fmt::format("number of channels opened for user '{}' has "
                                                  "reached the maximum allowed user limit of ({})",
-                                                 _user, u->limits.max_channels)),
+                                                 _user, *limit)),
                           0, 0});
         return;
     }
@@ -547,13 +545,11 @@ void session::on_open(const connection_open& m) {
         return refuse(fmt::format(
             "access to vhost '{}' refused for user '{}': connection limit ({}) is reached",
             m.virtual_host, _user, *limit));
-    const auth::user* u = users.find(_user);
-    if (u && u->limits.max_connections >= 0 &&
-        users.connections(_user) >= uint64_t(u->limits.max_connections))
+    if (auto limit = users.connection_limit_reached(_user))
         return refuse(
             fmt::format("Connection refused for user '{}': user connection limit ({}) is reached",
-                        _user, u->limits.max_connections));
-    if (!u || !users.may_access(_user, m.virtual_host))
+                        _user, *limit));
+    if (!users.find(_user) || !users.may_access(_user, m.virtual_host))
         return refuse(
             fmt::format("access to vhost '{}' refused for user '{}'", m.virtual_host, _user));
     _vhost = vh;

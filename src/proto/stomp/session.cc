@@ -297,13 +297,11 @@ status session::handle_connect(const frame& f) {
     if (!vh) return errors::vhost_access_denied(host);
     // RabbitMQ's direct connection: the vhost's and the user's connection limits, access to
     // the vhost, then loopback_users.
-    const auth::user* u = _auth.users.find(user);
-    bool over_user_limit = u && u->limits.max_connections >= 0 &&
-                           _auth.users.connections(user) >= uint64_t(u->limits.max_connections);
-    if (vh->connection_limit_reached() || over_user_limit || !_auth.users.may_access(user, host)) {
+    bool over_limit = vh->connection_limit_reached().has_value() ||
+                      _auth.users.connection_limit_reached(user).has_value();
+    if (over_limit || !_auth.users.may_access(user, host)) {
         WLOG_WARN("stomp login refused peer={}: user '{}' - access to vhost '{}' not allowed{}",
-                  _peer, user, host,
-                  vh->connection_limit_reached() || over_user_limit ? " (connection limit)" : "");
+                  _peer, user, host, over_limit ? " (connection limit)" : "");
         return errors::vhost_access_denied(host);
     }
     if (!_auth.users.may_connect_from(user, _peer)) {
