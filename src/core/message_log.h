@@ -14,11 +14,15 @@
 // The seq a write returns is what the front end waits for on the confirm gate
 // (core/confirm_gate.h) before it confirms the publish.
 //
-// Everything here runs on the broker thread.
+// Everything here runs on the broker thread, except the reads read_async does on the log's own
+// reader thread (their results come back on the broker thread).
 
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/message.h"
 
@@ -49,6 +53,28 @@ public:
     // Reads a written or spilled message back (nullptr if it cannot: logged by the store), and
     // when it was published (wall-clock ms since the epoch, 0 if unknown).
     virtual message_ptr read(uint64_t disk_id, uint64_t* published_ms) = 0;
+    // One message read back by read_async.
+    struct read_result {
+        message_ptr msg;            // null: unreadable (`error` says why)
+        uint64_t published_ms = 0;  // wall-clock ms since the epoch, 0 if unknown
+        std::string error;
+    };
+    using read_done = std::function<void(std::vector<read_result>)>;
+    // Reads messages back off the broker thread (queues page in this way, so a consumer of a
+    // paged-out backlog never stalls the loop on disk): `done` runs once, on the broker thread,
+    // with one result per id in the same order. It may run after the caller is gone, so it must
+    // hold only weak references; it never runs after the log is destroyed. Errors are not
+    // logged: the caller logs the ones it still cares about (a message settled while its read
+    // was in flight may be gone from the store, which is fine).
+    // This default reads synchronously with read() and calls `done` before it returns.
+    virtual void read_async(std::vector<uint64_t> disk_ids, read_done done) {
+        std::vector<read_result> out(disk_ids.size());
+        for (size_t i = 0; i < disk_ids.size(); ++i) {
+            out[i].msg = read(disk_ids[i], &out[i].published_ms);
+            if (!out[i].msg) out[i].error = "unreadable";
+        }
+        done(std::move(out));
+    }
     // The queue is done with the message (acked, rejected, expired, dropped, purged).
     virtual void settle(uint64_t queue_id, uint64_t disk_id) = 0;
     // The queue is gone, with these messages still in it.

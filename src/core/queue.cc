@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/log.h"
 #include "core/clock.h"
 #include "core/features.h"
 #include "core/vhost.h"
@@ -112,6 +113,21 @@ void queue::page_out(ready_entry& e) {
     e.msg.reset();
 }
 
+bool queue::check_stub(ready_entry& e, uint64_t published_ms) {
+    // A recovered message read for the first time: its own TTL may have run out.
+    e.stub = false;
+    e.size = e.msg->size_bytes();
+    if (auto exp = parse_expiration(e.msg->props.expiration); exp && published_ms) {
+        const uint64_t wall = _vhost ? _vhost->wall_ms() : system_wall_ms();
+        if (published_ms + *exp <= wall) {
+            ++_stats.expired;
+            drop(std::move(e), death_reason::expired);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool queue::page_in(ready_entry& e) {
     if (e.msg) return true;
     auto* p = log();
@@ -121,20 +137,84 @@ bool queue::page_in(ready_entry& e) {
         settle_disk(e.disk_id, e.spilled);  // unreadable (the store logged why): never served
         return false;
     }
-    if (e.stub) {
-        // A recovered message read for the first time: its own TTL may have run out.
-        e.stub = false;
-        e.size = e.msg->size_bytes();
-        if (auto exp = parse_expiration(e.msg->props.expiration); exp && published) {
-            const uint64_t wall = _vhost ? _vhost->wall_ms() : system_wall_ms();
-            if (published + *exp <= wall) {
-                ++_stats.expired;
-                drop(std::move(e), death_reason::expired);
-                return false;
-            }
+    return !e.stub || check_stub(e, published);
+}
+
+namespace {
+// Asynchronous page-in works in batches of up to this many entries or bytes, and asks for the
+// next batch once the head is this many entries from the last one asked for.
+constexpr size_t page_in_batch_entries = 256;
+constexpr uint64_t page_in_batch_bytes = 4 << 20;
+constexpr size_t page_in_read_ahead = 64;
+}  // namespace
+
+bool queue::head_in_memory() {
+    if (_ready.front().msg) {
+        if (_reads_in_flight == 0) {
+            const size_t at = find_ready(_read_frontier.first, _read_frontier.second);
+            if (at < page_in_read_ahead) page_in_from(at);
         }
+        return true;
     }
-    return true;
+    if (!_ready.front().loading) page_in_from(0);
+    return !_ready.empty() && _ready.front().msg;  // a synchronous log has answered already
+}
+
+void queue::page_in_from(size_t index) {
+    auto* p = log();
+    if (!p || index >= _ready.size()) return;
+    std::vector<uint64_t> ids;
+    std::vector<std::pair<uint8_t, uint64_t>> keys;
+    uint64_t bytes = 0;
+    const size_t end = std::min(_ready.size(), index + 2 * page_in_batch_entries);
+    size_t i = index;
+    for (; i < end && ids.size() < page_in_batch_entries && bytes < page_in_batch_bytes; ++i) {
+        ready_entry& e = _ready[i];
+        if (e.msg || e.loading) continue;
+        e.loading = true;
+        ids.push_back(e.disk_id);
+        keys.emplace_back(e.priority, e.seq);
+        bytes += e.size;
+    }
+    _read_frontier = {_ready[i - 1].priority, _ready[i - 1].seq};
+    if (ids.empty()) return;
+    ++_reads_in_flight;
+    p->read_async(std::move(ids), [self = weak_from_this(), keys = std::move(keys)](
+                                      std::vector<message_log::read_result> results) mutable {
+        if (auto q = self.lock()) q->page_in_done(std::move(keys), std::move(results));
+    });
+}
+
+void queue::page_in_done(std::vector<std::pair<uint8_t, uint64_t>> keys,
+                         std::vector<message_log::read_result> results) {
+    --_reads_in_flight;
+    if (_deleted) return;
+    for (size_t k = 0; k < keys.size() && k < results.size(); ++k) {
+        const auto [prio, seq] = keys[k];
+        const size_t at = find_ready(prio, seq);
+        // Gone meanwhile (delivered by basic.get, expired, purged): nothing to do.
+        if (at == _ready.size() || _ready[at].seq != seq || !_ready[at].loading) continue;
+        ready_entry& e = _ready[at];
+        e.loading = false;
+        auto& r = results[k];
+        if (!r.msg || e.stub) {
+            ready_entry out = remove_ready(at);
+            if (!r.msg) {
+                WLOG_ERROR("message store: cannot read message {} of queue '{}': {}", out.disk_id,
+                           name(), r.error);
+                settle_disk(out.disk_id, out.spilled);  // never served
+                continue;
+            }
+            out.msg = std::move(r.msg);
+            if (check_stub(out, r.published_ms)) insert_ready(std::move(out));
+            continue;
+        }
+        e.msg = std::move(r.msg);
+        --_paged;
+        _mem_bytes += mem_cost(e);
+    }
+    dispatch();
+    if (_vhost) _vhost->drain_dead_letters();
 }
 
 void queue::drop(ready_entry e, death_reason why) {
@@ -237,6 +317,14 @@ queue::ready_entry queue::pop_ready_front() {
     return e;
 }
 
+queue::ready_entry queue::remove_ready(size_t i) {
+    ready_entry e = std::move(_ready[i]);
+    _ready.erase(i);
+    forget_ready(e);
+    if (e.expires_at) _expiry.erase({e.expires_at, e.priority, e.seq});
+    return e;
+}
+
 void queue::drop_expired_head(uint64_t now_ms) {
     while (!_ready.empty()) {
         auto& f = _ready.front();
@@ -255,9 +343,7 @@ size_t queue::expire(uint64_t now_ms) {
         _expiry.erase(_expiry.begin());
         size_t i = find_ready(prio, seq);
         if (i == _ready.size() || _ready[i].seq != seq) continue;  // stale
-        ready_entry e = std::move(_ready[i]);
-        _ready.erase(i);
-        forget_ready(e);
+        ready_entry e = remove_ready(i);
         ++_stats.expired;
         ++n;
         drop(std::move(e), death_reason::expired);
@@ -508,9 +594,8 @@ bool queue::dispatch_one() {
     if (_features.single_active_consumer) {
         consumer* c = single_active();
         if (!c || !c->can_accept()) return false;
-        ready_entry e = pop_ready_front();
-        if (!page_in(e)) return true;
-        hand_out(c, std::move(e));
+        if (_paged != 0 && !head_in_memory()) return false;  // page_in_done dispatches again
+        hand_out(c, pop_ready_front());
         return true;
     }
     for (auto& g : _groups) {
@@ -519,10 +604,9 @@ bool queue::dispatch_one() {
             size_t idx = (g.cursor + k) % n;
             consumer* c = g.members[idx];
             if (!c->can_accept()) continue;
+            if (_paged != 0 && !head_in_memory()) return false;  // page_in_done dispatches again
             g.cursor = (idx + 1) % n;
-            ready_entry e = pop_ready_front();
-            if (!page_in(e)) return true;  // unreadable: skipped (settled); try the next one
-            hand_out(c, std::move(e));     // may change _groups: return at once
+            hand_out(c, pop_ready_front());  // may change _groups: return at once
             return true;
         }
     }

@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -189,6 +190,7 @@ private:
         uint32_t delivery_count = 0;  // failed deliveries (x-delivery-limit queues only)
         bool spilled = false;         // written by page_out (under spill_queue_id)
         bool stub = false;            // recovered without reading: check it when read back
+        bool loading = false;         // paged out, and a read_async for it is in flight
     };
     struct unacked_entry {
         message_ptr msg;
@@ -205,6 +207,7 @@ private:
     }
     void insert_ready(ready_entry e);
     ready_entry pop_ready_front();
+    ready_entry remove_ready(size_t index);   // any position; accounting and expiry key too
     void forget_ready(const ready_entry& e);  // byte/memory accounting of one leaving
     // x-max-length(-bytes) drop-head: drops (dead-letters) from the head; returns how many.
     size_t trim_to_max_length();
@@ -216,9 +219,18 @@ private:
     // A ready message leaves without delivery (expired, dropped, rejected at publish):
     // dead-letters it (reading it back if paged out) and settles it in the store.
     void drop(ready_entry e, death_reason why);
-    // Reads a paged-out body back; false if the store cannot (the entry is then settled and
-    // must be skipped).
+    // Reads a paged-out body back synchronously (basic.get, dead-lettering); false if the
+    // store cannot (the entry is then settled and must be skipped).
     bool page_in(ready_entry& e);
+    // Consumers never wait on disk on the broker thread: a paged-out head starts a batched
+    // read_async (page_in_from) and dispatch stops until it lands (page_in_done), which also
+    // reads ahead while the head is in memory. False: the head is not in memory yet.
+    bool head_in_memory();
+    void page_in_from(size_t index);  // the next batch of paged-out entries from `index`
+    void page_in_done(std::vector<std::pair<uint8_t, uint64_t>> keys,
+                      std::vector<message_log::read_result> results);
+    // A paged-in stub: its real size, and false (dropped) if its own TTL ran out on disk.
+    bool check_stub(ready_entry& e, uint64_t published_ms);
     void page_out(ready_entry& e);  // if over the memory limit
     static uint64_t mem_cost(const ready_entry& e) { return e.size + sizeof(message) + 64; }
     void settle_disk(uint64_t disk_id, bool spilled);
@@ -258,6 +270,10 @@ private:
     uint64_t _ready_bytes = 0;
     uint64_t _mem_bytes = 0;  // memory_bytes()
     size_t _paged = 0;        // ready messages paged out
+    // Async page-in: batches in flight, and the last entry (priority, seq) asked for, so the
+    // next batch is read ahead once the head gets near it.
+    uint32_t _reads_in_flight = 0;
+    std::pair<uint8_t, uint64_t> _read_frontier{0, 0};
     queue_stats _stats;
     queue_features _features;
     // (expires_at, priority, seq) of ready messages with a TTL.

@@ -87,8 +87,8 @@ basic_result<std::unique_ptr<broker_store>, std::string> broker_store::open(
             rec.stats.bytes_skipped, rec.stats.corrupt_segments);
     d->_acks = std::make_unique<ack_batcher>(
         io, *d->_log, [self](const std::string& why) { self->_messages->failed("ack", why); });
-    d->_messages =
-        std::make_unique<segment_message_log>(*d->_log, *d->_acks, b, d->_opts.queue_memory_limit);
+    d->_messages = std::make_unique<segment_message_log>(io, *d->_log, *d->_acks, b,
+                                                         d->_opts.queue_memory_limit);
 
     d->_attached = true;
     b.set_storage({.log = d->_messages.get(),

@@ -5,9 +5,16 @@
 
 namespace warren::durability {
 
-segment_message_log::segment_message_log(store::segment_log& log, ack_batcher& acks,
-                                         const core::broker& clock, uint64_t queue_memory_limit)
-    : _log(log), _acks(acks), _clock(clock), _queue_memory_limit(queue_memory_limit) {}
+segment_message_log::segment_message_log(boost::asio::io_context& io, store::segment_log& log,
+                                         ack_batcher& acks, const core::broker& clock,
+                                         uint64_t queue_memory_limit)
+    : _log(log), _acks(acks), _clock(clock), _queue_memory_limit(queue_memory_limit), _io(io) {}
+
+segment_message_log::~segment_message_log() {
+    _alive->store(false);
+    _reader.stop();  // reads not started are dropped
+    _reader.join();
+}
 
 void segment_message_log::failed(const std::string& what, const std::string& text) {
     if (_healthy) WLOG_ERROR("message store failed ({}): {}", what, text);
@@ -46,19 +53,47 @@ uint64_t segment_message_log::spill(const core::message& m, uint64_t queue_id) {
     return append(id, std::span<const uint64_t>(&queue_id, 1), m, m.exchange) ? id : 0;
 }
 
-core::message_ptr segment_message_log::read(uint64_t disk_id, uint64_t* published_ms) {
-    auto bytes = _log.read_message(disk_id);
+namespace {
+// One message back from the log: bytes, then the record decoded.
+core::message_log::read_result read_one(const store::segment_log& log, uint64_t disk_id) {
+    core::message_log::read_result out;
+    auto bytes = log.read_message(disk_id);
     if (!bytes) {
-        WLOG_ERROR("message store: cannot read message {}: {}", disk_id, bytes.error().text);
-        return nullptr;
+        out.error = bytes.error().text;
+        return out;
     }
     auto d = decode_record(*bytes, disk_id);
     if (!d) {
-        WLOG_ERROR("message store: message {} {}", disk_id, d.error());
+        out.error = d.error();
+        return out;
+    }
+    out.msg = std::move(d->msg);
+    out.published_ms = d->published_ms;
+    return out;
+}
+}  // namespace
+
+core::message_ptr segment_message_log::read(uint64_t disk_id, uint64_t* published_ms) {
+    auto r = read_one(_log, disk_id);
+    if (!r.msg) {
+        WLOG_ERROR("message store: cannot read message {}: {}", disk_id, r.error);
         return nullptr;
     }
-    if (published_ms) *published_ms = d->published_ms;
-    return std::move(d->msg);
+    if (published_ms) *published_ms = r.published_ms;
+    return std::move(r.msg);
+}
+
+void segment_message_log::read_async(std::vector<uint64_t> disk_ids, read_done done) {
+    boost::asio::post(_reader, [&log = _log, &io = _io, alive = _alive, ids = std::move(disk_ids),
+                                done = std::move(done)]() mutable {
+        std::vector<read_result> out;
+        out.reserve(ids.size());
+        for (uint64_t id : ids) out.push_back(read_one(log, id));
+        boost::asio::post(
+            io, [alive = std::move(alive), done = std::move(done), out = std::move(out)]() mutable {
+                if (alive->load()) done(std::move(out));
+            });
+    });
 }
 
 void segment_message_log::settle(uint64_t queue_id, uint64_t disk_id) {
