@@ -28,6 +28,9 @@ struct fake_io final : net::session_io {
     void close_requested() override { closed = true; }
     void close_now() override { closed = true; }
     size_t bytes_in_flight() const override { return 0; }
+    void pause_input() override { paused = true; }
+    void resume_input() override { paused = false; }
+    bool paused = false;
     bool closed = false;
 };
 

@@ -1,5 +1,7 @@
 #include "core/broker.h"
 
+#include <algorithm>
+
 #include "core/clock.h"
 
 namespace warren::core {
@@ -95,6 +97,35 @@ void broker::set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds) 
     _clock = std::move(steady_ms);
     _wall = std::move(wall_seconds);
     for (auto& [n, v] : _vhosts) v->set_clock(_clock, _wall);
+}
+
+void broker::set_alarm(resource r, bool on) {
+    alarm_set next = _alarms;
+    next.set(r, on);
+    if (next == _alarms) return;
+    _alarms = next;
+    // Listeners added meanwhile read alarms() themselves; removed ones are nulled, then dropped.
+    _notifying = true;
+    const size_t n = _alarm_listeners.size();
+    for (size_t i = 0; i < n; ++i)
+        if (alarm_listener* l = _alarm_listeners[i]) l->alarms_changed(_alarms);
+    _notifying = false;
+    std::erase(_alarm_listeners, nullptr);
+}
+
+void broker::add_alarm_listener(alarm_listener* l) {
+    _alarm_listeners.push_back(l);
+}
+
+void broker::remove_alarm_listener(alarm_listener* l) {
+    auto it = std::find(_alarm_listeners.begin(), _alarm_listeners.end(), l);
+    if (it == _alarm_listeners.end()) return;
+    if (_notifying) {
+        *it = nullptr;
+        return;
+    }
+    *it = _alarm_listeners.back();
+    _alarm_listeners.pop_back();
 }
 
 }  // namespace warren::core

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/alarms.h"
 #include "core/string_map.h"
 #include "core/vhost.h"
 
@@ -56,12 +57,21 @@ public:
     uint64_t wall_ms() const;  // ms since the epoch: the injected wall clock, else the system's
     void set_clock(vhost::clock_fn steady_ms, vhost::clock_fn wall_seconds = {});
 
+    // Resource alarms (core/alarms.h). set_alarm tells every listener when the set changes.
+    void set_alarm(resource r, bool on);
+    alarm_set alarms() const { return _alarms; }
+    void add_alarm_listener(alarm_listener* l);
+    void remove_alarm_listener(alarm_listener* l);  // unknown l: no-op
+
 private:
     string_map<std::unique_ptr<vhost>> _vhosts;
     std::vector<std::pair<uint64_t, std::unique_ptr<vhost>>> _retired;  // freed at (ms)
     uint64_t _last_connection_id = 0;
     vhost::clock_fn _clock, _wall;
     storage _storage;
+    alarm_set _alarms;
+    std::vector<alarm_listener*> _alarm_listeners;
+    bool _notifying = false;
 };
 
 }  // namespace warren::core

@@ -555,6 +555,7 @@ void connection::flush() {
     if (_close_wanted) {
         _closing = true;
         _read_paused = false;
+        _input_held = false;  // input is read (and discarded) until the peer closes
         _timer.cancel();
         std::vector<char>().swap(_in);
         start_grace_timer();
@@ -583,7 +584,13 @@ void connection::write_done(const error_code& ec) {
 void connection::resume_reading_if_drained() {
     if (!_read_paused || _in_flight > _owner.settings().read_pause_bytes / 2) return;
     _read_paused = false;
-    start_reading();
+    if (!_input_held) start_reading();
+}
+
+void connection::resume_input() {
+    if (!_input_held) return;
+    _input_held = false;
+    if (!_read_paused && !_finished && _session) start_reading();
 }
 
 void connection::arm_timer() {

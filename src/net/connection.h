@@ -90,6 +90,8 @@ public:
     void close_requested() override;
     void close_now() override;
     size_t bytes_in_flight() const override { return _in_flight; }
+    void pause_input() override { _input_held = true; }
+    void resume_input() override;
 
     // The session's own close (broker shutdown, admin close).
     void force_close(std::string_view reason);
@@ -112,7 +114,7 @@ protected:
     void flush();
     void write_done(const boost::system::error_code& ec);
     void finish();  // idempotent: session released, socket closed, removed from the set
-    bool reading_paused() const { return _read_paused; }
+    bool reading_paused() const { return _read_paused || _input_held; }
     void resume_reading_if_drained();
 
     // Transport specifics.
@@ -132,7 +134,8 @@ protected:
     bool _close_wanted = false;  // session asked to close: flush, then begin_close
     bool _closing = false;       // begin_close done: input is discarded
     bool _finished = false;
-    bool _read_paused = false;
+    bool _read_paused = false;  // output backpressure
+    bool _input_held = false;   // the session's pause_input()
     bool _finish_posted = false;
 
 private:

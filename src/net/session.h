@@ -57,6 +57,10 @@ public:
     virtual void close_now() = 0;
     // Output taken by the transport and not yet written (for the session's backpressure).
     virtual size_t bytes_in_flight() const = 0;
+    // Flow control (a resource alarm blocked a publisher): the transport stops reading from
+    // the peer after the read in hand, until resume_input(). Output, timers and closing go on.
+    virtual void pause_input() = 0;
+    virtual void resume_input() = 0;
 };
 
 // What a protocol implements.

@@ -33,6 +33,15 @@ T parse_uint(std::string_view key, std::string_view v, uint64_t min, uint64_t ma
     return static_cast<T>(out);
 }
 
+// A non-negative decimal no larger than `max`.
+double parse_fraction(std::string_view key, std::string_view v, double max) {
+    double out = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !(out >= 0) || out > max)
+        throw config_error(fmt::format("key '{}': '{}' is not a number from 0 to {}", key, v, max));
+    return out;
+}
+
 std::optional<uint16_t> parse_port(std::string_view key, std::string_view v) {
     if (v == "off") return std::nullopt;
     return parse_uint<uint16_t>(key, v, 1, 65535);
@@ -101,6 +110,17 @@ const std::vector<key_doc>& describe() {
         {"policy", "",
          "repeatable: <name> <pattern> <apply-to> <priority> <definition JSON>, a policy on "
          "default_vhost (docs/queue-arguments.md)"},
+        {"vm_memory_high_watermark.relative", "0.4",
+         "memory alarm (publishers blocked) above this fraction of total memory (0..1; 0 = "
+         "always blocked)"},
+        {"vm_memory_high_watermark.absolute", "",
+         "instead of .relative: the memory alarm threshold as a size (e.g. 2GB, 1536MiB)"},
+        {"disk_free_limit.absolute", "50MB",
+         "disk alarm (publishers blocked) when free space on data_dir is below this size"},
+        {"disk_free_limit.relative", "",
+         "instead of .absolute: the disk limit as a multiple of total memory (e.g. 1.0)"},
+        {"resource_check_interval", "1000",
+         "milliseconds between memory and disk checks (100..60000)"},
     };
     return docs;
 }
@@ -173,6 +193,22 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.tls_login_from = v;
     } else if (key == "tls.handshake_timeout") {
         c.tls_handshake_timeout_ms = parse_uint<uint32_t>(key, value, 100, 600000);
+    } else if (key == "vm_memory_high_watermark.relative") {
+        c.vm_memory_high_watermark_relative = parse_fraction(key, value, 1.0);
+    } else if (key == "vm_memory_high_watermark.absolute") {
+        if (value.empty())
+            c.vm_memory_high_watermark_absolute.reset();  // the documented default: unset
+        else
+            c.vm_memory_high_watermark_absolute = parse_bytes(key, value);
+    } else if (key == "disk_free_limit.absolute") {
+        c.disk_free_limit_absolute = parse_bytes(key, value);
+    } else if (key == "disk_free_limit.relative") {
+        if (value.empty())
+            c.disk_free_limit_relative.reset();
+        else
+            c.disk_free_limit_relative = parse_fraction(key, value, 1000.0);
+    } else if (key == "resource_check_interval") {
+        c.resource_check_interval_ms = parse_uint<uint32_t>(key, value, 100, 60000);
     } else if (key == "data_dir") {
         c.data_dir = parse_string(key, value);
     } else if (key == "queue_memory_limit") {
@@ -281,6 +317,35 @@ config load_config_file(const std::string& path) {
     config c;
     parse_config(c, ss.str(), path);
     return c;
+}
+
+uint64_t parse_bytes(std::string_view key, std::string_view v) {
+    size_t digits = 0;
+    while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+    const std::string_view unit = v.substr(digits);
+    struct unit_factor {
+        std::string_view name;
+        uint64_t factor;
+    };
+    // RabbitMQ's information units: k, kiB, KiB = 2^10; kB, KB = 10^3; likewise M, G, T.
+    static constexpr unit_factor units[] = {
+        {"", 1},           {"k", 1ull << 10},   {"kiB", 1ull << 10},   {"KiB", 1ull << 10},
+        {"kB", 1000},      {"KB", 1000},        {"M", 1ull << 20},     {"MiB", 1ull << 20},
+        {"MB", 1000000},   {"G", 1ull << 30},   {"GiB", 1ull << 30},   {"GB", 1000000000},
+        {"T", 1ull << 40}, {"TiB", 1ull << 40}, {"TB", 1000000000000},
+    };
+    const unit_factor* u = nullptr;
+    for (const auto& x : units)
+        if (x.name == unit) u = &x;
+    if (digits == 0 || !u)
+        throw config_error(fmt::format(
+            "key '{}': '{}' is not a size (a number, optionally with kB, KiB, MB, MiB, GB, GiB, "
+            "...)",
+            key, v));
+    const uint64_t n = parse_uint<uint64_t>(key, v.substr(0, digits), 0, uint64_t{1} << 50);
+    if (n > (uint64_t{1} << 62) / u->factor)
+        throw config_error(fmt::format("key '{}': '{}' is too large", key, v));
+    return n * u->factor;
 }
 
 }  // namespace warren::server

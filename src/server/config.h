@@ -66,6 +66,15 @@ struct config {
     uint32_t stomp_max_frame_size = 4 * 1024 * 1024;  // STOMP command + headers
     uint16_t stomp_heartbeat_ms = 10000;
     std::vector<policy_setting> policies;  // `policy` lines, in file order
+    // Resource alarms (server/resource_monitor.h), RabbitMQ's keys and defaults: the memory
+    // alarm goes off when resident memory passes relative x total memory (or the absolute
+    // value, if set); the disk alarm when free space on data_dir falls below the absolute limit
+    // (or relative x total memory, if set). SIGHUP re-reads these four from the config file.
+    double vm_memory_high_watermark_relative = 0.4;
+    std::optional<uint64_t> vm_memory_high_watermark_absolute;
+    uint64_t disk_free_limit_absolute = 50'000'000;
+    std::optional<double> disk_free_limit_relative;
+    uint32_t resource_check_interval_ms = 1000;
 };
 
 struct key_doc {
@@ -87,5 +96,8 @@ config load_config_file(const std::string& path);
 // config_error.
 void check_config(const config& c);
 bool tls_enabled(const config& c);
+// A size in RabbitMQ's information units: 1000000, 50MB (10^6), 512MiB or 512M (2^20), kB, KiB,
+// GB, GiB... Throws config_error naming `key`.
+uint64_t parse_bytes(std::string_view key, std::string_view v);
 
 }  // namespace warren::server

@@ -31,6 +31,36 @@ TEST(config, parses_keys_comments_and_off) {
     EXPECT_EQ(c.amqp_heartbeat, 0);
 }
 
+TEST(config, resource_alarm_keys_take_rabbitmq_sizes_and_fractions) {
+    config c;
+    EXPECT_DOUBLE_EQ(c.vm_memory_high_watermark_relative, 0.4);
+    EXPECT_EQ(c.disk_free_limit_absolute, 50'000'000u);
+    parse_config(c,
+                 "vm_memory_high_watermark.relative = 0.6\n"
+                 "vm_memory_high_watermark.absolute = 2GiB\n"
+                 "disk_free_limit.absolute = 1GB\n"
+                 "disk_free_limit.relative = 1.5\n"
+                 "resource_check_interval = 250\n",
+                 "t");
+    EXPECT_DOUBLE_EQ(c.vm_memory_high_watermark_relative, 0.6);
+    EXPECT_EQ(c.vm_memory_high_watermark_absolute, uint64_t{2} << 30);
+    EXPECT_EQ(c.disk_free_limit_absolute, 1'000'000'000u);
+    EXPECT_EQ(c.disk_free_limit_relative, 1.5);
+    EXPECT_EQ(c.resource_check_interval_ms, 250u);
+    EXPECT_EQ(parse_bytes("k", "512"), 512u);
+    EXPECT_EQ(parse_bytes("k", "50MB"), 50'000'000u);
+    EXPECT_EQ(parse_bytes("k", "50MiB"), 50u << 20);
+    EXPECT_EQ(parse_bytes("k", "50M"), 50u << 20);
+    EXPECT_EQ(parse_bytes("k", "3kB"), 3000u);
+    EXPECT_EQ(parse_bytes("k", "3KiB"), 3072u);
+    for (const char* bad : {"", "MB", "5 MB", "5XB", "-1", "1.5GB", "99999999999TB"})
+        EXPECT_THROW(parse_bytes("k", bad), config_error) << bad;
+    config d;
+    EXPECT_THROW(apply_setting(d, "vm_memory_high_watermark.relative", "1.5"), config_error);
+    EXPECT_THROW(apply_setting(d, "vm_memory_high_watermark.relative", "x"), config_error);
+    EXPECT_THROW(apply_setting(d, "resource_check_interval", "10"), config_error);
+}
+
 TEST(config, tls_listeners_are_off_by_default) {
     config c;
     EXPECT_FALSE(c.amqp_tls_port.has_value());

@@ -26,6 +26,7 @@
 #include "proto/stomp/server.h"
 #include "server/config.h"
 #include "server/policies.h"
+#include "server/resource_monitor.h"
 #include "server/version.h"
 
 namespace {
@@ -43,7 +44,10 @@ std::string keys_help() {
     return s;
 }
 
-int run(const server::config& cfg) {
+// Reads the config again (file, then flags) for SIGHUP; nullopt (logged) if it no longer parses.
+using config_reader = std::function<std::optional<server::config>()>;
+
+int run(const server::config& cfg, const config_reader& reread) {
     spdlog::level::level_enum level = spdlog::level::info;
     log::parse_level(cfg.log_level, level);
     log::init(level);
@@ -88,6 +92,10 @@ int run(const server::config& cfg) {
         std::fprintf(stderr, "warrend: %s\n", durable.error().c_str());
         return exit_runtime_error;
     }
+
+    // Resource alarms: memory and disk checked every resource_check_interval.
+    server::resource_monitor monitor(io, broker, cfg.data_dir, server::resource_limits::from(cfg));
+    monitor.start();
 
     // Policies from the config (after recovery: they apply to recovered queues too).
     if (auto r = server::apply_config_policies(broker, cfg); !r) {
@@ -238,6 +246,7 @@ int run(const server::config& cfg) {
         stomp_server.shutdown();
         http.shutdown();
         tick_timer.cancel();
+        monitor.stop();
         hup.cancel();
         // Let the close frames go out, then stop the loop.
         auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
@@ -246,10 +255,15 @@ int run(const server::config& cfg) {
     signal(SIGPIPE, SIG_IGN);
 
     // SIGHUP: reload the TLS certificate and key (a renewed certificate) for new connections;
-    // live ones keep theirs. A failed reload keeps the previous certificate.
+    // live ones keep theirs. A failed reload keeps the previous certificate. The resource alarm
+    // limits are read again from the config file too.
     std::function<void()> arm_hup = [&] {
         hup.async_wait([&](const boost::system::error_code& e, int) {
             if (e) return;
+            if (auto fresh = reread()) {
+                monitor.set_limits(server::resource_limits::from(*fresh));
+                WLOG_INFO("SIGHUP: resource limits reloaded");
+            }
             if (!tls) {
                 WLOG_INFO("SIGHUP: no TLS listener, nothing to reload");
             } else if (auto r = tls->reload(); !r) {
@@ -327,8 +341,21 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "warrend: config error: %s\n", e.what());
         return exit_config_error;
     }
+    config_reader reread = [&]() -> std::optional<server::config> {
+        try {
+            server::config c;
+            if (!config_path.empty()) c = server::load_config_file(config_path);
+            for (size_t i = 0; i < std::size(key_flags); ++i)
+                if (flag_values[i]) server::apply_setting(c, key_flags[i].key, *flag_values[i]);
+            server::check_config(c);
+            return c;
+        } catch (const server::config_error& e) {
+            WLOG_WARN("SIGHUP: config not reloaded: {}", e.what());
+            return std::nullopt;
+        }
+    };
     try {
-        return run(cfg);
+        return run(cfg, reread);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "warrend: fatal: %s\n", e.what());
         return exit_runtime_error;

@@ -325,6 +325,7 @@ core::result<void> channel::handle_body(const frame_view& f) {
 
 core::result<void> channel::publish_complete() {
     _content = content_state::none;
+    _conn.publish_received();  // blocks the connection (after this publish) under an alarm
     if (_pub_immediate) return make_error(rc::not_implemented, "immediate=true");
     if (_pub_msg->props.reply_to && *_pub_msg->props.reply_to == reply_queue) {
         if (auto r = rewrite_reply_to(*_pub_msg); !r) return r;

@@ -37,7 +37,7 @@ core::field_table server_properties(const settings& s) {
     caps.emplace_back("exchange_exchange_bindings", true);
     caps.emplace_back("basic.nack", true);
     caps.emplace_back("consumer_cancel_notify", true);
-    caps.emplace_back("connection.blocked", false);
+    caps.emplace_back("connection.blocked", true);
     caps.emplace_back("consumer_priorities", true);
     caps.emplace_back("authentication_failure_close", true);
     caps.emplace_back("per_consumer_qos", true);
@@ -563,6 +563,9 @@ void session::on_open(const connection_open& m) {
     });
     _state = state::open;
     send(connection_open_ok{});
+    broker().add_alarm_listener(this);
+    _alarm_listening = true;
+    _alarms = broker().alarms();
     WLOG_INFO(
         "amqp connection id={} peer={}: user '{}' authenticated and granted access to "
         "vhost '{}'",
@@ -651,6 +654,8 @@ void session::connection_closed() {
 void session::release() {
     if (_released) return;
     _released = true;
+    if (_alarm_listening) broker().remove_alarm_listener(this);
+    _alarm_listening = false;
     _channels.for_each([](channel& ch) { ch.release(); });
     if (_vhost) _vhost->connection_closed(_id);
     auth::user_db& users = _server.auth().users;
@@ -757,6 +762,42 @@ void session::end_of_batch() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Resource alarms (RabbitMQ's rabbit_reader throttle: blocking, then blocked at a publish)
+
+void session::block() {
+    if (_blocked || _state != state::open) return;
+    _blocked = true;
+    _io.pause_input();
+    const std::string reason = core::blocked_reason(_alarms);
+    if (client_capability("connection.blocked")) {
+        send(connection_blocked{reason});
+        _blocked_sent = true;
+    }
+    WLOG_INFO("amqp connection id={} peer={} blocked: {}", _id, _peer, reason);
+}
+
+void session::unblock() {
+    if (!_blocked) return;
+    _blocked = false;
+    _last_recv = _now;  // the heartbeat monitor starts again from now
+    if (_state == state::open && _blocked_sent) send(connection_unblocked{});
+    _blocked_sent = false;
+    _io.resume_input();
+    WLOG_INFO("amqp connection id={} peer={} unblocked", _id, _peer);
+}
+
+void session::alarms_changed(core::alarm_set now) {
+    _alarms = now;
+    if (now.empty()) unblock();
+}
+
+std::string_view session::flow_state() const {
+    if (_blocked) return "blocked";
+    if (!_alarms.empty() && _state == state::open) return "blocking";
+    return "running";
+}
+
+// ---------------------------------------------------------------------------------------------
 // Heartbeats and timeouts
 
 uint64_t session::timer_interval_ms() const {
@@ -789,7 +830,7 @@ void session::on_timer(uint64_t now_ms) {
         case state::open: {
             if (_heartbeat == 0) return;
             uint64_t hb = uint64_t(_heartbeat) * 1000;
-            if (_now - _last_recv > 2 * hb) {
+            if (_now - _last_recv > 2 * hb && !_blocked) {
                 WLOG_WARN(
                     "amqp connection id={} peer={}: missed heartbeats from client, "
                     "timeout: {}s",

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "auth/user_access.h"
+#include "core/alarms.h"
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/fields.h"
@@ -73,7 +74,7 @@ private:
     std::vector<entry> _high;  // sorted by id
 };
 
-class session final : public net::session {
+class session final : public net::session, public core::alarm_listener {
 public:
     // Consumers stop receiving deliveries while more than this much output is pending.
     static constexpr size_t output_limit = 4 << 20;
@@ -101,8 +102,16 @@ public:
     void close_forced(std::string_view explanation);
     void connection_closed() override;
 
+    // ---- core::alarm_listener ----
+    // A resource alarm came or went: with none left, a blocked connection is unblocked
+    // (connection.unblocked if connection.blocked was sent) and read again.
+    void alarms_changed(core::alarm_set now) override;
+
     uint64_t id() const { return _id; }
     const std::string& peer() const { return _peer; }
+    // RabbitMQ's connection state for flow: "blocked" (not read: it published under an alarm),
+    // "blocking" (an alarm is on; blocked at its next publish), else "running".
+    std::string_view flow_state() const;
     bool open() const { return _state == state::open; }
     size_t channel_count() const { return _channel_count; }
 
@@ -124,6 +133,12 @@ public:
     bool client_capability(std::string_view name) const;
     // Connection-level error (reply code >= 500 or 320/530/540...): connection.close.
     void connection_error(const method_error& e);
+    // A publish arrived (after it is handled): under a resource alarm the connection is blocked
+    // now, as RabbitMQ's reader does: no more input is read, connection.blocked is sent to a
+    // client with that capability, and missed heartbeats are not held against it.
+    void publish_received() {
+        if (!_alarms.empty()) block();
+    }
     // Scratch buffer for encoding properties of messages that have no wire form.
     std::string& scratch() { return _scratch; }
     // Channel finished closing (close-ok sent or received): forget it at the end of the frame.
@@ -159,6 +174,8 @@ private:
         output_appended();
     }
     void resume_consumers();
+    void block();
+    void unblock();
     void trim_idle_buffers();
     // Tells the transport there is output (net::session_io::output_ready).
     void signal_output();
@@ -213,6 +230,12 @@ private:
     uint64_t _last_recv = 0;
     uint64_t _last_send = 0;
     uint64_t _closing_deadline = 0;
+
+    // Resource alarms (core/alarms.h), heard from connection.open on.
+    core::alarm_set _alarms;
+    bool _alarm_listening = false;
+    bool _blocked = false;       // input paused by an alarm
+    bool _blocked_sent = false;  // connection.blocked sent: connection.unblocked follows
 };
 
 }  // namespace warren::amqp

@@ -35,6 +35,9 @@ struct fake_io : net::session_io {
     void close_requested() override { close_requested_ = true; }
     void close_now() override { close_now_ = true; }
     size_t bytes_in_flight() const override { return in_flight; }
+    void pause_input() override { paused = true; }
+    void resume_input() override { paused = false; }
+    bool paused = false;
 };
 
 struct out_frame {
@@ -120,6 +123,7 @@ public:
                   bool auth_failure_close = true) {
         core::field_table caps;
         caps.emplace_back("authentication_failure_close", auth_failure_close);
+        if (blocked_capability) caps.emplace_back("connection.blocked", true);
         core::field_table props;
         props.emplace_back("capabilities", core::field_value::table(std::move(caps)));
         send(0, connection_start_ok{props, mechanism, response, "en_US"});
@@ -156,6 +160,7 @@ public:
     std::optional<session> sess;
     std::string pending;
     uint64_t now = 1'000'000;
+    bool blocked_capability = true;  // announced in start-ok's client capabilities
 };
 
 // ---- handshake ------------------------------------------------------------------------------
@@ -397,6 +402,66 @@ TEST(AmqpSession, MissedHeartbeatsCloseAtOnce) {
     EXPECT_FALSE(c.io.close_now_);
     c.sess->on_timer(c.now + 4100);
     EXPECT_TRUE(c.io.close_now_);
+}
+
+// ---- resource alarms (core/alarms.h) ---------------------------------------------------------
+
+TEST(AmqpSession, AnAlarmBlocksAConnectionAtItsNextPublishAndClearsWithUnblocked) {
+    client c;
+    c.open(2);
+    c.open_channel(1);
+    c.broker.set_alarm(core::resource::memory, true);
+    EXPECT_TRUE(c.frames().empty()) << "nothing is sent before the connection publishes";
+    EXPECT_FALSE(c.io.paused);
+    EXPECT_EQ(c.sess->flow_state(), "blocking");
+    c.publish(1, "", "nowhere", "x");
+    auto b = c.expect<connection_blocked>();
+    EXPECT_EQ(b.reason, "low on memory");
+    EXPECT_TRUE(c.io.paused);
+    EXPECT_EQ(c.sess->flow_state(), "blocked");
+    // Not read meanwhile: missed heartbeats are not held against it.
+    c.sess->on_timer(c.now + 60'000);
+    EXPECT_FALSE(c.io.close_now_);
+    c.frames();                                      // heartbeats
+    c.broker.set_alarm(core::resource::disk, true);  // still blocked; nothing new sent
+    EXPECT_TRUE(c.frames().empty());
+    c.broker.set_alarm(core::resource::memory, false);
+    EXPECT_TRUE(c.io.paused);
+    c.broker.set_alarm(core::resource::disk, false);
+    c.expect<connection_unblocked>();
+    EXPECT_FALSE(c.io.paused);
+    EXPECT_EQ(c.sess->flow_state(), "running");
+    // The heartbeat monitor starts again from the unblock.
+    c.sess->on_timer(c.now + 60'000 + 3000);
+    EXPECT_FALSE(c.io.close_now_);
+}
+
+TEST(AmqpSession, AClientWithoutTheCapabilityIsBlockedSilently) {
+    client c;
+    c.blocked_capability = false;
+    c.open();
+    c.open_channel(1);
+    c.broker.set_alarm(core::resource::disk, true);
+    c.publish(1, "", "nowhere", "x");
+    EXPECT_TRUE(c.frames().empty());
+    EXPECT_TRUE(c.io.paused);
+    c.broker.set_alarm(core::resource::disk, false);
+    EXPECT_TRUE(c.frames().empty());
+    EXPECT_FALSE(c.io.paused);
+}
+
+TEST(AmqpSession, AConnectionOpenedDuringAnAlarmIsBlockedAtItsFirstPublishAndForgottenAtClose) {
+    client c;
+    c.broker.set_alarm(core::resource::memory, true);
+    c.broker.set_alarm(core::resource::disk, true);
+    c.open();
+    c.open_channel(1);
+    c.publish(1, "", "nowhere", "x");
+    EXPECT_EQ(c.expect<connection_blocked>().reason, "low on memory & disk");
+    c.sess->connection_closed();
+    c.broker.set_alarm(core::resource::memory, false);  // must not reach the closed session
+    c.broker.set_alarm(core::resource::disk, false);
+    EXPECT_TRUE(c.io.paused);
 }
 
 TEST(AmqpSession, HeartbeatOnAChannelIsAFrameError) {

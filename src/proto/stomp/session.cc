@@ -189,8 +189,16 @@ status session::dispatch(frame& f) {
         case command::connect:
         case command::stomp:
             return handle_connect(f);
-        case command::send:
-            return handle_send(f);
+        case command::send: {
+            status st = handle_send(f);
+            if (!_alarms.empty() && !_blocked && !_closing) {
+                _blocked = true;
+                _io.pause_input();
+                WLOG_INFO("stomp connection blocked peer={}: {}", _peer,
+                          core::blocked_reason(_alarms));
+            }
+            return st;
+        }
         case command::subscribe:
             return handle_subscribe(f);
         case command::unsubscribe:
@@ -342,6 +350,9 @@ status session::handle_connect(const frame& f) {
         force_close(reason);
         _vhost = nullptr;  // the vhost is going away; connection_closed() forgot us there
     });
+    _broker.add_alarm_listener(this);
+    _alarm_listening = true;
+    _alarms = _broker.alarms();
     _send_interval = sx;
     _recv_interval = sy;
     _last_write_ms = _last_read_ms;
@@ -988,7 +999,8 @@ void session::on_timer(uint64_t now_ms) {
         }
         return;
     }
-    if (_recv_interval && now_ms > _last_read_ms && now_ms - _last_read_ms > 2 * _recv_interval) {
+    if (_recv_interval && !_blocked && now_ms > _last_read_ms &&
+        now_ms - _last_read_ms > 2 * _recv_interval) {
         WLOG_INFO("stomp connection closing peer={} reason=\"missed heart-beats\" silent_ms={}",
                   _peer, now_ms - _last_read_ms);
         close();
@@ -1003,10 +1015,21 @@ void session::on_timer(uint64_t now_ms) {
     }
 }
 
+void session::alarms_changed(core::alarm_set now) {
+    _alarms = now;
+    if (!now.empty() || !_blocked) return;
+    _blocked = false;
+    _last_read_ms = _now_ms;  // heart-beats are expected again from now
+    WLOG_INFO("stomp connection unblocked peer={}", _peer);
+    _io.resume_input();
+}
+
 void session::connection_closed() {
     if (_closed) return;
     _closed = true;
     _closing = true;
+    if (_alarm_listening) _broker.remove_alarm_listener(this);
+    _alarm_listening = false;
     _held_receipts.clear();
     if (_waiting_durable) {
         if (auto* p = persist()) p->cancel_wait(this);

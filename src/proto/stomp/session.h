@@ -34,6 +34,7 @@
 #include "auth/authority.h"
 #include "auth/user_access.h"
 #include "base/result.h"
+#include "core/alarms.h"
 #include "core/broker.h"
 #include "core/message.h"
 #include "core/persistence.h"
@@ -72,7 +73,9 @@ struct session_settings {
 using net::output_batch;
 using net::session_io;
 
-class session final : public net::session, public core::durable_waiter {
+class session final : public net::session,
+                      public core::durable_waiter,
+                      public core::alarm_listener {
 public:
     // cert_login: the user a verified TLS client certificate names (net::peer_info), used by a
     // CONNECT without login (RabbitMQ's stomp.use_ssl_cert_login); empty = none.
@@ -119,6 +122,12 @@ public:
     // The transport is gone (or closing): cancel subscriptions, requeue unacked messages,
     // delete exclusive queues. Idempotent.
     void connection_closed() override;
+
+    // Resource alarms (core/alarms.h): a connection that SENDs while one is on stops being read
+    // (RabbitMQ's STOMP adapter blocks the same way; STOMP has no frame to say so) until every
+    // alarm has cleared. Missed heart-beats are not held against it meanwhile.
+    void alarms_changed(core::alarm_set now) override;
+    bool blocked() const { return _blocked; }
 
     // The store reached durable_seq: send the receipts waiting for it.
     void durable_advanced(uint64_t durable_seq) override;
@@ -186,6 +195,9 @@ private:
     bool _connected = false;
     bool _closing = false;
     bool _closed = false;  // connection_closed() ran
+    core::alarm_set _alarms;
+    bool _alarm_listening = false;
+    bool _blocked = false;  // input paused by a resource alarm
     version _version = version::v1_0;
     uint64_t _conn_id = 0;
     std::string _session_id;

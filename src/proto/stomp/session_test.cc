@@ -25,6 +25,9 @@ struct fake_io : session_io {
     void close_requested() override { close = true; }
     void close_now() override { close = true; }
     size_t bytes_in_flight() const override { return 0; }
+    void pause_input() override { paused = true; }
+    void resume_input() override { paused = false; }
+    bool paused = false;
 };
 
 class client {
@@ -92,6 +95,25 @@ frame mk(command c, std::vector<header> hs, std::string body = {}) {
 std::string h(const frame& f, std::string_view name) {
     const std::string* v = f.get(name);
     return v ? *v : "<none>";
+}
+
+TEST(StompSession, AResourceAlarmStopsReadingAfterASendUntilItClears) {
+    core::broker b;
+    b.find_vhost("/")->declare_queue({.name = "q"}, 1);
+    client c(b);
+    c.connect();
+    b.set_alarm(core::resource::disk, true);
+    c.send(mk(command::subscribe, {{"destination", "/amq/queue/q"}, {"id", "0"}}));
+    EXPECT_FALSE(c.io.paused) << "only a SEND blocks";
+    c.send(mk(command::send, {{"destination", "/amq/queue/q"}}, "x"));
+    EXPECT_TRUE(c.io.paused);
+    EXPECT_TRUE(c.sess.blocked());
+    auto f = c.frames();  // the MESSAGE still goes out: consumers are never blocked
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].cmd, command::message);
+    b.set_alarm(core::resource::disk, false);
+    EXPECT_FALSE(c.io.paused);
+    EXPECT_FALSE(c.sess.blocked());
 }
 
 TEST(StompSession, ConnectNegotiatesHighestVersion) {

@@ -53,10 +53,8 @@ def test_server_properties_and_capabilities():
                     "consumer_cancel_notify", "authentication_failure_close",
                     "per_consumer_qos", "direct_reply_to"):
             expect_eq(caps.get(cap), True, f"capability {cap}")
-        # connection.blocked is advertised only by a broker that sends it: RabbitMQ does (memory
-        # alarms); Warren has no memory alarm yet, so it must not claim it.
-        if b.data_dir is not None:
-            assert caps.get("connection.blocked") in (None, False), caps
+        # connection.blocked: sent under a memory or disk alarm (tests/interop/server/alarms_test.py).
+        expect_eq(caps.get("connection.blocked"), True, "capability connection.blocked")
 
 
 def test_tune_negotiation():
