@@ -29,6 +29,12 @@ public:
         _files[path].clear();
         return std::unique_ptr<store::writable_file>(new writer(*this, path));
     }
+    store::result<std::unique_ptr<store::writable_file>> appendable_file(
+        const std::string& path) override {
+        std::lock_guard g(_mu);
+        _files[path];
+        return std::unique_ptr<store::writable_file>(new writer(*this, path));
+    }
     store::result<std::unique_ptr<store::random_access_file>> new_random_access_file(
         const std::string& path) override {
         std::lock_guard g(_mu);

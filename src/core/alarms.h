@@ -17,7 +17,9 @@
 
 namespace warren::core {
 
-enum class resource : uint8_t { memory = 1, disk = 2 };
+// store: the message store cannot write (a full disk, no file descriptors, an I/O error) and
+// retries; publishers are told "low on disk", as a full disk is the usual cause.
+enum class resource : uint8_t { memory = 1, disk = 2, store = 4 };
 
 // The alarms in effect.
 struct alarm_set {
@@ -36,8 +38,9 @@ struct alarm_set {
 // RabbitMQ's connection.blocked reason: "low on memory", "low on disk", "low on memory & disk".
 inline std::string blocked_reason(alarm_set a) {
     std::string r = "low on ";
+    const bool disk = a.has(resource::disk) || a.has(resource::store);
     if (a.has(resource::memory)) r += "memory";
-    if (a.has(resource::disk)) r += a.has(resource::memory) ? " & disk" : "disk";
+    if (disk) r += a.has(resource::memory) ? " & disk" : "disk";
     return r;
 }
 

@@ -119,26 +119,39 @@ TEST_F(PageIn, AConsumerGetsWhatIsInMemoryThenWaitsForTheReadNotTheDisk) {
 }
 
 TEST_F(PageIn, BatchesAreBoundedAndTheNextIsReadAheadOfTheHead) {
-    publish(0, 1004);  // 4 in memory, 1,000 paged out
+    publish(0, 3004);  // 4 in memory, 3,000 paged out
     test_consumer c("c", 5);
     ASSERT_TRUE(q->add_consumer(&c));
-    q->dispatch();  // 0-3 from memory; 4 is on disk: one batch of 256 (4-259) is asked for
+    q->dispatch();  // 0-3 from memory; 4 is on disk: one batch of 1,024 (4-1027) is asked for
     ASSERT_EQ(log.pending.size(), 1u);
-    EXPECT_EQ(log.pending[0].ids.size(), 256u);
-    log.complete();  // delivers 4
-    // 5-259 in memory now; nothing is asked for while the head is far from 259.
-    c.credit = 191;  // 5-195
-    q->dispatch();
-    EXPECT_TRUE(log.pending.empty());
-    c.credit = 1;  // 196: 259 is now within 64 entries of the head, the next batch goes out
-    q->dispatch();
-    ASSERT_EQ(log.pending.size(), 1u);
-    c.credit = 1000;
-    q->dispatch();  // delivers what is in memory, then waits
+    EXPECT_EQ(log.pending[0].ids.size(), 1024u);
+    // Delivers 4, and the batch after 1027 is read ahead while 5-1027 are still in memory.
     log.complete();
+    ASSERT_EQ(log.pending.size(), 1u);
+    EXPECT_EQ(log.pending[0].ids.size(), 1024u);
+    EXPECT_EQ(numbers(c), range(0, 5));
+    c.credit = 10000;
+    q->dispatch();  // delivers what is in memory (6-1027), then waits
+    EXPECT_EQ(numbers(c), range(0, 1028));
     while (!log.pending.empty()) log.complete();
-    EXPECT_EQ(numbers(c), range(0, 1004));
+    EXPECT_EQ(numbers(c), range(0, 3004));
     EXPECT_EQ(log.sync_reads, 0u);
+}
+
+TEST_F(PageIn, ABatchIsBoundedByBytesToo) {
+    // Bodies of 64 KiB: a batch stops at 4 MiB.
+    for (int i = 0; i < 200; ++i) {
+        std::string body = std::to_string(i);
+        body.resize(64 << 10, '.');
+        ASSERT_TRUE(vh.publish("", make_msg(std::move(body), "q")));
+    }
+    test_consumer c;
+    ASSERT_TRUE(q->add_consumer(&c));
+    q->dispatch();
+    ASSERT_EQ(log.pending.size(), 1u);
+    EXPECT_EQ(log.pending[0].ids.size(), 64u);
+    while (!log.pending.empty()) log.complete();
+    EXPECT_EQ(numbers(c), range(0, 200));
 }
 
 TEST_F(PageIn, AnUnreadableMessageIsSettledSkippedAndTheRestFlow) {

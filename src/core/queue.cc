@@ -143,9 +143,9 @@ bool queue::page_in(ready_entry& e) {
 namespace {
 // Asynchronous page-in works in batches of up to this many entries or bytes, and asks for the
 // next batch once the head is this many entries from the last one asked for.
-constexpr size_t page_in_batch_entries = 256;
+constexpr size_t page_in_batch_entries = 1024;
 constexpr uint64_t page_in_batch_bytes = 4 << 20;
-constexpr size_t page_in_read_ahead = 64;
+constexpr size_t page_in_read_ahead = 1024;
 }  // namespace
 
 bool queue::head_in_memory() {

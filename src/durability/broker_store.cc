@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <boost/asio/post.hpp>
+
 #include "base/log.h"
 #include "durability/access.h"
 #include "durability/recovery.h"
@@ -73,6 +75,14 @@ basic_result<std::unique_ptr<broker_store>, std::string> broker_store::open(
     lo.on_failed = d->_confirms->on_failed_callback([self](const std::string& why) {
         if (self->_messages) self->_messages->failed("flush", why);
     });
+    // A write the store retries (a full disk, no file descriptors) blocks publishers through
+    // the broker's store alarm until it succeeds (core/alarms.h); confirms wait meanwhile.
+    lo.on_stalled = [&io, &b](const store::error&) {
+        boost::asio::post(io, [&b] { b.set_alarm(core::resource::store, true); });
+    };
+    lo.on_resumed = [&io, &b] {
+        boost::asio::post(io, [&b] { b.set_alarm(core::resource::store, false); });
+    };
     store::recovery_result rec;
     auto log = store::segment_log::open(store::posix_env(), d->_dir->msgs_dir(), lo, &rec);
     if (!log) return std::string("message store: " + log.error().text);

@@ -54,10 +54,10 @@ uint64_t segment_message_log::spill(const core::message& m, uint64_t queue_id) {
 }
 
 namespace {
-// One message back from the log: bytes, then the record decoded.
-core::message_log::read_result read_one(const store::segment_log& log, uint64_t disk_id) {
+// One message back from the log: its bytes (or the log's error), then the record decoded.
+core::message_log::read_result decode_one(const store::result<std::string>& bytes,
+                                          uint64_t disk_id) {
     core::message_log::read_result out;
-    auto bytes = log.read_message(disk_id);
     if (!bytes) {
         out.error = bytes.error().text;
         return out;
@@ -74,7 +74,7 @@ core::message_log::read_result read_one(const store::segment_log& log, uint64_t 
 }  // namespace
 
 core::message_ptr segment_message_log::read(uint64_t disk_id, uint64_t* published_ms) {
-    auto r = read_one(_log, disk_id);
+    auto r = decode_one(_log.read_message(disk_id), disk_id);
     if (!r.msg) {
         WLOG_ERROR("message store: cannot read message {}: {}", disk_id, r.error);
         return nullptr;
@@ -86,9 +86,10 @@ core::message_ptr segment_message_log::read(uint64_t disk_id, uint64_t* publishe
 void segment_message_log::read_async(std::vector<uint64_t> disk_ids, read_done done) {
     boost::asio::post(_reader, [&log = _log, &io = _io, alive = _alive, ids = std::move(disk_ids),
                                 done = std::move(done)]() mutable {
+        auto bytes = log.read_messages(ids);  // a few preads for the whole batch
         std::vector<read_result> out;
         out.reserve(ids.size());
-        for (uint64_t id : ids) out.push_back(read_one(log, id));
+        for (size_t i = 0; i < ids.size(); ++i) out.push_back(decode_one(bytes[i], ids[i]));
         boost::asio::post(
             io, [alive = std::move(alive), done = std::move(done), out = std::move(out)]() mutable {
                 if (alive->load()) done(std::move(out));

@@ -82,6 +82,11 @@ public:
         if (fd < 0) return io_error("open", path, errno);
         return std::unique_ptr<writable_file>(new posix_writable_file(path, fd));
     }
+    result<std::unique_ptr<writable_file>> appendable_file(const std::string& path) override {
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) return io_error("open", path, errno);
+        return std::unique_ptr<writable_file>(new posix_writable_file(path, fd));
+    }
     result<std::unique_ptr<random_access_file>> new_random_access_file(
         const std::string& path) override {
         int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

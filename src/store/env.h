@@ -44,6 +44,9 @@ class env {
 public:
     virtual ~env() = default;
     virtual result<std::unique_ptr<writable_file>> new_writable_file(const std::string& path) = 0;
+    // Opens a file to append at its end, creating it if missing; nothing is truncated (a write
+    // retried after a failure: truncate_file back to what was durable, then append again).
+    virtual result<std::unique_ptr<writable_file>> appendable_file(const std::string& path) = 0;
     virtual result<std::unique_ptr<random_access_file>> new_random_access_file(
         const std::string& path) = 0;
     virtual result<uint64_t> file_size(const std::string& path) = 0;

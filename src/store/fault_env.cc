@@ -51,7 +51,34 @@ private:
     std::unique_ptr<writable_file> _f;
 };
 
+result<std::unique_ptr<writable_file>> fault_env::appendable_file(const std::string& path) {
+    if (fail_opens) return make_error(errc::io_error, "open " + path + ": Too many open files");
+    auto f = _base->appendable_file(path);
+    if (!f) return f.error();
+    auto size = _base->file_size(path);
+    {
+        // What is there now counts as synced: a retry truncates back to durable data first.
+        std::lock_guard lk(_mu);
+        const uint64_t n = size ? *size : 0;
+        _files[path] = file_state{n, n};
+    }
+    return std::unique_ptr<writable_file>(new fault_writable_file(this, path, std::move(*f)));
+}
+
+status fault_env::truncate_file(const std::string& path, uint64_t size) {
+    {
+        std::lock_guard lk(_mu);
+        auto it = _files.find(path);
+        if (it != _files.end()) {
+            it->second.written = std::min(it->second.written, size);
+            it->second.synced = std::min(it->second.synced, size);
+        }
+    }
+    return _base->truncate_file(path, size);
+}
+
 result<std::unique_ptr<writable_file>> fault_env::new_writable_file(const std::string& path) {
+    if (fail_opens) return make_error(errc::io_error, "open " + path + ": Too many open files");
     auto f = _base->new_writable_file(path);
     if (!f) return f.error();
     {

@@ -51,6 +51,9 @@ public:
 
     // ---- env ----
     result<std::unique_ptr<writable_file>> new_writable_file(const std::string& path) override;
+    result<std::unique_ptr<writable_file>> appendable_file(const std::string& path) override;
+    // Fails every file open (new or appendable) while set, as EMFILE would.
+    std::atomic<bool> fail_opens{false};
     result<std::unique_ptr<random_access_file>> new_random_access_file(
         const std::string& path) override {
         return _base->new_random_access_file(path);
@@ -63,9 +66,7 @@ public:
     status create_dirs(const std::string& path) override { return _base->create_dirs(path); }
     status remove_file(const std::string& path) override;
     status rename_file(const std::string& from, const std::string& to) override;
-    status truncate_file(const std::string& path, uint64_t size) override {
-        return _base->truncate_file(path, size);
-    }
+    status truncate_file(const std::string& path, uint64_t size) override;
     status sync_dir(const std::string& path) override {
         ++_dir_syncs;
         return _base->sync_dir(path);

@@ -493,7 +493,7 @@ status segment_log::flush_once() {
     }
 
     status s;
-    bool created = false;
+    bool created = false, stalled_now = false, resumed = false;
     uint64_t written = 0, syncs = 0;
     for (const chunk& c : _inflight) {
         if (!_writer || _writer_seg != c.segment) {
@@ -504,10 +504,33 @@ status segment_log::flush_once() {
                 (void)_writer->close();
                 _writer.reset();
             }
-            auto f = _env->new_writable_file(segment_path(c.segment));
+            const std::string path = segment_path(c.segment);
+            uint64_t rewind_to = 0;
+            bool rewind = false;
+            {
+                std::lock_guard lk(_mu);
+                if (auto it = _rewind.find(c.segment); it != _rewind.end()) {
+                    rewind = true;
+                    rewind_to = it->second;
+                }
+            }
+            result<std::unique_ptr<writable_file>> f = make_error(errc::io_error, "");
+            if (rewind) {
+                // A retry: back to what was durable before the failed batch, then the same
+                // bytes again.
+                if (_env->file_exists(path)) s = _env->truncate_file(path, rewind_to);
+                if (!s) break;
+                f = _env->appendable_file(path);
+            } else {
+                f = _env->new_writable_file(path);
+            }
             if (!f) {
                 s = f.error();
                 break;
+            }
+            if (rewind) {
+                std::lock_guard lk(_mu);
+                _rewind.erase(c.segment);
             }
             _writer = std::move(*f);
             _writer_seg = c.segment;
@@ -529,13 +552,37 @@ status segment_log::flush_once() {
         _counters.fsyncs += syncs;
         _counters.bytes_written += written;
         if (!s) {
-            // Keep _inflight: its records can still be read from memory. Nothing is retried:
-            // after a failed fsync the file's state is unknown.
-            _error = s.error();
+            // Retried later (flusher_main): the batch goes back in front of what was appended
+            // since (its records stay readable from memory), each segment it touched will be cut
+            // back to where the batch began in it (after a failed fsync the file's state is
+            // unknown, so the same bytes are written again), deletions wait.
+            for (const chunk& c : _inflight) _rewind.try_emplace(c.segment, c.start);
+            _inflight.insert(_inflight.end(), std::make_move_iterator(_pending.begin()),
+                             std::make_move_iterator(_pending.end()));
+            _pending.swap(_inflight);
+            _inflight.clear();
+            _to_delete.insert(_to_delete.begin(), dels.begin(), dels.end());
+            dels.clear();
             _busy = false;
-            WLOG_ERROR("store: message log write failed, refusing further appends: {}",
-                       s.error().text);
+            stalled_now = !_stall;
+            if (stalled_now)
+                WLOG_ERROR(
+                    "store: message log write failed, retrying until it succeeds (publishers "
+                    "are blocked meanwhile): {}",
+                    s.error().text);
+            else if (_stall_retries % 20 == 0)
+                WLOG_WARN("store: message log write still failing after {} retries: {}",
+                          _stall_retries, s.error().text);
+            _stall = s.error();
+            ++_stall_retries;
         } else {
+            if (_stall) {
+                WLOG_INFO("store: message log writes resumed after {} failed attempts",
+                          _stall_retries);
+                _stall.reset();
+                _stall_retries = 0;
+                resumed = true;
+            }
             _counters.pending_bytes -= std::min(_counters.pending_bytes, written);
             for (auto& c : _inflight)
                 if (c.bytes.capacity() > _spare.capacity() && c.bytes.capacity() <= (16u << 20))
@@ -551,10 +598,15 @@ status segment_log::flush_once() {
     }
     _durable_cv.notify_all();
     if (!s) {
-        if (_opts.on_failed) _opts.on_failed(s.error());
+        if (_writer) {
+            (void)_writer->close();
+            _writer.reset();
+        }
+        if (stalled_now && _opts.on_stalled) _opts.on_stalled(s.error());
         return s;
     }
     if (_opts.on_durable && written > 0) _opts.on_durable(batch_seq);
+    if (resumed && _opts.on_resumed) _opts.on_resumed();
     for (auto& cb : ready) cb();
     if (!dels.empty()) delete_segments(std::move(dels));
     {
@@ -608,7 +660,7 @@ void segment_log::flusher_main() {
     for (;;) {
         if (_pending.empty() && _to_delete.empty()) {
             if (_stop) break;
-            if (!_error && compaction_pending_locked()) {
+            if (!_error && !_stall && compaction_pending_locked()) {
                 lk.unlock();
                 (void)compact();
                 last_compact = std::chrono::steady_clock::now();
@@ -626,6 +678,14 @@ void segment_log::flusher_main() {
             _work_cv.wait(lk, [this] { return _stop; });
             continue;
         }
+        if (_stall) {
+            // Back-off before the next attempt: retry_min, doubling, at most retry_max.
+            if (_stop) break;
+            auto delay = _opts.retry_min * (uint64_t{1} << std::min<uint32_t>(_stall_retries, 16));
+            if (delay > _opts.retry_max) delay = _opts.retry_max;
+            _work_cv.wait_for(lk, delay, [this] { return _stop; });
+            if (_stop) break;
+        }
         if (_opts.linger.count() > 0 && !_stop) {
             _work_cv.wait_for(lk, _opts.linger, [this] { return _stop; });
         }
@@ -637,7 +697,7 @@ void segment_log::flusher_main() {
             bool due = false;
             {
                 std::lock_guard g(_mu);
-                due = !_error && !_stop && compaction_pending_locked();
+                due = !_error && !_stall && !_stop && compaction_pending_locked();
             }
             if (due) (void)compact();
         }
@@ -659,9 +719,10 @@ status segment_log::flush() {
     _flusher_idle = false;
     _work_cv.notify_one();
     _durable_cv.wait(lk, [&] {
-        return _error || (_durable_seq.load() >= target && _to_delete.empty() && !_busy);
+        return _error || _stall || (_durable_seq.load() >= target && _to_delete.empty() && !_busy);
     });
     if (_error) return *_error;
+    if (_stall && _durable_seq.load() < target) return *_stall;
     return {};
 }
 
@@ -675,6 +736,11 @@ void segment_log::on_durable(uint64_t seq, std::function<void()> cb) {
         }
     }
     cb();
+}
+
+std::optional<error> segment_log::stalled() const {
+    std::lock_guard lk(_mu);
+    return _stall;
 }
 
 status segment_log::health() const {
@@ -883,37 +949,49 @@ result<std::string> segment_log::read_message(uint64_t message_id) const {
     }
 }
 
+bool segment_log::read_buffered_locked(position p, result<std::string>& out) const {
+    for (const auto* list : {&_pending, &_inflight}) {
+        for (const chunk& c : *list) {
+            if (c.segment != p.segment || p.offset < c.start ||
+                p.offset >= c.start + c.bytes.size())
+                continue;
+            lf::record r;
+            auto ps = lf::parse_record(std::string_view(c.bytes).substr(p.offset - c.start), r);
+            if (ps != lf::parse_status::ok || r.type != lf::record_type::message)
+                out = make_error(errc::corruption, fmt::format("no message record at {}:{}",
+                                                               segment_path(p.segment), p.offset));
+            else
+                out = std::string(r.data);
+            return true;
+        }
+    }
+    return false;
+}
+
+result<std::shared_ptr<random_access_file>> segment_log::reader_locked(uint64_t segment) const {
+    auto it = _segs.find(segment);
+    if (it == _segs.end())
+        return make_error(errc::not_found, fmt::format("segment {} no longer exists", segment));
+    const seg_state& st = it->second;
+    if (!st.reader) {
+        // The path only for opening the file and for errors: building it on every read cost
+        // ~1,700 instructions, about 12% of a paging consumer's work (issue #12's profile).
+        auto f = _env->new_random_access_file(segment_path(segment));
+        if (!f) return f.error();
+        st.reader = std::move(*f);
+    }
+    return st.reader;
+}
+
 result<std::string> segment_log::read(position p) const {
     std::shared_ptr<random_access_file> reader;
-    // The path only for opening the file and for errors: building it on every read cost ~1,700
-    // instructions, about 12% of a paging consumer's work (issue #12's callgrind profile).
     {
         std::lock_guard lk(_mu);
-        for (const auto* list : {&_pending, &_inflight}) {
-            for (const chunk& c : *list) {
-                if (c.segment != p.segment || p.offset < c.start ||
-                    p.offset >= c.start + c.bytes.size())
-                    continue;
-                lf::record r;
-                auto ps = lf::parse_record(std::string_view(c.bytes).substr(p.offset - c.start), r);
-                if (ps != lf::parse_status::ok || r.type != lf::record_type::message)
-                    return make_error(errc::corruption,
-                                      fmt::format("no message record at {}:{}",
-                                                  segment_path(p.segment), p.offset));
-                return std::string(r.data);
-            }
-        }
-        auto it = _segs.find(p.segment);
-        if (it == _segs.end())
-            return make_error(errc::not_found,
-                              fmt::format("segment {} no longer exists", p.segment));
-        const seg_state& st = it->second;
-        if (!st.reader) {
-            auto f = _env->new_random_access_file(segment_path(p.segment));
-            if (!f) return f.error();
-            st.reader = std::move(*f);
-        }
-        reader = st.reader;
+        result<std::string> buffered = std::string();
+        if (read_buffered_locked(p, buffered)) return buffered;
+        auto r = reader_locked(p.segment);
+        if (!r) return r.error();
+        reader = std::move(*r);
     }
 
     // One pread for small records; a second for the rest of a large one.
@@ -941,6 +1019,76 @@ result<std::string> segment_log::read(position p) const {
         return make_error(errc::corruption, fmt::format("record at {} offset {} is not a message",
                                                         segment_path(p.segment), p.offset));
     return std::string(r.data);
+}
+
+std::vector<result<std::string>> segment_log::read_messages(
+    std::span<const uint64_t> message_ids) const {
+    std::vector<result<std::string>> out;
+    out.reserve(message_ids.size());
+    struct wanted {
+        uint64_t segment;
+        uint32_t offset;
+        uint32_t size;
+        size_t index;
+        std::shared_ptr<random_access_file> reader;
+    };
+    std::vector<wanted> disk;
+    {
+        std::lock_guard lk(_mu);
+        for (size_t i = 0; i < message_ids.size(); ++i) {
+            out.emplace_back(std::string());
+            auto it = _live.find(message_ids[i]);
+            if (it == _live.end()) {
+                out[i] =
+                    make_error(errc::not_found,
+                               fmt::format("message {} is not live in the log", message_ids[i]));
+                continue;
+            }
+            const live_entry& e = it->second;
+            if (read_buffered_locked({e.segment, e.offset}, out[i])) continue;
+            auto r = reader_locked(e.segment);
+            if (!r) {
+                out[i] = r.error();
+                continue;
+            }
+            disk.push_back({e.segment, e.offset, e.size, i, std::move(*r)});
+        }
+    }
+    std::sort(disk.begin(), disk.end(), [](const wanted& a, const wanted& b) {
+        return std::tie(a.segment, a.offset) < std::tie(b.segment, b.offset);
+    });
+    // Runs of records in one segment with small gaps between them, up to 1 MiB: one pread each.
+    constexpr uint64_t max_gap = 16 << 10, max_run = 1 << 20;
+    std::string buf;
+    for (size_t a = 0; a < disk.size();) {
+        const uint64_t start = disk[a].offset;
+        uint64_t end = start + disk[a].size;
+        size_t b = a + 1;
+        while (b < disk.size() && disk[b].segment == disk[a].segment &&
+               disk[b].offset <= end + max_gap &&
+               disk[b].offset + disk[b].size - start <= max_run) {
+            end = std::max<uint64_t>(end, disk[b].offset + disk[b].size);
+            ++b;
+        }
+        buf.resize(end - start);
+        auto n = disk[a].reader->read(start, buf.size(), buf.data());
+        for (size_t k = a; k < b; ++k) {
+            const wanted& w = disk[k];
+            lf::record r;
+            if (n && w.offset - start < *n &&
+                lf::parse_record(std::string_view(buf.data(), *n).substr(w.offset - start), r) ==
+                    lf::parse_status::ok &&
+                r.type == lf::record_type::message) {
+                out[w.index] = std::string(r.data);
+            } else {
+                // Moved by compaction, a record larger than its index entry says, or a read
+                // error: the one-by-one path looks again and words the error.
+                out[w.index] = read_message(message_ids[w.index]);
+            }
+        }
+        a = b;
+    }
+    return out;
 }
 
 }  // namespace warren::store

@@ -83,9 +83,20 @@ struct segment_log_options {
     // the flush() caller). Must be quick and thread-safe, e.g. asio::post to the broker loop;
     // it must not call flush() (the flusher would wait for itself).
     std::function<void(uint64_t durable_seq)> on_durable;
-    // Called once, on the flusher thread, when a write or fsync fails (after which nothing more
+    // Called once, on the flusher thread, when the log fails for good (after which nothing more
     // becomes durable): the broker must stop waiting for confirms. Same rules as on_durable.
     std::function<void(const error&)> on_failed;
+    // A batch could not be written or fsynced (a full disk, no file descriptors, an I/O error):
+    // the log keeps the batch and everything appended after it in memory, still readable, and
+    // the flusher retries with back-off (retry_min doubling to retry_max). Before each retry
+    // every segment the batch touched is cut back to where the batch began in it and the same
+    // bytes are written again, so a failed fsync never leaves data of unknown state behind.
+    // on_stalled is called at the first failure, on_resumed after the first batch that then
+    // became durable (confirm waiters keep waiting meanwhile). Same rules as on_durable.
+    std::function<void(const error&)> on_stalled;
+    std::function<void()> on_resumed;
+    std::chrono::milliseconds retry_min{50};
+    std::chrono::milliseconds retry_max{5000};
     // Compaction: a sealed segment whose live message records fill at most this fraction of
     // it has them copied to the head of the log, so it can be deleted. 0 disables. The
     // flusher does it in steps of compact_step_bytes between batches; without a flusher the
@@ -168,6 +179,11 @@ public:
     // was deleted. Compaction moves records: hold message ids and use read_message() unless
     // compaction is off.
     result<std::string> read(position p) const;
+    // read_message for many ids at once, one result per id in order: records still in memory
+    // are copied, the rest are read with one pread per run of nearby records in a segment
+    // (sorted by position), so paging a backlog back in costs a few syscalls per batch, not
+    // one per message. A record moved by compaction meanwhile is looked up again.
+    std::vector<result<std::string>> read_messages(std::span<const uint64_t> message_ids) const;
     // The data of a live message, wherever it is now. not_found if it is not live.
     result<std::string> read_message(uint64_t message_id) const;
     // Where a live message is now.
@@ -186,8 +202,10 @@ public:
     void on_durable(uint64_t seq, std::function<void()> cb);
     // Writes and fsyncs everything appended so far; returns once it is durable or failed.
     status flush();
-    // The sticky error after a failed write or fsync (then nothing more is accepted).
+    // The sticky error after the log failed for good (then nothing more is accepted).
     status health() const;
+    // The write error the flusher is retrying after (nullopt: not stalled).
+    std::optional<error> stalled() const;
 
     struct counters {
         uint64_t appends = 0;  // records appended
@@ -241,6 +259,11 @@ private:
     };
 
     segment_log(env* e, std::string dir, segment_log_options opts);
+    // A record still in _pending or _inflight at p: true and `out` set (the bytes or a
+    // corruption error); false if p is not in memory. Holds _mu.
+    bool read_buffered_locked(position p, result<std::string>& out) const;
+    // The segment's shared reader, opened on first use. Holds _mu.
+    result<std::shared_ptr<random_access_file>> reader_locked(uint64_t segment) const;
     template <typename Writer>
     result<appended> append_impl(uint64_t message_id, std::span<const uint64_t> queue_ids,
                                  size_t data_len, Writer&& write);
@@ -284,6 +307,9 @@ private:
     uint64_t _last_seq = 0;
     std::atomic<uint64_t> _durable_seq{0};
     std::optional<error> _error;
+    std::optional<error> _stall;           // a write is being retried (on_stalled)
+    uint32_t _stall_retries = 0;           // failed attempts since the stall began
+    std::map<uint64_t, uint64_t> _rewind;  // segment -> offset to cut back to before a retry
     bool _recovering = false;
     bool _stop = false;
     bool _flusher_idle = false;
