@@ -141,8 +141,8 @@ int run(const server::config& cfg) {
     }
 
     mgmt::http_server http(io);
-    http.route("GET", "/api/health", [](const mgmt::request& req) {
-        return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
+    http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
+        return mgmt::make_response(c.req, mgmt::http::status::ok, R"({"status":"ok"})");
     });
     mgmt::access_api access(broker, authority, &(*durable)->topology());
     access.install(http);
