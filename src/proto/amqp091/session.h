@@ -105,6 +105,8 @@ public:
     const std::string& peer() const { return _peer; }
     bool open() const { return _state == state::open; }
     size_t channel_count() const { return _channel_count; }
+    // For the management API (registered with the vhost at connection.open).
+    core::connection_info info();
 
     // ---- used by channels ----
     std::string& out() { return _out; }
@@ -210,6 +212,11 @@ private:
     // Time in milliseconds of the transport's monotonic clock, as last passed in.
     uint64_t _now = 0;
     uint64_t _started = 0;
+    uint64_t _connected_at_ms = 0;  // wall clock, at construction
+    std::string _peer_address;      // without the "tls:"/"ws:" prefix of _peer
+    std::string _local;             // the listener's address
+    bool _tls = false, _websocket = false;
+    uint64_t _recv_oct = 0, _recv_cnt = 0, _send_oct = 0, _send_cnt = 0;
     uint64_t _last_recv = 0;
     uint64_t _last_send = 0;
     uint64_t _closing_deadline = 0;

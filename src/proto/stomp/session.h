@@ -77,7 +77,7 @@ public:
     // cert_login: the user a verified TLS client certificate names (net::peer_info), used by a
     // CONNECT without login (RabbitMQ's stomp.use_ssl_cert_login); empty = none.
     session(core::broker& b, auth::authority& a, const session_settings& s, session_io& io,
-            std::string peer, std::string cert_login = {});
+            std::string peer, std::string cert_login = {}, std::string local_address = {});
     ~session() override;
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -106,6 +106,8 @@ public:
     const std::string& user() const { return _user; }
     const std::string& vhost_name() const { return _vhost_name; }
     const std::string& peer() const { return _peer; }
+    // For the management API (registered with the vhost at CONNECT).
+    core::connection_info info() const;
     size_t subscription_count() const { return _subs.size(); }
 
     // Broker shutdown or an admin close: ERROR with this message, release everything at once;
@@ -181,6 +183,8 @@ private:
     session_io& _io;
     std::string _peer;
     std::string _cert_login;
+    std::string _local;  // the listener's address
+    uint64_t _connected_at_ms = 0;
     parser _parser;
 
     bool _connected = false;
