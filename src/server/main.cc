@@ -22,6 +22,7 @@
 #include "mgmt/access_api.h"
 #include "mgmt/http_server.h"
 #include "mgmt/management_api.h"
+#include "mgmt/metrics.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
@@ -150,6 +151,8 @@ int run(const server::config& cfg) {
     access.install(http);
     mgmt::management_api management(broker, authority);
     management.install(http);
+    mgmt::metrics metrics(broker, durable->get());
+    metrics.install(http);
     http.on_websocket(
         "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
         [&](mgmt::ws_stream ws, const std::string& subprotocol) {

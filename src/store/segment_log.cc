@@ -517,8 +517,15 @@ status segment_log::flush_once() {
         if (!s) break;
         written += c.bytes.size();
     }
+    uint64_t sync_us = 0;
+    bool timed = false;
     if (s && written > 0) {
+        auto t0 = std::chrono::steady_clock::now();
         s = _writer->sync();
+        sync_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::steady_clock::now() - t0)
+                                            .count());
+        timed = true;
         if (s) ++syncs;
     }
     if (s && created) s = _env->sync_dir(_dir);
@@ -528,6 +535,14 @@ status segment_log::flush_once() {
         std::lock_guard lk(_mu);
         _counters.fsyncs += syncs;
         _counters.bytes_written += written;
+        if (timed) {
+            const auto& bounds = counters::sync_bounds_us;
+            size_t b = 0;
+            while (b < bounds.size() && sync_us > bounds[b]) ++b;
+            ++_counters.sync_buckets[b];
+            _counters.sync_sum_us += sync_us;
+            ++_counters.sync_count;
+        }
         if (!s) {
             // Keep _inflight: its records can still be read from memory. Nothing is retried:
             // after a failed fsync the file's state is unknown.
