@@ -163,7 +163,7 @@ response list_query::reply(json items, std::vector<std::string> default_sort) co
 response list_query::reply(size_t n, const std::function<std::string_view(size_t)>& name,
                            const std::function<std::string_view(size_t)>& vhost,
                            const std::function<json(size_t)>& make,
-                           std::vector<std::string> default_sort) const {
+                           std::vector<std::string> default_sort, const number_fn& number) const {
     std::vector<size_t> idx(n);
     std::iota(idx.begin(), idx.end(), 0);
 
@@ -171,14 +171,28 @@ response list_query::reply(size_t n, const std::function<std::string_view(size_t
     std::vector<std::string> sorts = _sort;
     for (auto& d : default_sort)
         if (std::find(sorts.begin(), sorts.end(), d) == sorts.end()) sorts.push_back(d);
-    bool simple = std::all_of(sorts.begin(), sorts.end(),
-                              [](const std::string& s) { return s == "name" || s == "vhost"; });
+    // Columns the caller knows as numbers (number(i, column)) are sorted without building
+    // any JSON; any other column needs every item's JSON.
+    auto is_string_column = [](const std::string& s) { return s == "name" || s == "vhost"; };
+    bool cheap = std::all_of(sorts.begin(), sorts.end(), [&](const std::string& s) {
+        return is_string_column(s) || (number && (n == 0 || number(0, s).has_value()));
+    });
     std::vector<json> built;  // index -> JSON, when the sort needs it
-    if (simple) {
+    if (cheap) {
+        std::vector<std::vector<double>> keys(sorts.size());
+        for (size_t k = 0; k < sorts.size(); ++k) {
+            if (is_string_column(sorts[k])) continue;
+            keys[k].resize(n);
+            for (size_t i = 0; i < n; ++i) keys[k][i] = number(i, sorts[k]).value_or(0);
+        }
         std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
-            for (auto& s : sorts) {
-                auto x = s == "name" ? name(a) : vhost(a);
-                auto y = s == "name" ? name(b) : vhost(b);
+            for (size_t k = 0; k < sorts.size(); ++k) {
+                if (!is_string_column(sorts[k])) {
+                    if (keys[k][a] != keys[k][b]) return keys[k][a] < keys[k][b];
+                    continue;
+                }
+                auto x = sorts[k] == "name" ? name(a) : vhost(a);
+                auto y = sorts[k] == "name" ? name(b) : vhost(b);
                 if (x != y) return x < y;
             }
             return false;

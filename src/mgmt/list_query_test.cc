@@ -63,6 +63,29 @@ TEST(ListQuery, SortByANestedColumnPutsMissingValuesFirst) {
     EXPECT_EQ(names(l), (std::vector<std::string>{"b", "c", "A"}));
 }
 
+TEST(ListQuery, NumericColumnsSortWithoutBuildingTheJsonOfEveryItem) {
+    json all = items();
+    request req{http::verb::get, "/api/x", 11};
+    call c{req, "peer", {}, params{{"sort", "messages"}, {"page", "1"}, {"page_size", "1"}}};
+    list_query lq(c);
+    size_t built = 0;
+    auto res = lq.reply(
+        all.size(),
+        [&](size_t i) { return std::string_view(all[i]["name"].get_ref<const std::string&>()); },
+        [&](size_t) { return std::string_view(); },
+        [&](size_t i) {
+            ++built;
+            return all[i];
+        },
+        {"name"},
+        [&](size_t i, std::string_view col) -> std::optional<double> {
+            if (col != "messages") return std::nullopt;
+            return all[i]["messages"].get<double>();
+        });
+    EXPECT_EQ(names(json::parse(res.body())["items"]), (std::vector<std::string>{"A"}));
+    EXPECT_EQ(built, 1u);  // only the row shown
+}
+
 TEST(ListQuery, ColumnsKeepOnlyWhatIsAskedForAtAnyDepth) {
     auto l = json::parse(fixture(params{{"columns", "name,stats.publish"}}).run(items()).body());
     EXPECT_EQ(l[0], json::parse(R"({"name":"A"})"));

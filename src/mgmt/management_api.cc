@@ -1136,6 +1136,23 @@ json queue_json(const core::vhost& vh, const core::queue& q, const std::string& 
     return j;
 }
 
+// The numeric columns of queue_json, for sorting 10,000 queues without building their JSON.
+std::optional<double> queue_number(const core::queue& q, std::string_view col) {
+    const auto& s = q.stats();
+    if (col == "messages") return double(q.message_count() + q.unacked_count());
+    if (col == "messages_ready") return double(q.message_count());
+    if (col == "messages_unacknowledged") return double(q.unacked_count());
+    if (col == "consumers") return double(q.consumer_count());
+    if (col == "messages_paged_out") return double(q.paged_out());
+    if (col == "message_bytes_ready") return double(q.ready_bytes());
+    if (col == "memory") return double(q.memory_bytes());
+    if (col == "message_stats.publish") return double(s.published);
+    if (col == "message_stats.deliver_get") return double(s.delivered);
+    if (col == "message_stats.ack") return double(s.acked);
+    if (col == "message_stats.redeliver") return double(s.redelivered);
+    return std::nullopt;
+}
+
 }  // namespace
 
 response management_api::queues(const call& c, const auth::user& me) {
@@ -1152,7 +1169,10 @@ response management_api::queues(const call& c, const auth::user& me) {
         items.size(), [&](size_t i) { return std::string_view(items[i].second->name()); },
         [&](size_t i) { return std::string_view(items[i].first->name()); },
         [&](size_t i) { return queue_json(*items[i].first, *items[i].second, _node); },
-        {"vhost", "name"});
+        {"vhost", "name"},
+        [&](size_t i, std::string_view col) -> std::optional<double> {
+            return queue_number(*items[i].second, col);
+        });
 }
 
 response management_api::queue(const call& c, const auth::user& me) {

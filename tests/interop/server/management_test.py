@@ -403,11 +403,15 @@ def test_queue_page_with_10000_queues_answers_in_under_100ms():
     code, page = api("GET", "/api/queues?page=1&page_size=100&name=perf-0999")
     print(f"... with name=perf-0999: {(time.monotonic() - t0) * 1000:.1f} ms", flush=True)
     assert code == 200 and page["filtered_count"] == 10, page["filtered_count"]
-    # Sorting by a statistic builds every queue's JSON: slower, reported for the record.
-    t0 = time.monotonic()
-    code, page = api("GET", "/api/queues?page=1&page_size=100&sort=messages&sort_reverse=true")
-    print(f"... with sort=messages: {(time.monotonic() - t0) * 1000:.1f} ms", flush=True)
-    assert code == 200 and page["item_count"] == 100
+    # Sorting by a statistic reads the queues' counters, not their JSON: as fast.
+    times = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        code, page = api("GET", "/api/queues?page=1&page_size=100&sort=messages&sort_reverse=true")
+        times.append((time.monotonic() - t0) * 1000)
+        assert code == 200 and page["item_count"] == 100
+    print(f"... with sort=messages: median {statistics.median(times):.1f} ms", flush=True)
+    assert statistics.median(times) < 100, times
 
 
 def test_failed_http_logins_join_the_login_back_off():
