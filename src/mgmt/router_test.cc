@@ -1,5 +1,6 @@
 #include "mgmt/router.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "mgmt/http_server.h"
@@ -18,9 +19,9 @@ router make_router() {
     auto echo = [](std::string tag) {
         return [tag](const call& c) {
             std::string body = tag;
-            for (auto& [k, v] : c.params) body += "|" + std::string(k) + "=" + v;
-            for (auto& [k, v] : c.query) body += "|?" + k + "=" + v;
-            body += "|peer=" + std::string(c.peer);
+            for (auto& [k, v] : c.params) body += fmt::format("|{}={}", k, v);
+            for (auto& [k, v] : c.query) body += fmt::format("|?{}={}", k, v);
+            body += fmt::format("|peer={}", c.peer);
             return make_response(c.req, http::status::ok, body, "text/plain");
         };
     };
