@@ -152,6 +152,10 @@ core::connection_info session::info() const {
     i.peer_address = std::string(peer);
     i.local_address = _local;
     i.connected_at_ms = _connected_at_ms;
+    i.recv_oct = _recv_oct;
+    i.recv_cnt = _recv_cnt;
+    i.send_oct = _send_oct;
+    i.send_cnt = _send_cnt;
     // RabbitMQ's STOMP plugin works through one channel per connection: show one.
     core::channel_info ch;
     ch.number = 1;
@@ -178,6 +182,8 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
     if (_closing || _closed || _close_after_receipts) return all;
     _last_read_ms = now_ms;
     _now_ms = now_ms;
+    ++_recv_cnt;
+    _recv_oct += all;  // the parser consumes every byte (it buffers partial frames itself)
     while (!data.empty() && !_closing && !_close_after_receipts) {
         parse_result r = _parser.parse(data);
         data.remove_prefix(r.consumed);
@@ -888,6 +894,10 @@ void session::end_output() {
 
 output_batch session::take_output() {
     output_batch b = std::move(_out);
+    if (!b.bytes.empty()) {
+        ++_send_cnt;
+        _send_oct += b.bytes.size();
+    }
     _out = output_batch{};
     _out.bytes.swap(_spare);  // keep a warmed-up buffer: no regrowth per batch
     _out.bytes.clear();

@@ -185,6 +185,7 @@ private:
     std::string _cert_login;
     std::string _local;  // the listener's address
     uint64_t _connected_at_ms = 0;
+    uint64_t _recv_oct = 0, _recv_cnt = 0, _send_oct = 0, _send_cnt = 0;  // management API
     parser _parser;
 
     bool _connected = false;

@@ -183,6 +183,7 @@ def test_connections_channels_and_consumers_are_listed_and_closed():
     assert c["user"] == "guest" and c["vhost"] == "/" and c["protocol"] == "AMQP 0-9-1", c
     assert c["channels"] == 1 and c["name"].endswith(f" -> 127.0.0.1:{B['b'].amqp_port}"), c
     assert c["client_properties"]["product"] == "Pika Python Client Library", c
+    assert c["recv_oct"] > 0 and c["send_oct"] > 0 and c["recv_cnt"] > 0, c
     chans = admin_json("list", "channels")
     assert len(chans) == 1 and chans[0]["confirm"] is True, chans
     assert chans[0]["name"] == c["name"] + " (1)" and chans[0]["consumer_count"] == 1, chans
@@ -213,6 +214,7 @@ def test_connections_channels_and_consumers_are_listed_and_closed():
         time.sleep(0.05)
     conns = admin_json("list", "connections")
     assert [x["protocol"] for x in conns] == ["STOMP 1.1"], conns  # stomp.py speaks 1.1
+    assert conns[0]["recv_oct"] > 0 and conns[0]["send_oct"] > 0, conns
     cons = api("GET", "/api/consumers")[1]
     assert [(x["queue"]["name"], x["ack_required"]) for x in cons] == [("orders", True)], cons
     assert api("DELETE", "/api/connections/" + q(conns[0]["name"]))[0] == 204
