@@ -168,6 +168,14 @@ def test_rabbitmqadmin_publishes_gets_and_purges():
     code, body = api("POST", "/api/queues/%2F/orders/get",
                      {"count": 1, "ackmode": "bogus", "encoding": "auto"})
     assert code == 400, (code, body)
+    admin("declare", "exchange", "name=shop-tmp", "type=fanout", "durable=false")
+    admin("declare", "binding", "source=shop", "destination=shop-tmp",
+          "destination_type=exchange", "routing_key=x")
+    assert [b["destination_type"] for b in admin_json("list", "bindings")
+            if b["destination"] == "shop-tmp"] == ["exchange"]
+    admin("delete", "exchange", "name=shop-tmp")
+    assert "shop-tmp" not in {x["name"] for x in admin_json("list", "exchanges")}
+    assert not [b for b in admin_json("list", "bindings") if b["destination"] == "shop-tmp"]
 
 
 def test_connections_channels_and_consumers_are_listed_and_closed():
