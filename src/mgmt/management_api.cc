@@ -106,6 +106,13 @@ response core_error(const request& req, const core::error& e) {
     }
 }
 
+// Names and routing keys travel as AMQP short strings (at most 255 bytes): refuse longer ones
+// here rather than create objects AMQP clients cannot name (the codec would truncate them).
+std::optional<response> too_long(const request& req, std::string_view what, std::string_view s) {
+    if (s.size() <= 255) return std::nullopt;
+    return bad_request(req, fmt::format("{} is longer than 255 bytes", what));
+}
+
 // RabbitMQ's URL name of the default exchange.
 std::string exchange_id(const std::string& url_name) {
     return url_name == "amq.default" ? std::string() : url_name;
@@ -871,6 +878,7 @@ response management_api::put_exchange(const call& c, const auth::user& me) {
     if (!args) return bad_request(c.req, "arguments must be an object");
     core::exchange_decl d;
     d.name = exchange_id(c.param("name"));
+    if (auto bad = too_long(c.req, "exchange name", d.name)) return *bad;
     d.type = str_field(*body, "type", "direct");
     d.durable = bool_field(*body, "durable", true);
     d.auto_delete = bool_field(*body, "auto_delete", false);
@@ -920,6 +928,7 @@ response management_api::publish(const call& c, const auth::user& me) {
     }
     msg->exchange = exchange_id(c.param("name"));
     msg->routing_key = str_field(*body, "routing_key");
+    if (auto bad = too_long(c.req, "routing_key", msg->routing_key)) return *bad;
     auth::user_access who(_auth.users, me.name, vh->name());
     std::string exchange = msg->exchange;
     auto r = vh->publish(exchange, std::move(msg), nullptr, &who);
@@ -1053,6 +1062,7 @@ response management_api::create_binding(const call& c, const auth::user& me) {
     std::string source = exchange_id(c.param("source"));
     const std::string& dest = c.param("dest");
     std::string key = str_field(*body, "routing_key");
+    if (auto bad = too_long(c.req, "routing_key", key)) return *bad;
     auth::user_access who(_auth.users, me.name, vh->name());
     auto r = to_queue ? vh->bind_queue(dest, source, key, *args, 0, &who)
                       : vh->bind_exchange(dest, source, key, *args, &who);
@@ -1211,6 +1221,7 @@ response management_api::put_queue(const call& c, const auth::user& me) {
     if (!args) return bad_request(c.req, "arguments must be an object");
     core::queue_decl d;
     d.name = c.param("name");
+    if (auto bad = too_long(c.req, "queue name", d.name)) return *bad;
     d.durable = bool_field(*body, "durable", true);
     d.auto_delete = bool_field(*body, "auto_delete", false);
     d.args = std::move(*args);

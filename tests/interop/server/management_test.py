@@ -93,6 +93,30 @@ def test_unknown_paths_methods_and_logins_get_rabbitmqs_replies():
     assert code == 400, (code, body)
     code, body = api("POST", "/api/queues/%2F/bad/get", {"count": 1})
     assert code == 404, (code, body)
+    # Names and routing keys are AMQP short strings: at most 255 bytes.
+    long = "x" * 256
+    assert api("PUT", f"/api/queues/%2F/{long}", {}) == (
+        400, {"error": "bad_request", "reason": "queue name is longer than 255 bytes"})
+    assert api("PUT", f"/api/exchanges/%2F/{long}", {"type": "direct"})[0] == 400
+    assert api("POST", "/api/exchanges/%2F/amq.default/publish",
+               {"routing_key": long, "properties": {}, "payload": "",
+                "payload_encoding": "string"})[0] == 400
+    # Odd bodies, odd paths: answered, never a crash.
+    for raw in (b"", b"null", b"[]", b'"str"', b"\xff\xfe", b'{"arguments": 5}',
+                b'{"properties": [1], "routing_key": "", "payload": "", "payload_encoding": "x"}',
+                b'{"count": "x", "ackmode": "ack_requeue_true", "encoding": "auto"}'):
+        for method, path in (("PUT", "/api/queues/%2F/odd"), ("PUT", "/api/exchanges/%2F/odd"),
+                             ("POST", "/api/exchanges/%2F/amq.default/publish"),
+                             ("POST", "/api/queues/%2F/odd/get"),
+                             ("POST", "/api/bindings/%2F/e/amq.direct/q/odd"),
+                             ("POST", "/api/queues/%2F/odd/actions")):
+            code, _ = api(method, path, raw=raw)
+            assert code < 500, (method, path, raw, code)
+    for path in ("/api/queues/%zz/x", "/api/queues/%2F/%00", "/api/bindings/%2F/e/x/z/y",
+                 "/api/exchanges/%2F/" + "y" * 5000):
+        assert api("GET", path)[0] in (400, 404), path
+    assert api("DELETE", "/api/queues/%2F/odd")[0] in (204, 404)
+    assert api("DELETE", "/api/exchanges/%2F/odd")[0] in (204, 404)
 
 
 def test_rabbitmqadmin_declares_lists_and_deletes():
