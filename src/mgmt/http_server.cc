@@ -146,7 +146,12 @@ struct http_server::stream_session final
     std::string remote_address() {
         beast::error_code ec;
         auto ep = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
-        return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+        if (ec) return "?";
+        // "[::1]:4242" for IPv6, as net/ labels peers: the login back-off keys by host
+        // (login_throttle::host_of), which needs the brackets to tell the port apart.
+        std::string host = ep.address().to_string();
+        if (ep.address().is_v6()) host = "[" + host + "]";
+        return host + ":" + std::to_string(ep.port());
     }
 
     // TLS: close_notify first (bounded: a peer that does not answer is not waited for).
