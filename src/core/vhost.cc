@@ -462,6 +462,20 @@ size_t vhost::delete_queue_now(const queue_ptr& qp) {
     }
     size_t n = q->mark_deleted();
     if (q->keeps_persistent()) durable_changed();
+    const queue_stats& s = q->stats();
+    queue_stats& d = _totals.deleted_queues;
+    d.published += s.published;
+    d.delivered += s.delivered;
+    d.redelivered += s.redelivered;
+    d.acked += s.acked;
+    d.discarded += s.discarded;
+    d.requeued += s.requeued;
+    d.purged += s.purged;
+    d.expired += s.expired;
+    d.dropped_maxlen += s.dropped_maxlen;
+    d.rejected_publish += s.rejected_publish;
+    d.dead_lettered += s.dead_lettered;
+    d.dropped_delivery_limit += s.dropped_delivery_limit;
     return n;
 }
 
@@ -649,14 +663,27 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, pub
     }
     auto r = _router.route(*x, std::move(m), info, route_origin::publish);
     if (!_dead_letters.empty()) drain_dead_letters();
+    ++_totals.received;
+    if (r) ++(*r > 0 ? _totals.routed : _totals.unroutable);
     return r;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Connections and deletion
 
-void vhost::connection_opened(uint64_t connection_id, std::string user, close_fn close) {
-    _connections.push_back({connection_id, std::move(user), std::move(close)});
+void vhost::connection_opened(uint64_t connection_id, std::string user, close_fn close,
+                              info_fn info) {
+    _connections.push_back({connection_id, std::move(user), std::move(close), std::move(info)});
+}
+
+bool vhost::close_connection(uint64_t connection_id, std::string_view reason) {
+    for (auto& c : _connections) {
+        if (c.id != connection_id) continue;
+        close_fn close = c.close;  // the close forgets the connection here (connection_closed)
+        if (close) close(reason);
+        return true;
+    }
+    return false;
 }
 
 std::optional<int64_t> vhost::connection_limit_reached() const {

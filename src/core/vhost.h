@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/access.h"
+#include "core/connection_info.h"
 #include "core/delayed.h"
 #include "core/error.h"
 #include "core/exchange.h"
@@ -117,8 +118,20 @@ public:
     // STOMP CONNECT): counted for max-connections, and closed (`close(reason)`: AMQP 320
     // CONNECTION_FORCED, a STOMP ERROR) when the vhost is deleted. connection_closed() below
     // forgets it.
+    // `info` (may be empty) describes the connection for the management API.
     using close_fn = std::function<void(std::string_view reason)>;
-    void connection_opened(uint64_t connection_id, std::string user, close_fn close);
+    using info_fn = std::function<connection_info()>;
+    void connection_opened(uint64_t connection_id, std::string user, close_fn close,
+                           info_fn info = {});
+    struct open_connection {
+        uint64_t id;
+        std::string user;
+        close_fn close;
+        info_fn info;
+    };
+    const std::vector<open_connection>& open_connections() const { return _connections; }
+    // Closes one registered connection (`close(reason)`); false if it is not registered here.
+    bool close_connection(uint64_t connection_id, std::string_view reason);
     size_t connection_count() const { return _connections.size(); }
     // Would one more connection pass max-connections? (the limit, if so)
     std::optional<int64_t> connection_limit_reached() const;
@@ -128,6 +141,20 @@ public:
     void close_connections_of(std::string_view user, std::string_view reason);
     // Deleting the vhost: every queue and exchange goes (durable ones from the store too).
     void delete_everything();
+
+    // ---- counters for the management API and /metrics ----
+    // Messages published into this vhost (vhost::publish), and how routing went; confirms the
+    // front ends sent; the counters of queues deleted since start (so totals summed over live
+    // queues plus these never go backwards).
+    struct totals {
+        uint64_t received = 0;    // publishes (every vhost::publish that found its exchange)
+        uint64_t routed = 0;      // ... that reached at least one queue
+        uint64_t unroutable = 0;  // ... that reached none
+        uint64_t confirmed = 0;   // publisher confirms (acks) sent, counted by the front ends
+        queue_stats deleted_queues;
+    };
+    totals& counters() { return _totals; }
+    const totals& counters() const { return _totals; }
 
     // ---- time: TTL, x-expires ----
     // Core reads time only here: steady milliseconds and wall-clock seconds as injected (tests
@@ -212,11 +239,6 @@ private:
 
     std::string _name;
     limits _limits;
-    struct open_connection {
-        uint64_t id;
-        std::string user;
-        close_fn close;
-    };
     std::vector<open_connection> _connections;
     string_map<std::unique_ptr<exchange>> _exchanges;
     string_map<queue_ptr> _queues;
@@ -227,6 +249,7 @@ private:
     delayed_holds _delayed{*this};  // x-delayed-message: held messages by due time
     router _router{*this};          // every publish, dead letter and released hold
     policy_set _policies;
+    totals _totals;
     bool _draining = false;
     storage _storage;
     // A durable object changed: save the topology. false: not saved (the caller fails the

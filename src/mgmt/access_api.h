@@ -11,11 +11,13 @@
 //   GET /api/vhost-limits[/{vhost}] PUT|DELETE
 //   /api/vhost-limits/{vhost}/{max-connections|max-queues} GET /api/user-limits[/{user}] PUT|DELETE
 //   /api/user-limits/{user}/{max-connections|max-channels}
-// HTTP basic auth against the broker's users: whoami needs any management tag (management,
-// policymaker, monitoring, administrator), everything else `administrator`. Each change is
+// HTTP basic auth against the broker's users: whoami and GET of vhosts need any management tag
+// (management, policymaker, monitoring, administrator; a user without monitoring sees the
+// vhosts it has a permission in), everything else `administrator`. Lists take RabbitMQ's
+// sort/page/name/columns parameters (list_query.h). Each change is
 // applied at once (a deleted vhost's connections get 320 CONNECTION_FORCED "vhost 'v' is
 // deleted") and saved in the metadata log before the reply. Path segments are URL-decoded
-// ("%2F" is the vhost "/"). The rest of the management API is issue #14.
+// ("%2F" is the vhost "/"). The rest of the management API: management_api.h.
 //
 //   mgmt::access_api api(broker, authority, &durable->topology());
 //   api.install(http);
@@ -25,6 +27,7 @@
 #include "auth/authority.h"
 #include "core/broker.h"
 #include "durability/topology.h"
+#include "mgmt/api_util.h"
 #include "mgmt/http_server.h"
 
 namespace warren::mgmt {
@@ -46,14 +49,34 @@ public:
     outcome delete_vhost(const std::string& name);
 
 private:
-    response handle(const request& req);
-    // Authenticates the request; null and `out` set to the 401 otherwise.
-    const auth::user* login(const request& req, response& out);
+    using handler_fn = response (access_api::*)(const call&, const auth::user&);
+    // Registers `fn` behind HTTP basic auth requiring `level`.
+    void add(http_server& http, const char* method, const char* pattern, tag_level level,
+             handler_fn fn);
+    response get_whoami(const call& c, const auth::user& me);
+    response list_users(const call& c, const auth::user& me);
+    response bulk_delete_users(const call& c, const auth::user& me);
+    response get_user(const call& c, const auth::user& me);
+    response put_user(const call& c, const auth::user& me);
+    response delete_user(const call& c, const auth::user& me);
+    response list_vhosts(const call& c, const auth::user& me);
+    response get_vhost(const call& c, const auth::user& me);
+    response put_vhost_call(const call& c, const auth::user& me);
+    response delete_vhost_call(const call& c, const auth::user& me);
+    // /api/permissions and /api/topic-permissions (told apart by the path).
+    response list_permissions(const call& c, const auth::user& me);
+    response get_permissions(const call& c, const auth::user& me);
+    response put_permissions(const call& c, const auth::user& me);
+    response delete_permissions(const call& c, const auth::user& me);
+    // /api/vhost-limits and /api/user-limits (told apart by the path); DELETE = PUT of -1.
+    response list_limits(const call& c, const auth::user& me);
+    response set_limit(const call& c, const auth::user& me);
     bool save_access();
 
     core::broker& _broker;
     auth::authority& _auth;
     durability::topology_saver* _saver;
+    api_login _login;
 };
 
 }  // namespace warren::mgmt

@@ -126,7 +126,7 @@ struct http_server::stream_session final
             server.upgrade(std::move(ws), req, std::move(ctx));
             return;
         }
-        write(server.dispatch(req));
+        write(server.dispatch(req, peer()));
     }
 
     void write(response res) {
@@ -146,7 +146,12 @@ struct http_server::stream_session final
     std::string remote_address() {
         beast::error_code ec;
         auto ep = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
-        return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+        if (ec) return "?";
+        // "[::1]:4242" for IPv6, as net/ labels peers: the login back-off keys by host
+        // (login_throttle::host_of), which needs the brackets to tell the port apart.
+        std::string host = ep.address().to_string();
+        if (ep.address().is_v6()) host = "[" + host + "]";
+        return host + ":" + std::to_string(ep.port());
     }
 
     // TLS: close_notify first (bounded: a peer that does not answer is not waited for).
@@ -180,10 +185,6 @@ struct http_server::stream_session final
 
 http_server::http_server(boost::asio::io_context& io) : _io(io) {}
 http_server::~http_server() = default;
-
-void http_server::route(std::string method, std::string path, handler h) {
-    _routes.emplace_back(std::move(method), std::move(path), std::move(h));
-}
 
 void http_server::on_websocket(std::string path, std::vector<std::string> subprotocols,
                                ws_handler h, wss_handler hs) {
@@ -264,27 +265,6 @@ void http_server::upgrade(Ws ws, const request& req, net::tls_context_ptr ctx) {
             _ws_handler(std::move(*wsp), proto);
         }
     });
-}
-
-response http_server::dispatch(const request& req) const {
-    std::string_view target(req.target().data(), req.target().size());
-    target = target.substr(0, target.find('?'));
-    std::string_view method_name(req.method_string().data(), req.method_string().size());
-    bool path_known = false;
-    for (auto& [method, path, h] : _routes) {
-        bool match = (!path.empty() && path.back() == '*')
-                         ? target.substr(0, path.size() - 1) ==
-                               std::string_view(path).substr(0, path.size() - 1)
-                         : target == path;
-        if (!match) continue;
-        path_known = true;
-        if (method == method_name) return h(req);
-    }
-    if (path_known)
-        return make_response(req, http::status::method_not_allowed,
-                             R"({"error":"method_not_allowed"})");
-    return make_response(req, http::status::not_found,
-                         R"({"error":"not_found","reason":"no such path"})");
 }
 
 }  // namespace warren::mgmt

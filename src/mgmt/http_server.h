@@ -6,7 +6,7 @@
 // a callback with the subprotocol chosen, which picks the protocol's server.
 //
 //   mgmt::http_server http(io);
-//   http.route("GET", "/api/health", [](const request&) { return json_response(200, {...}); });
+//   http.routes().add("GET", "/api/health", [](const mgmt::call& c) { return ...; });
 //   http.on_websocket("/ws", {"v12.stomp", "amqp"},
 //                     [&](ws_stream ws, const std::string& subprotocol) { ... });
 //   listener l(io, "http", ep, [&](tcp::socket s) { http.accept(std::move(s)); });
@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "mgmt/router.h"
 #include "net/connection.h"
 #include "net/tls_context.h"
 
@@ -38,7 +39,6 @@ response make_response(const request& req, http::status status, std::string body
 
 class http_server {
 public:
-    using handler = std::function<response(const request&)>;
     using ws_handler = std::function<void(ws_stream, const std::string& subprotocol)>;
     // WebSocket over TLS: the stream and the TLS context it was accepted with.
     using wss_handler =
@@ -46,8 +46,8 @@ public:
 
     explicit http_server(boost::asio::io_context& io);
     ~http_server();
-    // Exact-path routes; method "GET", "POST", ... A path ending in '*' matches a prefix.
-    void route(std::string method, std::string path, handler h);
+    // The routes (router.h): method + path pattern -> handler, given the peer's address.
+    router& routes() { return _router; }
     // WebSocket upgrade at `path`; subprotocols offered by the client are matched against
     // `subprotocols` in the server's order of preference.
     void on_websocket(std::string path, std::vector<std::string> subprotocols, ws_handler h,
@@ -59,7 +59,9 @@ public:
     void shutdown();
 
     // Internals used by the per-connection session.
-    response dispatch(const request& req) const;
+    response dispatch(const request& req, std::string_view peer) const {
+        return _router.dispatch(req, peer);
+    }
     bool is_websocket_path(std::string_view target) const;
     template <typename Ws>
     void upgrade(Ws ws, const request& req, net::tls_context_ptr ctx);
@@ -71,7 +73,7 @@ private:
     struct stream_session;
     void track(std::shared_ptr<session> s);
     boost::asio::io_context& _io;
-    std::vector<std::tuple<std::string, std::string, handler>> _routes;
+    router _router;
     std::string _ws_path;
     std::vector<std::string> _ws_subprotocols;
     ws_handler _ws_handler;

@@ -48,14 +48,33 @@ std::vector<char>& shared_read_buffer() {
     return buf;
 }
 
-std::string address_of(const tcp::socket& s) {
-    error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    if (ec) return "?";
+std::string label(const tcp::endpoint& ep) {
     // "[::1]:5672" for IPv6, so the port can be told from the address.
     if (ep.address().is_v6())
         return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
     return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string local_of(const tcp::socket& s) {
+    error_code ec;
+    auto ep = s.local_endpoint(ec);
+    return ec ? "?" : label(ep);
+}
+
+std::string address_of(const tcp::socket& s) {
+    error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    return ec ? "?" : label(ep);
+}
+
+// The peer's address; the local one goes into p.local_address.
+peer_info peer_of(const tcp::socket& s, bool websocket, bool tls) {
+    peer_info p;
+    p.address = address_of(s);
+    p.websocket = websocket;
+    p.tls = tls;
+    p.local_address = local_of(s);
+    return p;
 }
 
 bool is_utf8(std::string_view s) {
@@ -94,7 +113,7 @@ bool is_utf8(std::string_view s) {
 class tcp_connection final : public connection {
 public:
     tcp_connection(connection_set& owner, tcp::socket s)
-        : connection(owner, peer_info{address_of(s), false, false}), _sock(std::move(s)) {
+        : connection(owner, peer_of(s, false, false)), _sock(std::move(s)) {
         error_code ec;
         _sock.set_option(tcp::no_delay(true), ec);
         // Reads are synchronous and non-blocking once the socket reports readable (read_now).
@@ -209,7 +228,7 @@ void add_certificate(peer_info& p, void* ssl, const tls_server_context& ctx) {
 class tls_connection final : public connection {
 public:
     tls_connection(connection_set& owner, tcp::socket s, tls_context_ptr ctx)
-        : connection(owner, peer_info{address_of(s), false, true}),
+        : connection(owner, peer_of(s, false, true)),
           _ctx(std::move(ctx)),
           _stream(std::move(s), _ctx->ssl),
           _handshake_timer(owner.io()) {
@@ -707,7 +726,7 @@ void connection_set::accept_websocket(ws_stream ws, const connection::session_fa
         beast::get_lowest_layer(ws).socket().close(ec);
         return;
     }
-    peer_info p{address_of(beast::get_lowest_layer(ws).socket()), true, false};
+    peer_info p = peer_of(beast::get_lowest_layer(ws).socket(), true, false);
     add(std::make_shared<ws_connection<ws_stream>>(*this, std::move(ws), std::move(p)), make);
 }
 
@@ -730,7 +749,7 @@ void connection_set::accept_websocket_tls(wss_stream ws, tls_context_ptr ctx,
         beast::get_lowest_layer(ws).socket().close(ec);
         return;
     }
-    peer_info p{address_of(beast::get_lowest_layer(ws).socket()), true, true};
+    peer_info p = peer_of(beast::get_lowest_layer(ws).socket(), true, true);
     add_certificate(p, ws.next_layer().native_handle(), *ctx);
     add(std::make_shared<ws_connection<wss_stream>>(*this, std::move(ws), std::move(p),
                                                     std::move(ctx)),

@@ -41,6 +41,7 @@ struct peer_info {
     std::string cert_cn;
     std::string cert_dn;
     std::string cert_login;
+    std::string local_address;  // "127.0.0.1:5672": the listener's side (management API)
 };
 
 // What the transport offers its session.

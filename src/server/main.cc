@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -20,6 +21,8 @@
 #include "durability/broker_store.h"
 #include "mgmt/access_api.h"
 #include "mgmt/http_server.h"
+#include "mgmt/management_api.h"
+#include "mgmt/metrics.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
@@ -149,11 +152,15 @@ int run(const server::config& cfg, const config_reader& reread) {
     }
 
     mgmt::http_server http(io);
-    http.route("GET", "/api/health", [](const mgmt::request& req) {
-        return mgmt::make_response(req, mgmt::http::status::ok, R"({"status":"ok"})");
+    http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
+        return mgmt::make_response(c.req, mgmt::http::status::ok, R"({"status":"ok"})");
     });
     mgmt::access_api access(broker, authority, &(*durable)->topology());
     access.install(http);
+    mgmt::management_api management(broker, authority);
+    management.install(http);
+    mgmt::metrics metrics(broker, durable->get());
+    metrics.install(http);
     http.on_websocket(
         "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
         [&](mgmt::ws_stream ws, const std::string& subprotocol) {
@@ -205,6 +212,19 @@ int run(const server::config& cfg, const config_reader& reread) {
         auto ep = l->local_endpoint();
         WLOG_INFO("listening protocol={} address={}:{}", l->name(), ep.address().to_string(),
                   ep.port());
+    }
+    {
+        // RabbitMQ's listener protocol names, for /api/overview and the port-listener check.
+        std::vector<mgmt::management_api::listener> ls;
+        for (auto& l : listeners) {
+            static const std::map<std::string, std::string> names = {{"amqps", "amqp/ssl"},
+                                                                     {"stomp-tls", "stomp/ssl"}};
+            auto it = names.find(l->name());
+            auto ep = l->local_endpoint();
+            ls.push_back(
+                {it != names.end() ? it->second : l->name(), ep.address().to_string(), ep.port()});
+        }
+        management.set_listeners(std::move(ls));
     }
     WLOG_INFO("warrend {} started data_dir={}", server::version, cfg.data_dir);
 

@@ -540,8 +540,15 @@ status segment_log::flush_once() {
         if (!s) break;
         written += c.bytes.size();
     }
+    uint64_t sync_us = 0;
+    bool timed = false;
     if (s && written > 0) {
+        auto t0 = std::chrono::steady_clock::now();
         s = _writer->sync();
+        sync_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::steady_clock::now() - t0)
+                                            .count());
+        timed = true;
         if (s) ++syncs;
     }
     if (s && created) s = _env->sync_dir(_dir);
@@ -551,6 +558,14 @@ status segment_log::flush_once() {
         std::lock_guard lk(_mu);
         _counters.fsyncs += syncs;
         _counters.bytes_written += written;
+        if (timed) {
+            const auto& bounds = counters::sync_bounds_us;
+            size_t b = 0;
+            while (b < bounds.size() && sync_us > bounds[b]) ++b;
+            ++_counters.sync_buckets[b];
+            _counters.sync_sum_us += sync_us;
+            ++_counters.sync_count;
+        }
         if (!s) {
             // Retried later (flusher_main): the batch goes back in front of what was appended
             // since (its records stay readable from memory), each segment it touched will be cut

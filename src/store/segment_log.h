@@ -40,6 +40,7 @@
 // hold it only to copy bytes). The broker calls it from its event-loop thread; the flusher is a
 // private thread. Lifetime: the destructor flushes what is buffered and joins the flusher.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -216,6 +217,15 @@ public:
         uint64_t relocated = 0;      // message records copied by compaction
         uint64_t live_messages = 0;  // distinct live message records
         uint64_t pending_bytes = 0;  // appended, not yet written
+        // Latency of each batch's closing fsync (fdatasync), for /metrics: how many took at
+        // most sync_bounds_us[i] (not cumulative; the last slot counts the slower ones), their
+        // sum and count.
+        static constexpr std::array<uint64_t, 12> sync_bounds_us = {
+            100,    250,    500,    1'000,   2'500,   5'000,
+            10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000};
+        std::array<uint64_t, 13> sync_buckets{};
+        uint64_t sync_sum_us = 0;
+        uint64_t sync_count = 0;
     };
     counters stats() const;
     std::vector<segment_info> segments() const;

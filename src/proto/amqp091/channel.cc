@@ -415,12 +415,28 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
     return {};
 }
 
+core::channel_info channel::info() const {
+    core::channel_info i;
+    i.number = _id;
+    i.confirm = _confirm;
+    i.transactional = _tx;
+    i.messages_unacknowledged = _held;
+    i.messages_unconfirmed = _confirm_pending + _held_replies.size();
+    i.prefetch_count = _consumer_prefetch;
+    i.global_prefetch_count = _global_prefetch;
+    for (const auto& [tag, c] : _consumers)
+        i.consumers.push_back({tag, c->q ? c->q->name() : std::string(), !c->no_ack, c->exclusive,
+                               c->prefetch, c->priority});
+    return i;
+}
+
 void channel::flush_confirms() {
     if (_confirm_pending == 0 || _state != state::open) {
         _confirm_pending = 0;
         return;
     }
     reply_when_durable({held_reply::ack, _publish_seq, _confirm_pending, _batch_store_seq});
+    if (core::vhost* vh = _conn.vhost_if_open()) vh->counters().confirmed += _confirm_pending;
     _confirm_pending = 0;
     _batch_store_seq = 0;
 }

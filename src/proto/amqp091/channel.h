@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/connection_info.h"
 #include "core/message.h"
 #include "core/queue.h"
 #include "core/settle.h"
@@ -53,6 +54,8 @@ public:
     ~channel() override;
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
+    // For the management API: confirm/tx mode, unacked, prefetch, consumers.
+    core::channel_info info() const;
 
     uint16_t id() const { return _id; }
     bool closing() const { return _state == state::closing; }

@@ -137,7 +137,35 @@ session::session(server& srv, net::session_io& io, const net::peer_info& peer, u
                            : (peer.tls ? "tls:" + peer.address : peer.address)),
       _cert_login(peer.cert_login),
       _frame_max(srv.config().frame_max),
-      _channel_max(srv.config().channel_max) {}
+      _channel_max(srv.config().channel_max),
+      _connected_at_ms(srv.broker().wall_ms()),
+      _peer_address(peer.address),
+      _local(peer.local_address),
+      _tls(peer.tls),
+      _websocket(peer.websocket) {}
+
+core::connection_info session::info() {
+    core::connection_info i;
+    i.protocol = "AMQP 0-9-1";
+    i.peer_address = _peer_address;
+    i.local_address = _local;
+    i.tls = _tls;
+    i.websocket = _websocket;
+    i.connected_at_ms = _connected_at_ms;
+    i.frame_max = _frame_max;
+    i.channel_max = _channel_max;
+    i.heartbeat_s = _heartbeat;
+    i.state = flow_state();
+    i.recv_oct = _recv_oct;
+    i.recv_cnt = _recv_cnt;
+    i.send_oct = _send_oct;
+    i.send_cnt = _send_cnt;
+    for (const char* key : {"product", "version", "platform", "connection_name", "information"})
+        if (auto* v = core::find(_client_properties, key))
+            if (auto* str = v->as_string()) i.client_properties.emplace_back(key, *str);
+    _channels.for_each([&](channel& ch) { i.channels.push_back(ch.info()); });
+    return i;
+}
 
 session::~session() {
     release();
@@ -160,6 +188,7 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
     _now = _last_recv = now_ms;
     if (_input_dead || _state == state::closed) return data.size();
     _in_batch = true;
+    ++_recv_cnt;
     std::string_view buf = data;
     if (_state == state::awaiting_header && !handle_header(buf)) {
         _in_batch = false;
@@ -202,6 +231,7 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
     end_of_batch();
     _in_batch = false;
     if (_input_dead || _state == state::closed) return data.size();
+    _recv_oct += data.size() - buf.size();
     return data.size() - buf.size();  // the rest is an incomplete frame: the transport keeps it
 }
 
@@ -557,10 +587,13 @@ void session::on_open(const connection_open& m) {
     _access = std::make_unique<auth::user_access>(users, _user, vh->name());
     users.connection_opened(_user);
     _counted = true;
-    vh->connection_opened(_id, _user, [this](std::string_view reason) {
-        close_forced(reason);  // RabbitMQ: 320 "CONNECTION_FORCED - vhost 'v' is deleted"
-        _vhost = nullptr;      // release() has forgotten us there; the vhost may be going away
-    });
+    vh->connection_opened(
+        _id, _user,
+        [this](std::string_view reason) {
+            close_forced(reason);  // RabbitMQ: 320 "CONNECTION_FORCED - vhost 'v' is deleted"
+            _vhost = nullptr;      // release() has forgotten us there; the vhost may be going away
+        },
+        [this] { return info(); });
     _state = state::open;
     send(connection_open_ok{});
     broker().add_alarm_listener(this);
@@ -709,6 +742,10 @@ net::output_batch session::take_output() {
     _output_signalled = false;
     net::output_batch b;
     b.bytes.swap(_out);
+    if (!b.bytes.empty()) {
+        ++_send_cnt;
+        _send_oct += b.bytes.size();
+    }
     if (_spare.capacity() > 0) _out.swap(_spare);  // reuse the buffer of the previous write
     _last_send = _now;
     return b;

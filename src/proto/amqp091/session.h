@@ -114,6 +114,8 @@ public:
     std::string_view flow_state() const;
     bool open() const { return _state == state::open; }
     size_t channel_count() const { return _channel_count; }
+    // For the management API (registered with the vhost at connection.open).
+    core::connection_info info();
 
     // ---- used by channels ----
     std::string& out() { return _out; }
@@ -227,6 +229,11 @@ private:
     // Time in milliseconds of the transport's monotonic clock, as last passed in.
     uint64_t _now = 0;
     uint64_t _started = 0;
+    uint64_t _connected_at_ms = 0;  // wall clock, at construction
+    std::string _peer_address;      // without the "tls:"/"ws:" prefix of _peer
+    std::string _local;             // the listener's address
+    bool _tls = false, _websocket = false;
+    uint64_t _recv_oct = 0, _recv_cnt = 0, _send_oct = 0, _send_cnt = 0;
     uint64_t _last_recv = 0;
     uint64_t _last_send = 0;
     uint64_t _closing_deadline = 0;

@@ -43,7 +43,7 @@ std::unique_ptr<net::session> server::make_session(net::session_io& io, const ne
     std::string peer = p.websocket ? (p.tls ? "wss:" : "ws:") + p.address
                                    : (p.tls ? "tls:" + p.address : p.address);
     return std::make_unique<session>(_broker, _auth, _session_settings, io, std::move(peer),
-                                     p.cert_login);
+                                     p.cert_login, p.local_address);
 }
 
 void server::accept(boost::asio::ip::tcp::socket s) {

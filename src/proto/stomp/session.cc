@@ -123,16 +123,50 @@ public:
 };
 
 session::session(core::broker& b, auth::authority& a, const session_settings& s, session_io& io,
-                 std::string peer, std::string cert_login)
+                 std::string peer, std::string cert_login, std::string local_address)
     : _broker(b),
       _auth(a),
       _settings(s),
       _io(io),
       _peer(std::move(peer)),
       _cert_login(std::move(cert_login)),
+      _local(std::move(local_address)),
+      _connected_at_ms(b.wall_ms()),
       _parser(s.frame_limits) {
     _conn_id = _broker.next_connection_id();
     _session_id = fmt::format("session-{}-{:08x}", _conn_id, static_cast<uint32_t>(rng()()));
+}
+
+core::connection_info session::info() const {
+    core::connection_info i;
+    i.protocol = fmt::format("STOMP {}", version_name(_version));
+    i.state = _blocked ? "blocked" : !_alarms.empty() ? "blocking" : "running";
+    std::string_view peer = _peer;
+    for (std::string_view prefix : {"tls:", "wss:", "ws:"}) {
+        if (peer.starts_with(prefix)) {
+            peer.remove_prefix(prefix.size());
+            i.tls = prefix != "ws:";
+            i.websocket = prefix != "tls:";
+            break;
+        }
+    }
+    i.peer_address = std::string(peer);
+    i.local_address = _local;
+    i.connected_at_ms = _connected_at_ms;
+    i.recv_oct = _recv_oct;
+    i.recv_cnt = _recv_cnt;
+    i.send_oct = _send_oct;
+    i.send_cnt = _send_cnt;
+    // RabbitMQ's STOMP plugin works through one channel per connection: show one.
+    core::channel_info ch;
+    ch.number = 1;
+    ch.messages_unacknowledged = _unacked.size();
+    for (const auto& [tag, sub] : _subs)
+        ch.consumers.push_back({tag, sub->q ? sub->q->name() : std::string(),
+                                sub->mode != ack_mode::auto_ack, sub->exclusive,
+                                static_cast<uint32_t>(sub->prefetch), sub->priority});
+    i.channels.push_back(std::move(ch));
+    return i;
 }
 
 session::~session() {
@@ -149,6 +183,8 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
     if (_closing || _closed || _close_after_receipts) return all;
     _last_read_ms = now_ms;
     _now_ms = now_ms;
+    ++_recv_cnt;
+    _recv_oct += all;  // the parser consumes every byte (it buffers partial frames itself)
     while (!data.empty() && !_closing && !_close_after_receipts) {
         parse_result r = _parser.parse(data);
         data.remove_prefix(r.consumed);
@@ -346,10 +382,13 @@ status session::handle_connect(const frame& f) {
     _access = std::make_unique<auth::user_access>(_auth.users, user, vh->name());
     _auth.users.connection_opened(user);
     _counted = true;
-    vh->connection_opened(_conn_id, user, [this](std::string_view reason) {
-        force_close(reason);
-        _vhost = nullptr;  // the vhost is going away; connection_closed() forgot us there
-    });
+    vh->connection_opened(
+        _conn_id, user,
+        [this](std::string_view reason) {
+            force_close(reason);
+            _vhost = nullptr;  // the vhost is going away; connection_closed() forgot us there
+        },
+        [this] { return info(); });
     _broker.add_alarm_listener(this);
     _alarm_listening = true;
     _alarms = _broker.alarms();
@@ -867,6 +906,10 @@ void session::end_output() {
 
 output_batch session::take_output() {
     output_batch b = std::move(_out);
+    if (!b.bytes.empty()) {
+        ++_send_cnt;
+        _send_oct += b.bytes.size();
+    }
     _out = output_batch{};
     _out.bytes.swap(_spare);  // keep a warmed-up buffer: no regrowth per batch
     _out.bytes.clear();

@@ -80,7 +80,7 @@ public:
     // cert_login: the user a verified TLS client certificate names (net::peer_info), used by a
     // CONNECT without login (RabbitMQ's stomp.use_ssl_cert_login); empty = none.
     session(core::broker& b, auth::authority& a, const session_settings& s, session_io& io,
-            std::string peer, std::string cert_login = {});
+            std::string peer, std::string cert_login = {}, std::string local_address = {});
     ~session() override;
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -109,6 +109,8 @@ public:
     const std::string& user() const { return _user; }
     const std::string& vhost_name() const { return _vhost_name; }
     const std::string& peer() const { return _peer; }
+    // For the management API (registered with the vhost at CONNECT).
+    core::connection_info info() const;
     size_t subscription_count() const { return _subs.size(); }
 
     // Broker shutdown or an admin close: ERROR with this message, release everything at once;
@@ -190,6 +192,9 @@ private:
     session_io& _io;
     std::string _peer;
     std::string _cert_login;
+    std::string _local;  // the listener's address
+    uint64_t _connected_at_ms = 0;
+    uint64_t _recv_oct = 0, _recv_cnt = 0, _send_oct = 0, _send_cnt = 0;  // management API
     parser _parser;
 
     bool _connected = false;

@@ -6,8 +6,12 @@ socket, nothing is lost), consumers keep draining, heartbeats are not held again
 client, and when the alarm clears (here: new limits in the config file and SIGHUP) the client
 gets connection.unblocked and its waiting publishes go through. STOMP SENDs are held the same
 way."""
+import base64
+import json
 import os
 import signal
+import urllib.error
+import urllib.request
 import sys
 import time
 
@@ -44,6 +48,18 @@ def wait_log(text, timeout=10):
     while text not in B["b"].log_text():
         assert time.monotonic() < deadline, f"no log line {text!r}"
         time.sleep(0.05)
+
+
+def http_get(path):
+    """(status, body) of a GET on the management API as guest."""
+    b = B["b"]
+    req = urllib.request.Request(f"http://{b.host}:{b.http_port}{path}")
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def connect(**kw):
@@ -89,12 +105,29 @@ def check_blocks_and_resumes(limits, reason):
     while time.monotonic() < end:
         pub.process_data_events(time_limit=0.1)
         assert depth(wch, "alarm-q") == 1, "a publish was read while the connection was blocked"
+    # The management API and /metrics show it, as RabbitMQ's do.
+    status, body = http_get("/api/health/checks/alarms")
+    assert status == 503, (status, body)
+    doc = json.loads(body)
+    assert doc["status"] == "failed" and doc["reason"] == "There are alarms in effect in the cluster"
+    resources = sorted(a["resource"] for a in doc["alarms"])
+    assert resources == sorted(r for r in ("memory", "disk") if r in reason), resources
+    status, body = http_get("/api/nodes")
+    node = json.loads(body)[0]
+    assert node["mem_alarm"] == ("memory" in reason), node
+    assert node["disk_free_alarm"] == ("disk" in reason), node
+    states = {c["state"] for c in json.loads(http_get("/api/connections")[1])}
+    assert "blocked" in states, states
+    metrics = http_get("/metrics")[1]
+    want = "rabbitmq_alarms_memory_used_watermark " + ("1" if "memory" in reason else "0")
+    assert want in metrics, [m for m in metrics.splitlines() if "alarms" in m]
     # Consumers are never blocked: the watcher drains the queue.
     m = wch.basic_get("alarm-q", auto_ack=True)
     assert m[2] == b"first", m
 
     set_limits(CLEAR)
     wait_for(lambda: ("unblocked", None) in events, [pub])
+    assert http_get("/api/health/checks/alarms")[0] == 200
     wait_for(lambda: depth(wch, "alarm-q") == 20, [pub, watcher])
     bodies = [wch.basic_get("alarm-q", auto_ack=True)[2] for _ in range(20)]
     assert bodies == [b"held %d" % i for i in range(20)], bodies
