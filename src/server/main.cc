@@ -3,6 +3,7 @@
 // SIGINT/SIGTERM, when it closes client connections cleanly and exits 0. SIGHUP reloads the TLS
 // certificate and key for new connections. Config errors exit 2 with one line on stderr.
 
+#include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 
@@ -61,6 +62,18 @@ int run(const server::config& cfg, const config_reader& reread) {
         std::fprintf(stderr, "warrend: data_dir '%s': %s\n", cfg.data_dir.c_str(),
                      fec.message().c_str());
         return exit_runtime_error;
+    }
+
+    // Descriptors: the soft limit raised to the hard one (often 1,024 -> 1,048,576), so a burst
+    // of connections does not leave the store without descriptors for its segment files.
+    if (struct rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        const rlim_t before = rl.rlim_cur;
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = before;
+        }
+        WLOG_INFO("file descriptor limit {} (was {})", static_cast<uint64_t>(rl.rlim_cur),
+                  static_cast<uint64_t>(before));
     }
 
     boost::asio::io_context io(1);
