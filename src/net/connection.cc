@@ -598,6 +598,7 @@ void connection::write_done(const error_code& ec) {
     _session->on_output_drained();
     flush();
     resume_reading_if_drained();
+    arm_timer();  // output may have given the session something to time (consumer_timeout)
 }
 
 void connection::resume_reading_if_drained() {

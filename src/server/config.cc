@@ -91,6 +91,9 @@ const std::vector<key_doc>& describe() {
         {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
         {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
         {"amqp.heartbeat", "60", "heartbeat interval offered to AMQP clients, seconds (0 = off)"},
+        {"consumer_timeout", "1800000",
+         "milliseconds a delivery may stay unacknowledged before its channel is closed with 406 "
+         "PRECONDITION_FAILED, as RabbitMQ's consumer_timeout (0 = no limit)"},
         {"default_user", "guest", "user created on first start"},
         {"default_pass", "guest", "password of default_user"},
         {"default_pass_hash", "",
@@ -193,6 +196,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.tls_login_from = v;
     } else if (key == "tls.handshake_timeout") {
         c.tls_handshake_timeout_ms = parse_uint<uint32_t>(key, value, 100, 600000);
+    } else if (key == "consumer_timeout") {
+        c.consumer_timeout_ms = parse_uint<uint64_t>(key, value, 0, uint64_t{1} << 40);
     } else if (key == "vm_memory_high_watermark.relative") {
         c.vm_memory_high_watermark_relative = parse_fraction(key, value, 1.0);
     } else if (key == "vm_memory_high_watermark.absolute") {

@@ -53,6 +53,7 @@ struct config {
     uint32_t amqp_frame_max = 131072;
     uint16_t amqp_channel_max = 2047;
     uint16_t amqp_heartbeat = 60;
+    uint64_t consumer_timeout_ms = 1'800'000;  // RabbitMQ's consumer_timeout (0 = none)
     std::string default_user = "guest";
     std::string default_pass = "guest";
     std::string default_pass_hash;  // RabbitMQ's base64 form; wins over default_pass

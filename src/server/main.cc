@@ -129,6 +129,7 @@ int run(const server::config& cfg, const config_reader& reread) {
     amqp_settings.max_connections = static_cast<size_t>(cfg.max_connections);
     amqp_settings.channel_max = cfg.amqp_channel_max;
     amqp_settings.heartbeat_s = cfg.amqp_heartbeat;
+    amqp_settings.consumer_timeout_ms = cfg.consumer_timeout_ms;
     amqp_settings.version = server::version;
     amqp::server amqp_server(io, broker, authority, amqp_settings);
 

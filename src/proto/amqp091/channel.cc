@@ -164,6 +164,24 @@ void channel::resume_consumers() {
     _kick.clear();
 }
 
+void channel::check_ack_timeout(uint64_t now_ms, uint64_t timeout_ms) {
+    if (_state != state::open || _held == 0 || timeout_ms == 0) return;
+    // New deliveries are at the back: stamp back to front until a stamped one.
+    for (auto it = _unacked.rbegin(); it != _unacked.rend() && it->at_ms == 0; ++it)
+        it->at_ms = now_ms;
+    for (const auto& e : _unacked) {
+        if (e.st != unacked_entry::live) continue;
+        if (now_ms - e.at_ms <= timeout_ms) return;
+        fail(make_error(rc::precondition_failed,
+                        fmt::format("delivery acknowledgement on channel {} timed out. Timeout "
+                                    "value used: {} ms. This timeout value can be configured, see "
+                                    "consumers doc guide to learn more",
+                                    _id, timeout_ms)),
+             0, 0);
+        return;
+    }
+}
+
 void channel::fail(const core::error& e, uint16_t class_id, uint16_t method_id) {
     if (core::is_connection_error(e.code)) {
         _conn.connection_error({e, class_id, method_id});

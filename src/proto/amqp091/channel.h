@@ -71,6 +71,12 @@ public:
     void end_of_batch();
     // Output drained: let consumers take messages again.
     void resume_consumers();
+    // consumer_timeout (RabbitMQ's evaluate_consumer_timeout): deliveries get their time at the
+    // first check after they went out (so a stale clock can only make a timeout late); if the
+    // oldest unacknowledged one is older than timeout_ms, 406 PRECONDITION_FAILED "delivery
+    // acknowledgement on channel N timed out. ..." closes the channel (its deliveries go back).
+    void check_ack_timeout(uint64_t now_ms, uint64_t timeout_ms);
+    bool holds_unacked() const { return _held != 0; }
 
     // ---- used by amqp_consumer ----
     bool deliverable() const;
@@ -97,6 +103,7 @@ private:
         uint64_t seq;
         amqp_consumer* c;  // null for basic.get or after the consumer went away
         enum : uint8_t { live, in_tx, settled } st;
+        uint64_t at_ms = 0;  // consumer_timeout clock; 0 = not stamped yet
     };
     struct tx_publish {
         std::string exchange;

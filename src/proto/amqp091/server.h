@@ -36,6 +36,9 @@ struct settings {
     uint64_t max_message_size = default_max_message_size;
     // Most open AMQP connections (all listeners of the protocol count apart); 0 = no limit.
     size_t max_connections = 0;
+    // RabbitMQ's consumer_timeout: a channel whose oldest unacknowledged delivery is older than
+    // this is closed with 406 PRECONDITION_FAILED (0 = never). RabbitMQ's default, 30 minutes.
+    uint64_t consumer_timeout_ms = 1'800'000;
     std::string product = "Warren";
     std::string version = "0.1.0";
 };

@@ -780,6 +780,12 @@ void session::trim_idle_buffers() {
     std::string().swap(_scratch);
 }
 
+bool session::holds_unacked() const {
+    for (uint16_t id : _active)
+        if (const channel* ch = _channels.find(id); ch && ch->holds_unacked()) return true;
+    return false;
+}
+
 void session::resume_consumers() {
     bool was = _in_batch;
     _in_batch = true;  // collect everything resumed into one write
@@ -839,9 +845,13 @@ std::string_view session::flow_state() const {
 
 uint64_t session::timer_interval_ms() const {
     switch (_state) {
-        case state::open:
-            if (_heartbeat == 0) return 0;
-            return std::max<uint64_t>(250, uint64_t(_heartbeat) * 1000 / 4);
+        case state::open: {
+            uint64_t iv = _heartbeat ? std::max<uint64_t>(250, uint64_t(_heartbeat) * 1000 / 4) : 0;
+            // consumer_timeout: checked every second while any channel holds a delivery.
+            if (_server.config().consumer_timeout_ms && (iv == 0 || iv > 1000) && holds_unacked())
+                iv = 1000;
+            return iv;
+        }
         case state::closed:
             return 0;
         default:
@@ -865,6 +875,10 @@ void session::on_timer(uint64_t now_ms) {
             if (_now >= _closing_deadline) close_socket(true);
             return;
         case state::open: {
+            if (const uint64_t t = _server.config().consumer_timeout_ms) {
+                for (size_t i = 0; i < _active.size(); ++i)
+                    if (channel* ch = _channels.find(_active[i])) ch->check_ack_timeout(_now, t);
+            }
             if (_heartbeat == 0) return;
             uint64_t hb = uint64_t(_heartbeat) * 1000;
             if (_now - _last_recv > 2 * hb && !_blocked) {

@@ -176,6 +176,7 @@ private:
         output_appended();
     }
     void resume_consumers();
+    bool holds_unacked() const;  // any channel holds an unacknowledged delivery
     void block();
     void unblock();
     void trim_idle_buffers();

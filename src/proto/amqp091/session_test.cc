@@ -585,6 +585,56 @@ TEST(AmqpSession, ConsumeDeliversAndAckSettles) {
     EXPECT_EQ(close.reply_text, "PRECONDITION_FAILED - unknown delivery tag 9");
 }
 
+TEST(AmqpSession, ConsumerTimeoutClosesTheChannelWithRabbitMQs406AndRequeues) {
+    settings st;
+    st.consumer_timeout_ms = 5000;
+    client c(st);
+    c.open();  // no heartbeats: the timer runs only while a delivery is unacknowledged
+    c.open_channel(1);
+    c.send(1, queue_declare{0, "q", false, false, false, false, false, {}});
+    c.frames();
+    EXPECT_EQ(c.sess->timer_interval_ms(), 0u);
+    c.send(1, basic_consume{0, "q", "tag", false, false, false, false, {}});
+    c.expect<basic_consume_ok>(1);
+    c.publish(1, "", "q", "m1");
+    c.publish(1, "", "q", "m2");
+    c.frames();
+    EXPECT_EQ(c.sess->timer_interval_ms(), 1000u);
+    c.sess->on_timer(c.now + 1000);  // stamps both deliveries at now + 1000
+    c.send(1, basic_ack{1, false});  // acks in time do not count
+    c.sess->on_timer(c.now + 6000);
+    EXPECT_TRUE(c.frames().empty()) << "5,000 ms after the stamp is not over the timeout";
+    c.sess->on_timer(c.now + 6001);
+    auto close = c.expect<channel_close>(1);
+    EXPECT_EQ(close.reply_code, 406);
+    EXPECT_EQ(close.reply_text,
+              "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout "
+              "value used: 5000 ms. This timeout value can be configured, see consumers doc guide "
+              "to learn more");
+    EXPECT_EQ(close.failing_class_id, 0);
+    EXPECT_EQ(close.failing_method_id, 0);
+    auto q = c.broker.find_vhost("/")->find_queue("q");
+    EXPECT_EQ(q->message_count(), 1u) << "m2 goes back to the queue";
+    EXPECT_EQ(q->unacked_count(), 0u);
+    EXPECT_FALSE(c.io.close_now_);
+}
+
+TEST(AmqpSession, ConsumerTimeoutZeroNeverCloses) {
+    settings st;
+    st.consumer_timeout_ms = 0;
+    client c(st);
+    c.open();
+    c.open_channel(1);
+    c.send(1, queue_declare{0, "q", false, false, false, false, false, {}});
+    c.send(1, basic_get{0, "q", false});
+    c.publish(1, "", "q", "m1");
+    c.send(1, basic_get{0, "q", false});
+    c.frames();
+    EXPECT_EQ(c.sess->timer_interval_ms(), 0u);
+    c.sess->on_timer(c.now + 100'000'000);
+    EXPECT_TRUE(c.frames().empty());
+}
+
 TEST(AmqpSession, TransportGoneRequeuesUnacked) {
     client c;
     c.open();
