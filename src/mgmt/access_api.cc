@@ -11,17 +11,6 @@ namespace warren::mgmt {
 
 namespace {
 
-json user_json(const auth::user& u) {
-    json limits = json::object();
-    if (u.limits.max_connections >= 0) limits["max-connections"] = u.limits.max_connections;
-    if (u.limits.max_channels >= 0) limits["max-channels"] = u.limits.max_channels;
-    return {{"name", u.name},
-            {"password_hash", u.password.base64()},
-            {"hashing_algorithm", auth::algorithm_name(u.password.algorithm)},
-            {"tags", u.tags},
-            {"limits", limits}};
-}
-
 json vhost_json(const core::vhost& v) {
     uint64_t ready = 0, unacked = 0;
     for (const auto& [n, q] : v.queues()) {

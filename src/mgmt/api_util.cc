@@ -158,4 +158,15 @@ const auth::user* api_login::check(const call& c, response& out, tag_level level
     return nullptr;
 }
 
+json user_json(const auth::user& u) {
+    json limits = json::object();
+    if (u.limits.max_connections >= 0) limits["max-connections"] = u.limits.max_connections;
+    if (u.limits.max_channels >= 0) limits["max-channels"] = u.limits.max_channels;
+    return {{"name", u.name},
+            {"password_hash", u.password.base64()},
+            {"hashing_algorithm", auth::algorithm_name(u.password.algorithm)},
+            {"tags", u.tags},
+            {"limits", limits}};
+}
+
 }  // namespace warren::mgmt

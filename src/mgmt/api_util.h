@@ -43,6 +43,9 @@ std::optional<json> parse_body(const request& req);
 // RabbitMQ's reason for a body that is not a JSON object.
 constexpr std::string_view not_json = "not_json";
 std::string str_field(const json& j, const char* key, std::string fallback = {});
+// A user as /api/users and definitions exports show it (name, password_hash,
+// hashing_algorithm, tags, limits).
+json user_json(const auth::user& u);
 // RabbitMQ's loose booleans: true, "true".
 bool bool_field(const json& j, const char* key, bool fallback = false);
 

@@ -376,6 +376,8 @@ void management_api::install(http_server& http) {
     const auto mg = tag_level::management;
     const auto mon = tag_level::monitoring;
     add(http, "GET", "/api/overview", mg, &m::overview);
+    add(http, "GET", "/api/definitions", tag_level::administrator, &m::definitions);
+    add(http, "GET", "/api/definitions/{vhost}", tag_level::administrator, &m::definitions);
     add(http, "GET", "/api/nodes", mon, &m::nodes);
     add(http, "GET", "/api/nodes/{node}", mon, &m::node);
     add(http, "GET", "/api/extensions", mg, &m::extensions);
@@ -1355,6 +1357,119 @@ response management_api::aliveness(const call& c, const auth::user& me) {
         return error_reply(c.req, http::status::service_unavailable, "failed",
                            "aliveness test: the message did not come back");
     return reply(c.req, http::status::ok, json{{"status", "ok"}});
+}
+
+response management_api::definitions(const call& c, const auth::user&) {
+    // rabbit_definitions' export: what would recreate the broker's durable state. Whole-broker
+    // exports carry users, vhosts and permissions; a vhost's export leaves them and the
+    // objects' "vhost" key out. Only durable, non-exclusive queues, durable exchanges other
+    // than "" and amq.*, and bindings between exported objects are included, as in RabbitMQ.
+    const std::string& only = c.param("vhost");
+    std::vector<core::vhost*> vhs;
+    if (!only.empty()) {
+        core::vhost* vh = _broker.find_vhost(only);
+        if (!vh) return vhost_missing(c.req);
+        vhs.push_back(vh);
+    } else {
+        for (const auto& [n, v] : _broker.vhosts()) vhs.push_back(v.get());
+    }
+    const bool all = only.empty();
+    json out = {{"rabbit_version", "3.10.8"},
+                {"rabbitmq_version", "3.10.8"},
+                {"product_name", "Warren"},
+                {"product_version", std::string(server::version)}};
+    if (all) {
+        json users = json::array(), vhosts = json::array(), perms = json::array(),
+             topics = json::array();
+        for (const auto& [n, u] : _auth.users.users()) users.push_back(user_json(u));
+        for (const auto* vh : vhs) {
+            json limits = json::object();
+            const auto& l = vh->get_limits();
+            if (l.max_connections >= 0) limits["max-connections"] = l.max_connections;
+            if (l.max_queues >= 0) limits["max-queues"] = l.max_queues;
+            vhosts.push_back({{"name", vh->name()},
+                              {"limits", limits},
+                              {"metadata", {{"description", ""}, {"tags", json::array()}}}});
+        }
+        for (const auto& p : _auth.users.all_permissions())
+            perms.push_back({{"user", p.user},
+                             {"vhost", p.vhost},
+                             {"configure", p.patterns.configure},
+                             {"write", p.patterns.write},
+                             {"read", p.patterns.read}});
+        for (const auto& t : _auth.users.all_topic_permissions())
+            topics.push_back({{"user", t.user},
+                              {"vhost", t.vhost},
+                              {"exchange", t.exchange},
+                              {"write", t.write},
+                              {"read", t.read}});
+        out["users"] = std::move(users);
+        out["vhosts"] = std::move(vhosts);
+        out["permissions"] = std::move(perms);
+        out["topic_permissions"] = std::move(topics);
+        out["global_parameters"] = json::array({{{"name", "cluster_name"}, {"value", _node}}});
+    }
+    json policies = json::array(), queues = json::array(), exchanges = json::array(),
+         bindings = json::array();
+    auto in_vhost = [&](json j, const core::vhost& vh) {
+        if (all) j["vhost"] = vh.name();
+        return j;
+    };
+    auto exported_exchange = [](const core::exchange& x) {
+        return x.durable() && !x.name().empty() && !x.name().starts_with("amq.");
+    };
+    for (auto* vh : vhs) {
+        for (const auto& p : vh->policies())
+            policies.push_back(in_vhost({{"name", p.name},
+                                         {"pattern", p.pattern},
+                                         {"apply-to", p.apply_to},
+                                         {"definition", table_json(p.definition)},
+                                         {"priority", p.priority}},
+                                        *vh));
+        for (const auto& [n, q] : vh->queues()) {
+            if (!q->durable() || q->exclusive()) continue;
+            queues.push_back(in_vhost({{"name", q->name()},
+                                       {"durable", true},
+                                       {"auto_delete", q->auto_delete()},
+                                       {"arguments", table_json(q->args())}},
+                                      *vh));
+        }
+        for (const auto& [n, x] : vh->exchanges()) {
+            if (!exported_exchange(*x)) continue;
+            exchanges.push_back(in_vhost({{"name", x->name()},
+                                          {"type", std::string(x->type_name())},
+                                          {"durable", true},
+                                          {"auto_delete", x->auto_delete()},
+                                          {"internal", x->internal()},
+                                          {"arguments", table_json(x->args())}},
+                                         *vh));
+        }
+        for (const auto& b : binding_rows(*vh)) {
+            // Durable bindings only: from a durable exchange (not the default one, whose
+            // bindings are implicit) to a durable queue or exchange.
+            const core::exchange* src = vh->find_exchange(b.source);
+            if (b.source.empty() || !src || !src->durable()) continue;
+            if (b.to_queue) {
+                auto q = vh->find_queue(b.destination);
+                if (!q || !q->durable() || q->exclusive()) continue;
+            } else {
+                const core::exchange* d = vh->find_exchange(b.destination);
+                if (!d || !d->durable()) continue;
+            }
+            bindings.push_back(in_vhost({{"source", b.source},
+                                         {"destination", b.destination},
+                                         {"destination_type", b.to_queue ? "queue" : "exchange"},
+                                         {"routing_key", b.key},
+                                         {"arguments", table_json(b.args)}},
+                                        *vh));
+        }
+    }
+    out["parameters"] = json::array();
+    out["policies"] = std::move(policies);
+    out["queues"] = std::move(queues);
+    out["exchanges"] = std::move(exchanges);
+    out["bindings"] = std::move(bindings);
+    return reply(c.req, http::status::ok, out);
 }
 
 response management_api::health_ok(const call& c, const auth::user&) {

@@ -95,6 +95,8 @@ private:
     response delete_binding(const call& c, const auth::user& me);
     response aliveness(const call& c, const auth::user& me);
     response health_ok(const call& c, const auth::user& me);
+    // GET /api/definitions[/{vhost}]: RabbitMQ's definitions export (import is not built yet).
+    response definitions(const call& c, const auth::user& me);
     response health_alarms(const call& c, const auth::user& me);
     response health_port(const call& c, const auth::user& me);
     response health_vhosts(const call& c, const auth::user& me);

@@ -417,6 +417,65 @@ def test_durable_declarations_survive_a_restart():
     assert [b["routing_key"] for b in bs] == ["k.#"], bs
 
 
+def test_definitions_export_as_rabbitmqadmin_reads_it():
+    """GET /api/definitions[/{vhost}] in RabbitMQ's format (rabbit_definitions' export): durable
+    things only, no built-in exchanges, users with their hashes; `rabbitmqadmin export` reads
+    it unchanged. (Import is not built yet.)"""
+    import tempfile
+    assert api("PUT", "/api/queues/%2F/def-q", {"durable": True,
+                                                "arguments": {"x-max-length": 10}})[0] == 201
+    assert api("PUT", "/api/queues/%2F/def-transient", {"durable": False})[0] == 201
+    assert api("PUT", "/api/exchanges/%2F/def-x", {"type": "topic", "durable": True})[0] == 201
+    assert api("POST", "/api/bindings/%2F/e/def-x/q/def-q", {"routing_key": "a.#"})[0] == 201
+    assert api("PUT", "/api/users/def-user", {"password": "pw", "tags": "monitoring"})[0] == 201
+    assert api("PUT", "/api/permissions/%2F/def-user",
+               {"configure": "", "write": "def-.*", "read": ".*"})[0] == 201
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "defs.json")
+        b = B["b"]  # without -V: the whole broker's definitions
+        subprocess.run([RABBITMQADMIN, "-H", b.host, "-P", str(b.http_port), "-u", "guest",
+                        "-p", "guest", "export", path], check=True, capture_output=True,
+                       timeout=30)
+        with open(path) as f:
+            defs = json.load(f)
+        vpath = os.path.join(d, "vhost.json")
+        admin("export", vpath)  # -V /: the vhost's
+        with open(vpath) as f:
+            assert "users" not in json.load(f)
+    for key in ("rabbit_version", "users", "vhosts", "permissions", "topic_permissions",
+                "parameters", "global_parameters", "policies", "queues", "exchanges", "bindings"):
+        assert key in defs, key
+    queues = {x["name"]: x for x in defs["queues"]}
+    assert queues["def-q"] == {"name": "def-q", "vhost": "/", "durable": True,
+                               "auto_delete": False, "arguments": {"x-max-length": 10}}, queues
+    assert "def-transient" not in queues
+    exchanges = {x["name"]: x for x in defs["exchanges"]}
+    assert exchanges["def-x"]["type"] == "topic" and exchanges["def-x"]["durable"] is True
+    assert not [n for n in exchanges if n == "" or n.startswith("amq.")], list(exchanges)
+    assert {"source": "def-x", "vhost": "/", "destination": "def-q", "destination_type": "queue",
+            "routing_key": "a.#", "arguments": {}} in defs["bindings"], defs["bindings"]
+    users = {u["name"]: u for u in defs["users"]}
+    assert users["def-user"]["tags"] == ["monitoring"]
+    assert users["def-user"]["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    assert users["def-user"]["password_hash"]
+    assert {"user": "def-user", "vhost": "/", "configure": "", "write": "def-.*",
+            "read": ".*"} in defs["permissions"]
+    assert {"name": "/"} == {k: v for k, v in
+                            next(v for v in defs["vhosts"] if v["name"] == "/").items()
+                            if k == "name"}
+    # A vhost's export: no users, vhosts or permissions, and no "vhost" key in the objects.
+    st, one = api("GET", "/api/definitions/%2F")
+    assert st == 200
+    assert "users" not in one and "permissions" not in one
+    assert {"name": "def-q", "durable": True, "auto_delete": False,
+            "arguments": {"x-max-length": 10}} in one["queues"], one["queues"]
+    assert api("GET", "/api/definitions/nope")[0] == 404
+    assert api("GET", "/api/definitions", user="def-user", password="pw")[0] == 401
+    for path in ("/api/queues/%2F/def-q", "/api/queues/%2F/def-transient",
+                 "/api/exchanges/%2F/def-x", "/api/users/def-user"):
+        assert api("DELETE", path)[0] == 204, path
+
+
 def test_queue_page_with_10000_queues_answers_in_under_100ms():
     conn = connect()
     ch = conn.channel()
@@ -482,6 +541,7 @@ if __name__ == "__main__":
                        test_overview_nodes_aliveness_and_health_checks,
                        test_tag_rules_decide_what_a_user_sees,
                        test_durable_declarations_survive_a_restart,
+                       test_definitions_export_as_rabbitmqadmin_reads_it,
                        test_queue_page_with_10000_queues_answers_in_under_100ms,
                        test_failed_http_logins_join_the_login_back_off])
         except SystemExit as e:
