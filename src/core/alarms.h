@@ -44,6 +44,13 @@ inline std::string blocked_reason(alarm_set a) {
     return r;
 }
 
+// RabbitMQ's connection state under flow control: "blocked" (not read: it published under an
+// alarm), "blocking" (an alarm is on; blocked at its next publish), else "running".
+inline const char* flow_state(alarm_set alarms, bool blocked) {
+    if (blocked) return "blocked";
+    return alarms.empty() ? "running" : "blocking";
+}
+
 class alarm_listener {
 public:
     virtual ~alarm_listener() = default;

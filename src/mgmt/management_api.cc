@@ -13,6 +13,7 @@
 
 #include "auth/user_access.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "mgmt/list_query.h"
 #include "server/version.h"
 
@@ -568,13 +569,7 @@ response management_api::overview(const call& c, const auth::user& me) {
 namespace {
 
 json node_json(const std::string& name, uint64_t uptime_ms, core::alarm_set alarms) {
-    uint64_t rss = 0;
-    {
-        std::ifstream statm("/proc/self/statm");
-        uint64_t size = 0, resident = 0;
-        if (statm >> size >> resident)
-            rss = resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    }
+    const uint64_t rss = process::resident_memory();
     uint64_t fds = 0;
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "base/log.h"
+#include "base/process.h"
 
 namespace warren::server {
 
@@ -40,13 +41,6 @@ uint64_t total_memory() {
         if (limit > 0 && limit < total) total = limit;
     }
     return total;
-}
-
-uint64_t resident_memory() {
-    std::ifstream statm("/proc/self/statm");
-    uint64_t size = 0, resident = 0;
-    statm >> size >> resident;
-    return resident * uint64_t(sysconf(_SC_PAGESIZE));
 }
 
 resource_monitor::resource_monitor(boost::asio::io_context& io, core::broker& b,
@@ -92,7 +86,7 @@ void resource_monitor::arm() {
 
 void resource_monitor::check() {
     resource_reading r;
-    r.rss = resident_memory();
+    r.rss = process::resident_memory();
     r.memory_limit = _limits.memory_absolute
                          ? *_limits.memory_absolute
                          : uint64_t(double(_total_memory) * _limits.memory_relative);

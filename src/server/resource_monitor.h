@@ -46,7 +46,6 @@ struct resource_reading {
 
 // Total memory the process may use: MemTotal, or a cgroup v2 memory.max below it.
 uint64_t total_memory();
-uint64_t resident_memory();  // bytes, /proc/self/statm
 
 class resource_monitor {
 public:

@@ -835,9 +835,7 @@ void session::alarms_changed(core::alarm_set now) {
 }
 
 std::string_view session::flow_state() const {
-    if (_blocked) return "blocked";
-    if (!_alarms.empty() && _state == state::open) return "blocking";
-    return "running";
+    return core::flow_state(_state == state::open ? _alarms : core::alarm_set{}, _blocked);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ session::session(core::broker& b, auth::authority& a, const session_settings& s,
 core::connection_info session::info() const {
     core::connection_info i;
     i.protocol = fmt::format("STOMP {}", version_name(_version));
-    i.state = _blocked ? "blocked" : !_alarms.empty() ? "blocking" : "running";
+    i.state = core::flow_state(_alarms, _blocked);
     std::string_view peer = _peer;
     for (std::string_view prefix : {"tls:", "wss:", "ws:"}) {
         if (peer.starts_with(prefix)) {
