@@ -91,6 +91,9 @@ const std::vector<key_doc>& describe() {
         {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
         {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
         {"amqp.heartbeat", "60", "heartbeat interval offered to AMQP clients, seconds (0 = off)"},
+        {"collect_statistics_interval", "5000",
+         "milliseconds between two samples of the management API's message rates "
+         "(*_details.rate), as RabbitMQ's collect_statistics_interval"},
         {"consumer_timeout", "1800000",
          "milliseconds a delivery may stay unacknowledged before its channel is closed with 406 "
          "PRECONDITION_FAILED, as RabbitMQ's consumer_timeout (0 = no limit)"},
@@ -196,6 +199,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.tls_login_from = v;
     } else if (key == "tls.handshake_timeout") {
         c.tls_handshake_timeout_ms = parse_uint<uint32_t>(key, value, 100, 600000);
+    } else if (key == "collect_statistics_interval") {
+        c.collect_statistics_interval_ms = parse_uint<uint64_t>(key, value, 100, 3'600'000);
     } else if (key == "consumer_timeout") {
         c.consumer_timeout_ms = parse_uint<uint64_t>(key, value, 0, uint64_t{1} << 40);
     } else if (key == "vm_memory_high_watermark.relative") {

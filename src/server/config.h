@@ -54,6 +54,8 @@ struct config {
     uint16_t amqp_channel_max = 2047;
     uint16_t amqp_heartbeat = 60;
     uint64_t consumer_timeout_ms = 1'800'000;  // RabbitMQ's consumer_timeout (0 = none)
+    // RabbitMQ's collect_statistics_interval: how often message rates are sampled (ms).
+    uint64_t collect_statistics_interval_ms = 5000;
     std::string default_user = "guest";
     std::string default_pass = "guest";
     std::string default_pass_hash;  // RabbitMQ's base64 form; wins over default_pass

@@ -21,9 +21,12 @@
 #include "core/broker.h"
 #include "durability/broker_store.h"
 #include "mgmt/access_api.h"
+#include "mgmt/definitions_import.h"
 #include "mgmt/http_server.h"
 #include "mgmt/management_api.h"
+#include "mgmt/message_stats.h"
 #include "mgmt/metrics.h"
+#include "mgmt/policy_api.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
@@ -172,7 +175,14 @@ int run(const server::config& cfg, const config_reader& reread) {
     mgmt::access_api access(broker, authority, &(*durable)->topology());
     access.install(http);
     mgmt::management_api management(broker, authority);
+    mgmt::rate_sampler rates(broker, std::chrono::milliseconds(cfg.collect_statistics_interval_ms));
+    rates.start(io);
+    management.set_rates(&rates);
     management.install(http);
+    mgmt::policy_api policies(broker, authority, management.node_name());
+    policies.install(http);
+    mgmt::definitions_import definitions(broker, authority);
+    definitions.install(http);
     mgmt::metrics metrics(broker, durable->get());
     metrics.install(http);
     http.on_websocket(
@@ -281,6 +291,7 @@ int run(const server::config& cfg, const config_reader& reread) {
         http.shutdown();
         tick_timer.cancel();
         monitor.stop();
+        rates.stop();
         hup.cancel();
         // Let the close frames go out, then stop the loop.
         auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
