@@ -66,7 +66,20 @@ struct config {
     // Most open connections per protocol (AMQP; STOMP), TCP, TLS and WebSocket together; one more
     // is closed at once with a log line (0 = no limit).
     uint64_t max_connections = 0;
+    // The same per protocol listener set; unset: max_connections.
+    std::optional<uint64_t> amqp_max_connections;
+    std::optional<uint64_t> stomp_max_connections;
+    // RabbitMQ's connection_max: most AMQP and STOMP connections on the node, every listener
+    // together; one over it is refused at connection.open / CONNECT (server/connection_cap.h).
+    // Unset: derived from the descriptor limit (default_connection_max); 0 = no limit
+    // (`infinity` in the file).
+    std::optional<uint64_t> connection_max;
+    // RabbitMQ's consumer_max_per_channel: most consumers on one AMQP channel (STOMP: on one
+    // connection, whose subscriptions share a channel in RabbitMQ); 0 = no limit (`infinity`).
+    uint64_t consumer_max_per_channel = 0;
     uint32_t stomp_max_frame_size = 4 * 1024 * 1024;  // STOMP command + headers
+    uint32_t stomp_max_headers = 1000;                // headers in one STOMP frame
+    uint32_t stomp_max_header_length = 64 * 1024;     // one header line, escaped form
     uint16_t stomp_heartbeat_ms = 10000;
     std::vector<policy_setting> policies;  // `policy` lines, in file order
     // Resource alarms (server/resource_monitor.h), RabbitMQ's keys and defaults: the memory
