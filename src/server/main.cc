@@ -24,6 +24,7 @@
 #include "mgmt/http_server.h"
 #include "mgmt/management_api.h"
 #include "mgmt/metrics.h"
+#include "mgmt/ui_assets.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
@@ -175,6 +176,7 @@ int run(const server::config& cfg, const config_reader& reread) {
     management.install(http);
     mgmt::metrics metrics(broker, durable->get());
     metrics.install(http);
+    mgmt::install_ui(http.routes());  // the web UI at / (www/, compiled in)
     http.on_websocket(
         "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
         [&](mgmt::ws_stream ws, const std::string& subprotocol) {
