@@ -12,7 +12,7 @@ function niceStep(max, ticks) {
   const raw = max / ticks;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const n = raw / mag;
-  return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 2.5 ? 2.5 : n <= 5 ? 5 : 10) * mag;
+  return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * mag;
 }
 
 export class LineChart {
