@@ -168,6 +168,7 @@ function boot() {
     clearSession();
     showLogin('Your session is no longer valid: please sign in again.');
   });
+  window.addEventListener('warren:vhosts', loadVhosts); // a vhost was added or deleted
   stats.subscribe(footer);
   window.addEventListener('hashchange', render);
   if (session()) showShell();

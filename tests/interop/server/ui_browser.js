@@ -5,12 +5,15 @@
 //
 // Logs in through the form, sees the overview (totals, charts with samples), creates a queue
 // with the add-queue form, publishes a message on the queue's page and gets it back, creates a
-// user and deletes it, visits every page, logs out; a wrong password shows the API's reason; a
-// second broker, under a memory alarm, shows the alarm as a banner.
+// user and deletes it, adds a vhost (with a '/' in its name) and narrows the lists to it, visits
+// every page, logs out; a user with only the management tag sees no admin pages and makes no
+// request it may not; a wrong password shows the API's reason; a second broker, under a memory
+// alarm, shows the alarm as a banner.
 // Throughout, any console error, uncaught exception, failed request or HTTP error status fails
 // the test (except /api/policies answering 404/405 on a broker without run-time policies).
 // With a screenshot directory (WARREN_UI_SCREENSHOTS), saves docs/ui-*.png there.
 // Prints one PASS/FAIL line per check; exit 1 on failure.
+const fs = require('fs');
 const path = require('path');
 const http = require('http');
 const { chromium } = require('playwright-core');
@@ -181,6 +184,23 @@ async function main() {
       if (u.status !== 404) throw new Error(`after delete: ${u.status}`);
     });
 
+    await check('add_a_vhost_and_pick_it', async () => {
+      const vhost = `ui-${runId}/eu`; // a '/' in the name must travel as %2F
+      await page.click('#nav a[data-page=vhosts]');
+      await page.click('summary:has-text("Add a virtual host")');
+      await page.fill('#add-vhost [name=name]', vhost);
+      await page.click('#add-vhost button[type=submit]');
+      await page.locator('td .name', { hasText: vhost }).waitFor({ timeout: 5000 });
+      await page.locator(`#vhost-select option[value="${vhost}"]`).waitFor({ state: 'attached', timeout: 5000 });
+      await page.selectOption('#vhost-select', vhost);
+      await page.click('#nav a[data-page=queues]');
+      await page.locator('#main .empty', { hasText: 'No queues yet' }).waitFor({ timeout: 5000 });
+      await page.selectOption('#vhost-select', '');
+      await page.locator('table a.name', { hasText: queue }).waitFor({ timeout: 5000 });
+      const v = await api('GET', `/api/vhosts/${encodeURIComponent(vhost)}`);
+      if (v.status !== 200) throw new Error(`vhost: ${v.status}`);
+    });
+
     await check('every_page_renders', async () => {
       for (const [nav, text] of [['exchanges', 'amq.topic'], ['connections', 'Connections'], ['channels', 'Channels'],
         ['vhosts', '/ (default)'], ['policies', 'Policies'], ['definitions', 'Export']]) {
@@ -194,6 +214,14 @@ async function main() {
       await page.locator('#main', { hasText: 'Bindings from this exchange' }).waitFor();
       await page.locator('td', { hasText: `${runId}.key` }).waitFor({ timeout: 5000 });
       await shot(page, 'exchange', true);
+    });
+
+    await check('download_definitions', async () => {
+      await page.click('#nav a[data-page=definitions]');
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('#download-definitions')]);
+      if (!/^warren-definitions-.*\.json$/.test(download.suggestedFilename())) throw new Error(`file ${download.suggestedFilename()}`);
+      const defs = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+      if (!defs.queues.some((q) => q.name === queue)) throw new Error('the new queue is not in the export');
     });
 
     await check('overview_charts_fill_with_rates', async () => {
@@ -237,6 +265,30 @@ async function main() {
       await p3.locator('#overview-node .tag.danger', { hasText: 'memory' }).waitFor({ timeout: 8000 });
       await shot(p3, 'alarm');
       await ctx3.close();
+    });
+
+    // A user with only the management tag: no admin pages, no requests it may not make.
+    await check('management_user_sees_no_admin_pages', async () => {
+      const bob = `ui-${runId}-bob`;
+      await api('PUT', `/api/users/${encodeURIComponent(bob)}`, { password: 'pw', tags: 'management' });
+      await api('PUT', `/api/permissions/%2F/${encodeURIComponent(bob)}`, { configure: '.*', write: '.*', read: '.*' });
+      const ctx4 = await browser.newContext();
+      const p4 = await ctx4.newPage();
+      p4.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      p4.on('console', (m) => { if (m.type() === 'error') problems.push(`console error (management user): ${m.text()}`); });
+      p4.on('response', (r) => { if (r.status() >= 400 && !tolerated(r.url(), r.status())) problems.push(`HTTP ${r.status()} for ${r.url()} (management user)`); });
+      await p4.goto(`${base}/`);
+      await p4.fill('#login-user', bob);
+      await p4.fill('#login-password', 'pw');
+      await p4.click('#login-submit');
+      await p4.locator('.stat .label', { hasText: 'Queues' }).waitFor({ timeout: 8000 });
+      for (const admin of ['users', 'vhosts', 'definitions']) {
+        if (await p4.locator(`#nav a[data-page=${admin}]`).isVisible()) throw new Error(`${admin} shown to a management user`);
+      }
+      await p4.click('#nav a[data-page=queues]');
+      await p4.locator('table a.name', { hasText: queue }).waitFor({ timeout: 5000 });
+      await p4.waitForTimeout(5500); // one more poll of the overview and the alarms
+      await ctx4.close();
     });
 
     // A wrong password: the form shows why (this page expects its 401).

@@ -219,6 +219,7 @@ export async function vhostsPage(main, _params, ctx) {
             await busy(ev.target, async () => {
               await del(`/api/vhosts/${enc(v.name)}`);
               toast(`Virtual host ${v.name} deleted`);
+              window.dispatchEvent(new Event('warren:vhosts')); // the top bar's picker
               load();
             });
           },
@@ -230,8 +231,6 @@ export async function vhostsPage(main, _params, ctx) {
   const err = formError();
   const form = h('form', { class: 'form', id: 'add-vhost' },
     h('label', null, 'Name', h('input', { name: 'name', required: true, autocomplete: 'off' })),
-    h('label', null, 'Description', h('input', { name: 'description', autocomplete: 'off' })),
-    h('label', null, 'Tags', h('input', { name: 'tags', placeholder: 'production, eu', autocomplete: 'off' })),
     err,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Add virtual host'),
       h('span', { class: 'hint' }, 'You get full permissions on it.')));
@@ -241,13 +240,14 @@ export async function vhostsPage(main, _params, ctx) {
     err.hidden = true;
     await busy(form.querySelector('button[type=submit]'), async () => {
       try {
-        await put(`/api/vhosts/${enc(v.name)}`, { description: v.description, tags: v.tags });
+        await put(`/api/vhosts/${enc(v.name)}`, {});
         await put(`/api/permissions/${enc(v.name)}/${enc(session().user)}`, { configure: '.*', write: '.*', read: '.*' });
       } catch (e) {
         showError(err, e);
         return;
       }
       toast(`Virtual host ${v.name} added`);
+      window.dispatchEvent(new Event('warren:vhosts'));
       form.reset();
       load();
     });
