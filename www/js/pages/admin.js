@@ -271,6 +271,7 @@ export async function policiesPage(main, _params, ctx) {
     h('section', { class: 'panel' }, listBox), formBox);
 
   let supported = true;
+  let edit = null; // fills the add-or-update form with a policy, once the form exists
   async function load() {
     let list;
     try {
@@ -294,7 +295,7 @@ export async function policiesPage(main, _params, ctx) {
       { label: 'Definition', cell: (p) => args(p.definition) },
       {
         label: '', actions: true,
-        cell: (p) => h('button', {
+        cell: (p) => [h('button', { class: 'small ghost', onclick: () => edit && edit(p) }, 'Edit'), ' ', h('button', {
           class: 'link-danger',
           onclick: async (ev) => {
             if (!(await confirmDialog('Delete policy', `Delete policy “${p.name}” in vhost “${p.vhost}”? Matching queues lose its settings.`))) return;
@@ -304,7 +305,7 @@ export async function policiesPage(main, _params, ctx) {
               load();
             });
           },
-        }, 'Delete'),
+        }, 'Delete')],
       },
     ].filter(Boolean), list, empty('No policies', 'A policy sets arguments such as max-length or message-ttl on every queue whose name matches its pattern.')));
   }
@@ -345,7 +346,21 @@ export async function policiesPage(main, _params, ctx) {
       load();
     });
   });
-  clear(formBox, h('details', { class: 'panel section' }, h('summary', null, 'Add or update a policy'), form));
+  const details = h('details', { class: 'panel section' }, h('summary', null, 'Add or update a policy'), form);
+  clear(formBox, details);
+  edit = (p) => {
+    const set = (name, value) => { form.querySelector(`[name=${name}]`).value = value; };
+    set('vhost', p.vhost);
+    set('name', p.name);
+    set('pattern', p.pattern);
+    set('apply_to', p['apply-to'] || 'all');
+    set('priority', p.priority || 0);
+    const def = p.definition || {};
+    const flat = Object.values(def).every((v) => v === null || typeof v !== 'object');
+    set('definition', flat ? Object.entries(def).map(([k, v]) => `${k}=${v}`).join('\n') : JSON.stringify(def, null, 2));
+    details.open = true;
+    details.scrollIntoView({ behavior: 'smooth' });
+  };
 }
 
 // Definitions
