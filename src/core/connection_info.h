@@ -33,6 +33,12 @@ struct channel_info {
     std::vector<consumer_info> consumers;
 };
 
+// Bytes and reads/writes of one connection: kept by its front end, read cheaply (the rate
+// sampler reads them every few seconds without building a whole connection_info).
+struct io_counters {
+    uint64_t recv_oct = 0, recv_cnt = 0, send_oct = 0, send_cnt = 0;
+};
+
 struct connection_info {
     std::string protocol;       // "AMQP 0-9-1", "STOMP 1.2"
     std::string peer_address;   // "127.0.0.1:4242", "[::1]:4242"
@@ -46,7 +52,7 @@ struct connection_info {
     // RabbitMQ's state: "running", "blocking" (a resource alarm is on; blocked at its next
     // publish), "blocked" (not read: it published under an alarm).
     std::string state = "running";
-    uint64_t recv_oct = 0, recv_cnt = 0, send_oct = 0, send_cnt = 0;
+    io_counters io;
     // The client's properties worth showing (product, version, platform, connection_name,
     // information), as strings.
     std::vector<std::pair<std::string, std::string>> client_properties;

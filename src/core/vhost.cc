@@ -672,8 +672,9 @@ result<size_t> vhost::publish(std::string_view exchange_name, message_ptr m, pub
 // Connections and deletion
 
 void vhost::connection_opened(uint64_t connection_id, std::string user, close_fn close,
-                              info_fn info) {
-    _connections.push_back({connection_id, std::move(user), std::move(close), std::move(info)});
+                              info_fn info, io_fn io) {
+    _connections.push_back(
+        {connection_id, std::move(user), std::move(close), std::move(info), std::move(io)});
 }
 
 bool vhost::close_connection(uint64_t connection_id, std::string_view reason) {

@@ -121,13 +121,16 @@ public:
     // `info` (may be empty) describes the connection for the management API.
     using close_fn = std::function<void(std::string_view reason)>;
     using info_fn = std::function<connection_info()>;
+    // `io` (may be empty): its byte counters, read without building the whole info.
+    using io_fn = std::function<io_counters()>;
     void connection_opened(uint64_t connection_id, std::string user, close_fn close,
-                           info_fn info = {});
+                           info_fn info = {}, io_fn io = {});
     struct open_connection {
         uint64_t id;
         std::string user;
         close_fn close;
         info_fn info;
+        io_fn io;
     };
     const std::vector<open_connection>& open_connections() const { return _connections; }
     // Closes one registered connection (`close(reason)`); false if it is not registered here.

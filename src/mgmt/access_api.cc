@@ -6,26 +6,28 @@
 
 #include "base/log.h"
 #include "mgmt/list_query.h"
+#include "mgmt/message_stats.h"
 
 namespace warren::mgmt {
 
 namespace {
 
-json vhost_json(const core::vhost& v) {
-    uint64_t ready = 0, unacked = 0;
-    for (const auto& [n, q] : v.queues()) {
-        ready += q->message_count();
-        unacked += q->unacked_count();
+json vhost_json(const core::vhost& v, const rate_sampler* rates) {
+    const counter_sample s = sample_of(v);
+    json j = {{"name", v.name()},
+              {"description", ""},
+              {"tags", json::array()},
+              {"metadata", {{"description", ""}, {"tags", json::array()}}},
+              {"tracing", false},
+              {"cluster_state", {{"warren", "running"}}},
+              {"message_stats", vhost_message_stats(s)}};
+    j.update(queue_totals(s));  // messages, messages_ready, messages_unacknowledged
+    if (rates) {
+        const std::vector<const core::vhost*> one{&v};
+        rates->add_rates(j, one);
+        rates->add_rates(j["message_stats"], one);
     }
-    return {{"name", v.name()},
-            {"description", ""},
-            {"tags", json::array()},
-            {"metadata", {{"description", ""}, {"tags", json::array()}}},
-            {"tracing", false},
-            {"cluster_state", {{"warren", "running"}}},
-            {"messages", ready + unacked},
-            {"messages_ready", ready},
-            {"messages_unacknowledged", unacked}};
+    return j;
 }
 
 // RabbitMQ accepts tags as "a,b" or ["a", "b"].
@@ -199,7 +201,7 @@ response access_api::list_vhosts(const call& c, const auth::user& me) {
     json out = json::array();
     for (const auto& [n, v] : _broker.vhosts())
         if (is_monitor(me) || _auth.users.may_access(me.name, v->name()))
-            out.push_back(vhost_json(*v));
+            out.push_back(vhost_json(*v, _rates));
     return q.reply(std::move(out), {"name"});
 }
 
@@ -210,7 +212,7 @@ response access_api::get_vhost(const call& c, const auth::user& me) {
         return not_authorised(c.req, "User not authorised to access virtual host");
     list_query q(c);
     if (q.error()) return *q.error();
-    return reply(c.req, http::status::ok, q.select_columns(vhost_json(*v)));
+    return reply(c.req, http::status::ok, q.select_columns(vhost_json(*v, _rates)));
 }
 
 response access_api::put_vhost_call(const call& c, const auth::user& me) {

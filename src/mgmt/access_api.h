@@ -32,11 +32,15 @@
 
 namespace warren::mgmt {
 
+class rate_sampler;
+
 class access_api {
 public:
     // `saver` null: changes are not saved (tests without a data dir).
     access_api(core::broker& b, auth::authority& a, durability::topology_saver* saver);
     void install(http_server& http);
+    // Vhosts' message rates come from `rates` (message_stats.h); null: counters only.
+    void set_rates(const class rate_sampler* rates) { _rates = rates; }
 
     // The operations, for the API and for tests. Errors are {status, reason}.
     struct failure {
@@ -77,6 +81,7 @@ private:
     auth::authority& _auth;
     durability::topology_saver* _saver;
     api_login _login;
+    const rate_sampler* _rates = nullptr;
 };
 
 }  // namespace warren::mgmt

@@ -582,34 +582,36 @@ std::vector<conn_row> connection_rows(core::broker& b, const auth::user& me,
     return rows;
 }
 
-json connection_json(const conn_row& r, const std::string& node) {
+json connection_json(const conn_row& r, const std::string& node, const rate_sampler* rates) {
     auto [peer_host, peer_port] = split_address(r.info.peer_address);
     auto [host, port] = split_address(r.info.local_address);
     json props = json::object();
     for (const auto& [k, v] : r.info.client_properties) props[k] = v;
-    return {{"name", r.name},
-            {"node", node},
-            {"vhost", r.vh->name()},
-            {"user", r.user},
-            {"user_who_performed_action", r.user},
-            {"protocol", r.info.protocol},
-            {"type", "network"},
-            {"state", r.info.state},
-            {"channels", r.info.channels.size()},
-            {"channel_max", r.info.channel_max},
-            {"frame_max", r.info.frame_max},
-            {"timeout", r.info.heartbeat_s},
-            {"peer_host", peer_host},
-            {"peer_port", peer_port},
-            {"host", host},
-            {"port", port},
-            {"ssl", r.info.tls},
-            {"connected_at", r.info.connected_at_ms},
-            {"recv_oct", r.info.recv_oct},
-            {"recv_cnt", r.info.recv_cnt},
-            {"send_oct", r.info.send_oct},
-            {"send_cnt", r.info.send_cnt},
-            {"client_properties", props}};
+    json j = {{"name", r.name},
+              {"node", node},
+              {"vhost", r.vh->name()},
+              {"user", r.user},
+              {"user_who_performed_action", r.user},
+              {"protocol", r.info.protocol},
+              {"type", "network"},
+              {"state", r.info.state},
+              {"channels", r.info.channels.size()},
+              {"channel_max", r.info.channel_max},
+              {"frame_max", r.info.frame_max},
+              {"timeout", r.info.heartbeat_s},
+              {"peer_host", peer_host},
+              {"peer_port", peer_port},
+              {"host", host},
+              {"port", port},
+              {"ssl", r.info.tls},
+              {"connected_at", r.info.connected_at_ms},
+              {"recv_oct", r.info.io.recv_oct},
+              {"recv_cnt", r.info.io.recv_cnt},
+              {"send_oct", r.info.io.send_oct},
+              {"send_cnt", r.info.io.send_cnt},
+              {"client_properties", props}};
+    if (rates) rates->add_connection_rates(j, r.id);
+    return j;
 }
 
 std::string channel_name(const conn_row& r, uint16_t number) {
@@ -649,7 +651,7 @@ response management_api::connections(const call& c, const auth::user& me) {
     return q.reply(
         rows.size(), [&](size_t i) { return std::string_view(rows[i].name); },
         [&](size_t i) { return std::string_view(rows[i].vh->name()); },
-        [&](size_t i) { return connection_json(rows[i], _node); }, {});
+        [&](size_t i) { return connection_json(rows[i], _node, _rates); }, {});
 }
 
 response management_api::connection(const call& c, const auth::user& me) {
@@ -657,7 +659,8 @@ response management_api::connection(const call& c, const auth::user& me) {
     if (q.error()) return *q.error();
     for (const auto& r : connection_rows(_broker, me, {}))
         if (r.name == c.param("name"))
-            return reply(c.req, http::status::ok, q.select_columns(connection_json(r, _node)));
+            return reply(c.req, http::status::ok,
+                         q.select_columns(connection_json(r, _node, _rates)));
     return not_found(c.req);
 }
 

@@ -22,6 +22,8 @@ constexpr std::array<std::string_view, max_counters> k_queue = {"publish",
                                                                 "messages_ready",
                                                                 "messages_unacknowledged"};
 constexpr std::array<std::string_view, max_counters> k_exchange = {"publish_in", "drop_unroutable"};
+constexpr std::array<std::string_view, max_counters> k_connection = {"recv_oct", "recv_cnt",
+                                                                     "send_oct", "send_cnt"};
 
 const std::array<std::string_view, max_counters>& names(stats_kind k) {
     switch (k) {
@@ -30,9 +32,11 @@ const std::array<std::string_view, max_counters>& names(stats_kind k) {
         case stats_kind::queue:
             return k_queue;
         case stats_kind::exchange:
+            return k_exchange;
+        case stats_kind::connection:
             break;
     }
-    return k_exchange;
+    return k_connection;
 }
 
 json counters(stats_kind kind, const counter_sample& s, size_t from, size_t to) {
@@ -52,6 +56,10 @@ counter_sample sample_of(const core::queue& q) {
 
 counter_sample sample_of(const core::exchange& x) {
     return {{x.stats().published, x.stats().unroutable}};
+}
+
+counter_sample sample_of(const core::io_counters& io) {
+    return {{io.recv_oct, io.recv_cnt, io.send_oct, io.send_cnt}};
 }
 
 counter_sample sample_of(const core::vhost& vh) {
@@ -83,6 +91,12 @@ json exchange_message_stats(const core::exchange& x) {
 
 // ---- rates ----
 
+namespace {
+uintptr_t key_of(const void* object) {
+    return reinterpret_cast<uintptr_t>(object);
+}
+}  // namespace
+
 void rate_sampler::start(boost::asio::io_context& io) {
     _timer = std::make_unique<boost::asio::steady_timer>(io);
     sample(_broker.now_ms());
@@ -103,7 +117,7 @@ void rate_sampler::schedule() {
     });
 }
 
-void rate_sampler::add(table& now, const table& before, const void* key, const counter_sample& s,
+void rate_sampler::add(table& now, const table& before, uintptr_t key, const counter_sample& s,
                        uint64_t now_ms) {
     entry e;
     if (auto it = before.find(key); it != before.end()) {
@@ -117,18 +131,21 @@ void rate_sampler::add(table& now, const table& before, const void* key, const c
 }
 
 void rate_sampler::sample(uint64_t now_ms) {
-    table vhosts, queues, exchanges;
+    table vhosts, queues, exchanges, connections;
     queues.reserve(_queues.size());
     for (const auto& [n, vh] : _broker.vhosts()) {
-        add(vhosts, _vhosts, vh.get(), sample_of(*vh), now_ms);
+        add(vhosts, _vhosts, key_of(vh.get()), sample_of(*vh), now_ms);
         for (const auto& [qn, q] : vh->queues())
-            add(queues, _queues, q.get(), sample_of(*q), now_ms);
+            add(queues, _queues, key_of(q.get()), sample_of(*q), now_ms);
         for (const auto& [xn, x] : vh->exchanges())
-            add(exchanges, _exchanges, x.get(), sample_of(*x), now_ms);
+            add(exchanges, _exchanges, key_of(x.get()), sample_of(*x), now_ms);
+        for (const auto& c : vh->open_connections())
+            if (c.io) add(connections, _connections, c.id, sample_of(c.io()), now_ms);
     }
     _vhosts.swap(vhosts);
     _queues.swap(queues);
     _exchanges.swap(exchanges);
+    _connections.swap(connections);
 }
 
 namespace {
@@ -145,7 +162,7 @@ double rate_of(const auto& e, size_t i, std::string_view name) {
 
 }  // namespace
 
-void rate_sampler::add_rates(json& stats, stats_kind kind, const table& t, const void* key) const {
+void rate_sampler::add_rates(json& stats, stats_kind kind, const table& t, uintptr_t key) const {
     auto it = t.find(key);
     const auto& n = names(kind);
     for (size_t i = 0; i < max_counters && !n[i].empty(); ++i) {
@@ -156,11 +173,15 @@ void rate_sampler::add_rates(json& stats, stats_kind kind, const table& t, const
 }
 
 void rate_sampler::add_rates(json& stats, const core::queue& q) const {
-    add_rates(stats, stats_kind::queue, _queues, &q);
+    add_rates(stats, stats_kind::queue, _queues, key_of(&q));
 }
 
 void rate_sampler::add_rates(json& stats, const core::exchange& x) const {
-    add_rates(stats, stats_kind::exchange, _exchanges, &x);
+    add_rates(stats, stats_kind::exchange, _exchanges, key_of(&x));
+}
+
+void rate_sampler::add_connection_rates(json& stats, uint64_t connection_id) const {
+    add_rates(stats, stats_kind::connection, _connections, connection_id);
 }
 
 void rate_sampler::add_rates(json& stats, const std::vector<const core::vhost*>& vhosts) const {
@@ -170,7 +191,7 @@ void rate_sampler::add_rates(json& stats, const std::vector<const core::vhost*>&
         if (!stats.contains(name)) continue;
         double sum = 0.0;
         for (const auto* vh : vhosts)
-            if (auto it = _vhosts.find(vh); it != _vhosts.end())
+            if (auto it = _vhosts.find(key_of(vh)); it != _vhosts.end())
                 sum += rate_of(it->second, i, n[i]);
         stats[name + "_details"] = {{"rate", sum}};
     }

@@ -1,6 +1,6 @@
 #pragma once
 // RabbitMQ's message_stats objects and their rates ("publish_details": {"rate": 12.4}), for
-// the whole broker (/api/overview), vhosts, queues and exchanges.
+// the whole broker (/api/overview), vhosts, queues, exchanges and connections (bytes in/out).
 //
 // The counters come from core (queue_stats, exchange_stats, vhost::totals). Rates are sampled
 // as RabbitMQ's management agent samples them: every collect_statistics_interval (5 s) each
@@ -30,7 +30,7 @@
 namespace warren::mgmt {
 
 // The counters each kind of object shows, in RabbitMQ's names, and how to read them.
-enum class stats_kind : uint8_t { vhost, queue, exchange };
+enum class stats_kind : uint8_t { vhost, queue, exchange, connection };
 constexpr size_t max_counters = 9;
 struct counter_sample {
     std::array<uint64_t, max_counters> v{};
@@ -38,6 +38,7 @@ struct counter_sample {
 counter_sample sample_of(const core::vhost& vh);  // its queues, deleted ones, publishes
 counter_sample sample_of(const core::queue& q);
 counter_sample sample_of(const core::exchange& x);
+counter_sample sample_of(const core::io_counters& io);  // recv_oct, recv_cnt, send_oct, send_cnt
 
 // message_stats as RabbitMQ shows it for each kind (counters only).
 json vhost_message_stats(const counter_sample& s);
@@ -62,6 +63,8 @@ public:
     // kind samples (0.0 when there are not two samples yet).
     void add_rates(json& stats, const core::queue& q) const;
     void add_rates(json& stats, const core::exchange& x) const;
+    // A connection's recv_oct_details, send_oct_details, ... (by its broker-wide id).
+    void add_connection_rates(json& stats, uint64_t connection_id) const;
     // For a set of vhosts together (the overview: the vhosts the user sees).
     void add_rates(json& stats, const std::vector<const core::vhost*>& vhosts) const;
 
@@ -71,15 +74,15 @@ private:
         uint64_t prev_ms = 0, last_ms = 0;
         bool has_prev = false;  // false: one sample only
     };
-    using table = std::unordered_map<const void*, entry>;
-    void add(table& now, const table& before, const void* key, const counter_sample& s,
+    using table = std::unordered_map<uintptr_t, entry>;  // object address or connection id
+    void add(table& now, const table& before, uintptr_t key, const counter_sample& s,
              uint64_t now_ms);
-    void add_rates(json& stats, stats_kind kind, const table& t, const void* key) const;
+    void add_rates(json& stats, stats_kind kind, const table& t, uintptr_t key) const;
     void schedule();
 
     core::broker& _broker;
     std::chrono::milliseconds _every;
-    table _vhosts, _queues, _exchanges;
+    table _vhosts, _queues, _exchanges, _connections;
     std::unique_ptr<boost::asio::steady_timer> _timer;
 };
 

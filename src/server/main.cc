@@ -212,6 +212,7 @@ int run(const server::config& cfg, const config_reader& reread) {
     mgmt::management_api management(broker, authority);
     mgmt::rate_sampler rates(broker, std::chrono::milliseconds(cfg.collect_statistics_interval_ms));
     rates.start(io);
+    access.set_rates(&rates);
     management.set_rates(&rates);
     management.install(http);
     mgmt::policy_api policies(broker, authority, management.node_name());

@@ -156,10 +156,7 @@ core::connection_info session::info() {
     i.channel_max = _channel_max;
     i.heartbeat_s = _heartbeat;
     i.state = flow_state();
-    i.recv_oct = _recv_oct;
-    i.recv_cnt = _recv_cnt;
-    i.send_oct = _send_oct;
-    i.send_cnt = _send_cnt;
+    i.io = io();
     for (const char* key : {"product", "version", "platform", "connection_name", "information"})
         if (auto* v = core::find(_client_properties, key))
             if (auto* str = v->as_string()) i.client_properties.emplace_back(key, *str);
@@ -597,7 +594,7 @@ void session::on_open(const connection_open& m) {
             close_forced(reason);  // RabbitMQ: 320 "CONNECTION_FORCED - vhost 'v' is deleted"
             _vhost = nullptr;      // release() has forgotten us there; the vhost may be going away
         },
-        [this] { return info(); });
+        [this] { return info(); }, [this] { return io(); });
     _state = state::open;
     send(connection_open_ok{});
     broker().add_alarm_listener(this);

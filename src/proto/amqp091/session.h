@@ -116,6 +116,7 @@ public:
     size_t channel_count() const { return _channel_count; }
     // For the management API (registered with the vhost at connection.open).
     core::connection_info info();
+    core::io_counters io() const { return {_recv_oct, _recv_cnt, _send_oct, _send_cnt}; }
 
     // ---- used by channels ----
     std::string& out() { return _out; }

@@ -153,10 +153,7 @@ core::connection_info session::info() const {
     i.peer_address = std::string(peer);
     i.local_address = _local;
     i.connected_at_ms = _connected_at_ms;
-    i.recv_oct = _recv_oct;
-    i.recv_cnt = _recv_cnt;
-    i.send_oct = _send_oct;
-    i.send_cnt = _send_cnt;
+    i.io = io();
     // RabbitMQ's STOMP plugin works through one channel per connection: show one.
     core::channel_info ch;
     ch.number = 1;
@@ -396,7 +393,7 @@ status session::handle_connect(const frame& f) {
             force_close(reason);
             _vhost = nullptr;  // the vhost is going away; connection_closed() forgot us there
         },
-        [this] { return info(); });
+        [this] { return info(); }, [this] { return io(); });
     _broker.add_alarm_listener(this);
     _alarm_listening = true;
     _alarms = _broker.alarms();

@@ -119,6 +119,7 @@ public:
     const std::string& peer() const { return _peer; }
     // For the management API (registered with the vhost at CONNECT).
     core::connection_info info() const;
+    core::io_counters io() const { return {_recv_oct, _recv_cnt, _send_oct, _send_cnt}; }
     size_t subscription_count() const { return _subs.size(); }
 
     // Broker shutdown or an admin close: ERROR with this message, release everything at once;

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -290,12 +291,43 @@ def test_vhost_import_and_import_errors():
     assert api("POST", "/api/definitions", {}, user="mon", password="pw")[0] == 401
 
 
+def test_message_rates_are_sampled():
+    """*_details.rate as RabbitMQ shows them (collect_statistics_interval = 500 here): the
+    overview, a vhost, a queue and a connection while a publisher runs, 0.0 once it stops."""
+    assert api("PUT", "/api/queues/%2F/rates-q", {"durable": False})[0] == 201
+    conn = connect()
+    ch = conn.channel()
+    end = time.monotonic() + 1.6
+    sent = 0
+    while time.monotonic() < end:
+        for _ in range(20):
+            ch.basic_publish("", "rates-q", b"r")
+        sent += 20
+        time.sleep(0.01)
+    _, overview = api("GET", "/api/overview")
+    _, vhost = api("GET", "/api/vhosts/%2F")
+    q = queue("%2F", "rates-q")
+    _, conns = api("GET", "/api/connections")
+    assert overview["message_stats"]["publish_details"]["rate"] > 0, overview["message_stats"]
+    assert overview["queue_totals"]["messages_ready_details"]["rate"] > 0, overview["queue_totals"]
+    assert vhost["message_stats"]["publish_details"]["rate"] > 0, vhost
+    assert q["message_stats"]["publish_details"]["rate"] > 0, q["message_stats"]
+    assert q["messages_details"]["rate"] > 0, q
+    assert any(c["recv_oct_details"]["rate"] > 0 for c in conns), conns
+    conn.close()
+    time.sleep(1.5)  # three samples without traffic
+    q = queue("%2F", "rates-q")
+    assert q["message_stats"]["publish_details"]["rate"] == 0.0, q["message_stats"]
+    assert q["messages"] == sent, (q["messages"], sent)
+    assert api("DELETE", "/api/queues/%2F/rates-q")[0] == 204
+
+
 if __name__ == "__main__":
     if not os.path.exists(RABBITMQADMIN):
         print(f"FAIL: {RABBITMQADMIN} missing (scripts/deps.txt: apt rabbitmq-server)")
         sys.exit(1)
     code = 1
-    with broker() as b:
+    with broker(config_text="collect_statistics_interval = 500\n") as b:
         B["b"] = b
         try:
             run_tests([test_policies_apply_to_queues_and_rabbitmqadmin_manages_them,
@@ -304,7 +336,8 @@ if __name__ == "__main__":
                        test_parameters_are_rabbitmqs,
                        test_policies_survive_a_restart,
                        test_rabbitmq_definitions_import_and_export_back_equivalent,
-                       test_vhost_import_and_import_errors])
+                       test_vhost_import_and_import_errors,
+                       test_message_rates_are_sampled])
         except SystemExit as e:
             code = e.code
     sys.exit(code)
