@@ -381,8 +381,7 @@ response access_api::set_limit(const call& c, const auth::user&) {
             l.max_queues = value;
         else
             return bad_request(c.req, "unknown limit: " + limit);
-        v->set_limits(l);
-        if (_saver && !_saver->topology_changed(*v)) return save_failed(c.req);
+        if (!set_vhost_limits(*v, l)) return save_failed(c.req);
     } else {
         const auth::user* u = _auth.users.find(owner);
         if (!u) return not_found(c.req);

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "base/log.h"
+#include "core/topology_store.h"
+#include "core/vhost.h"
 
 namespace warren::mgmt {
 
@@ -171,6 +173,16 @@ json user_json(const auth::user& u) {
             {"hashing_algorithm", auth::algorithm_name(u.password.algorithm)},
             {"tags", u.tags},
             {"limits", limits}};
+}
+
+bool set_vhost_limits(core::vhost& vh, const core::vhost::limits& l) {
+    const auto before = vh.get_limits();
+    vh.set_limits(l);
+    if (vh.topology() && !vh.topology()->topology_changed(vh)) {
+        vh.set_limits(before);
+        return false;
+    }
+    return true;
 }
 
 // ---- AMQP field tables <-> JSON (RabbitMQ's rabbit_mgmt_format) ----

@@ -46,6 +46,10 @@ std::string str_field(const json& j, const char* key, std::string fallback = {})
 // A user as /api/users and definitions exports show it (name, password_hash,
 // hashing_algorithm, tags, limits).
 json user_json(const auth::user& u);
+// Sets a vhost's limits and saves them (the metadata log) before returning; a failed save puts
+// the old limits back and returns false (answer save_failed).
+bool set_vhost_limits(core::vhost& vh, const core::vhost::limits& l);
+
 // AMQP field tables and values as RabbitMQ's management API shows them (arguments, headers,
 // policy definitions).
 json table_json(const core::field_table& t);

@@ -392,6 +392,15 @@ bool management_api::sees_vhost(const auth::user& me, std::string_view vhost) co
     return is_monitor(me) || _auth.users.may_access(me.name, vhost);
 }
 
+bool management_api::importing(const call& c, const auth::user& me) const {
+    return c.req.find(import_marker) != c.req.end() && user_has(me, tag_level::administrator);
+}
+
+const core::access* management_api::acting(const call& c, const auth::user& me,
+                                           const auth::user_access& who) const {
+    return importing(c, me) ? nullptr : &who;
+}
+
 core::vhost* management_api::vhost_for(const call& c, const auth::user& me, response& out,
                                        bool read_only) {
     core::vhost* vh = _broker.find_vhost(c.param("vhost"));
@@ -399,6 +408,7 @@ core::vhost* management_api::vhost_for(const call& c, const auth::user& me, resp
         out = error_reply(c.req, http::status::not_found, "not_found", "vhost_not_found");
         return nullptr;
     }
+    if (importing(c, me)) return vh;  // definitions import: no vhost permission needed
     if (read_only ? !sees_vhost(me, vh->name()) : !_auth.users.may_access(me.name, vh->name())) {
         out = not_authorised(c.req, "User not authorised to access virtual host");
         return nullptr;
@@ -832,7 +842,7 @@ response management_api::put_exchange(const call& c, const auth::user& me) {
     d.args = std::move(*args);
     const bool existed = vh->find_exchange(d.name) != nullptr;
     auth::user_access who(_auth.users, me.name, vh->name());
-    auto r = vh->declare_exchange(d, &who);
+    auto r = vh->declare_exchange(d, acting(c, me, who));
     if (!r) return core_error(c.req, r.error());
     return no_content(c.req, existed ? http::status::no_content : http::status::created);
 }
@@ -1010,8 +1020,8 @@ response management_api::create_binding(const call& c, const auth::user& me) {
     std::string key = str_field(*body, "routing_key");
     if (auto bad = too_long(c.req, "routing_key", key)) return *bad;
     auth::user_access who(_auth.users, me.name, vh->name());
-    auto r = to_queue ? vh->bind_queue(dest, source, key, *args, 0, &who)
-                      : vh->bind_exchange(dest, source, key, *args, &who);
+    auto r = to_queue ? vh->bind_queue(dest, source, key, *args, 0, acting(c, me, who))
+                      : vh->bind_exchange(dest, source, key, *args, acting(c, me, who));
     if (!r) return core_error(c.req, r.error());
     // RabbitMQ answers 201 with the new binding's URL (its last segment the properties key).
     response res = no_content(c.req, http::status::created);
@@ -1180,7 +1190,7 @@ response management_api::put_queue(const call& c, const auth::user& me) {
     d.args = std::move(*args);
     const bool existed = vh->find_queue(d.name) != nullptr;
     auth::user_access who(_auth.users, me.name, vh->name());
-    auto r = vh->declare_queue(d, 0, &who);
+    auto r = vh->declare_queue(d, 0, acting(c, me, who));
     if (!r) return core_error(c.req, r.error());
     return no_content(c.req, existed ? http::status::no_content : http::status::created);
 }

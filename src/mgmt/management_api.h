@@ -36,6 +36,8 @@
 #include <vector>
 
 #include "auth/authority.h"
+#include "auth/user_access.h"
+#include "core/access.h"
 #include "core/broker.h"
 #include "mgmt/api_util.h"
 #include "mgmt/http_server.h"
@@ -105,6 +107,12 @@ private:
     response health_port(const call& c, const auth::user& me);
     response health_vhosts(const call& c, const auth::user& me);
 
+    // A call of a definitions import (definitions_import.h) by an administrator: like
+    // RabbitMQ's import, it declares without the user's vhost permissions.
+    bool importing(const call& c, const auth::user& me) const;
+    // Whose permissions a declare or bind checks: `who`, or none during an import.
+    const core::access* acting(const call& c, const auth::user& me,
+                               const auth::user_access& who) const;
     // The vhosts `me` may see (all for monitoring/administrator).
     bool sees_vhost(const auth::user& me, std::string_view vhost) const;
     // The vhost named by {vhost}, if it exists and `me` may use it (read_only: may see it);

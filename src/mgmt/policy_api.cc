@@ -284,13 +284,8 @@ response policy_api::put_parameter(const call& c, const auth::user& me) {
         (k == "max-connections" ? l.max_connections : l.max_queues) = val.get<int64_t>();
     }
     if (!unknown.empty()) return invalid("Unrecognised terms [" + unknown + "] in limits");
-    const auto before = vh->get_limits();
-    const bool created = before == core::vhost::limits{};
-    vh->set_limits(l);
-    if (vh->topology() && !vh->topology()->topology_changed(*vh)) {
-        vh->set_limits(before);
-        return save_failed(c.req);
-    }
+    const bool created = vh->get_limits() == core::vhost::limits{};
+    if (!set_vhost_limits(*vh, l)) return save_failed(c.req);
     WLOG_INFO("vhost limits of '{}' set", vh->name());
     return no_content(c.req, created ? http::status::created : http::status::no_content);
 }
@@ -311,12 +306,7 @@ response policy_api::delete_parameter(const call& c, const auth::user& me) {
         return not_found(c.req);
     if (!user_has(me, tag_level::administrator))
         return not_authorised(c.req, "Not administrator user");
-    const auto before = vh->get_limits();
-    vh->set_limits({});
-    if (vh->topology() && !vh->topology()->topology_changed(*vh)) {
-        vh->set_limits(before);
-        return save_failed(c.req);
-    }
+    if (!set_vhost_limits(*vh, {})) return save_failed(c.req);
     return no_content(c.req);
 }
 

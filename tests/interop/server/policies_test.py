@@ -286,6 +286,22 @@ def test_vhost_import_and_import_errors():
     assert api("GET", "/api/queues/%2F/ok-q")[0] == 200
     assert api("POST", "/api/definitions", raw=b"{nope")[0] == 400
     assert api("POST", "/api/definitions/missing", {})[0] == 404
+    # Like RabbitMQ's, an import needs no permissions in the vhosts it fills (an administrator
+    # with none imports a new vhost and its objects), and grants none.
+    assert api("PUT", "/api/users/imp-admin", {"password": "pw", "tags": "administrator"})[0] == 201
+    fresh = {"vhosts": [{"name": "fresh"}],
+             "queues": [{"name": "fq", "vhost": "fresh", "durable": True, "arguments": {}}],
+             "exchanges": [{"name": "fx", "vhost": "fresh", "type": "direct", "durable": True,
+                            "arguments": {}}],
+             "bindings": [{"source": "fx", "vhost": "fresh", "destination": "fq",
+                           "destination_type": "queue", "routing_key": "k", "arguments": {}}]}
+    assert api("POST", "/api/definitions", fresh, user="imp-admin", password="pw")[0] == 204
+    assert queue("fresh", "fq")["durable"] is True
+    assert [p for p in api("GET", "/api/permissions")[1] if p["vhost"] == "fresh"] == []
+    # The marker header gives nothing to a caller that is not an administrator's import.
+    code, _ = api("PUT", "/api/queues/fresh/sneaky", {"durable": False},
+                  headers={"x-warren-definitions-import": "1"}, user="pm", password="pw")
+    assert code == 401, code
     # Administrator only.
     assert api("PUT", "/api/users/mon", {"password": "pw", "tags": "monitoring"})[0] == 201
     assert api("POST", "/api/definitions", {}, user="mon", password="pw")[0] == 401
