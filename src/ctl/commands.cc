@@ -195,8 +195,8 @@ int set_permissions(context& c, const command_spec&) {
 }
 
 int clear_permissions(context& c, const command_spec&) {
-    banner(c, fmt::format("Clearing permissions for user {} in vhost {} ...",
-                          quoted(c.inv.args[0]), quoted(c.inv.vhost)));
+    banner(c, fmt::format("Clearing permissions for user {} in vhost {} ...", quoted(c.inv.args[0]),
+                          quoted(c.inv.vhost)));
     // The API answers 204 for a user that does not exist; rabbitmqctl says no_such_user (67).
     auto user = call(c, "GET", expand("/api/users/{0}", c.inv, true), {}, exit_code::no_user);
     if (!user) return user.error();
