@@ -84,6 +84,9 @@ basic_result<http_reply, int> check(context& c, http_result r, std::string_view 
     if (!r) return fail(c, r.error().code, r.error().text);
     if (r->status >= 200 && r->status < 300) return std::move(*r);
     int code = exit_for_status(r->status, not_found_code);
+    // Every command that can exit 67 names the user first.
+    if (code == exit_code::no_user && !c.inv.args.empty())
+        return fail(c, code, fmt::format("no such user: {}", c.inv.args[0]));
     std::string what = code == exit_code::no_perm
                            ? fmt::format("not authorised as '{}': {}", c.inv.ep.user, reason_of(*r))
                            : reason_of(*r);

@@ -154,7 +154,9 @@ TEST(commands, LoginFailureNamesTheUserAndTheReason) {
 
 TEST(commands, UserCommandsExit67ForAMissingUser) {
     fake_http http;
-    EXPECT_EQ(run(http, cmd("delete_user", {"ghost"})).code, exit_code::no_user);
+    auto r = run(http, cmd("delete_user", {"ghost"}));
+    EXPECT_EQ(r.code, exit_code::no_user);
+    EXPECT_EQ(r.err, "Error: no such user: ghost\n");
     EXPECT_EQ(run(http, cmd("change_password", {"ghost", "pw"})).code, exit_code::no_user);
     EXPECT_EQ(run(http, cmd("set_user_tags", {"ghost", "x"})).code, exit_code::no_user);
     // The API deletes a missing user's permissions with 204: warrenctl asks for the user first.

@@ -294,7 +294,11 @@ def test_export_definitions():
 
 def test_import_definitions():
     """Needs POST /api/definitions."""
-    defs = {"users": [{"name": "ctl-imported", "password_hash": "", "tags": ["management"]}],
+    exported = json.loads(ok("export_definitions", "-"))
+    guest = [u for u in exported["users"] if u["name"] == "guest"][0]
+    defs = {"users": [{"name": "ctl-imported", "password_hash": guest["password_hash"],
+                       "hashing_algorithm": guest["hashing_algorithm"],
+                       "tags": ["management"]}],
             "vhosts": [{"name": "ctl-imp-vh"}],
             "permissions": [{"user": "ctl-imported", "vhost": "ctl-imp-vh", "configure": ".*",
                              "write": ".*", "read": ".*"}],
@@ -310,6 +314,9 @@ def test_import_definitions():
     assert ["ctl-imp-vh"] in table(ok("-q", "list_vhosts"))
     assert ["ctl-imported", "[management]"] in table(ok("-q", "list_users"))
     assert ["ctl-imp-q", "0"] in table(ok("-q", "list_queues", "-p", "ctl-imp-vh"))
+    # The imported hash is guest's: the new user logs in with guest's password.
+    ok("-p", "ctl-imp-vh", "list_queues", user="ctl-imported", password="guest")
+    expect(65, "import_definitions", "-", stdin="not json")
     ok("delete_vhost", "ctl-imp-vh")
     ok("delete_user", "ctl-imported")
     ok("import_definitions", "-", stdin=json.dumps({"vhosts": [{"name": "ctl-imp-2"}]}))
