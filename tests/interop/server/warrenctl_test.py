@@ -418,13 +418,22 @@ def test_environment_variables_choose_the_broker():
     assert p.returncode == 77, (p.returncode, p.stderr)
 
 
-def test_node_down_exits_69_and_await_startup_75():
+def test_node_down_exits_69_silent_node_75_and_await_startup_75():
     dead = free_port()
     for args in (("status",), ("list_queues",), ("ping",), ("check_alarms",),
                  ("add_user", "a", "b")):
         rc, out, err = ctl(*args, port=dead)
         assert rc == 69, (args, rc, out, err)
         assert "cannot connect" in err, err
+    # A listener that accepts and never answers: the request times out, 75 (EX_TEMPFAIL).
+    import socket
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        t0 = time.monotonic()
+        rc, out, err = ctl("--timeout", "1", "status", port=silent.getsockname()[1])
+        assert rc == 75 and "no reply" in err, (rc, out, err)
+        assert time.monotonic() - t0 < 10
     t0 = time.monotonic()
     rc, out, err = ctl("await_startup", "--timeout", "1.5", port=dead)
     took = time.monotonic() - t0
@@ -473,7 +482,7 @@ if __name__ == "__main__":
               test_import_definitions, test_policies, test_status_ping_and_health_checks,
               test_login_and_tag_failures_exit_77, test_usage_errors_exit_64,
               test_environment_variables_choose_the_broker]
-    alone = [test_node_down_exits_69_and_await_startup_75,
+    alone = [test_node_down_exits_69_silent_node_75_and_await_startup_75,
              test_await_startup_waits_for_a_starting_node, test_https_with_cacert_and_insecure]
     code = 1
     with broker() as b:
