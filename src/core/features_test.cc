@@ -597,7 +597,10 @@ policy make_policy(std::string name, std::string pattern, std::string apply_to, 
 TEST_F(features, policy_validation) {
     auto bad = [&](field_table def, std::string apply = "queues", std::string pattern = ".*") {
         auto r = vh.set_policy(make_policy("p", pattern, apply, 0, std::move(def)));
-        if (r) return std::string("ok");
+        if (r) {
+            (void)vh.clear_policy("p");
+            return std::string("ok");
+        }
         EXPECT_EQ(r.error().code, reply_code::precondition_failed);
         return r.error().text;
     };
@@ -606,12 +609,57 @@ TEST_F(features, policy_validation) {
     EXPECT_EQ(bad({{"expires", int64_t{0}}}), pre + "0 is not a valid queue expiry");
     EXPECT_EQ(bad({{"max-length", "x"}}), pre + "<<\"x\">> is not a valid maximum length");
     EXPECT_EQ(bad({{"overflow", "nope"}}), pre + "<<\"nope\">> is not a valid overflow value");
-    EXPECT_EQ(bad({{"max-priority", int64_t{5}}}),
-              pre + "[<<\"max-priority\">>] are not recognised policy settings");
+    EXPECT_EQ(bad({{"max-priority", int64_t{5}}, {"foo", "x"}}),
+              pre +
+                  "[{<<\"foo\">>,<<\"x\">>},{<<\"max-priority\">>,5}] are not recognised "
+                  "policy settings");
     EXPECT_EQ(bad({}, "everything"),
-              pre + "\"everything\" is not a valid apply-to value (queues, exchanges, all)");
-    EXPECT_EQ(bad({}, "all", "("), pre + "\"(\" is not a valid regular expression");
+              pre + "apply-to 'everything' unrecognised; should be 'queues', 'exchanges' or 'all'");
+    EXPECT_TRUE(bad({}, "all", "(")
+                    .starts_with(pre + "pattern should be regular expression but is invalid: "));
+    EXPECT_EQ(bad({}), pre + "no policy provided");
+    // RabbitMQ 3.10's other keys are accepted (no effect in Warren), with their own checks.
+    EXPECT_EQ(bad({{"queue-mode", "lazy"}, {"ha-mode", "all"}, {"max-age", "7D"}}), "ok");
+    EXPECT_EQ(bad({{"queue-mode", "eager"}}),
+              pre + "<<\"eager\">> is not a valid queue-mode value");
+    EXPECT_EQ(bad({{"max-age", "7 days"}}), pre + "<<\"7 days\">> is not a valid max age");
+    EXPECT_EQ(bad({{"ha-mode", "exactly"}}),
+              pre + "ha-mode=\"exactly\" takes an integer, none given");
     EXPECT_TRUE(vh.policies().empty());
+}
+
+TEST_F(features, operator_policy_takes_the_lower_value_and_only_its_keys) {
+    auto q = declare("op.q", {{"x-max-length", int64_t{50}}});
+    ASSERT_TRUE(
+        vh.set_policy(make_policy("p", "^op\\.", "queues", 0,
+                                  {{"max-length", int64_t{20}}, {"dead-letter-exchange", "dlx"}})));
+    EXPECT_EQ(q->features().max_length, 20u);
+    // Operator policies take only the size/TTL keys (RabbitMQ's operator_policy_validator).
+    auto r =
+        vh.set_operator_policy(make_policy("cap", ".*", "queues", 0, {{"overflow", "drop-head"}}));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().text,
+              "Validation failed\n\n[{<<\"overflow\">>,<<\"drop-head\">>}] are not "
+              "recognised policy settings");
+    ASSERT_TRUE(vh.set_operator_policy(make_policy(
+        "cap", ".*", "queues", 0, {{"max-length", int64_t{5}}, {"message-ttl", int64_t{1000}}})));
+    EXPECT_EQ(q->features().max_length, 5u);  // min(argument 50, policy 20, operator 5)
+    EXPECT_EQ(q->features().message_ttl, 1000u);
+    EXPECT_EQ(q->operator_policy_name(), "cap");
+    const field_table eff =
+        effective_definition(vh.policy_rules().find("p"), vh.operator_policy_rules().find("cap"));
+    ASSERT_NE(find(eff, "max-length"), nullptr);
+    EXPECT_EQ(find(eff, "max-length")->as_int(), 5);
+    EXPECT_EQ(*find(eff, "dead-letter-exchange")->as_string(), "dlx");
+    EXPECT_EQ(find(eff, "message-ttl")->as_int(), 1000);
+    // A higher operator value does not raise the policy's.
+    ASSERT_TRUE(vh.set_operator_policy(
+        make_policy("cap", ".*", "queues", 0, {{"max-length", int64_t{99}}})));
+    EXPECT_EQ(q->features().max_length, 20u);
+    EXPECT_FALSE(q->features().message_ttl.has_value());
+    ASSERT_TRUE(vh.clear_operator_policy("cap").value());
+    EXPECT_EQ(q->operator_policy_name(), "");
+    EXPECT_TRUE(vh.operator_policies().empty());
 }
 
 TEST_F(features, policy_applies_to_existing_and_new_queues_highest_priority_wins) {
@@ -635,11 +683,12 @@ TEST_F(features, policy_applies_to_existing_and_new_queues_highest_priority_wins
     now += 100;
     vh.tick(now);
     EXPECT_EQ(b->message_count(), 0u);  // expired by the policy's TTL
-    ASSERT_TRUE(vh.clear_policy("high"));
+    ASSERT_TRUE(vh.clear_policy("high").value());
     EXPECT_EQ(a->policy_name(), "low");
-    EXPECT_FALSE(vh.clear_policy("high"));
+    EXPECT_FALSE(vh.clear_policy("high").value());
     // apply-to exchanges does not touch queues.
-    ASSERT_TRUE(vh.set_policy(make_policy("low", "^orders\\.", "exchanges", 1, {})));
+    ASSERT_TRUE(vh.set_policy(
+        make_policy("low", "^orders\\.", "exchanges", 1, {{"alternate-exchange", "ae"}})));
     EXPECT_EQ(a->policy_name(), "");
     EXPECT_EQ(a->features().max_length, std::nullopt);
 }
@@ -692,7 +741,7 @@ TEST_F(features, policy_alternate_exchange_argument_wins) {
     EXPECT_EQ(*vh.publish("y", m), 1u);
     EXPECT_EQ(q1->message_count(), 1u);  // x: the policy's AE
     EXPECT_EQ(q2->message_count(), 1u);  // y: its own argument wins
-    ASSERT_TRUE(vh.clear_policy("ae"));
+    ASSERT_TRUE(vh.clear_policy("ae").value());
     EXPECT_EQ(*vh.publish("x", m), 0u);
 }
 

@@ -16,28 +16,113 @@ std::string show(const field_value& v) {
     return "<invalid>";
 }
 
+// How a key's value is checked (RabbitMQ's rabbit_policies and rabbit_mirror_queue_misc).
+enum class value_rule { integer, string, one_of, max_age, any };
+
 struct key_rule {
     std::string_view key;
-    bool queue;       // applies to queues (else exchanges)
-    int64_t min_int;  // integer keys: smallest allowed; -1: a string key
-    std::string_view what;
+    bool queue;                    // applies to queues (else exchanges)
+    value_rule rule;               //
+    int64_t min_int;               // integer keys: the smallest allowed value
+    std::string_view what;         // "... is not a valid <what>"
+    std::string_view values = {};  // one_of: the allowed strings, '|'-separated
+    bool op = false;               // also an operator-policy key
+    bool effect = true;            // false: accepted for compatibility, no effect in Warren
 };
 constexpr key_rule k_rules[] = {
-    {"message-ttl", true, 0, "message TTL"},
-    {"expires", true, 1, "queue expiry"},
-    {"max-length", true, 0, "maximum length"},
-    {"max-length-bytes", true, 0, "maximum length in bytes"},
-    {"delivery-limit", true, 0, "delivery limit"},
-    {"overflow", true, -1, "overflow value"},
-    {"dead-letter-exchange", true, -1, "dead letter exchange name"},
-    {"dead-letter-routing-key", true, -1, "dead letter routing key"},
-    {"alternate-exchange", false, -1, "alternate exchange name"},
+    {"message-ttl", true, value_rule::integer, 0, "message TTL", {}, true},
+    {"expires", true, value_rule::integer, 1, "queue expiry", {}, true},
+    {"max-length", true, value_rule::integer, 0, "maximum length", {}, true},
+    {"max-length-bytes", true, value_rule::integer, 0, "maximum length in bytes", {}, true},
+    {"delivery-limit", true, value_rule::integer, 0, "delivery limit", {}, true},
+    {"overflow", true, value_rule::one_of, 0, "overflow value",
+     "drop-head|reject-publish|reject-publish-dlx"},
+    {"dead-letter-exchange", true, value_rule::string, 0, "dead letter exchange name"},
+    {"dead-letter-routing-key", true, value_rule::string, 0, "dead letter routing key"},
+    {"alternate-exchange", false, value_rule::string, 0, "alternate exchange name"},
+    // Accepted, no effect (see policy.h).
+    {"max-in-memory-length",
+     true,
+     value_rule::integer,
+     0,
+     "maximum memory in bytes",
+     {},
+     true,
+     false},
+    {"max-in-memory-bytes",
+     true,
+     value_rule::integer,
+     0,
+     "maximum memory in bytes",
+     {},
+     true,
+     false},
+    {"queue-mode", true, value_rule::one_of, 0, "queue-mode value", "default|lazy", false, false},
+    {"queue-version", true, value_rule::integer, 1, "queue version", {}, false, false},
+    {"max-age", true, value_rule::max_age, 0, "max age", {}, false, false},
+    {"max-segment-size", true, value_rule::integer, 0, "segment size", {}, false, false},
+    {"queue-leader-locator", true, value_rule::one_of, 0, "queue leader locator value",
+     "client-local|random|least-leaders", false, false},
+    {"initial-cluster-size", true, value_rule::integer, 0, "cluster size", {}, false, false},
+    {"queue-master-locator", true, value_rule::one_of, 0, "queue master locator value",
+     "min-masters|client-local|random", false, false},
+    {"ha-mode", true, value_rule::one_of, 0, "ha-mode value", "all|exactly|nodes", false, false},
+    {"ha-params", true, value_rule::any, 0, "ha-params value", {}, false, false},
+    {"ha-sync-mode", true, value_rule::one_of, 0, "ha-sync-mode value", "manual|automatic", false,
+     false},
+    {"ha-sync-batch-size",
+     true,
+     value_rule::integer,
+     1,
+     "ha-sync-batch-size value",
+     {},
+     false,
+     false},
+    {"ha-promote-on-shutdown", true, value_rule::one_of, 0, "ha-promote-on-shutdown value",
+     "always|when-synced", false, false},
+    {"ha-promote-on-failure", true, value_rule::one_of, 0, "ha-promote-on-failure value",
+     "always|when-synced", false, false},
 };
 
 const key_rule* rule_for(std::string_view key) {
     for (auto& r : k_rules)
         if (r.key == key) return &r;
     return nullptr;
+}
+
+bool one_of(std::string_view values, std::string_view s) {
+    while (!values.empty()) {
+        size_t bar = values.find('|');
+        if (values.substr(0, bar) == s) return true;
+        if (bar == std::string_view::npos) break;
+        values.remove_prefix(bar + 1);
+    }
+    return false;
+}
+
+// rabbit_amqqueue:check_max_age: digits then one of Y M D h m s.
+bool valid_max_age(const std::string& s) {
+    if (s.size() < 2 || std::string_view("YMDhms").find(s.back()) == std::string_view::npos)
+        return false;
+    return std::all_of(s.begin(), s.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool valid_value(const key_rule& r, const field_value& v) {
+    switch (r.rule) {
+        case value_rule::integer: {
+            auto i = v.as_int();
+            return i && *i >= r.min_int && *i <= 4294967295LL;
+        }
+        case value_rule::string:
+            return v.as_string() != nullptr;
+        case value_rule::one_of:
+            return v.as_string() && one_of(r.values, *v.as_string());
+        case value_rule::max_age:
+            return v.as_string() && valid_max_age(*v.as_string());
+        case value_rule::any:
+            return true;
+    }
+    return false;
 }
 
 bool applies_to_queues(const std::string& a) {
@@ -62,41 +147,45 @@ const std::string* str_of(const field_table& t, std::string_view key) {
 
 }  // namespace
 
-result<void> validate_policy(const policy& p) {
+result<void> validate_policy(const policy& p, policy_kind kind) {
     auto invalid = [&](std::string why) {
         return error{reply_code::precondition_failed, "Validation failed\n\n" + why,
                      "policy '" + p.name + "'"};
     };
     if (p.name.empty()) return invalid("policy name is empty");
     if (!applies_to_queues(p.apply_to) && !applies_to_exchanges(p.apply_to))
-        return invalid("\"" + p.apply_to +
-                       "\" is not a valid apply-to value (queues, exchanges, all)");
+        return invalid("apply-to '" + p.apply_to +
+                       "' unrecognised; should be 'queues', 'exchanges' or 'all'");
     try {  // std::regex reports a bad pattern only by throwing (policies are config, not data)
         std::regex re(p.pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error&) {
-        return invalid("\"" + p.pattern + "\" is not a valid regular expression");
+    } catch (const std::regex_error& e) {
+        return invalid("pattern should be regular expression but is invalid: " +
+                       std::string(e.what()));
     }
-    std::vector<std::string> unknown;
+    if (p.definition.empty()) return invalid("no policy provided");
+    // Unknown keys are listed as RabbitMQ lists them: [{<<"key">>,value},...], sorted.
+    std::vector<std::pair<std::string, std::string>> unknown;
     for (auto& [k, v] : p.definition) {
         const key_rule* r = rule_for(k);
-        if (!r) {
-            unknown.push_back("<<\"" + k + "\">>");
+        if (!r || (kind == policy_kind::operator_policy && !r->op)) {
+            unknown.emplace_back(k, show(v));
             continue;
         }
-        bool ok = false;
-        if (r->min_int >= 0) {
-            auto i = v.as_int();
-            ok = i && *i >= r->min_int && *i <= 4294967295LL;
-        } else if (auto* s = v.as_string()) {
-            ok = k != "overflow" || *s == "drop-head" || *s == "reject-publish" ||
-                 *s == "reject-publish-dlx";
-        }
-        if (!ok) return invalid(show(v) + " is not a valid " + std::string(r->what));
+        if (!valid_value(*r, v))
+            return invalid(show(v) + " is not a valid " + std::string(r->what));
     }
     if (!unknown.empty()) {
+        std::sort(unknown.begin(), unknown.end());
         std::string list;
-        for (auto& u : unknown) list += (list.empty() ? "" : ",") + u;
+        for (auto& [k, v] : unknown)
+            list += (list.empty() ? "{<<\"" : ",{<<\"") + k + "\">>," + v + "}";
         return invalid("[" + list + "] are not recognised policy settings");
+    }
+    // Classic mirroring's own rule (rabbit_mirror_queue_misc): "exactly" needs a count.
+    if (auto* mode = find(p.definition, "ha-mode"); mode && mode->as_string()) {
+        auto* params = find(p.definition, "ha-params");
+        if (*mode->as_string() == "exactly" && (!params || !params->as_int()))
+            return invalid("ha-mode=\"exactly\" takes an integer, none given");
     }
     return {};
 }
@@ -127,12 +216,27 @@ void merge_policy(queue_features& f, const field_table& args, const field_table&
     }
 }
 
+field_table effective_definition(const policy* p, const policy* op) {
+    field_table out = p ? p->definition : field_table{};
+    if (!op) return out;
+    for (auto& [k, v] : op->definition) {
+        auto mine = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == k; });
+        if (mine == out.end()) {
+            out.emplace_back(k, v);
+            continue;
+        }
+        auto a = mine->second.as_int(), b = v.as_int();
+        if (a && b && *b < *a) mine->second = v;
+    }
+    return out;
+}
+
 struct policy_set::pattern {
     std::regex re;
 };
 
 result<void> policy_set::set(policy p) {
-    if (auto r = validate_policy(p); !r) return r;
+    if (auto r = validate_policy(p, _kind); !r) return r;
     item it{
         p, std::make_shared<const pattern>(pattern{std::regex(p.pattern, std::regex::ECMAScript)})};
     auto same = std::find_if(_items.begin(), _items.end(),
@@ -142,6 +246,12 @@ result<void> policy_set::set(policy p) {
     else
         _items.push_back(std::move(it));
     return {};
+}
+
+const policy* policy_set::find(std::string_view name) const {
+    for (auto& i : _items)
+        if (i.p.name == name) return &i.p;
+    return nullptr;
 }
 
 bool policy_set::clear(std::string_view name) {

@@ -211,6 +211,7 @@ void queue::page_in_done(std::vector<std::pair<uint8_t, uint64_t>> keys,
         }
         e.msg = std::move(r.msg);
         --_paged;
+        _paged_bytes -= e.size;
         _mem_bytes += mem_cost(e);
     }
     dispatch();
@@ -274,18 +275,22 @@ size_t queue::trim_to_max_length() {
 
 void queue::forget_ready(const ready_entry& e) {
     _ready_bytes -= e.size;
-    if (e.msg)
+    if (e.msg) {
         _mem_bytes -= mem_cost(e);
-    else
+    } else {
         --_paged;
+        _paged_bytes -= e.size;
+    }
 }
 
 void queue::insert_ready(ready_entry e) {
     _ready_bytes += e.size;
-    if (e.msg)
+    if (e.msg) {
         _mem_bytes += mem_cost(e);
-    else
+    } else {
         ++_paged;
+        _paged_bytes += e.size;
+    }
     if (e.expires_at) _expiry.emplace(e.expires_at, e.priority, e.seq);
     if (_ready.empty() || before(_ready.back(), e.priority, e.seq)) {
         _ready.push_back(std::move(e));
@@ -357,12 +362,14 @@ std::optional<uint64_t> queue::next_expiry() const {
     return std::get<0>(*_expiry.begin());
 }
 
-void queue::apply_policy(const policy* p) {
+void queue::apply_policy(const policy* p, const policy* op) {
     const bool had_expires = _features.expires.has_value();
     queue_features f = queue_features::parse(_decl.args);
     if (p) merge_policy(f, _decl.args, p->definition);
+    if (op) merge_policy(f, _decl.args, op->definition);  // its keys all take the lower value
     _features = std::move(f);
     _policy = p ? p->name : std::string();
+    _operator_policy = op ? op->name : std::string();
     if (_features.expires && !had_expires) _last_used = now();
     if (_deleted) return;
     if (trim_to_max_length() && _vhost) _vhost->drain_dead_letters();
@@ -691,6 +698,7 @@ size_t queue::purge() {
     _ready_bytes = 0;
     _mem_bytes = 0;
     _paged = 0;
+    _paged_bytes = 0;
     _expiry.clear();
     _stats.purged += n;
     return n;
@@ -714,6 +722,7 @@ size_t queue::mark_deleted() {
     _ready_bytes = 0;
     _mem_bytes = 0;
     _paged = 0;
+    _paged_bytes = 0;
     _expiry.clear();
     _unacked = seq_map<unacked_entry>{};
     std::vector<consumer*> cancelled;

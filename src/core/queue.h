@@ -147,8 +147,10 @@ public:
     const queue_features& features() const { return _features; }
     // Policies: recomputes the features from the x-arguments and this policy (null: none),
     // with RabbitMQ's precedence (core/policy.h); enforces a new length limit at once.
-    void apply_policy(const policy* p);
+    // `op`: the operator policy in effect (null: none); each of its keys lowers the value.
+    void apply_policy(const policy* p, const policy* op = nullptr);
     const std::string& policy_name() const { return _policy; }  // "" = none
+    const std::string& operator_policy_name() const { return _operator_policy; }
     // Store id (0 until a topology store is attached) and whether this queue's persistent
     // messages are written (durable, not exclusive: exclusive queues die with the broker).
     uint64_t store_id() const { return _decl.store_id; }
@@ -156,7 +158,8 @@ public:
     // Memory held by ready messages kept in memory: bodies plus a per-message allowance for the
     // message object and its properties (what queue_memory_limit bounds).
     uint64_t memory_bytes() const { return _mem_bytes; }
-    size_t paged_out() const { return _paged; }  // ready messages only on disk
+    size_t paged_out() const { return _paged; }                // ready messages only on disk
+    uint64_t paged_out_bytes() const { return _paged_bytes; }  // their bytes
 
     // ---- time (TTL, x-expires) ----
     // Drops (dead-letters) every ready message whose TTL has run out by now_ms, wherever it sits.
@@ -268,8 +271,9 @@ private:
     bool _dispatch_again = false;
     uint64_t _next_seq = 1;
     uint64_t _ready_bytes = 0;
-    uint64_t _mem_bytes = 0;  // memory_bytes()
-    size_t _paged = 0;        // ready messages paged out
+    uint64_t _mem_bytes = 0;    // memory_bytes()
+    size_t _paged = 0;          // ready messages paged out
+    uint64_t _paged_bytes = 0;  // bytes of the _paged entries
     // Async page-in: batches in flight, and the last entry (priority, seq) asked for, so the
     // next batch is read ahead once the head gets near it.
     uint32_t _reads_in_flight = 0;
@@ -281,7 +285,8 @@ private:
     uint64_t _fresh_seq = 0;  // exempt from the expiry check while its enqueue dispatches
     uint64_t _last_used = 0;
     std::vector<inbound_binding> _inbound;
-    std::string _policy;  // name of the policy in effect
+    std::string _policy;           // name of the policy in effect
+    std::string _operator_policy;  // name of the operator policy in effect
 };
 
 }  // namespace warren::core

@@ -393,7 +393,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
     nd.passive = false;
     if (_storage.topology && nd.store_id == 0) nd.store_id = _storage.topology->next_queue_id();
     auto q = std::make_shared<queue>(std::move(nd), this, owner);
-    if (!_policies.empty()) q->apply_policy(_policies.match_queue(name));
+    if (!_policies.empty() || !_operator_policies.empty()) apply_policy(*q);
     _queues.emplace(name, q);
     if (q->keeps_persistent() && !durable_changed()) {
         _queues.erase(name);
@@ -755,17 +755,50 @@ uint64_t vhost::wall_ms() const {
     return _wall ? _wall() * 1000 : system_wall_ms();
 }
 
-result<void> vhost::set_policy(policy p) {
-    auto r = _policies.set(std::move(p));
-    if (!r) return r;
+result<void> vhost::set_in(policy_set& set, policy p) {
+    std::optional<policy> before;
+    if (const policy* old = set.find(p.name)) before = *old;
+    const std::string name = p.name;
+    if (auto r = set.set(std::move(p)); !r) return r;
+    if (!durable_changed()) {
+        if (before)
+            (void)set.set(std::move(*before));
+        else
+            set.clear(name);
+        return topology_error();
+    }
     apply_policies();
     return {};
 }
 
-bool vhost::clear_policy(std::string_view name) {
-    if (!_policies.clear(name)) return false;
+result<bool> vhost::clear_in(policy_set& set, std::string_view name) {
+    const policy* old = set.find(name);
+    if (!old) return false;
+    policy before = *old;
+    set.clear(name);
+    if (!durable_changed()) {
+        (void)set.set(std::move(before));
+        return topology_error();
+    }
     apply_policies();
     return true;
+}
+
+result<void> vhost::set_policy(policy p) {
+    return set_in(_policies, std::move(p));
+}
+result<bool> vhost::clear_policy(std::string_view name) {
+    return clear_in(_policies, name);
+}
+result<void> vhost::set_operator_policy(policy p) {
+    return set_in(_operator_policies, std::move(p));
+}
+result<bool> vhost::clear_operator_policy(std::string_view name) {
+    return clear_in(_operator_policies, name);
+}
+
+void vhost::apply_policy(queue& q) const {
+    q.apply_policy(_policies.match_queue(q.name()), _operator_policies.match_queue(q.name()));
 }
 
 void vhost::apply_policy(exchange* x) {
@@ -782,7 +815,7 @@ void vhost::apply_policies() {
     std::vector<queue_ptr> qs;
     for (auto& [n, q] : _queues) qs.push_back(q);
     for (auto& q : qs)
-        if (!q->deleted()) q->apply_policy(_policies.match_queue(q->name()));
+        if (!q->deleted()) apply_policy(*q);
     for (auto& [n, x] : _exchanges) apply_policy(x.get());
     drain_dead_letters();
 }

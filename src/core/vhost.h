@@ -195,9 +195,18 @@ public:
     // ---- policies (core/policy.h) ----
     // Adds or replaces a policy by name and re-applies policies to every queue and exchange.
     // 406 PRECONDITION_FAILED "Validation failed ..." if the policy is invalid.
+    // Durable: saved through the topology store before returning (a failed save undoes the
+    // change and returns topology_error(), 541).
     result<void> set_policy(policy p);
-    bool clear_policy(std::string_view name);  // false if there was none
+    // false if there was none (nullopt) or the save failed (error).
+    result<bool> clear_policy(std::string_view name);
     std::vector<policy> policies() const { return _policies.list(); }
+    const policy_set& policy_rules() const { return _policies; }
+    // Operator policies: the same, with operator-policy validation (policy.h).
+    result<void> set_operator_policy(policy p);
+    result<bool> clear_operator_policy(std::string_view name);
+    std::vector<policy> operator_policies() const { return _operator_policies.list(); }
+    const policy_set& operator_policy_rules() const { return _operator_policies; }
 
     // x-delayed-message exchanges: routes the held messages that are due (tick() does it too;
     // the server's timer calls it alone when a message falls due between ticks), and the
@@ -223,6 +232,9 @@ public:
 private:
     size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
     void apply_policies();                        // re-evaluates every queue and exchange
+    void apply_policy(queue& q) const;
+    result<void> set_in(policy_set& set, policy p);
+    result<bool> clear_in(policy_set& set, std::string_view name);
     void apply_policy(exchange* x);
     void delete_exchange_now(exchange* x);
     // Removes one binding source -> dest, keeping inbound lists consistent; auto-deletes the
@@ -249,6 +261,7 @@ private:
     delayed_holds _delayed{*this};  // x-delayed-message: held messages by due time
     router _router{*this};          // every publish, dead letter and released hold
     policy_set _policies;
+    policy_set _operator_policies{policy_kind::operator_policy};
     totals _totals;
     bool _draining = false;
     storage _storage;

@@ -23,6 +23,22 @@ uint64_t replay_topology(core::broker& b, const store::topology& t) {
     } set_limits{b, t};
     for (auto& vd : t.vhosts) {
         core::vhost* vh = b.add_vhost(vd.name);
+        // Policies first: each queue and exchange declared below picks its own at once.
+        auto restore = [&](const store::policy_def& p, bool op) {
+            auto def = store::parse_policy_definition(p.definition);
+            core::result<void> r;
+            if (!def) {
+                r = core::error{core::reply_code::internal_error, def.error().text};
+            } else {
+                core::policy cp{p.name, p.pattern, p.apply_to, p.priority, std::move(*def)};
+                r = op ? vh->set_operator_policy(std::move(cp)) : vh->set_policy(std::move(cp));
+            }
+            if (!r)
+                WLOG_WARN("recovery: {}policy '{}' in vhost '{}' not restored: {}",
+                          op ? "operator " : "", p.name, vd.name, r.error().text);
+        };
+        for (auto& p : vd.policies) restore(p, false);
+        for (auto& p : vd.operator_policies) restore(p, true);
         if (vd.delayed_store_id) {
             vh->set_delayed_store_id(vd.delayed_store_id);
             next_id = std::max(next_id, vd.delayed_store_id + 1);

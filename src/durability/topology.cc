@@ -63,6 +63,10 @@ void diff_vhost(const store::vhost_def& before, const store::vhost_def& after,
             change::op::delete_exchange, &change::exchange);
     by_name(before.queues, after.queues, change::op::put_queue, change::op::delete_queue,
             &change::queue);
+    by_name(before.policies, after.policies, change::op::put_policy, change::op::delete_policy,
+            &change::policy);
+    by_name(before.operator_policies, after.operator_policies, change::op::put_operator_policy,
+            change::op::delete_operator_policy, &change::policy);
     // Bindings: sorted by (source, destination, kind, key); equal keys differ by arguments.
     std::vector<bool> kept(before.bindings.size(), false);
     size_t i = 0;
@@ -91,6 +95,8 @@ void sort_vhost(store::vhost_def& vd) {
     std::sort(vd.exchanges.begin(), vd.exchanges.end(),
               [](auto& a, auto& b) { return a.name < b.name; });
     std::sort(vd.queues.begin(), vd.queues.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    for (auto* ps : {&vd.policies, &vd.operator_policies})
+        std::sort(ps->begin(), ps->end(), [](auto& a, auto& b) { return a.name < b.name; });
     std::stable_sort(vd.bindings.begin(), vd.bindings.end(),
                      [](auto& a, auto& b) { return binding_key(a) < binding_key(b); });
 }
@@ -129,6 +135,12 @@ store::vhost_def topology_saver::capture(const core::vhost& vh) const {
         vd.queues.push_back(
             store::queue_def{q->name(), q->store_id(), q->auto_delete(), q->args()});
     }
+    auto policy_def = [](const core::policy& p) {
+        return store::policy_def{p.name, p.pattern, p.apply_to, p.priority,
+                                 store::policy_definition_json(p.definition)};
+    };
+    for (const auto& p : vh.policies()) vd.policies.push_back(policy_def(p));
+    for (const auto& p : vh.operator_policies()) vd.operator_policies.push_back(policy_def(p));
     sort_vhost(vd);  // deterministic: an unchanged vhost diffs to nothing
     return vd;
 }

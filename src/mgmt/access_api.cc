@@ -59,12 +59,7 @@ access_api::access_api(core::broker& b, auth::authority& a, durability::topology
 
 void access_api::add(http_server& http, const char* method, const char* pattern, tag_level level,
                      handler_fn fn) {
-    http.routes().add(method, pattern, [this, level, fn](const call& c) {
-        response denied;
-        const auth::user* me = _login.check(c, denied, level);
-        if (!me) return denied;
-        return (this->*fn)(c, *me);
-    });
+    add_route(http, _login, this, method, pattern, level, fn);
 }
 
 void access_api::install(http_server& http) {
@@ -218,9 +213,18 @@ response access_api::get_vhost(const call& c, const auth::user& me) {
     return reply(c.req, http::status::ok, q.select_columns(vhost_json(*v)));
 }
 
-response access_api::put_vhost_call(const call& c, const auth::user&) {
-    auto r = put_vhost(c.param("vhost"));
+response access_api::put_vhost_call(const call& c, const auth::user& me) {
+    const std::string& name = c.param("vhost");
+    auto r = put_vhost(name);
     if (!r) return error_reply(c.req, r.error().status, "bad_request", r.error().reason);
+    // RabbitMQ's API gives the user who creates a vhost full permissions in it (a definitions
+    // import does not: definitions_import.h marks its calls).
+    if (*r && c.req.find(import_marker) == c.req.end()) {
+        if (auto p = _auth.users.set_permissions(me.name, name, {".*", ".*", ".*"}); !p)
+            WLOG_WARN("permissions of '{}' in new vhost '{}': {}", me.name, name, p.error().text);
+        else if (!save_access())
+            return save_failed(c.req);
+    }
     return no_content(c.req, *r ? http::status::created : http::status::no_content);
 }
 

@@ -1,5 +1,9 @@
 #include "mgmt/api_util.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+
 #include "base/log.h"
 
 namespace warren::mgmt {
@@ -167,6 +171,42 @@ json user_json(const auth::user& u) {
             {"hashing_algorithm", auth::algorithm_name(u.password.algorithm)},
             {"tags", u.tags},
             {"limits", limits}};
+}
+
+// ---- AMQP field tables <-> JSON (RabbitMQ's rabbit_mgmt_format) ----
+
+json table_json(const core::field_table& t) {
+    json out = json::object();
+    for (const auto& [k, v] : t) out[k] = field_json(v);
+    return out;
+}
+
+json field_json(const core::field_value& f) {
+    return std::visit(
+        [](const auto& x) -> json {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, core::void_value>) {
+                return nullptr;
+            } else if constexpr (std::is_same_v<T, bool> || std::is_arithmetic_v<T>) {
+                return x;
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                return x;
+            } else if constexpr (std::is_same_v<T, core::bytes_value>) {
+                return x.data;
+            } else if constexpr (std::is_same_v<T, core::timestamp_value>) {
+                return x.seconds;
+            } else if constexpr (std::is_same_v<T, std::shared_ptr<core::field_array>>) {
+                json a = json::array();
+                if (x)
+                    for (const auto& e : *x) a.push_back(field_json(e));
+                return a;
+            } else if constexpr (std::is_same_v<T, std::shared_ptr<core::field_table>>) {
+                return x ? table_json(*x) : json::object();
+            } else {
+                return fmt::format("{}", static_cast<double>(x.value) / std::pow(10, x.scale));
+            }
+        },
+        f.v);
 }
 
 }  // namespace warren::mgmt

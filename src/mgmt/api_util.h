@@ -46,6 +46,12 @@ std::string str_field(const json& j, const char* key, std::string fallback = {})
 // A user as /api/users and definitions exports show it (name, password_hash,
 // hashing_algorithm, tags, limits).
 json user_json(const auth::user& u);
+// AMQP field tables and values as RabbitMQ's management API shows them (arguments, headers,
+// policy definitions).
+json table_json(const core::field_table& t);
+json field_json(const core::field_value& f);
+// The header definitions_import sets on the API calls it makes for a file's objects.
+constexpr const char* import_marker = "x-warren-definitions-import";
 // RabbitMQ's loose booleans: true, "true".
 bool bool_field(const json& j, const char* key, bool fallback = false);
 
@@ -68,5 +74,19 @@ private:
     core::broker& _broker;
     auth::authority& _auth;
 };
+
+// Registers `fn`, a member handler of `api`, at `method` + `pattern` behind HTTP basic auth
+// requiring `level` (the handler gets the logged-in user). Every API class registers this way.
+template <typename Api>
+void add_route(http_server& http, api_login& login, Api* api, const char* method,
+               const char* pattern, tag_level level,
+               response (Api::*fn)(const call&, const auth::user&)) {
+    http.routes().add(method, pattern, [&login, api, level, fn](const call& c) {
+        response denied;
+        const auth::user* me = login.check(c, denied, level);
+        if (!me) return denied;
+        return (api->*fn)(c, *me);
+    });
+}
 
 }  // namespace warren::mgmt

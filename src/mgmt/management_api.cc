@@ -15,6 +15,8 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "mgmt/list_query.h"
+#include "mgmt/message_stats.h"
+#include "mgmt/policy_api.h"
 #include "server/version.h"
 
 namespace warren::mgmt {
@@ -24,44 +26,6 @@ namespace {
 // The management API version Warren implements: RabbitMQ 3.10's (rabbitmqadmin and client
 // libraries look at these fields).
 constexpr std::string_view api_version = "3.10.8";
-
-// ---- AMQP field tables <-> JSON (RabbitMQ's rabbit_mgmt_format) ----
-
-json field_json(const core::field_value& f);
-
-json table_json(const core::field_table& t) {
-    json out = json::object();
-    for (const auto& [k, v] : t) out[k] = field_json(v);
-    return out;
-}
-
-json field_json(const core::field_value& f) {
-    return std::visit(
-        [](const auto& x) -> json {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, core::void_value>) {
-                return nullptr;
-            } else if constexpr (std::is_same_v<T, bool> || std::is_arithmetic_v<T>) {
-                return x;
-            } else if constexpr (std::is_same_v<T, std::string>) {
-                return x;
-            } else if constexpr (std::is_same_v<T, core::bytes_value>) {
-                return x.data;
-            } else if constexpr (std::is_same_v<T, core::timestamp_value>) {
-                return x.seconds;
-            } else if constexpr (std::is_same_v<T, std::shared_ptr<core::field_array>>) {
-                json a = json::array();
-                if (x)
-                    for (const auto& e : *x) a.push_back(field_json(e));
-                return a;
-            } else if constexpr (std::is_same_v<T, std::shared_ptr<core::field_table>>) {
-                return x ? table_json(*x) : json::object();
-            } else {
-                return fmt::format("{}", static_cast<double>(x.value) / std::pow(10, x.scale));
-            }
-        },
-        f.v);
-}
 
 core::field_value json_field(const json& j) {
     if (j.is_string()) return core::field_value(j.get<std::string>());
@@ -364,12 +328,7 @@ management_api::management_api(core::broker& b, auth::authority& a)
 
 void management_api::add(http_server& http, const char* method, const char* pattern,
                          tag_level level, handler_fn fn) {
-    http.routes().add(method, pattern, [this, level, fn](const call& c) {
-        response denied;
-        const auth::user* me = _login.check(c, denied, level);
-        if (!me) return denied;
-        return (this->*fn)(c, *me);
-    });
+    add_route(http, _login, this, method, pattern, level, fn);
 }
 
 void management_api::install(http_server& http) {
@@ -482,33 +441,27 @@ response vhost_missing(const request& req) {
 response management_api::overview(const call& c, const auth::user& me) {
     list_query q(c);
     if (q.error()) return *q.error();
-    uint64_t ready = 0, unacked = 0, queues = 0, exchanges = 0, consumers = 0;
-    uint64_t connections = 0, channels = 0;
-    uint64_t publish = 0, confirm = 0, deliver_get = 0, ack = 0, redeliver = 0, unroutable = 0;
+    uint64_t queues = 0, exchanges = 0, consumers = 0, connections = 0, channels = 0;
+    counter_sample totals;
+    std::vector<const core::vhost*> seen;
     for (const auto& [n, vh] : _broker.vhosts()) {
         if (!sees_vhost(me, vh->name())) continue;
-        const auto& t = vh->counters();
-        publish += t.received;
-        confirm += t.confirmed;
-        unroutable += t.unroutable;
-        deliver_get += t.deleted_queues.delivered;
-        ack += t.deleted_queues.acked;
-        redeliver += t.deleted_queues.redelivered;
+        seen.push_back(vh.get());
+        const counter_sample s = sample_of(*vh);
+        for (size_t i = 0; i < max_counters; ++i) totals.v[i] += s.v[i];
         exchanges += vh->exchanges().size();
-        for (const auto& [qn, qp] : vh->queues()) {
-            ++queues;
-            ready += qp->message_count();
-            unacked += qp->unacked_count();
-            consumers += qp->consumer_count();
-            deliver_get += qp->stats().delivered;
-            ack += qp->stats().acked;
-            redeliver += qp->stats().redelivered;
-        }
+        queues += vh->queues().size();
+        for (const auto& [qn, qp] : vh->queues()) consumers += qp->consumer_count();
         for (const auto& oc : vh->open_connections()) {
             if (!is_monitor(me) && oc.user != me.name) continue;
             ++connections;
             if (oc.info) channels += oc.info().channels.size();
         }
+    }
+    json message_stats = vhost_message_stats(totals), queue_total = queue_totals(totals);
+    if (_rates) {
+        _rates->add_rates(message_stats, seen);
+        _rates->add_rates(queue_total, seen);
     }
     json listeners = json::array();
     json contexts = json::array();
@@ -535,25 +488,16 @@ response management_api::overview(const call& c, const auth::user& me) {
         {"product_version", server::version},
         {"erlang_version", "none (Warren is C++)"},
         {"erlang_full_version", "none (Warren is C++)"},
-        {"rates_mode", "none"},
+        {"rates_mode", "basic"},
         {"cluster_name", _node},
         {"node", _node},
         {"disable_stats", false},
         {"enable_queue_totals", true},
-        {"is_op_policy_updating_enabled", false},
+        {"is_op_policy_updating_enabled", true},
         {"statistics_db_event_queue", 0},
         {"exchange_types", exchange_types},
-        {"message_stats",
-         {{"publish", publish},
-          {"confirm", confirm},
-          {"deliver_get", deliver_get},
-          {"ack", ack},
-          {"redeliver", redeliver},
-          {"drop_unroutable", unroutable}}},
-        {"queue_totals",
-         {{"messages", ready + unacked},
-          {"messages_ready", ready},
-          {"messages_unacknowledged", unacked}}},
+        {"message_stats", std::move(message_stats)},
+        {"queue_totals", std::move(queue_total)},
         {"object_totals",
          {{"connections", connections},
           {"channels", channels},
@@ -590,7 +534,7 @@ json node_json(const std::string& name, uint64_t uptime_ms, core::alarm_set alar
         {"processors", std::thread::hardware_concurrency()},
         {"run_queue", 0},
         {"partitions", json::array()},
-        {"rates_mode", "none"},
+        {"rates_mode", "basic"},
         {"mem_alarm", alarms.has(core::resource::memory)},
         {"disk_free_alarm", alarms.has(core::resource::disk) || alarms.has(core::resource::store)}};
 }
@@ -822,7 +766,7 @@ response management_api::consumers(const call& c, const auth::user& me) {
 
 namespace {
 
-json exchange_json(const core::vhost& vh, const core::exchange& x) {
+json exchange_json(const core::vhost& vh, const core::exchange& x, const rate_sampler* rates) {
     json j = {{"name", x.name()},
               {"vhost", vh.name()},
               {"type", std::string(x.type_name())},
@@ -831,8 +775,8 @@ json exchange_json(const core::vhost& vh, const core::exchange& x) {
               {"internal", x.internal()},
               {"arguments", table_json(x.args())},
               {"user_who_performed_action", ""},
-              {"message_stats",
-               {{"publish_in", x.stats().published}, {"drop_unroutable", x.stats().unroutable}}}};
+              {"message_stats", exchange_message_stats(x)}};
+    if (rates) rates->add_rates(j["message_stats"], x);
     if (!x.policy_name().empty()) j["policy"] = x.policy_name();
     return j;
 }
@@ -852,7 +796,7 @@ response management_api::exchanges(const call& c, const auth::user& me) {
     return q.reply(
         items.size(), [&](size_t i) { return std::string_view(items[i].second->name()); },
         [&](size_t i) { return std::string_view(items[i].first->name()); },
-        [&](size_t i) { return exchange_json(*items[i].first, *items[i].second); },
+        [&](size_t i) { return exchange_json(*items[i].first, *items[i].second, _rates); },
         {"vhost", "name"});
 }
 
@@ -864,7 +808,7 @@ response management_api::exchange(const call& c, const auth::user& me) {
     if (q.error()) return *q.error();
     core::exchange* x = vh->find_exchange(exchange_id(c.param("name")));
     if (!x) return not_found(c.req);
-    return reply(c.req, http::status::ok, q.select_columns(exchange_json(*vh, *x)));
+    return reply(c.req, http::status::ok, q.select_columns(exchange_json(*vh, *x, _rates)));
 }
 
 response management_api::put_exchange(const call& c, const auth::user& me) {
@@ -1114,8 +1058,8 @@ response management_api::delete_binding(const call& c, const auth::user& me) {
 
 namespace {
 
-json queue_json(const core::vhost& vh, const core::queue& q, const std::string& node) {
-    const auto& s = q.stats();
+json queue_json(const core::vhost& vh, const core::queue& q, const std::string& node,
+                const rate_sampler* rates) {
     std::string type = "classic";
     if (auto* t = core::find(q.args(), "x-queue-type"))
         if (auto* str = t->as_string()) type = *str;
@@ -1129,19 +1073,26 @@ json queue_json(const core::vhost& vh, const core::queue& q, const std::string& 
               {"auto_delete", q.auto_delete()},
               {"arguments", table_json(q.args())},
               {"policy", q.policy_name().empty() ? json(nullptr) : json(q.policy_name())},
+              {"operator_policy",
+               q.operator_policy_name().empty() ? json(nullptr) : json(q.operator_policy_name())},
+              {"effective_policy_definition",
+               table_json(core::effective_definition(
+                   vh.policy_rules().find(q.policy_name()),
+                   vh.operator_policy_rules().find(q.operator_policy_name())))},
               {"exclusive_consumer_tag", nullptr},
               {"consumers", q.consumer_count()},
               {"messages", q.message_count() + q.unacked_count()},
               {"messages_ready", q.message_count()},
               {"messages_unacknowledged", q.unacked_count()},
               {"messages_paged_out", q.paged_out()},
+              {"message_bytes_paged_out", q.paged_out_bytes()},
               {"message_bytes_ready", q.ready_bytes()},
               {"memory", q.memory_bytes()},
-              {"message_stats",
-               {{"publish", s.published},
-                {"deliver_get", s.delivered},
-                {"ack", s.acked},
-                {"redeliver", s.redelivered}}}};
+              {"message_stats", queue_message_stats(q)}};
+    if (rates) {
+        rates->add_rates(j, q);  // messages_details, messages_ready_details, ...
+        rates->add_rates(j["message_stats"], q);
+    }
     return j;
 }
 
@@ -1177,7 +1128,7 @@ response management_api::queues(const call& c, const auth::user& me) {
     return q.reply(
         items.size(), [&](size_t i) { return std::string_view(items[i].second->name()); },
         [&](size_t i) { return std::string_view(items[i].first->name()); },
-        [&](size_t i) { return queue_json(*items[i].first, *items[i].second, _node); },
+        [&](size_t i) { return queue_json(*items[i].first, *items[i].second, _node, _rates); },
         {"vhost", "name"},
         [&](size_t i, std::string_view col) -> std::optional<double> {
             return queue_number(*items[i].second, col);
@@ -1192,7 +1143,7 @@ response management_api::queue(const call& c, const auth::user& me) {
     if (q.error()) return *q.error();
     auto qp = vh->find_queue(c.param("name"));
     if (!qp) return not_found(c.req);
-    json j = queue_json(*vh, *qp, _node);
+    json j = queue_json(*vh, *qp, _node, _rates);
     json consumers = json::array();
     for (const auto& oc : vh->open_connections()) {
         if (!oc.info) continue;
@@ -1377,15 +1328,8 @@ response management_api::definitions(const call& c, const auth::user&) {
         json users = json::array(), vhosts = json::array(), perms = json::array(),
              topics = json::array();
         for (const auto& [n, u] : _auth.users.users()) users.push_back(user_json(u));
-        for (const auto* vh : vhs) {
-            json limits = json::object();
-            const auto& l = vh->get_limits();
-            if (l.max_connections >= 0) limits["max-connections"] = l.max_connections;
-            if (l.max_queues >= 0) limits["max-queues"] = l.max_queues;
-            vhosts.push_back({{"name", vh->name()},
-                              {"limits", limits},
-                              {"metadata", {{"description", ""}, {"tags", json::array()}}}});
-        }
+        // As RabbitMQ 3.10 exports them: the name only (limits are parameters).
+        for (const auto* vh : vhs) vhosts.push_back({{"name", vh->name()}});
         for (const auto& p : _auth.users.all_permissions())
             perms.push_back({{"user", p.user},
                              {"vhost", p.vhost},
@@ -1459,7 +1403,14 @@ response management_api::definitions(const call& c, const auth::user&) {
                                         *vh));
         }
     }
-    out["parameters"] = json::array();
+    // Operator policies and vhost limits: runtime parameters, as RabbitMQ keeps them.
+    json parameters = json::array();
+    for (auto* vh : vhs)
+        for (auto& p : runtime_parameters(*vh, "")) {
+            if (!all) p.erase("vhost");
+            parameters.push_back(std::move(p));
+        }
+    out["parameters"] = std::move(parameters);
     out["policies"] = std::move(policies);
     out["queues"] = std::move(queues);
     out["exchanges"] = std::move(exchanges);

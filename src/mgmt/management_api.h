@@ -43,6 +43,7 @@
 namespace warren::mgmt {
 
 class list_query;
+class rate_sampler;
 
 class management_api {
 public:
@@ -53,6 +54,8 @@ public:
     };
     management_api(core::broker& b, auth::authority& a);
     void set_listeners(std::vector<listener> l) { _listeners = std::move(l); }
+    // Message rates (*_details) come from `rates` (message_stats.h); null: counters only.
+    void set_rates(const class rate_sampler* rates) { _rates = rates; }
     void install(http_server& http);
 
     // "warren@<hostname>": RabbitMQ's node name field.
@@ -95,7 +98,8 @@ private:
     response delete_binding(const call& c, const auth::user& me);
     response aliveness(const call& c, const auth::user& me);
     response health_ok(const call& c, const auth::user& me);
-    // GET /api/definitions[/{vhost}]: RabbitMQ's definitions export (import is not built yet).
+    // GET /api/definitions[/{vhost}]: RabbitMQ's definitions export (import:
+    // definitions_import.h).
     response definitions(const call& c, const auth::user& me);
     response health_alarms(const call& c, const auth::user& me);
     response health_port(const call& c, const auth::user& me);
@@ -112,6 +116,7 @@ private:
     auth::authority& _auth;
     api_login _login;
     std::vector<listener> _listeners;
+    const rate_sampler* _rates = nullptr;
     std::string _node;
     uint64_t _started_ms;
 };

@@ -40,6 +40,23 @@ struct writer {
         family(name, type, help);
         sample(name, v);
     }
+    // A histogram from per-slot counts (slot i: values up to bounds[i], the last slot the
+    // rest); bounds are divided by `divisor` (1e6: microseconds shown as seconds).
+    template <size_t N>
+    void histogram(std::string_view name, std::string_view help,
+                   const std::array<uint64_t, N>& bounds, const std::array<uint64_t, N + 1>& slots,
+                   double sum, uint64_t count, double divisor) {
+        family(name, "histogram", help);
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < N; ++i) {
+            cumulative += slots[i];
+            out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name,
+                               static_cast<double>(bounds[i]) / divisor, cumulative);
+        }
+        out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, count);
+        out += fmt::format("{}_sum {}\n", name, sum);
+        out += fmt::format("{}_count {}\n", name, count);
+    }
 };
 
 }  // namespace
@@ -56,7 +73,8 @@ void metrics::install(http_server& http) {
 }
 
 std::string metrics::render(bool per_object) const {
-    uint64_t queues = 0, ready = 0, unacked = 0, consumers = 0, ready_bytes = 0, paged = 0;
+    uint64_t queues = 0, ready = 0, unacked = 0, consumers = 0, ready_bytes = 0, paged = 0,
+             paged_bytes = 0;
     uint64_t memory = 0, exchanges = 0, connections = 0, channels = 0;
     uint64_t received = 0, routed = 0, unroutable = 0, confirmed = 0;
     uint64_t published = 0, delivered = 0, redelivered = 0, acked = 0, dead_lettered = 0,
@@ -81,6 +99,7 @@ std::string metrics::render(bool per_object) const {
             consumers += q->consumer_count();
             ready_bytes += q->ready_bytes();
             paged += q->paged_out();
+            paged_bytes += q->paged_out_bytes();
             memory += q->memory_bytes();
             const auto& s = q->stats();
             published += s.published;
@@ -122,6 +141,8 @@ std::string metrics::render(bool per_object) const {
     w.one("rabbitmq_queue_messages_ready_bytes", "gauge", "Size in bytes of ready messages",
           ready_bytes);
     w.one("rabbitmq_queue_messages_paged_out", "gauge", "Ready messages paged out to disk", paged);
+    w.one("rabbitmq_queue_messages_paged_out_bytes", "gauge",
+          "Size of the ready messages paged out to disk", paged_bytes);
     w.one("rabbitmq_queue_messages_published_total", "counter",
           "Messages published to queues (each queue a message reaches counts once)", published);
     w.one("rabbitmq_global_messages_received_total", "counter", "Messages received from publishers",
@@ -158,19 +179,13 @@ std::string metrics::render(bool per_object) const {
               s.live_messages);
         w.one("warren_store_pending_bytes", "gauge", "Bytes appended, not yet written",
               s.pending_bytes);
-        w.family("warren_store_fsync_seconds", "histogram",
-                 "Latency of the fsync that ends each group-commit batch");
-        uint64_t cumulative = 0;
-        const auto& bounds = store::segment_log::counters::sync_bounds_us;
-        for (size_t i = 0; i < bounds.size(); ++i) {
-            cumulative += s.sync_buckets[i];
-            w.out += fmt::format("warren_store_fsync_seconds_bucket{{le=\"{}\"}} {}\n",
-                                 static_cast<double>(bounds[i]) / 1e6, cumulative);
-        }
-        w.out += fmt::format("warren_store_fsync_seconds_bucket{{le=\"+Inf\"}} {}\n", s.sync_count);
-        w.out += fmt::format("warren_store_fsync_seconds_sum {}\n",
-                             static_cast<double>(s.sync_sum_us) / 1e6);
-        w.out += fmt::format("warren_store_fsync_seconds_count {}\n", s.sync_count);
+        using c = store::segment_log::counters;
+        w.histogram("warren_store_fsync_seconds",
+                    "Latency of the fsync that ends each group-commit batch", c::sync_bounds_us,
+                    s.sync_buckets, static_cast<double>(s.sync_sum_us) / 1e6, s.sync_count, 1e6);
+        w.histogram("warren_store_batch_records", "Records written per group-commit batch",
+                    c::batch_bounds, s.batch_buckets, static_cast<double>(s.batch_records),
+                    s.batches, 1.0);
     }
 
     if (per_object) {
@@ -198,6 +213,9 @@ std::string metrics::render(bool per_object) const {
             {"rabbitmq_detailed_queue_messages_paged_out", "gauge",
              "Ready messages paged out to disk, per queue",
              [](const core::queue& q) -> uint64_t { return q.paged_out(); }},
+            {"rabbitmq_detailed_queue_messages_paged_out_bytes", "gauge",
+             "Size of the ready messages paged out to disk, per queue",
+             [](const core::queue& q) -> uint64_t { return q.paged_out_bytes(); }},
             {"rabbitmq_detailed_queue_messages_published_total", "counter",
              "Messages published, per queue",
              [](const core::queue& q) -> uint64_t { return q.stats().published; }},

@@ -91,6 +91,9 @@ const std::vector<key_doc>& describe() {
         {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
         {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
         {"amqp.heartbeat", "60", "heartbeat interval offered to AMQP clients, seconds (0 = off)"},
+        {"collect_statistics_interval", "5000",
+         "milliseconds between two samples of the management API's message rates "
+         "(*_details.rate), as RabbitMQ's collect_statistics_interval"},
         {"consumer_timeout", "1800000",
          "milliseconds a delivery may stay unacknowledged before its channel is closed with 406 "
          "PRECONDITION_FAILED, as RabbitMQ's consumer_timeout (0 = no limit)"},
@@ -107,6 +110,24 @@ const std::vector<key_doc>& describe() {
         {"max_connections", "0",
          "most open connections per protocol (AMQP; STOMP), TCP, TLS and WebSocket together; "
          "one more is closed at once and logged (0 = no limit)"},
+        {"amqp.max_connections", "",
+         "most open AMQP connections (TCP, TLS and WebSocket together); one more is closed at "
+         "once and logged (0 = no limit; unset: max_connections)"},
+        {"stomp.max_connections", "",
+         "most open STOMP connections (TCP, TLS and WebSocket together); one more is closed at "
+         "once and logged (0 = no limit; unset: max_connections)"},
+        {"connection_max", "auto",
+         "most AMQP and STOMP connections on the node (RabbitMQ's connection_max): one more is "
+         "refused at connection.open (530 NOT_ALLOWED) or CONNECT (ERROR); auto = the "
+         "descriptor limit minus a reserve for the store; infinity = no limit"},
+        {"consumer_max_per_channel", "infinity",
+         "most consumers on one AMQP channel or STOMP connection (RabbitMQ's "
+         "consumer_max_per_channel); one more: 530 NOT_ALLOWED / ERROR"},
+        {"stomp.max_headers", "1000",
+         "most headers in one STOMP frame (1..100000); more: ERROR 'Too many headers'"},
+        {"stomp.max_header_length", "65536",
+         "longest STOMP header line (or command), bytes, as sent (64..16777216); longer: ERROR "
+         "'Header too long'"},
         {"stomp.max_frame_size", "4194304",
          "largest STOMP command + headers accepted, bytes (the body: max_message_size)"},
         {"stomp.heartbeat", "10000", "STOMP heart-beat the broker offers, milliseconds (0 = off)"},
@@ -196,6 +217,8 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.tls_login_from = v;
     } else if (key == "tls.handshake_timeout") {
         c.tls_handshake_timeout_ms = parse_uint<uint32_t>(key, value, 100, 600000);
+    } else if (key == "collect_statistics_interval") {
+        c.collect_statistics_interval_ms = parse_uint<uint64_t>(key, value, 100, 3'600'000);
     } else if (key == "consumer_timeout") {
         c.consumer_timeout_ms = parse_uint<uint64_t>(key, value, 0, uint64_t{1} << 40);
     } else if (key == "vm_memory_high_watermark.relative") {
@@ -259,6 +282,28 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.default_vhost = parse_string(key, value);
     } else if (key == "max_connections") {
         c.max_connections = parse_uint<uint64_t>(key, value, 0, 10'000'000);
+    } else if (key == "amqp.max_connections") {
+        c.amqp_max_connections.reset();  // empty: max_connections
+        if (!value.empty())
+            c.amqp_max_connections = parse_uint<uint64_t>(key, value, 0, 10'000'000);
+    } else if (key == "stomp.max_connections") {
+        c.stomp_max_connections.reset();
+        if (!value.empty())
+            c.stomp_max_connections = parse_uint<uint64_t>(key, value, 0, 10'000'000);
+    } else if (key == "connection_max") {
+        if (value == "auto")
+            c.connection_max.reset();
+        else if (value == "infinity")
+            c.connection_max = 0;
+        else
+            c.connection_max = parse_uint<uint64_t>(key, value, 1, 100'000'000);
+    } else if (key == "consumer_max_per_channel") {
+        c.consumer_max_per_channel =
+            value == "infinity" ? 0 : parse_uint<uint64_t>(key, value, 1, 100'000'000);
+    } else if (key == "stomp.max_headers") {
+        c.stomp_max_headers = parse_uint<uint32_t>(key, value, 1, 100'000);
+    } else if (key == "stomp.max_header_length") {
+        c.stomp_max_header_length = parse_uint<uint32_t>(key, value, 64, 16 * 1024 * 1024);
     } else if (key == "max_message_size") {
         // RabbitMQ caps max_message_size at 512 MiB.
         c.max_message_size = parse_uint<uint64_t>(key, value, 1, 512ull << 20);

@@ -54,6 +54,8 @@ struct config {
     uint16_t amqp_channel_max = 2047;
     uint16_t amqp_heartbeat = 60;
     uint64_t consumer_timeout_ms = 1'800'000;  // RabbitMQ's consumer_timeout (0 = none)
+    // RabbitMQ's collect_statistics_interval: how often message rates are sampled (ms).
+    uint64_t collect_statistics_interval_ms = 5000;
     std::string default_user = "guest";
     std::string default_pass = "guest";
     std::string default_pass_hash;  // RabbitMQ's base64 form; wins over default_pass
@@ -64,7 +66,20 @@ struct config {
     // Most open connections per protocol (AMQP; STOMP), TCP, TLS and WebSocket together; one more
     // is closed at once with a log line (0 = no limit).
     uint64_t max_connections = 0;
+    // The same per protocol listener set; unset: max_connections.
+    std::optional<uint64_t> amqp_max_connections;
+    std::optional<uint64_t> stomp_max_connections;
+    // RabbitMQ's connection_max: most AMQP and STOMP connections on the node, every listener
+    // together; one over it is refused at connection.open / CONNECT (server/connection_cap.h).
+    // Unset: derived from the descriptor limit (default_connection_max); 0 = no limit
+    // (`infinity` in the file).
+    std::optional<uint64_t> connection_max;
+    // RabbitMQ's consumer_max_per_channel: most consumers on one AMQP channel (STOMP: on one
+    // connection, whose subscriptions share a channel in RabbitMQ); 0 = no limit (`infinity`).
+    uint64_t consumer_max_per_channel = 0;
     uint32_t stomp_max_frame_size = 4 * 1024 * 1024;  // STOMP command + headers
+    uint32_t stomp_max_headers = 1000;                // headers in one STOMP frame
+    uint32_t stomp_max_header_length = 64 * 1024;     // one header line, escaped form
     uint16_t stomp_heartbeat_ms = 10000;
     std::vector<policy_setting> policies;  // `policy` lines, in file order
     // Resource alarms (server/resource_monitor.h), RabbitMQ's keys and defaults: the memory

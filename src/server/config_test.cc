@@ -144,6 +144,42 @@ TEST(config, max_message_size_defaults_to_rabbitmqs_128_mib) {
     EXPECT_THROW(apply_setting(c, "max_message_size", "0"), config_error);
 }
 
+TEST(config, connection_and_consumer_limits_take_rabbitmqs_keys_and_infinity) {
+    config c;
+    EXPECT_FALSE(c.connection_max.has_value()) << "unset: derived from the descriptor limit";
+    EXPECT_EQ(c.consumer_max_per_channel, 0u);
+    EXPECT_FALSE(c.amqp_max_connections.has_value());
+    EXPECT_FALSE(c.stomp_max_connections.has_value());
+    EXPECT_EQ(c.stomp_max_headers, 1000u);
+    EXPECT_EQ(c.stomp_max_header_length, 65536u);
+    parse_config(c,
+                 "connection_max = 5000\nconsumer_max_per_channel = 16\n"
+                 "amqp.max_connections = 100\nstomp.max_connections = 0\n"
+                 "stomp.max_headers = 20\nstomp.max_header_length = 1024\n",
+                 "t.conf");
+    EXPECT_EQ(c.connection_max, 5000u);
+    EXPECT_EQ(c.consumer_max_per_channel, 16u);
+    EXPECT_EQ(c.amqp_max_connections, 100u);
+    EXPECT_EQ(c.stomp_max_connections, 0u);
+    EXPECT_EQ(c.stomp_max_headers, 20u);
+    EXPECT_EQ(c.stomp_max_header_length, 1024u);
+    parse_config(c, "connection_max = infinity\nconsumer_max_per_channel = infinity\n", "t");
+    EXPECT_EQ(c.connection_max, 0u);
+    EXPECT_EQ(c.consumer_max_per_channel, 0u);
+    parse_config(c, "connection_max = auto\n", "t");
+    EXPECT_FALSE(c.connection_max.has_value());
+    try {
+        apply_setting(c, "connection_max", "0");
+        FAIL() << "expected config_error";
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(), "key 'connection_max': 0 is out of range (1..100000000)");
+    }
+    EXPECT_THROW(apply_setting(c, "consumer_max_per_channel", "0"), config_error);
+    EXPECT_THROW(apply_setting(c, "stomp.max_headers", "0"), config_error);
+    EXPECT_THROW(apply_setting(c, "stomp.max_header_length", "10"), config_error);
+    EXPECT_THROW(apply_setting(c, "amqp.max_connections", "many"), config_error);
+}
+
 TEST(config, unknown_key_names_file_line_and_key) {
     config c;
     try {

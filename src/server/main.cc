@@ -21,14 +21,18 @@
 #include "core/broker.h"
 #include "durability/broker_store.h"
 #include "mgmt/access_api.h"
+#include "mgmt/definitions_import.h"
 #include "mgmt/http_server.h"
 #include "mgmt/management_api.h"
+#include "mgmt/message_stats.h"
 #include "mgmt/metrics.h"
+#include "mgmt/policy_api.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
 #include "proto/stomp/server.h"
 #include "server/config.h"
+#include "server/connection_cap.h"
 #include "server/policies.h"
 #include "server/resource_monitor.h"
 #include "server/version.h"
@@ -66,6 +70,7 @@ int run(const server::config& cfg, const config_reader& reread) {
 
     // Descriptors: the soft limit raised to the hard one (often 1,024 -> 1,048,576), so a burst
     // of connections does not leave the store without descriptors for its segment files.
+    uint64_t descriptor_limit = 0;
     if (struct rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         const rlim_t before = rl.rlim_cur;
         if (rl.rlim_cur < rl.rlim_max) {
@@ -74,7 +79,17 @@ int run(const server::config& cfg, const config_reader& reread) {
         }
         WLOG_INFO("file descriptor limit {} (was {})", static_cast<uint64_t>(rl.rlim_cur),
                   static_cast<uint64_t>(before));
+        descriptor_limit = rl.rlim_cur == RLIM_INFINITY ? 0 : static_cast<uint64_t>(rl.rlim_cur);
     }
+    // The node's connection cap keeps descriptors for the store (server/connection_cap.h).
+    const uint64_t connection_max = cfg.connection_max.value_or(
+        descriptor_limit ? server::default_connection_max(descriptor_limit) : 0);
+    if (connection_max)
+        WLOG_INFO("connection_max {} ({}; descriptor limit {}, {} kept for the store and the rest)",
+                  connection_max, cfg.connection_max ? "configured" : "default", descriptor_limit,
+                  descriptor_limit > connection_max ? descriptor_limit - connection_max : 0);
+    else
+        WLOG_INFO("connection_max infinity");
 
     boost::asio::io_context io(1);
     core::broker broker;
@@ -126,22 +141,44 @@ int run(const server::config& cfg, const config_reader& reread) {
     amqp::settings amqp_settings;
     amqp_settings.frame_max = cfg.amqp_frame_max;
     amqp_settings.max_message_size = cfg.max_message_size;
-    amqp_settings.max_connections = static_cast<size_t>(cfg.max_connections);
+    // Every AMQP and STOMP connection on the node, handshakes included (for connection_max).
+    amqp::server* amqp_ptr = nullptr;
+    stomp::server* stomp_ptr = nullptr;
+    auto node_connections = [&amqp_ptr, &stomp_ptr]() -> size_t {
+        return (amqp_ptr ? amqp_ptr->connection_count() : 0) +
+               (stomp_ptr ? stomp_ptr->connection_count() : 0);
+    };
+    amqp_settings.max_connections =
+        static_cast<size_t>(cfg.amqp_max_connections.value_or(cfg.max_connections));
+    amqp_settings.connection_max = connection_max;
+    amqp_settings.node_connections = node_connections;
+    amqp_settings.consumer_max_per_channel = cfg.consumer_max_per_channel;
     amqp_settings.channel_max = cfg.amqp_channel_max;
     amqp_settings.heartbeat_s = cfg.amqp_heartbeat;
     amqp_settings.consumer_timeout_ms = cfg.consumer_timeout_ms;
     amqp_settings.version = server::version;
     amqp::server amqp_server(io, broker, authority, amqp_settings);
+    amqp_ptr = &amqp_server;
 
     stomp::settings stomp_settings;
     stomp_settings.max_frame_size = cfg.stomp_max_frame_size;
     stomp_settings.max_message_size = cfg.max_message_size;
-    stomp_settings.max_connections = static_cast<size_t>(cfg.max_connections);
+    stomp_settings.max_connections =
+        static_cast<size_t>(cfg.stomp_max_connections.value_or(cfg.max_connections));
+    stomp_settings.connection_max = connection_max;
+    stomp_settings.node_connections = node_connections;
+    stomp_settings.consumer_max = cfg.consumer_max_per_channel;
+    stomp_settings.max_headers = cfg.stomp_max_headers;
+    stomp_settings.max_header_length = cfg.stomp_max_header_length;
     stomp_settings.heartbeat_ms = cfg.stomp_heartbeat_ms;
     stomp_settings.default_user = cfg.default_user;
     stomp_settings.default_pass = cfg.default_pass;
     stomp_settings.default_vhost = cfg.default_vhost;
     stomp::server stomp_server(io, broker, authority, stomp_settings);
+    stomp_ptr = &stomp_server;
+    // Sockets beyond connection_max + the handshake slack are closed at accept.
+    server::connection_gate gate(connection_max, node_connections);
+    auto admit = [&](std::string_view listener) { return gate.admit(listener, broker.now_ms()); };
 
     // TLS: one context for every TLS listener, built now (a bad certificate or key is a config
     // error), rebuilt on SIGHUP for new connections.
@@ -172,18 +209,27 @@ int run(const server::config& cfg, const config_reader& reread) {
     mgmt::access_api access(broker, authority, &(*durable)->topology());
     access.install(http);
     mgmt::management_api management(broker, authority);
+    mgmt::rate_sampler rates(broker, std::chrono::milliseconds(cfg.collect_statistics_interval_ms));
+    rates.start(io);
+    management.set_rates(&rates);
     management.install(http);
+    mgmt::policy_api policies(broker, authority, management.node_name());
+    policies.install(http);
+    mgmt::definitions_import definitions(broker, authority);
+    definitions.install(http);
     mgmt::metrics metrics(broker, durable->get());
     metrics.install(http);
     http.on_websocket(
         "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
         [&](mgmt::ws_stream ws, const std::string& subprotocol) {
+            if (!admit("ws")) return;  // closed with the stream
             if (subprotocol == "amqp")
                 amqp_server.accept_websocket(std::move(ws));
             else
                 stomp_server.accept_websocket(std::move(ws));
         },
         [&](mgmt::wss_stream ws, net::tls_context_ptr ctx, const std::string& subprotocol) {
+            if (!admit("wss")) return;
             if (subprotocol == "amqp")
                 amqp_server.accept_websocket_tls(std::move(ws), std::move(ctx));
             else
@@ -204,16 +250,29 @@ int run(const server::config& cfg, const config_reader& reread) {
         listeners.push_back(
             std::make_unique<net::listener>(io, name, tcp::endpoint(address, *port), fn));
     };
-    add("amqp", cfg.amqp_port, [&](tcp::socket s) { amqp_server.accept(std::move(s)); });
-    add("stomp", cfg.stomp_port, [&](tcp::socket s) { stomp_server.accept(std::move(s)); });
-    add("http", cfg.http_port, [&](tcp::socket s) { http.accept(std::move(s)); });
+    // A socket the gate refuses is closed when `s` goes out of scope; HTTP gets a 503 first.
+    add("amqp", cfg.amqp_port, [&](tcp::socket s) {
+        if (admit("amqp")) amqp_server.accept(std::move(s));
+    });
+    add("stomp", cfg.stomp_port, [&](tcp::socket s) {
+        if (admit("stomp")) stomp_server.accept(std::move(s));
+    });
+    add("http", cfg.http_port, [&](tcp::socket s) {
+        if (admit("http"))
+            http.accept(std::move(s));
+        else
+            server::refuse_http(std::move(s), connection_max);
+    });
     // TLS listeners take the context current at accept time (SIGHUP swaps it).
-    add("amqps", cfg.amqp_tls_port,
-        [&](tcp::socket s) { amqp_server.accept_tls(std::move(s), tls->current()); });
-    add("stomp-tls", cfg.stomp_tls_port,
-        [&](tcp::socket s) { stomp_server.accept_tls(std::move(s), tls->current()); });
-    add("https", cfg.http_tls_port,
-        [&](tcp::socket s) { http.accept_tls(std::move(s), tls->current()); });
+    add("amqps", cfg.amqp_tls_port, [&](tcp::socket s) {
+        if (admit("amqps")) amqp_server.accept_tls(std::move(s), tls->current());
+    });
+    add("stomp-tls", cfg.stomp_tls_port, [&](tcp::socket s) {
+        if (admit("stomp-tls")) stomp_server.accept_tls(std::move(s), tls->current());
+    });
+    add("https", cfg.http_tls_port, [&](tcp::socket s) {
+        if (admit("https")) http.accept_tls(std::move(s), tls->current());
+    });
 
     for (auto& l : listeners) {
         try {
@@ -281,6 +340,7 @@ int run(const server::config& cfg, const config_reader& reread) {
         http.shutdown();
         tick_timer.cancel();
         monitor.stop();
+        rates.stop();
         hup.cancel();
         // Let the close frames go out, then stop the loop.
         auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));

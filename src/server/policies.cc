@@ -1,26 +1,15 @@
 #include "server/policies.h"
 
-#include <nlohmann/json.hpp>
+#include "store/topology.h"
 
 namespace warren::server {
 
 core::result<core::field_table> policy_definition(const std::string& json) {
-    auto j = nlohmann::json::parse(json, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
+    auto t = store::parse_policy_definition(json);
+    if (!t)
         return core::error{core::reply_code::precondition_failed,
                            "definition is not a JSON object"};
-    core::field_table t;
-    for (auto& [k, v] : j.items()) {
-        if (v.is_number_integer())
-            t.emplace_back(k, core::field_value{v.get<int64_t>()});
-        else if (v.is_string())
-            t.emplace_back(k, core::field_value{v.get<std::string>()});
-        else if (v.is_boolean())
-            t.emplace_back(k, core::field_value{v.get<bool>()});
-        else
-            t.emplace_back(k, core::field_value{core::void_value{}});  // refused by validation
-    }
-    return t;
+    return std::move(*t);
 }
 
 core::result<core::policy> to_core_policy(const policy_setting& s) {

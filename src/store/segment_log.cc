@@ -603,7 +603,16 @@ status segment_log::flush_once() {
                 if (c.bytes.capacity() > _spare.capacity() && c.bytes.capacity() <= (16u << 20))
                     _spare = std::move(c.bytes);
             _inflight.clear();
-            if (written > 0) ++_counters.batches;
+            if (written > 0) {
+                ++_counters.batches;
+                const uint64_t records =
+                    batch_seq - std::min(batch_seq, _durable_seq.load(std::memory_order_relaxed));
+                const auto& bounds = counters::batch_bounds;
+                size_t b = 0;
+                while (b < bounds.size() && records > bounds[b]) ++b;
+                ++_counters.batch_buckets[b];
+                _counters.batch_records += records;
+            }
             _durable_seq.store(batch_seq, std::memory_order_release);
             auto end = _waiters.upper_bound(batch_seq);
             for (auto it = _waiters.begin(); it != end; ++it)

@@ -226,6 +226,12 @@ public:
         std::array<uint64_t, 13> sync_buckets{};
         uint64_t sync_sum_us = 0;
         uint64_t sync_count = 0;
+        // Records (appends) per group-commit batch written, the same way: batches of at most
+        // batch_bounds[i] records, the larger ones in the last slot, and the sum.
+        static constexpr std::array<uint64_t, 12> batch_bounds = {1,  2,   4,   8,   16,   32,
+                                                                  64, 128, 256, 512, 1024, 4096};
+        std::array<uint64_t, 13> batch_buckets{};
+        uint64_t batch_records = 0;
     };
     counters stats() const;
     std::vector<segment_info> segments() const;

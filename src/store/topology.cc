@@ -451,6 +451,63 @@ bool decode_topic(decoder& d, const json& j, const std::string& w, topic_permiss
            d.str(j, "read", p.read, w, false);
 }
 
+json policy_json(const policy_def& p) {
+    json def = json::parse(p.definition, nullptr, false);
+    if (def.is_discarded()) def = p.definition;  // keep the text rather than lose it
+    return {{"name", p.name},
+            {"pattern", p.pattern},
+            {"apply_to", p.apply_to},
+            {"priority", p.priority},
+            {"definition", def}};
+}
+
+bool decode_policy(decoder& d, const json& j, const std::string& w, policy_def& p) {
+    bool ok = d.str(j, "name", p.name, w) && d.str(j, "pattern", p.pattern, w) &&
+              d.str(j, "apply_to", p.apply_to, w, false) &&
+              (!j.contains("priority") || d.integer(j["priority"], p.priority, w));
+    if (ok && j.contains("definition")) p.definition = j["definition"].dump();
+    return ok;
+}
+
+json plain_value(const core::field_value& fv) {
+    if (auto i = fv.as_int()) return *i;
+    if (auto* s = fv.as_string()) return *s;
+    if (auto b = fv.as_bool()) return *b;
+    if (auto* d = std::get_if<double>(&fv.v)) return *d;
+    if (auto* f = std::get_if<float>(&fv.v)) return *f;
+    if (auto* a = fv.as_array()) {
+        json out = json::array();
+        for (const auto& v : *a) out.push_back(plain_value(v));
+        return out;
+    }
+    if (auto* t = fv.as_table()) {
+        json out = json::object();
+        for (const auto& [k, v] : *t) out[k] = plain_value(v);
+        return out;
+    }
+    return nullptr;
+}
+
+core::field_value from_plain(const json& j) {
+    if (j.is_boolean()) return core::field_value{j.get<bool>()};
+    if (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t(INT64_MAX))
+        return core::field_value{j.get<double>()};
+    if (j.is_number_integer()) return core::field_value{j.get<int64_t>()};
+    if (j.is_number()) return core::field_value{j.get<double>()};
+    if (j.is_string()) return core::field_value{j.get<std::string>()};
+    if (j.is_array()) {
+        core::field_array a;
+        for (const auto& v : j) a.push_back(from_plain(v));
+        return core::field_value::array(std::move(a));
+    }
+    if (j.is_object()) {
+        core::field_table t;
+        for (const auto& [k, v] : j.items()) t.emplace_back(k, from_plain(v));
+        return core::field_value::table(std::move(t));
+    }
+    return core::field_value{core::void_value{}};
+}
+
 }  // namespace
 
 vhost_def* topology::find_vhost(std::string_view name) {
@@ -477,14 +534,11 @@ std::string encode_topology(const topology& t) {
         jv["bindings"] = json::array();
         for (const auto& b : v.bindings) jv["bindings"].push_back(binding_json(b));
         jv["policies"] = json::array();
-        for (const auto& p : v.policies) {
-            json def = json::parse(p.definition, nullptr, false);
-            if (def.is_discarded()) def = p.definition;  // keep the text rather than lose it
-            jv["policies"].push_back({{"name", p.name},
-                                      {"pattern", p.pattern},
-                                      {"apply_to", p.apply_to},
-                                      {"priority", p.priority},
-                                      {"definition", def}});
+        for (const auto& p : v.policies) jv["policies"].push_back(policy_json(p));
+        if (!v.operator_policies.empty()) {
+            jv["operator_policies"] = json::array();
+            for (const auto& p : v.operator_policies)
+                jv["operator_policies"].push_back(policy_json(p));
         }
         vhosts.push_back(std::move(jv));
     }
@@ -548,13 +602,18 @@ result<topology> decode_topology(std::string_view text) {
         });
         ok = ok && d.each(jv, "policies", w, [&](const json& j, const std::string& w2) {
             policy_def p;
-            bool o = d.str(j, "name", p.name, w2) && d.str(j, "pattern", p.pattern, w2) &&
-                     d.str(j, "apply_to", p.apply_to, w2, false) &&
-                     (!j.contains("priority") || d.integer(j["priority"], p.priority, w2));
-            if (o && j.contains("definition")) p.definition = j["definition"].dump();
+            bool o = decode_policy(d, j, w2, p);
             if (o) v.policies.push_back(std::move(p));
             return o;
         });
+        if (jv.contains("operator_policies"))
+            ok =
+                ok && d.each(jv, "operator_policies", w, [&](const json& j, const std::string& w2) {
+                    policy_def p;
+                    bool o = decode_policy(d, j, w2, p);
+                    if (o) v.operator_policies.push_back(std::move(p));
+                    return o;
+                });
         if (ok) t.vhosts.push_back(std::move(v));
         return ok;
     });
@@ -578,6 +637,21 @@ result<topology> decode_topology(std::string_view text) {
             return ok;
         });
     if (!d.err.empty()) return make_error(errc::corruption, "topology.json: " + d.err);
+    return t;
+}
+
+std::string policy_definition_json(const core::field_table& t) {
+    json out = json::object();
+    for (const auto& [k, v] : t) out[k] = plain_value(v);
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<core::field_table> parse_policy_definition(std::string_view text) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return make_error(errc::corruption, "policy definition is not a JSON object");
+    core::field_table t;
+    for (const auto& [k, v] : j.items()) t.emplace_back(k, from_plain(v));
     return t;
 }
 
@@ -617,6 +691,14 @@ const char* op_name(topology_change::op o) {
             return "put_topic_permission";
         case topology_change::op::delete_topic_permission:
             return "delete_topic_permission";
+        case topology_change::op::put_policy:
+            return "put_policy";
+        case topology_change::op::delete_policy:
+            return "delete_policy";
+        case topology_change::op::put_operator_policy:
+            return "put_operator_policy";
+        case topology_change::op::delete_operator_policy:
+            return "delete_operator_policy";
     }
     return "?";
 }
@@ -626,7 +708,8 @@ std::optional<topology_change::op> op_from(std::string_view s) {
     for (o v : {o::put_vhost, o::put_exchange, o::delete_exchange, o::put_queue, o::delete_queue,
                 o::put_binding, o::delete_binding, o::next_queue_id, o::delete_vhost, o::put_user,
                 o::delete_user, o::put_permission, o::delete_permission, o::put_topic_permission,
-                o::delete_topic_permission})
+                o::delete_topic_permission, o::put_policy, o::delete_policy, o::put_operator_policy,
+                o::delete_operator_policy})
         if (s == op_name(v)) return v;
     return std::nullopt;
 }
@@ -701,6 +784,16 @@ std::string encode_changes(std::span<const topology_change> changes) {
                 break;
             case topology_change::op::next_queue_id:
                 j["value"] = c.value;
+                break;
+            case topology_change::op::put_policy:
+            case topology_change::op::put_operator_policy:
+                j["vhost"] = c.vhost;
+                j["policy"] = policy_json(c.policy);
+                break;
+            case topology_change::op::delete_policy:
+            case topology_change::op::delete_operator_policy:
+                j["vhost"] = c.vhost;
+                j["name"] = c.policy.name;
                 break;
         }
         out.push_back(std::move(j));
@@ -799,6 +892,17 @@ result<std::vector<topology_change>> decode_changes(std::string_view text) {
                 ok = j.contains("value") && d.integer(j["value"], c.value, w + ".value");
                 if (!j.contains("value")) d.fail(w + ".value: missing");
                 break;
+            case topology_change::op::put_policy:
+            case topology_change::op::put_operator_policy:
+                if (const json* o = ok ? obj("policy") : nullptr)
+                    ok = decode_policy(d, *o, w + ".policy", c.policy);
+                else
+                    ok = false;
+                break;
+            case topology_change::op::delete_policy:
+            case topology_change::op::delete_operator_policy:
+                ok = ok && d.str(j, "name", c.policy.name, w);
+                break;
         }
         if (ok) out.push_back(std::move(c));
     }
@@ -873,6 +977,18 @@ void apply_change(topology& t, const topology_change& c) {
             break;
         case o::delete_binding:
             erase_first(v->bindings, c.binding);
+            break;
+        case o::put_policy:
+            put_named(v->policies, c.policy);
+            break;
+        case o::delete_policy:
+            std::erase_if(v->policies, [&](auto& p) { return p.name == c.policy.name; });
+            break;
+        case o::put_operator_policy:
+            put_named(v->operator_policies, c.policy);
+            break;
+        case o::delete_operator_policy:
+            std::erase_if(v->operator_policies, [&](auto& p) { return p.name == c.policy.name; });
             break;
         default:
             break;

@@ -78,6 +78,7 @@ struct vhost_def {
     std::vector<queue_def> queues;
     std::vector<binding_def> bindings;
     std::vector<policy_def> policies;
+    std::vector<policy_def> operator_policies;
     // Store id under which persistent messages held by the vhost's durable x-delayed-message
     // exchanges are logged (0: none yet).
     uint64_t delayed_store_id = 0;
@@ -137,7 +138,9 @@ result<topology> decode_topology(std::string_view json_text);
 // arguments included), next_queue_id (value: the counter only grows), delete_vhost (vhost, and
 // every permission on it), put_user / delete_user (user; by name, a deleted user's
 // permissions go too), put_permission / delete_permission (permission; by user and vhost),
-// put_topic_permission / delete_topic_permission (topic; by user, vhost and exchange).
+// put_topic_permission / delete_topic_permission (topic; by user, vhost and exchange),
+// put_policy / delete_policy and put_operator_policy / delete_operator_policy (vhost, policy;
+// by name).
 struct topology_change {
     enum class op : uint8_t {
         put_vhost,
@@ -155,6 +158,10 @@ struct topology_change {
         delete_permission,
         put_topic_permission,
         delete_topic_permission,
+        put_policy,
+        delete_policy,
+        put_operator_policy,
+        delete_operator_policy,
     };
     op kind = op::put_vhost;
     std::string vhost;
@@ -166,8 +173,15 @@ struct topology_change {
     user_def user;
     permission_def permission;
     topic_permission_def topic;
+    policy_def policy;
     bool operator==(const topology_change&) const = default;
 };
+
+// A policy definition (plain JSON object: integers, strings, booleans, floats, arrays and
+// objects, as RabbitMQ's API and definitions files write them) <-> a core field table. The
+// text is canonical (keys sorted), so equal definitions compare equal as text.
+std::string policy_definition_json(const core::field_table& t);
+result<core::field_table> parse_policy_definition(std::string_view json_text);
 
 // A batch of changes <-> one metadata log record payload (a JSON array). decode refuses an
 // unknown operation (unsupported_version: a newer Warren wrote it) and malformed input

@@ -53,6 +53,7 @@ topology sample() {
     v.bindings.push_back({"orders", "q1", false, "a.*.c", {}});
     v.bindings.push_back({"orders", "internal.x", true, "#", bargs});
     v.policies.push_back({"ttl", "^q", "queues", 5, R"({"message-ttl":1000})"});
+    v.operator_policies.push_back({"cap", ".*", "queues", 0, R"({"max-length":10})"});
     t.vhosts.push_back(v);
     vhost_def v2;
     v2.name = "staging";
@@ -131,6 +132,39 @@ TEST(Topology, AccessStateRoundTripsAndChangesApply) {
     EXPECT_EQ(t.permissions[0].vhost, "w");
     ASSERT_EQ(t.topic_permissions.size(), 1u);
     EXPECT_EQ(t.topic_permissions[0].exchange, "t");
+}
+
+TEST(Topology, PolicyChangesRoundTripAndApply) {
+    topology t;
+    using o = topology_change::op;
+    std::vector<topology_change> cs{
+        {.kind = o::put_policy,
+         .vhost = "v",
+         .policy = {"p", "^a", "queues", 2, R"({"max-length":5})"}},
+        {.kind = o::put_operator_policy,
+         .vhost = "v",
+         .policy = {"op", ".*", "all", 0, R"({"message-ttl":100})"}},
+        {.kind = o::put_policy, .vhost = "v", .policy = {"p", "^b", "all", 1, "{}"}},
+        {.kind = o::put_policy, .vhost = "v", .policy = {"gone", "x", "all", 0, "{}"}},
+        {.kind = o::delete_policy, .vhost = "v", .policy = {.name = "gone"}},
+    };
+    auto decoded = decode_changes(encode_changes(cs));
+    ASSERT_TRUE(decoded) << decoded.error().text;
+    ASSERT_EQ(*decoded, cs);
+    for (const auto& c : *decoded) apply_change(t, c);
+    ASSERT_EQ(t.vhosts.size(), 1u);
+    ASSERT_EQ(t.vhosts[0].policies.size(), 1u);
+    EXPECT_EQ(t.vhosts[0].policies[0], (policy_def{"p", "^b", "all", 1, "{}"}));
+    ASSERT_EQ(t.vhosts[0].operator_policies.size(), 1u);
+    EXPECT_EQ(t.vhosts[0].operator_policies[0].definition, R"({"message-ttl":100})");
+    apply_change(t, {.kind = o::delete_operator_policy, .vhost = "v", .policy = {.name = "op"}});
+    EXPECT_TRUE(t.vhosts[0].operator_policies.empty());
+    // Definitions: plain JSON <-> field tables, canonical text.
+    auto def = parse_policy_definition(R"({"b": [1, "x", true], "a": {"k": 2.5}, "c": "s"})");
+    ASSERT_TRUE(def);
+    EXPECT_EQ(policy_definition_json(*def), R"({"a":{"k":2.5},"b":[1,"x",true],"c":"s"})");
+    EXPECT_FALSE(parse_policy_definition("[1]"));
+    EXPECT_FALSE(parse_policy_definition("{"));
 }
 
 TEST(Topology, UnknownVersionIsRefused) {

@@ -215,6 +215,11 @@ result channel::consume_replies(const basic_consume& m) {
 }
 
 result channel::on(const basic_consume& m) {
+    // RabbitMQ's consumer_max_per_channel, checked first (a reused tag is another error).
+    if (const uint64_t max = _conn.owner().config().consumer_max_per_channel;
+        max && _consumers.size() >= max && !_consumers.count(m.consumer_tag))
+        return make_error(rc::not_allowed,
+                          fmt::format("reached maximum ({}) of consumers per channel", max));
     if (m.queue == "amq.rabbitmq.reply-to") return consume_replies(m);
     auto qn = expand_queue(m.queue);
     if (!qn) return qn.error();

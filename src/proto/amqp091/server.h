@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -36,6 +37,15 @@ struct settings {
     uint64_t max_message_size = default_max_message_size;
     // Most open AMQP connections (all listeners of the protocol count apart); 0 = no limit.
     size_t max_connections = 0;
+    // RabbitMQ's connection_max (server/connection_cap.h): connection.open is refused with 530
+    // NOT_ALLOWED "connection refused: node connection limit (N) is reached" while
+    // node_connections() (every protocol's connections on the node, this one included) is
+    // above it. 0 or no count = no limit.
+    uint64_t connection_max = 0;
+    std::function<size_t()> node_connections;
+    // RabbitMQ's consumer_max_per_channel: basic.consume on a channel that has this many
+    // consumers gets 530 NOT_ALLOWED "reached maximum (N) of consumers per channel" (0 = none).
+    uint64_t consumer_max_per_channel = 0;
     // RabbitMQ's consumer_timeout: a channel whose oldest unacknowledged delivery is older than
     // this is closed with 406 PRECONDITION_FAILED (0 = never). RabbitMQ's default, 30 minutes.
     uint64_t consumer_timeout_ms = 1'800'000;

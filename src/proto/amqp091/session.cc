@@ -568,8 +568,12 @@ void session::on_open(const connection_open& m) {
         _state = state::closing;
         _closing_deadline = _now + closing_timeout_ms;
     };
-    // In RabbitMQ's order (rabbit_reader, connection.open): the vhost's connection limit
-    // (which also finds a missing vhost), the user's, then access to the vhost.
+    // In RabbitMQ's order (rabbit_reader, connection.open): the node's connection limit, the
+    // vhost's (which also finds a missing vhost), the user's, then access to the vhost.
+    const settings& cfg = _server.config();
+    if (cfg.connection_max && cfg.node_connections && cfg.node_connections() > cfg.connection_max)
+        return refuse(fmt::format("connection refused: node connection limit ({}) is reached",
+                                  cfg.connection_max));
     if (!vh) return refuse(fmt::format("vhost '{}' not found", m.virtual_host));
     if (auto limit = vh->connection_limit_reached())
         return refuse(fmt::format(

@@ -619,6 +619,69 @@ TEST(AmqpSession, ConsumerTimeoutClosesTheChannelWithRabbitMQs406AndRequeues) {
     EXPECT_FALSE(c.io.close_now_);
 }
 
+TEST(AmqpSession, ConsumeBeyondConsumerMaxPerChannelClosesTheConnectionWithRabbitMQs530) {
+    settings st;
+    st.consumer_max_per_channel = 2;
+    client c(st);
+    c.open();
+    c.open_channel(1);
+    c.send(1, queue_declare{0, "q", false, false, false, false, false, {}});
+    c.frames();
+    c.send(1, basic_consume{0, "q", "a", false, false, false, false, {}});
+    c.expect<basic_consume_ok>(1);
+    c.send(1, basic_consume{0, "q", "", false, false, false, false, {}});
+    c.expect<basic_consume_ok>(1);
+    c.send(1, basic_consume{0, "q", "c", false, false, false, false, {}});
+    auto close = c.expect_connection_close();
+    EXPECT_EQ(close.reply_code, 530);
+    EXPECT_EQ(close.reply_text, "NOT_ALLOWED - reached maximum (2) of consumers per channel");
+    EXPECT_EQ(close.failing_class_id, basic_consume::class_id);
+    EXPECT_EQ(close.failing_method_id, basic_consume::method_id);
+}
+
+TEST(AmqpSession, ConsumerMaxPerChannelCountsEachChannelApartAndCancelsFreeSlots) {
+    settings st;
+    st.consumer_max_per_channel = 1;
+    client c(st);
+    c.open();
+    c.open_channel(1);
+    c.open_channel(2);
+    c.send(1, queue_declare{0, "q", false, false, false, false, false, {}});
+    c.frames();
+    c.send(1, basic_consume{0, "q", "a", false, false, false, false, {}});
+    c.expect<basic_consume_ok>(1);
+    c.send(2, basic_consume{0, "q", "b", false, false, false, false, {}});
+    c.expect<basic_consume_ok>(2);
+    c.send(1, basic_cancel{"a", false});
+    c.expect<basic_cancel_ok>(1);
+    c.send(1, basic_consume{0, "q", "a2", false, false, false, false, {}});
+    c.expect<basic_consume_ok>(1);
+}
+
+TEST(AmqpSession, OpenOverTheNodeConnectionLimitGetsRabbitMQs530) {
+    settings st;
+    size_t open_on_node = 3;
+    st.connection_max = 2;
+    st.node_connections = [&] { return open_on_node; };
+    client c(st);
+    c.raw(header_091);
+    c.expect<connection_start>();
+    c.start_ok();
+    auto tune = c.expect<connection_tune>();
+    c.send(0, connection_tune_ok{tune.channel_max, tune.frame_max, 0});
+    c.send(0, connection_open{"/", "", false});
+    auto close = c.expect_connection_close();
+    EXPECT_EQ(close.reply_code, 530);
+    EXPECT_EQ(close.reply_text,
+              "NOT_ALLOWED - connection refused: node connection limit (2) is reached");
+    EXPECT_EQ(close.failing_class_id, connection_open::class_id);
+    EXPECT_EQ(close.failing_method_id, connection_open::method_id);
+
+    open_on_node = 2;  // itself included: at the limit is allowed
+    client ok(st);
+    ok.open();
+}
+
 TEST(AmqpSession, ConsumerTimeoutZeroNeverCloses) {
     settings st;
     st.consumer_timeout_ms = 0;

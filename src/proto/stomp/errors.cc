@@ -53,6 +53,16 @@ failure non_loopback() {
     return {"Bad CONNECT", "non-loopback access denied"};
 }
 
+failure node_connection_limit(uint64_t connection_max) {
+    return {"Bad CONNECT", fmt::format("connection refused: node connection limit ({}) is reached",
+                                       connection_max)};
+}
+
+failure consumer_limit(uint64_t max) {
+    return render(core::error{core::reply_code::not_allowed,
+                              fmt::format("reached maximum ({}) of consumers per channel", max)});
+}
+
 failure processing_error() {
     return {"Processing error", "Processing error"};
 }

@@ -47,6 +47,13 @@ failure missing_login();                              // no login and no default
 failure access_refused(std::string_view user);        // bad credentials
 failure vhost_access_denied(std::string_view vhost);  // also: a connection limit
 failure non_loopback();  // a loopback_users user (guest) from another host
+// Warren's connection_max (RabbitMQ's STOMP adapter has no such check): "Bad CONNECT" with the
+// text RabbitMQ's AMQP listener sends, "connection refused: node connection limit (N) is
+// reached".
+failure node_connection_limit(uint64_t connection_max);
+// consumer_max_per_channel reached by a SUBSCRIBE: RabbitMQ's channel error as its adapter
+// reports one, {"not_allowed", "NOT_ALLOWED - reached maximum (N) of consumers per channel"}.
+failure consumer_limit(uint64_t max);
 // A header RabbitMQ parses without checking (heart-beat, ack, prefetch-count, priority,
 // timestamp, integer queue arguments, a message-id's delivery tag): the processor crashes
 // and reports only this.

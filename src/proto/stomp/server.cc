@@ -35,6 +35,9 @@ server::server(boost::asio::io_context& io, core::broker& b, auth::authority& a,
     _session_settings.default_pass = _settings.default_pass;
     _session_settings.default_vhost = _settings.default_vhost;
     _session_settings.server_name = _settings.server_name;
+    _session_settings.connection_max = _settings.connection_max;
+    _session_settings.node_connections = _settings.node_connections;
+    _session_settings.consumer_max = _settings.consumer_max;
 }
 
 server::~server() = default;  // the connection set abandons every connection

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -35,6 +36,9 @@ struct settings {
     uint32_t max_frame_size = 4 * 1024 * 1024;
     uint64_t max_message_size = 128 * 1024 * 1024;  // RabbitMQ's max_message_size default
     size_t max_connections = 0;                     // most open STOMP connections; 0 = no limit
+    uint64_t connection_max = 0;                    // session_settings::connection_max
+    std::function<size_t()> node_connections;
+    uint64_t consumer_max = 0;  // subscriptions per connection (consumer_max_per_channel)
     uint32_t max_headers = 1000;
     uint32_t max_header_length = 64 * 1024;
     // Heart-beats: the broker honours the client's CONNECT heart-beat request (as RabbitMQ

@@ -330,6 +330,14 @@ status session::handle_connect(const frame& f) {
         _auth.logins.succeeded(_peer);
     }
 
+    // The node's connection limit, as RabbitMQ checks it before the vhost's.
+    if (_settings.connection_max && _settings.node_connections &&
+        _settings.node_connections() > _settings.connection_max) {
+        WLOG_WARN("stomp login refused peer={}: user '{}' - node connection limit ({}) reached",
+                  _peer, user, _settings.connection_max);
+        return errors::node_connection_limit(_settings.connection_max);
+    }
+
     // Virtual host.
     std::string host = _settings.default_vhost;
     if (const std::string* h = f.get("host")) host = *h;
@@ -597,6 +605,8 @@ status session::handle_subscribe(const frame& f) {
     }
     subscription_key key = *key_of(f);
     if (_subs.count(key.tag)) return errors::duplicate_subscription(key.tag);
+    if (_settings.consumer_max && _subs.size() >= _settings.consumer_max)
+        return errors::consumer_limit(_settings.consumer_max);
     bool durable_sub = f.boolean("durable", false) || f.boolean("persistent", false);
 
     core::queue_ptr q;

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,6 +67,13 @@ struct session_settings {
     uint64_t connect_timeout_ms = 10'000;
     // Output bytes buffered before subscriptions stop taking deliveries (backpressure).
     size_t output_high_water = 1 << 20;
+    // The node's connection cap (server/connection_cap.h): CONNECT is refused with ERROR "Bad
+    // CONNECT" while node_connections() (this one included) is above it. 0 or no count = none.
+    uint64_t connection_max = 0;
+    std::function<size_t()> node_connections;
+    // Most subscriptions per connection, RabbitMQ's consumer_max_per_channel (its STOMP
+    // subscriptions share one channel); one more: ERROR not_allowed (0 = no limit).
+    uint64_t consumer_max = 0;
 };
 
 // What the transport implements (net/session.h); output_batch.frame_ends marks the end of each

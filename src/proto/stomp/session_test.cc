@@ -149,6 +149,42 @@ TEST(StompSession, VersionMismatchIsError) {
     EXPECT_TRUE(c.io.close);
 }
 
+TEST(StompSession, ConnectOverTheNodeConnectionLimitIsRefused) {
+    core::broker b;
+    session_settings s;
+    size_t open_on_node = 4;
+    s.connection_max = 3;
+    s.node_connections = [&] { return open_on_node; };
+    client c(b, s);
+    c.send(mk(command::connect,
+              {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "guest"}}));
+    auto f = c.one();
+    EXPECT_EQ(f.cmd, command::error);
+    EXPECT_EQ(h(f, "message"), "Bad CONNECT");
+    EXPECT_EQ(f.body, "connection refused: node connection limit (3) is reached");
+    EXPECT_TRUE(c.io.close);
+    open_on_node = 3;  // itself included
+    client ok(b, s);
+    ok.connect();
+}
+
+TEST(StompSession, SubscribeBeyondConsumerMaxIsRabbitMQsNotAllowed) {
+    core::broker b;
+    session_settings s;
+    s.consumer_max = 2;
+    client c(b, s);
+    c.connect();
+    c.send(mk(command::subscribe, {{"destination", "/queue/a"}, {"id", "1"}, {"receipt", "r1"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+    c.send(mk(command::subscribe, {{"destination", "/queue/b"}, {"id", "2"}, {"receipt", "r2"}}));
+    EXPECT_EQ(c.one().cmd, command::receipt);
+    c.send(mk(command::subscribe, {{"destination", "/queue/c"}, {"id", "3"}}));
+    auto f = c.one();
+    EXPECT_EQ(f.cmd, command::error);
+    EXPECT_EQ(h(f, "message"), "not_allowed");
+    EXPECT_EQ(f.body, "NOT_ALLOWED - reached maximum (2) of consumers per channel");
+}
+
 TEST(StompSession, BadLoginIsRefused) {
     core::broker b;
     client c(b);

@@ -52,8 +52,8 @@ def api(method, path, body=None, user="guest", password="guest", raw=None, heade
 
 def admin(*args, user="guest", password="guest", vhost="/", check=True):
     b = B["b"]
-    cmd = [RABBITMQADMIN, "-H", b.host, "-P", str(b.http_port), "-u", user, "-p", password,
-           "-V", vhost] + list(args)
+    cmd = [RABBITMQADMIN, "-H", b.host, "-P", str(b.http_port), "-u", user, "-p", password]
+    cmd += (["-V", vhost] if vhost is not None else []) + list(args)  # None: the whole broker
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(args)} -> {p.returncode}: {p.stdout} {p.stderr}")
@@ -420,7 +420,7 @@ def test_durable_declarations_survive_a_restart():
 def test_definitions_export_as_rabbitmqadmin_reads_it():
     """GET /api/definitions[/{vhost}] in RabbitMQ's format (rabbit_definitions' export): durable
     things only, no built-in exchanges, users with their hashes; `rabbitmqadmin export` reads
-    it unchanged. (Import is not built yet.)"""
+    it unchanged. (Import: policies_test.py.)"""
     import tempfile
     assert api("PUT", "/api/queues/%2F/def-q", {"durable": True,
                                                 "arguments": {"x-max-length": 10}})[0] == 201

@@ -54,7 +54,8 @@ def test_metrics_pass_promtool_and_use_rabbitmq_names():
                  "rabbitmq_global_messages_delivered_total",
                  "rabbitmq_global_messages_acknowledged_total",
                  "rabbitmq_global_messages_confirmed_total", "warren_store_fsync_seconds_count",
-                 "warren_store_batches_total", "warren_store_appends_total"):
+                 "warren_store_batches_total", "warren_store_appends_total",
+                 "warren_store_batch_records_count", "rabbitmq_queue_messages_paged_out_bytes"):
         assert name in v, name
 
 
@@ -84,6 +85,9 @@ def test_counters_move_when_messages_flow():
     assert d["rabbitmq_queue_messages_ready"] == 2, d
     # Persistent messages on a durable queue went through the store's group commit.
     assert d["warren_store_appends_total"] >= 5 and d["warren_store_fsync_seconds_count"] >= 1, d
+    # Group-commit batch sizes: every written batch counted once, its records summed.
+    assert d["warren_store_batch_records_count"] == d["warren_store_batches_total"] >= 1, d
+    assert d["warren_store_batch_records_sum"] >= 5, d
     promtool_check(scrape())
 
 
