@@ -63,11 +63,10 @@ std::vector<step> plan(const json& defs, const std::string* only_vhost) {
                            fmt::format("vhost '{}'", name)});
             if (auto l = v.find("limits"); l != v.end() && l->is_object())
                 for (const auto& [k, val] : l->items())
-                    out.push_back({http::verb::put,
-                                   fmt::format("/api/vhost-limits/{}/{}", segment(name),
-                                               segment(k)),
-                                   json{{"value", val}},
-                                   fmt::format("limit {} of vhost '{}'", k, name)});
+                    out.push_back(
+                        {http::verb::put,
+                         fmt::format("/api/vhost-limits/{}/{}", segment(name), segment(k)),
+                         json{{"value", val}}, fmt::format("limit {} of vhost '{}'", k, name)});
         });
         each("permissions", [&](const json& p) {
             out.push_back({http::verb::put,
@@ -122,23 +121,22 @@ std::vector<step> plan(const json& defs, const std::string* only_vhost) {
         json body = json::object();
         for (const char* k : {"type", "durable", "auto_delete", "internal", "arguments"})
             if (x.contains(k)) body[k] = x[k];
-        out.push_back(
-            {http::verb::put,
-             fmt::format("/api/exchanges/{}/{}", segment(vh), segment(field(x, "name"))), body,
-             fmt::format("exchange '{}' in vhost '{}'", field(x, "name"), vh)});
+        out.push_back({http::verb::put,
+                       fmt::format("/api/exchanges/{}/{}", segment(vh), segment(field(x, "name"))),
+                       body, fmt::format("exchange '{}' in vhost '{}'", field(x, "name"), vh)});
     });
     each("bindings", [&](const json& b) {
         const std::string vh = vhost_of(b);
         const bool to_exchange = field(b, "destination_type") == "exchange";
         json body = {{"routing_key", field(b, "routing_key")}};
         if (b.contains("arguments")) body["arguments"] = b["arguments"];
-        out.push_back({http::verb::post,
-                       fmt::format("/api/bindings/{}/e/{}/{}/{}", segment(vh),
-                                   segment(field(b, "source")), to_exchange ? "e" : "q",
-                                   segment(field(b, "destination"))),
-                       body,
-                       fmt::format("binding {} -> {} '{}' in vhost '{}'", field(b, "source"),
-                                   field(b, "destination"), field(b, "routing_key"), vh)});
+        out.push_back(
+            {http::verb::post,
+             fmt::format("/api/bindings/{}/e/{}/{}/{}", segment(vh), segment(field(b, "source")),
+                         to_exchange ? "e" : "q", segment(field(b, "destination"))),
+             body,
+             fmt::format("binding {} -> {} '{}' in vhost '{}'", field(b, "source"),
+                         field(b, "destination"), field(b, "routing_key"), vh)});
     });
     return out;
 }

@@ -12,13 +12,16 @@ namespace {
 
 // Each kind's counters, in sample order. The names are RabbitMQ's.
 constexpr std::array<std::string_view, max_counters> k_vhost = {
-    "publish", "confirm", "drop_unroutable", "deliver_get", "ack", "redeliver",
+    "publish",  "confirm",        "drop_unroutable",        "deliver_get", "ack", "redeliver",
     "messages", "messages_ready", "messages_unacknowledged"};
-constexpr std::array<std::string_view, max_counters> k_queue = {
-    "publish", "deliver_get", "ack", "redeliver", "messages", "messages_ready",
-    "messages_unacknowledged"};
-constexpr std::array<std::string_view, max_counters> k_exchange = {"publish_in",
-                                                                   "drop_unroutable"};
+constexpr std::array<std::string_view, max_counters> k_queue = {"publish",
+                                                                "deliver_get",
+                                                                "ack",
+                                                                "redeliver",
+                                                                "messages",
+                                                                "messages_ready",
+                                                                "messages_unacknowledged"};
+constexpr std::array<std::string_view, max_counters> k_exchange = {"publish_in", "drop_unroutable"};
 
 const std::array<std::string_view, max_counters>& names(stats_kind k) {
     switch (k) {
@@ -118,7 +121,8 @@ void rate_sampler::sample(uint64_t now_ms) {
     queues.reserve(_queues.size());
     for (const auto& [n, vh] : _broker.vhosts()) {
         add(vhosts, _vhosts, vh.get(), sample_of(*vh), now_ms);
-        for (const auto& [qn, q] : vh->queues()) add(queues, _queues, q.get(), sample_of(*q), now_ms);
+        for (const auto& [qn, q] : vh->queues())
+            add(queues, _queues, q.get(), sample_of(*q), now_ms);
         for (const auto& [xn, x] : vh->exchanges())
             add(exchanges, _exchanges, x.get(), sample_of(*x), now_ms);
     }
@@ -166,7 +170,8 @@ void rate_sampler::add_rates(json& stats, const std::vector<const core::vhost*>&
         if (!stats.contains(name)) continue;
         double sum = 0.0;
         for (const auto* vh : vhosts)
-            if (auto it = _vhosts.find(vh); it != _vhosts.end()) sum += rate_of(it->second, i, n[i]);
+            if (auto it = _vhosts.find(vh); it != _vhosts.end())
+                sum += rate_of(it->second, i, n[i]);
         stats[name + "_details"] = {{"rate", sum}};
     }
 }

@@ -49,7 +49,8 @@ json queue_totals(const counter_sample& vhost_sample);
 
 class rate_sampler {
 public:
-    explicit rate_sampler(core::broker& b, std::chrono::milliseconds every = std::chrono::seconds(5))
+    explicit rate_sampler(core::broker& b,
+                          std::chrono::milliseconds every = std::chrono::seconds(5))
         : _broker(b), _every(every) {}
     // Samples now and then every interval on `io` until stop() or destruction.
     void start(boost::asio::io_context& io);

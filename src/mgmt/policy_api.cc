@@ -133,9 +133,10 @@ response policy_api::put_policy(const call& c, const auth::user& me) {
     if (!body) return bad_request(c.req, not_json);
     const bool op = is_operator(c);
     auto r = set_policy(*vh, c.param("name"), *body, op);
-    if (!r) return r.error().status == http::status::bad_request
-                       ? bad_request(c.req, op ? r.error().reason : escape_tags(r.error().reason))
-                       : error_reply(c.req, r.error().status, "bad_request", r.error().reason);
+    if (!r)
+        return r.error().status == http::status::bad_request
+                   ? bad_request(c.req, op ? r.error().reason : escape_tags(r.error().reason))
+                   : error_reply(c.req, r.error().status, "bad_request", r.error().reason);
     return no_content(c.req, *r ? http::status::created : http::status::no_content);
 }
 
@@ -274,7 +275,8 @@ response policy_api::put_parameter(const call& c, const auth::user& me) {
     std::string unknown;
     for (const auto& [k, val] : v.items()) {
         if (k != "max-connections" && k != "max-queues") {
-            unknown += (unknown.empty() ? "{<<\"" : ",{<<\"") + k + "\">>," + erlang_term(val) + "}";
+            unknown +=
+                (unknown.empty() ? "{<<\"" : ",{<<\"") + k + "\">>," + erlang_term(val) + "}";
             continue;
         }
         if (!val.is_number_integer())

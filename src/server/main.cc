@@ -27,6 +27,7 @@
 #include "mgmt/message_stats.h"
 #include "mgmt/metrics.h"
 #include "mgmt/policy_api.h"
+#include "mgmt/ui_assets.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
@@ -219,6 +220,7 @@ int run(const server::config& cfg, const config_reader& reread) {
     definitions.install(http);
     mgmt::metrics metrics(broker, durable->get());
     metrics.install(http);
+    mgmt::install_ui(http.routes());  // the web UI at / (www/, compiled in)
     http.on_websocket(
         "/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
         [&](mgmt::ws_stream ws, const std::string& subprotocol) {
