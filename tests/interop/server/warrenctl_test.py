@@ -300,7 +300,11 @@ def test_import_definitions():
                        "hashing_algorithm": guest["hashing_algorithm"],
                        "tags": ["management"]}],
             "vhosts": [{"name": "ctl-imp-vh"}],
+            # guest's permission too: Warren's import declares the queues as the importing
+            # user, who needs access to the new vhost (RabbitMQ's import does not).
             "permissions": [{"user": "ctl-imported", "vhost": "ctl-imp-vh", "configure": ".*",
+                             "write": ".*", "read": ".*"},
+                            {"user": "guest", "vhost": "ctl-imp-vh", "configure": ".*",
                              "write": ".*", "read": ".*"}],
             "queues": [{"name": "ctl-imp-q", "vhost": "ctl-imp-vh", "durable": True,
                         "auto_delete": False, "arguments": {}}],
