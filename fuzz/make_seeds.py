@@ -268,3 +268,32 @@ tls.verify = none
 policy = ttl ^q\\. queues 5 {"message-ttl": 1000, "max-length": 10, "overflow": "reject-publish"}
 policy = ha .* all 0 {"dead-letter-exchange": "dlx", "expires": 60000}
 """)
+
+# ---- management API (mode byte: 0 administrator, 1 management user) ----
+def requests(*reqs):
+    return "\n--\n".join(f"{m}\n{t}\n{b}" for m, t, b in reqs)
+
+
+with open(os.path.join(HERE, "..", "tests", "interop", "server", "data",
+                       "rabbitmq-3.10.8-definitions.json")) as f:
+    rabbit_defs = f.read()
+write("management_api", "import_rabbitmq_3_10", "\x00" + requests(
+    ("POST", "/api/definitions", rabbit_defs), ("GET", "/api/definitions", ""),
+    ("GET", "/api/queues?page=1&page_size=2&sort=messages&name=ord&use_regex=true", ""),
+    ("GET", "/api/overview", "")))
+write("management_api", "queue_publish_get", "\x00" + requests(
+    ("PUT", "/api/queues/%2F/q1", '{"durable":false,"arguments":{"x-max-length":3}}'),
+    ("POST", "/api/exchanges/%2F/amq.default/publish",
+     '{"routing_key":"q1","payload":"aGk=","payload_encoding":"base64","properties":{"headers":{"a":1}}}'),
+    ("POST", "/api/queues/%2F/q1/get", '{"count":2,"ackmode":"ack_requeue_true","encoding":"auto"}'),
+    ("DELETE", "/api/queues/%2F/q1/contents", "")))
+write("management_api", "policies", "\x00" + requests(
+    ("PUT", "/api/policies/%2F/p", '{"pattern":"^q","definition":{"max-length":1,"ha-mode":"all"},"priority":2,"apply-to":"queues"}'),
+    ("PUT", "/api/operator-policies/%2F/op", '{"pattern":".*","definition":{"message-ttl":5}}'),
+    ("PUT", "/api/parameters/vhost-limits/%2F/limits", '{"value":{"max-queues":10}}'),
+    ("GET", "/api/queues/%2F", "")))
+write("management_api", "bindings_users", "\x01" + requests(
+    ("PUT", "/api/exchanges/%2F/x", '{"type":"topic","durable":true}'),
+    ("POST", "/api/bindings/%2F/e/x/q/amq.gen", '{"routing_key":"a.#","arguments":{"x-match":"any"}}'),
+    ("PUT", "/api/users/u", '{"password":"p","tags":"administrator"}'),
+    ("GET", "/api/bindings/%2F/e/x/q/amq.gen/a.%23", "")))

@@ -219,7 +219,8 @@ void merge_policy(queue_features& f, const field_table& args, const field_table&
 field_table effective_definition(const policy* p, const policy* op) {
     field_table out = p ? p->definition : field_table{};
     if (!op) return out;
-    for (auto& [k, v] : op->definition) {
+    for (auto& [key, v] : op->definition) {
+        const std::string& k = key;  // clang 14 cannot capture a structured binding
         auto mine = std::find_if(out.begin(), out.end(), [&](auto& kv) { return kv.first == k; });
         if (mine == out.end()) {
             out.emplace_back(k, v);
