@@ -6,7 +6,11 @@
 //    (a short write, as a full disk or a crash mid-write leaves),
 //  - can fail syncs,
 //  - can simulate a power loss: drop_unsynced_data() cuts every file it saw written back to the
-//    length it had at its last successful sync.
+//    length it had at its last successful sync,
+//  - can fail one chosen operation, or a run of them: every append, file sync, directory sync,
+//    open, truncate, rename and remove through it is numbered (ops()), and operations
+//    fail_from .. fail_from + fail_count - 1 fail as fail_kind (a short write, EIO, ENOSPC or
+//    EMFILE), which lets a test sweep a fault over every write and fsync a workload makes.
 //
 //   store::fault_env fe(store::posix_env());
 //   fe.sync_delay = std::chrono::milliseconds(2);
@@ -18,7 +22,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "store/env.h"
@@ -35,12 +41,27 @@ public:
     // still in budget and fails. -1: unlimited.
     std::atomic<int64_t> write_budget{-1};
     std::atomic<bool> fail_syncs{false};
+    // Syncs are recorded (what drop_unsynced_data keeps) but not passed to the real env: for
+    // tests that simulate power loss themselves and make thousands of syncs.
+    std::atomic<bool> fake_syncs{false};
+
+    // Operation faults (see above). short_write: an append writes the first half of its bytes,
+    // then fails; the other operations fail as io_error. The error texts carry the errno's
+    // message ("No space left on device", ...).
+    enum class fault { short_write, eio, enospc, emfile };
+    std::atomic<int64_t> fail_from{-1};
+    std::atomic<int64_t> fail_count{1};
+    std::atomic<fault> fail_kind{fault::eio};
+    uint64_t ops() const { return _ops.load(); }
+    uint64_t injected() const { return _injected.load(); }
 
     // ---- counters ----
     uint64_t file_syncs() const { return _file_syncs.load(); }
     uint64_t dir_syncs() const { return _dir_syncs.load(); }
     uint64_t bytes_written() const { return _bytes_written.load(); }
     void reset_counters() {
+        _ops = 0;
+        _injected = 0;
         _file_syncs = 0;
         _dir_syncs = 0;
         _bytes_written = 0;
@@ -67,13 +88,13 @@ public:
     status remove_file(const std::string& path) override;
     status rename_file(const std::string& from, const std::string& to) override;
     status truncate_file(const std::string& path, uint64_t size) override;
-    status sync_dir(const std::string& path) override {
-        ++_dir_syncs;
-        return _base->sync_dir(path);
-    }
+    status sync_dir(const std::string& path) override;
 
 private:
     friend class fault_writable_file;
+    // Numbers one operation; the injected failure if it is one of the failing ones.
+    std::optional<error> next_op(std::string_view what, const std::string& path);
+    std::atomic<uint64_t> _ops{0}, _injected{0};
     struct file_state {
         uint64_t written = 0;
         uint64_t synced = 0;
@@ -82,7 +103,8 @@ private:
     env* _base;
     std::atomic<uint64_t> _file_syncs{0}, _dir_syncs{0}, _bytes_written{0};
     std::mutex _mu;
-    std::map<std::string, file_state> _files;
+    // By path; an open file keeps its state across a rename of its path (shared_ptr).
+    std::map<std::string, std::shared_ptr<file_state>> _files;
 };
 
 }  // namespace warren::store
