@@ -1,4 +1,5 @@
 #include "mgmt/http_server.h"
+#include <algorithm>
 
 #include <optional>
 #include <type_traits>
@@ -89,7 +90,12 @@ struct http_server::stream_session final
         parser.emplace();
         parser->body_limit(1024 * 1024);
         parser->header_limit(16 * 1024);
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
+        // The first request must arrive within first_request_timeout (a socket that never
+        // sends one is closed like a silent AMQP or STOMP handshake); later ones within
+        // keep_alive_timeout of the last answer.
+        beast::get_lowest_layer(stream).expires_after(requests == 0 ? first_request_timeout
+                                                                    : keep_alive_timeout);
+        ++requests;
         http::async_read(
             stream, buffer, *parser,
             [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -141,6 +147,10 @@ struct http_server::stream_session final
                 self->read();
             });
     }
+
+    static constexpr auto first_request_timeout = std::chrono::seconds(10);
+    static constexpr auto keep_alive_timeout = std::chrono::seconds(60);
+    uint64_t requests = 0;  // reads started
 
     const std::string& peer() const { return address; }
     std::string remote_address() {
@@ -213,6 +223,11 @@ void http_server::accept_tls(tcp::socket s, net::tls_context_ptr ctx) {
         std::make_shared<stream_session<tls_stream>>(*this, std::move(stream), std::move(ctx));
     track(sp);
     sp->start();
+}
+
+size_t http_server::connection_count() const {
+    return static_cast<size_t>(
+        std::count_if(_sessions.begin(), _sessions.end(), [](auto& w) { return !w.expired(); }));
 }
 
 void http_server::shutdown() {

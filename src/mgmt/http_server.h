@@ -57,6 +57,9 @@ public:
     // closed), then the same routes, and WSS upgrades to the wss_handler.
     void accept_tls(boost::asio::ip::tcp::socket s, net::tls_context_ptr ctx);
     void shutdown();
+    // HTTP(S) connections open now, request or not (a WebSocket upgrade hands its connection
+    // to the protocol's server, which counts it from then on).
+    size_t connection_count() const;
 
     // Internals used by the per-connection session.
     response dispatch(const request& req, std::string_view peer) const {

@@ -3,23 +3,23 @@
 // free for the store, so that a flood of sockets can never leave the message store unable to
 // open a segment file (issue #16: 20,000 silent STOMP sockets did).
 //
-// Two thresholds, both over the AMQP and STOMP connections of every listener (TCP, TLS,
-// WebSocket) together:
+// Two thresholds over the connections of every listener (TCP, TLS, WebSocket) together:
 //   - connection_max: a connection that opens (AMQP connection.open, STOMP CONNECT) while the
 //     node holds more than connection_max connections, itself included, is refused by its
 //     protocol with RabbitMQ's error (amqp::settings / stomp::session_settings carry the cap and
 //     a count; RabbitMQ: rabbit_reader's node connection limit check).
 //   - connection_max + handshake_slack: a socket accepted while the node already holds that
-//     many (open or still in their handshake) is closed at once, before any protocol byte, and
-//     an HTTP client gets a 503. The slack lets clients just over the cap read the protocol's
-//     error instead of a reset; sockets that never speak cannot hold more descriptors than this.
+//     many (AMQP and STOMP open or still in their handshake, and HTTP connections) is closed
+//     at once, before any protocol byte, and an HTTP client gets a 503. The slack lets clients just
+//     over the cap read the protocol's error instead of a reset; sockets that never speak cannot
+//     hold more descriptors than this.
 //
 // default_connection_max(): with the descriptor limit L (warrend raises its soft limit to the
 // hard one at start) the store and the rest of the process keep descriptor_reserve(L) =
 // min(L / 2, 16384) descriptors: the store needs one for the segment being written, one per
 // segment it reads paged-out messages from (64 MiB each), the metadata log and the data dir;
-// the process also has its listeners, epoll, timers, the log, and HTTP connections (not
-// counted here). connection_max = L - reserve - handshake_slack (at least 1).
+// the process also has its listeners, epoll, timers and the log. connection_max = L - reserve -
+// handshake_slack (at least 1).
 //
 //   server::connection_gate gate(cfg_max, [&] { return amqp.connection_count() + ...; });
 //   listener(..., [&](tcp::socket s) { if (gate.admit("amqp", now_ms())) amqp.accept(...); });
@@ -44,7 +44,7 @@ uint64_t default_connection_max(uint64_t descriptor_limit);
 class connection_gate {
 public:
     // connection_max 0 = no limit. open(): the connections the node holds now (AMQP and STOMP,
-    // every listener, handshakes included).
+    // every listener, handshakes included, and HTTP).
     connection_gate(uint64_t connection_max, std::function<size_t()> open);
 
     // At accept: false when the node already holds connection_max + handshake_slack

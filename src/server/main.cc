@@ -177,8 +177,12 @@ int run(const server::config& cfg, const config_reader& reread) {
     stomp_settings.default_vhost = cfg.default_vhost;
     stomp::server stomp_server(io, broker, authority, stomp_settings);
     stomp_ptr = &stomp_server;
-    // Sockets beyond connection_max + the handshake slack are closed at accept.
-    server::connection_gate gate(connection_max, node_connections);
+    // Sockets beyond connection_max + the handshake slack are closed at accept; HTTP
+    // connections count there too (they hold descriptors), not against connection_max itself.
+    mgmt::http_server* http_ptr = nullptr;
+    server::connection_gate gate(connection_max, [&node_connections, &http_ptr]() -> size_t {
+        return node_connections() + (http_ptr ? http_ptr->connection_count() : 0);
+    });
     auto admit = [&](std::string_view listener) { return gate.admit(listener, broker.now_ms()); };
 
     // TLS: one context for every TLS listener, built now (a bad certificate or key is a config
@@ -204,6 +208,7 @@ int run(const server::config& cfg, const config_reader& reread) {
     }
 
     mgmt::http_server http(io);
+    http_ptr = &http;
     http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
         return mgmt::make_response(c.req, mgmt::http::status::ok, R"({"status":"ok"})");
     });

@@ -8,7 +8,9 @@ issue #16's 20,000 silent STOMP sockets).
 Broker 2, `connection_max = 3` (RabbitMQ's node-wide cap, every protocol together):
 connection.open beyond it gets RabbitMQ's connection.close 530 `NOT_ALLOWED - connection
 refused: node connection limit (3) is reached`, a STOMP CONNECT an ERROR with the same text;
-sockets beyond connection_max + 64 (in handshake) are closed at accept, and HTTP gets a 503.
+sockets beyond connection_max + 64 (in handshake) are closed at accept, and HTTP gets a 503;
+idle HTTP connections count toward that threshold (not toward connection_max); an HTTP
+connection that sends no request is closed after 10 s.
 
 Broker 3, `consumer_max_per_channel = 2`, `stomp.max_headers = 5`,
 `stomp.max_header_length = 200`: a third basic.consume on a channel gets RabbitMQ's 530
@@ -253,6 +255,44 @@ def test_stomp_header_too_long_gets_an_error():
     assert b"message:Header too long\n" in data, data
     assert b"a header line exceeds 200 bytes" in data, data
 
+def test_http_connections_count_at_the_socket_threshold():
+    """Idle HTTP connections hold descriptors: with connection_max + 64 of them open, the next
+    socket of any protocol is closed at accept (and they are not messaging connections: an AMQP
+    connection still opens while fewer are open)."""
+    b = B["b"]
+    settle()
+    socks = [socket.create_connection((b.host, b.http_port)) for _ in range(3 + 64)]
+    time.sleep(0.3)
+    extra = socket.create_connection((b.host, b.amqp_port))
+    extra.settimeout(5)
+    assert extra.recv(1) == b"", "a socket beyond connection_max + 64 must be closed at once"
+    extra.close()
+    socks.pop().close()
+    socks.pop().close()
+    deadline = time.monotonic() + 5
+    while True:  # two slots free again: an AMQP connection opens (HTTP is not in connection_max)
+        try:
+            c = connect()
+            c.close()
+            break
+        except pex.AMQPConnectionError:
+            assert time.monotonic() < deadline, "AMQP still refused after HTTP sockets closed"
+            time.sleep(0.1)
+    for s in socks:
+        s.close()
+
+
+def test_a_silent_http_connection_is_closed_after_10_s():
+    b = B["b"]
+    settle()
+    s = socket.create_connection((b.host, b.http_port))
+    s.settimeout(20)
+    t0 = time.monotonic()
+    assert s.recv(1) == b"", "the server must close, not answer"
+    took = time.monotonic() - t0
+    s.close()
+    assert 9 <= took <= 14, f"closed after {took:.1f} s, want ~10 s"
+
 
 def run_group(config_text, tests):
     with broker(config_text=config_text) as b:
@@ -273,7 +313,9 @@ if __name__ == "__main__":
         run_group("connection_max = 3\n",
                   [test_amqp_open_over_connection_max_gets_rabbitmqs_530,
                    test_stomp_connect_over_connection_max_gets_an_error_frame,
-                   test_sockets_beyond_connection_max_and_the_handshake_slack_are_closed_and_http_gets_503]),
+                   test_sockets_beyond_connection_max_and_the_handshake_slack_are_closed_and_http_gets_503,
+                   test_http_connections_count_at_the_socket_threshold,
+                   test_a_silent_http_connection_is_closed_after_10_s]),
         run_group("consumer_max_per_channel = 2\nstomp.max_headers = 5\n"
                   "stomp.max_header_length = 200\n",
                   [test_third_consumer_on_a_channel_gets_rabbitmqs_530,
