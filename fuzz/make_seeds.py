@@ -297,3 +297,115 @@ write("management_api", "bindings_users", "\x01" + requests(
     ("POST", "/api/bindings/%2F/e/x/q/amq.gen", '{"routing_key":"a.#","arguments":{"x-match":"any"}}'),
     ("PUT", "/api/users/u", '{"password":"p","tags":"administrator"}'),
     ("GET", "/api/bindings/%2F/e/x/q/amq.gen/a.%23", "")))
+
+# ---- HTTP listener (mode byte: bits 0-2 write size 1 << n, 7 = whole; bit 3: the server
+# shuts down instead of the client half-closing) ----
+AUTH = "Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n"
+
+
+def http_req(method, target, body="", headers="", version="1.1"):
+    h = f"{method} {target} HTTP/{version}\r\nHost: localhost:15672\r\n{AUTH}{headers}"
+    if body:
+        h += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return h + "\r\n" + body
+
+
+def chunked(body, size=7):
+    out = ""
+    for i in range(0, len(body), size):
+        part = body[i:i + size]
+        out += f"{len(part):x}\r\n{part}\r\n"
+    return out + "0\r\n\r\n"
+
+
+UPGRADE = ("GET /ws HTTP/1.1\r\nHost: localhost:15672\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n")
+write("http_request", "health", "\x07" + http_req("GET", "/api/health"))
+write("http_request", "pipelined", "\x07" + http_req("GET", "/api/health")
+      + http_req("PUT", "/api/queues/%2F/q1", '{"durable":true,"arguments":{"x-max-length":3}}')
+      + http_req("GET", "/api/queues/%2F/q1")
+      + http_req("POST", "/api/exchanges/%2F/amq.default/publish",
+                 '{"routing_key":"q1","payload":"hi","payload_encoding":"string","properties":{}}')
+      + http_req("HEAD", "/api/health")
+      + http_req("DELETE", "/api/queues/%2F/q1")
+      + http_req("GET", "/api/overview", headers="Connection: close\r\n"))
+write("http_request", "split_reads", "\x02" + http_req("GET", "/api/whoami")
+      + http_req("PUT", "/api/users/u", '{"password":"p","tags":"management"}')
+      + http_req("GET", "/api/users"))
+body_ = '{"type":"topic","durable":true,"auto_delete":false,"arguments":{}}'
+write("http_request", "chunked", "\x03" + http_req("PUT", "/api/exchanges/%2F/x", headers=
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n") + chunked(body_)
+      + http_req("GET", "/api/exchanges/%2F/x"))
+write("http_request", "http10", "\x07" + http_req("GET", "/api/health", version="1.0")
+      + http_req("GET", "/", version="1.0"))
+write("http_request", "keep_alive_shutdown", "\x0f" + http_req("GET", "/api/vhosts")
+      + http_req("GET", "/js/app.js", headers="Connection: keep-alive\r\n"))
+write("http_request", "upgrade", "\x07" + http_req("GET", "/api/health") + UPGRADE
+      + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v12.stomp\r\n\r\n"
+      + "\x81\x85\x00\x00\x00\x00hello")
+write("http_request", "upgrade_bad_key", "\x07" + UPGRADE
+      + "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\nSec-WebSocket-Protocol: amqp\r\n\r\n")
+write("http_request", "upgrade_bad_version", "\x07" + UPGRADE.replace("13", "8")
+      + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+write("http_request", "expect_continue", "\x05" + http_req(
+      "PUT", "/api/vhosts/v2", '{"description":"d","tags":"a,b"}', headers="Expect: 100-continue\r\n")
+      + http_req("GET", "/api/vhosts/v2?columns=name"))
+
+
+# ---- WebSocket (mode byte: bit 0 amqp, bit 1 raw, bit 2 prologue, bits 3-5 write size,
+# bit 6 server shutdown; framed records: byte 0, [bit 7 unmasked | length (127: u16 follows)]) ----
+def ws_rec(b0, payload, unmasked=False):
+    p = payload if isinstance(payload, bytes) else payload.encode()
+    n = len(p)
+    flag = 0x80 if unmasked else 0
+    ln = bytes([flag | n]) if n < 127 else bytes([flag | 127]) + struct.pack(">H", n)
+    return bytes([b0]) + ln + p
+
+
+def ws_raw(b0, payload, mask=b"\x01\x02\x03\x04", length=None):
+    p = payload if isinstance(payload, bytes) else payload.encode()
+    n = len(p) if length is None else length
+    m = 0x80 if mask else 0
+    if n < 126:
+        h = bytes([b0, m | n])
+    elif n < 65536:
+        h = bytes([b0, m | 126]) + struct.pack(">H", n)
+    else:
+        h = bytes([b0, m | 127]) + struct.pack(">Q", n)
+    if mask:
+        p = bytes(c ^ mask[i % 4] for i, c in enumerate(p))
+        h += mask
+    return h + p
+
+
+STOMP_FRAMES = [f.lstrip("\n") + "\0" for f in STOMP_OPS.split("\0")
+                if f.strip().split("\n")[0].isupper() and "content-length" not in f]
+WHOLE = 7 << 3
+write("websocket_frames", "stomp", bytes([WHOLE]) + ws_rec(0x81, CONNECT12)
+      + b"".join(ws_rec(0x81, f) for f in STOMP_FRAMES))
+write("websocket_frames", "stomp_prologue", bytes([WHOLE | 4])
+      + b"".join(ws_rec(0x82, f) for f in STOMP_FRAMES[:6]))
+send = "SEND\ndestination:/queue/fz\ncontent-type:text/plain\n\n" + "x" * 200 + "\0"
+write("websocket_frames", "stomp_fragmented", bytes([(2 << 3) | 4]) + ws_rec(0x01, send[:20])
+      + ws_rec(0x89, "ping") + ws_rec(0x00, send[20:150]) + ws_rec(0x80, send[150:])
+      + ws_rec(0x8a, "pong") + ws_rec(0x81, "\n") + ws_rec(0x88, b"\x03\xe8bye"))
+write("websocket_frames", "stomp_bad_close", bytes([WHOLE | 4]) + ws_rec(0x81, STOMP_FRAMES[0])
+      + ws_rec(0x88, b"\x03\xed\xff\xfe"))
+write("websocket_frames", "stomp_unmasked", bytes([WHOLE | 4]) + ws_rec(0x81, STOMP_FRAMES[1], True))
+write("websocket_frames", "stomp_shutdown", bytes([WHOLE | 64 | 4])
+      + ws_rec(0x81, STOMP_FRAMES[0]) + ws_rec(0x81, STOMP_FRAMES[1]))
+write("websocket_frames", "stomp_raw", bytes([WHOLE | 2]) + ws_raw(0x81, CONNECT12)
+      + ws_raw(0x81, STOMP_FRAMES[1]) + ws_raw(0x83, "bad opcode")
+      + ws_raw(0x82, b"", length=1 << 40))
+write("websocket_frames", "stomp_raw_big", bytes([(4 << 3) | 2 | 4])
+      + ws_raw(0x81, "SEND\ndestination:/queue/big\n\n" + "b" * 70000 + "\0"))
+ops = session_ops()
+write("websocket_frames", "amqp", bytes([WHOLE | 1])
+      + ws_rec(0x82, b"AMQP\x00\x00\x09\x01" + handshake_raw()) + ws_rec(0x82, ops[:300])
+      + ws_rec(0x82, ops[300:]))
+write("websocket_frames", "amqp_prologue", bytes([WHOLE | 4 | 1]) + ws_rec(0x82, tx_ops()))
+write("websocket_frames", "amqp_split", bytes([(3 << 3) | 4 | 1]) + ws_rec(0x02, ops[:50])
+      + ws_rec(0x80, ops[50:]) + ws_rec(0x88, b""))
+write("websocket_frames", "amqp_raw", bytes([WHOLE | 4 | 2 | 1]) + ws_raw(0x82, ops)
+      + ws_raw(0x82, ops, mask=None) + ws_raw(0xc2, b"rsv1"))
+write("websocket_frames", "amqp_shutdown", bytes([WHOLE | 64 | 4 | 1]) + ws_rec(0x82, ops[:200]))

@@ -132,7 +132,16 @@ struct http_server::stream_session final
             server.upgrade(std::move(ws), req, std::move(ctx));
             return;
         }
-        write(server.dispatch(req, peer()));
+        response res = server.dispatch(req, peer());
+        // A response to HEAD has the header GET would get and no content (RFC 9110 9.3.2),
+        // whatever the route answered (the 404 and 405 bodies): on a kept-alive connection the
+        // client would read a body as the start of the next response.
+        if (req.method() == http::verb::head && !res.body().empty()) {
+            const size_t length = res.body().size();
+            res.body().clear();
+            res.content_length(length);
+        }
+        write(std::move(res));
     }
 
     void write(response res) {

@@ -1,7 +1,7 @@
 """The web UI's files over HTTP (issue #14): GET / is the HTML page with its Content-Type,
 ETag and Cache-Control, no login needed; a matching If-None-Match gets 304; the scripts and
 stylesheet have their types; an unknown path is RabbitMQ's JSON 404; the UI shadows none of
-/api, /metrics and /ws."""
+/api, /metrics and /ws; an answer to HEAD (a 404 too) has no body (#16)."""
 import http.client
 import json
 import os
@@ -69,6 +69,24 @@ def test_unknown_paths_are_404():
     assert status == 405 and "GET" in h["allow"], (status, h)
 
 
+def test_head_answers_carry_no_body_on_a_kept_alive_connection():
+    # Found by fuzz_http_request (#16): the 404 and 405 answers to HEAD carried their JSON body,
+    # which the client then read as the start of the next response.
+    b = B["b"]
+    c = http.client.HTTPConnection(b.host, b.http_port, timeout=10)
+    for method, path, want in [("HEAD", "/nope", 404), ("HEAD", "/api/health", 405),
+                               ("HEAD", "/style.css", 200), ("GET", "/api/health", 200)]:
+        c.request(method, path)
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == want, (method, path, r.status)
+        if method == "HEAD":
+            assert body == b"", (path, body)
+            assert int(r.getheader("content-length")) > 0 or want == 405, (path, r.getheaders())
+    assert json.loads(body) == {"status": "ok"}
+    c.close()
+
+
 def test_api_metrics_and_websocket_are_not_shadowed():
     status, h, body = fetch("GET", "/api/overview")
     assert status == 401, status  # still needs a login
@@ -90,6 +108,7 @@ if __name__ == "__main__":
         try:
             run_tests([test_root_is_the_html_page_without_login, test_if_none_match_gets_304,
                        test_assets_have_their_content_types, test_unknown_paths_are_404,
+                       test_head_answers_carry_no_body_on_a_kept_alive_connection,
                        test_api_metrics_and_websocket_are_not_shadowed])
         except SystemExit as e:
             code = e.code
