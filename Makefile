@@ -2,7 +2,9 @@
 #   make run    installs dependencies if missing, builds (Release), starts warrend in the foreground
 #   make test   installs dependencies, builds, runs every test through ctest
 # Other targets: build, debug, asan (sanitizer build + tests), bench, clean, deps, format,
-#   fuzz (libFuzzer targets built with clang in build/fuzz, each run FUZZ_SECONDS; fuzz/run).
+#   fuzz (libFuzzer targets built with clang in build/fuzz, each run FUZZ_SECONDS; fuzz/run),
+#   soak (SOAK_MINUTES, default 30, of mixed load at half capacity against the release warrend,
+#   watching RSS, fds, threads and p99; bench/soak/soak.py; not in CI).
 
 BUILD_TYPE ?= Release
 BUILD_DIR  ?= build/release
@@ -14,8 +16,9 @@ endif
 
 FUZZ_DIR     ?= build/fuzz
 FUZZ_SECONDS ?= 60
+SOAK_MINUTES ?= 30
 
-.PHONY: all run test build debug asan bench clean deps format fuzz
+.PHONY: all run test build debug asan bench clean deps format fuzz soak
 
 all: build
 
@@ -53,6 +56,10 @@ fuzz:
 
 bench: build
 	bash bench/run
+
+soak: build
+	@bash scripts/install-deps --soak
+	WARREND=$(BUILD_DIR)/warrend SOAK_MINUTES=$(SOAK_MINUTES) /usr/bin/python3 bench/soak/soak.py
 
 format:
 	bash scripts/format
