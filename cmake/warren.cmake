@@ -51,7 +51,7 @@ function(warren_interop_test name)
   add_test(NAME ${name} COMMAND ${A_COMMAND} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/tests/interop)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS "interop;${A_LABELS}"
     SKIP_RETURN_CODE 77
-    ENVIRONMENT "WARREND=$<TARGET_FILE:warrend>;WARREN_BUILD=${PROJECT_BINARY_DIR};WARREN_SOURCE=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "WARREND=$<TARGET_FILE:warrend>;WARREN_BUILD=${PROJECT_BINARY_DIR};WARREN_SOURCE=${PROJECT_SOURCE_DIR};WARREN_SANITIZED=$<BOOL:${WARREN_SANITIZE}>")
 endfunction()
 
 # libFuzzer targets (fuzz/): the sanitizers come from WARREN_FUZZ's compile options; the fuzzer

@@ -146,6 +146,12 @@ const auth::user* api_login::check(const call& c, response& out, tag_level level
     }
     _auth.logins.succeeded(c.peer);
     const auth::user* me = *u;
+    // RabbitMQ's loopback_users hold for the management API too (rabbit_mgmt_util).
+    if (!_auth.users.may_connect_from(me->name, c.peer)) {
+        WLOG_WARN("HTTP access denied peer={}: user '{}' - User can only log in via localhost",
+                  c.peer, me->name);
+        return unauthorised("User can only log in via localhost");
+    }
     if (user_has(*me, level)) return me;
     // Known user, missing tag: 401 without a new challenge, as RabbitMQ answers.
     switch (level) {

@@ -28,6 +28,17 @@ LIMIT = 1 * MiB
 N = int(os.environ.get("DURABILITY_MEMORY_N", 100_000))
 SIZE = 2048                       # whole body, header included
 RSS_BOUND = 64 * MiB
+# A sanitizer build (make asan) keeps freed memory in ASan's quarantine (256 MiB by default) and
+# adds shadow memory: its RSS says nothing about the broker's, so the bound is only checked in
+# a normal build; the data checks run in both.
+SANITIZED = os.environ.get("WARREN_SANITIZED") == "1"
+
+
+def check_rss(value, message):
+    if SANITIZED:
+        print(f"  (sanitizer build: RSS bound not checked: {value / MiB:.1f} MiB)", flush=True)
+        return
+    assert value < RSS_BOUND, message
 CONFIG = f"queue_memory_limit = {LIMIT}\n"
 
 
@@ -58,10 +69,10 @@ def _bulk(durable, delivery_mode, restart_midway=False):
         print(f"  {N} x ~{SIZE} B ({volume / MiB:.0f} MiB) published in {t_pub:.1f}s; RSS "
               f"at start {base / MiB:.1f} MiB, after publishing {st['VmRSS'] / MiB:.1f} MiB, "
               f"peak {st['VmHWM'] / MiB:.1f} MiB", flush=True)
-        assert st["VmHWM"] < RSS_BOUND, (
+        check_rss(st["VmHWM"], (
             f"broker peak RSS {st['VmHWM'] / MiB:.1f} MiB while holding {volume / MiB:.0f} MiB "
             f"of messages with queue_memory_limit = {LIMIT}: expected below "
-            f"{RSS_BOUND / MiB:.0f} MiB")
+            f"{RSS_BOUND / MiB:.0f} MiB"))
 
         expected = [0]
 
@@ -81,9 +92,9 @@ def _bulk(durable, delivery_mode, restart_midway=False):
         st = proc_status(pid)
         print(f"  {first} consumed in {t_con:.1f}s; RSS {st['VmRSS'] / MiB:.1f} MiB, peak "
               f"{st['VmHWM'] / MiB:.1f} MiB", flush=True)
-        assert st["VmHWM"] < RSS_BOUND, (
+        check_rss(st["VmHWM"], (
             f"broker peak RSS {st['VmHWM'] / MiB:.1f} MiB after consuming: expected below "
-            f"{RSS_BOUND / MiB:.0f} MiB")
+            f"{RSS_BOUND / MiB:.0f} MiB"))
         conn.close()
         if not restart_midway:
             return
@@ -98,18 +109,18 @@ def _bulk(durable, delivery_mode, restart_midway=False):
         st = proc_status(pid)
         print(f"  restart with {N - first} queued took {t_rec:.1f}s; RSS {st['VmRSS'] / MiB:.1f} "
               f"MiB, peak {st['VmHWM'] / MiB:.1f} MiB", flush=True)
-        assert st["VmRSS"] < RSS_BOUND, (
+        check_rss(st["VmRSS"], (
             f"broker RSS {st['VmRSS'] / MiB:.1f} MiB after recovering {N - first} messages "
-            f"(~{volume // 2 / MiB:.0f} MiB): expected below {RSS_BOUND / MiB:.0f} MiB")
+            f"(~{volume // 2 / MiB:.0f} MiB): expected below {RSS_BOUND / MiB:.0f} MiB"))
         conn = connect(b)
         ch = conn.channel()
         consume(ch, q, N - first, on_msg, prefetch=1000)
         expect_eq(count(ch, q), 0, "left after consuming all")
         st = proc_status(pid)
         print(f"  the rest consumed; RSS {st['VmRSS'] / MiB:.1f} MiB", flush=True)
-        assert st["VmRSS"] < RSS_BOUND, (
+        check_rss(st["VmRSS"], (
             f"broker RSS {st['VmRSS'] / MiB:.1f} MiB after consuming everything: expected below "
-            f"{RSS_BOUND / MiB:.0f} MiB")
+            f"{RSS_BOUND / MiB:.0f} MiB"))
         conn.close()
 
 

@@ -125,7 +125,10 @@ def measure(b, opener, port, n):
 def check(kind, per, opened, before, after):
     print(f"{kind}: {N} idle connections, VmRSS {before} KiB -> {after} KiB, "
           f"{per:.2f} KiB per connection, opened in {opened:.2f} s", flush=True)
-    if not REPORT:
+    if os.environ.get("WARREN_SANITIZED") == "1":
+        # ASan's shadow memory and allocator make RSS meaningless here (make asan).
+        print(f"{kind}: sanitizer build: bound not checked", flush=True)
+    elif not REPORT:
         assert per <= BOUND_KIB, (f"{kind}: {per:.1f} KiB per idle connection, bound "
                                   f"{BOUND_KIB} KiB")
 
