@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +53,14 @@ public:
     std::atomic<int64_t> fail_from{-1};
     std::atomic<int64_t> fail_count{1};
     std::atomic<fault> fail_kind{fault::eio};
+    static constexpr int64_t forever = INT64_MAX;
+    // Operations from..from+count-1 (counted by ops()) fail as `kind`.
+    void fail_ops(fault kind, uint64_t from, int64_t count = forever) {
+        fail_kind = kind;
+        fail_count = count;
+        fail_from = static_cast<int64_t>(from);
+    }
+    void heal() { fail_from = -1; }
     uint64_t ops() const { return _ops.load(); }
     uint64_t injected() const { return _injected.load(); }
 

@@ -206,7 +206,7 @@ protected:
 
     void reset_dir() {
         std::filesystem::remove_all(dir);
-        fenv.fail_from = -1;
+        fenv.heal();
         fenv.reset_counters();
     }
 
@@ -240,9 +240,7 @@ TEST_F(FaultSweep, EveryOperationFailingForGoodThenAPowerLossLosesNothingConfirm
         for (uint64_t k = 0; k < n; ++k) {
             SCOPED_TRACE(std::string(kind_name(kind)) + " at operation " + std::to_string(k));
             reset_dir();
-            fenv.fail_kind = kind;
-            fenv.fail_count = 1'000'000;  // every later operation fails too
-            fenv.fail_from = static_cast<int64_t>(k);
+            fenv.fail_ops(kind, k);  // every later operation fails too
             ledger l;
             {
                 auto log = open_log(nullptr);
@@ -251,7 +249,7 @@ TEST_F(FaultSweep, EveryOperationFailingForGoodThenAPowerLossLosesNothingConfirm
             }  // the closing flush fails as well
             failed_flushes += l.flush_failures;
             fenv.drop_unsynced_data();
-            fenv.fail_from = -1;
+            fenv.heal();
             check_recovery(l, false);
             ++runs;
             if (HasFailure()) return;
@@ -270,9 +268,7 @@ TEST_F(FaultSweep, EveryOperationFailingTwiceIsRetriedAndEverythingBecomesDurabl
         for (uint64_t k = 0; k < n; ++k) {
             SCOPED_TRACE(std::string(kind_name(kind)) + " at operation " + std::to_string(k));
             reset_dir();
-            fenv.fail_kind = kind;
-            fenv.fail_count = 2;
-            fenv.fail_from = static_cast<int64_t>(k);
+            fenv.fail_ops(kind, k, 2);
             ledger l;
             {
                 auto log = open_log(nullptr);
@@ -285,7 +281,7 @@ TEST_F(FaultSweep, EveryOperationFailingTwiceIsRetriedAndEverythingBecomesDurabl
             }
             failed_flushes += l.flush_failures;
             fenv.drop_unsynced_data();
-            fenv.fail_from = -1;
+            fenv.heal();
             check_recovery(l, true);
             ++runs;
             if (HasFailure()) return;
@@ -308,12 +304,10 @@ TEST_F(FaultSweep, AFaultDuringRecoveryFailsTheOpenOrRecoversAndNeverLosesData) 
         workload(**log, l, 0);
         for (uint64_t id = 1000; id < 1010; ++id)
             (void)(*log)->append_message(id, std::vector<uint64_t>{1}, body_for(id));
-        fenv.fail_kind = fault::short_write;
-        fenv.fail_count = 1'000'000;
-        fenv.fail_from = static_cast<int64_t>(fenv.ops());
+        fenv.fail_ops(fault::short_write, fenv.ops());
     }
     fenv.drop_unsynced_data();
-    fenv.fail_from = -1;
+    fenv.heal();
     const std::string saved = tmp.path() + "/saved";
     std::filesystem::copy(dir, saved);
     auto ids_of = [](const recovery_result& r) {
@@ -337,9 +331,7 @@ TEST_F(FaultSweep, AFaultDuringRecoveryFailsTheOpenOrRecoversAndNeverLosesData) 
             std::filesystem::remove_all(dir);
             std::filesystem::copy(saved, dir);
             fenv.reset_counters();
-            fenv.fail_kind = kind;
-            fenv.fail_count = 1'000'000;
-            fenv.fail_from = static_cast<int64_t>(k);
+            fenv.fail_ops(kind, k);
             {
                 recovery_result rec;
                 auto log = open_log(&rec);
@@ -347,7 +339,7 @@ TEST_F(FaultSweep, AFaultDuringRecoveryFailsTheOpenOrRecoversAndNeverLosesData) 
                     EXPECT_EQ(ids_of(rec), ids_of(clean));
                 }
             }
-            fenv.fail_from = -1;
+            fenv.heal();
             recovery_result again;
             auto log = open_log(&again);
             ASSERT_TRUE(log) << log.error().text;
@@ -454,7 +446,7 @@ protected:
 
     void reset() {
         std::filesystem::remove_all(dir());
-        fenv.fail_from = -1;
+        fenv.heal();
         fenv.reset_counters();
     }
 
@@ -475,13 +467,11 @@ TEST_F(MetadataFaultSweep, EverySaveOperationFailingLosesNoSavedChangeAndAddsNoO
                 SCOPED_TRACE(std::string(kind_name(kind)) + " at operation " + std::to_string(k) +
                              (power_loss ? ", power loss" : ", process crash"));
                 reset();
-                fenv.fail_kind = kind;
-                fenv.fail_count = 1'000'000;
-                fenv.fail_from = static_cast<int64_t>(k);
+                fenv.fail_ops(kind, k);
                 const outcome o = workload(0);
                 failures += static_cast<uint64_t>(o.failures);
                 if (power_loss) fenv.drop_unsynced_data();
-                fenv.fail_from = -1;
+                fenv.heal();
                 auto r = reload();
                 ASSERT_TRUE(r) << r.error().text;
                 const topology got = r->value_or(topology{});
@@ -514,12 +504,10 @@ TEST_F(MetadataFaultSweep, ATransientFaultCostsOneSaveAndTheNextSavesEverything)
         for (uint64_t k = 0; k < n; ++k) {
             SCOPED_TRACE(std::string(kind_name(kind)) + " at operation " + std::to_string(k));
             reset();
-            fenv.fail_kind = kind;
-            fenv.fail_count = 2;
-            fenv.fail_from = static_cast<int64_t>(k);
+            fenv.fail_ops(kind, k, 2);
             const outcome o = workload(3);
             fenv.drop_unsynced_data();
-            fenv.fail_from = -1;
+            fenv.heal();
             EXPECT_EQ(o.saved, want);
             auto r = reload();
             ASSERT_TRUE(r) << r.error().text;
