@@ -28,6 +28,8 @@ bool name_pattern::search(std::string_view name) const {
     return RE2::PartialMatch(re2::StringPiece(name.data(), name.size()), *_re);
 }
 
-const std::string& name_pattern::pattern() const { return _re->pattern(); }
+const std::string& name_pattern::pattern() const {
+    return _re->pattern();
+}
 
 }  // namespace warren

@@ -32,8 +32,8 @@ public:
     enum class letter_case { sensitive, ignored };
 
     // The error is RE2's text, e.g. "missing ): (open".
-    static basic_result<name_pattern, std::string> compile(
-        std::string_view pattern, letter_case c = letter_case::sensitive);
+    static basic_result<name_pattern, std::string> compile(std::string_view pattern,
+                                                           letter_case c = letter_case::sensitive);
 
     // True when the pattern matches somewhere in name.
     bool search(std::string_view name) const;

@@ -43,8 +43,8 @@ TEST(NamePattern, RefusesBadPatternsWithRe2sText) {
     ASSERT_FALSE(open);
     EXPECT_NE(open.error().find("missing )"), std::string::npos) << open.error();
     EXPECT_FALSE(name_pattern::compile("a{2,1}"));
-    EXPECT_FALSE(name_pattern::compile("(a)\\1"));    // back-references: not in RE2
-    EXPECT_FALSE(name_pattern::compile("a(?=b)"));    // look-ahead: not in RE2
+    EXPECT_FALSE(name_pattern::compile("(a)\\1"));  // back-references: not in RE2
+    EXPECT_FALSE(name_pattern::compile("a(?=b)"));  // look-ahead: not in RE2
 }
 
 TEST(NamePattern, HostileNumbersAreReadAsPerlReadsThem) {

@@ -592,6 +592,7 @@ void queue::dispatch() {
         }
     } while (_dispatch_again && !_deleted);
     _dispatching = false;
+    release_flow_waiters_if_caught_up();
     if (_vhost) _vhost->drain_dead_letters();
 }
 
@@ -657,6 +658,7 @@ void queue::remove_consumer(consumer* c) {
         --_consumer_count;
         if (c->exclusive) _exclusive_consumer = false;
         touch();
+        release_flow_waiters_if_caught_up();
         if (_active == c) {
             // Single active consumer: the next one (by priority, then registration) takes
             // over, with whatever is ready (requeued messages first, in their old places).
@@ -701,6 +703,7 @@ size_t queue::purge() {
     _paged_bytes = 0;
     _expiry.clear();
     _stats.purged += n;
+    release_flow_waiters_if_caught_up();
     return n;
 }
 
@@ -734,7 +737,40 @@ size_t queue::mark_deleted() {
     _consumer_count = 0;
     _exclusive_consumer = false;
     for (auto* c : cancelled) c->cancelled_by_broker();
+    release_flow_waiters(true);
     return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credit flow (core/flow.h)
+
+void queue::add_flow_waiter(flow_waiter* w) {
+    if (std::find(_flow_waiters.begin(), _flow_waiters.end(), w) == _flow_waiters.end())
+        _flow_waiters.push_back(w);
+}
+
+void queue::remove_flow_waiter(flow_waiter* w) {
+    std::erase(_flow_waiters, w);
+}
+
+bool queue::has_consumer_on(uint64_t connection_id) const {
+    for (auto& g : _groups)
+        for (auto* c : g.members)
+            if (c->connection_id == connection_id) return true;
+    return false;
+}
+
+void queue::release_flow_waiters(bool all) {
+    const bool caught_up =
+        _deleted || _consumer_count == 0 ||
+        (_ready.size() <= flow_high_messages / 2 && _ready_bytes <= flow_high_bytes / 2);
+    if (!all && !caught_up) return;
+    // A waiter resumes its connection, which may publish here again (on a later read, not
+    // from inside this call), so the list is taken first.
+    std::vector<flow_waiter*> waiters;
+    waiters.swap(_flow_waiters);
+    auto self = weak_from_this().lock();
+    for (auto* w : waiters) w->queue_caught_up(*this);
 }
 
 }  // namespace warren::core

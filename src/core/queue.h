@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/exchange.h"
 #include "core/fields.h"
+#include "core/flow.h"
 #include "core/message.h"
 #include "core/message_log.h"
 #include "core/ring.h"
@@ -136,6 +137,18 @@ public:
     consumer* find_consumer(std::string_view tag, uint64_t connection_id) const;
     // x-single-active-consumer: the consumer currently receiving (null: none chosen yet).
     consumer* active_consumer() const { return _active; }
+
+    // ---- credit flow (core/flow.h) ----
+    // Behind: consumers are attached and the ready backlog is over the flow mark.
+    bool behind() const {
+        return _consumer_count != 0 && !_deleted &&
+               (_ready.size() > flow_high_messages || _ready_bytes > flow_high_bytes);
+    }
+    // Publishers held for this queue; each is told once (queue_caught_up) when the backlog is
+    // down to half the mark, the last consumer goes, or the queue is deleted.
+    void add_flow_waiter(flow_waiter* w);
+    void remove_flow_waiter(flow_waiter* w);  // unknown w: no-op
+    bool has_consumer_on(uint64_t connection_id) const;
 
     size_t message_count() const { return _ready.size(); }  // ready
     size_t unacked_count() const { return _unacked.size(); }
@@ -255,6 +268,11 @@ private:
     delivery take(ready_entry& e, bool no_ack);
     void settle(uint64_t seq, bool acked);
     void maybe_auto_delete();
+    // Tells the flow waiters if the queue is no longer behind (after deliveries, purges, ...).
+    void release_flow_waiters_if_caught_up() {
+        if (!_flow_waiters.empty()) release_flow_waiters(false);
+    }
+    void release_flow_waiters(bool all);
 
     queue_decl _decl;
     vhost* _vhost;
@@ -268,6 +286,7 @@ private:
     bool _had_consumer = false;
     bool _deleted = false;
     bool _dispatching = false;
+    std::vector<flow_waiter*> _flow_waiters;
     bool _dispatch_again = false;
     uint64_t _next_seq = 1;
     uint64_t _ready_bytes = 0;

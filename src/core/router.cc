@@ -91,6 +91,7 @@ result<size_t> router::route(exchange& x, message_ptr m, publish_info* info, rou
             if (info) ++info->rejected;
         } else {
             ++n;
+            if (info && !info->behind && q.behind()) info->behind = s.targets[i];
         }
     }
     return n + held;
@@ -123,6 +124,7 @@ result<size_t> router::route_default(message_ptr m, exchange_stats& stats, publi
         if (info) ++info->rejected;
         return size_t{0};
     }
+    if (info && q->behind()) info->behind = std::move(q);
     return size_t{1};
 }
 

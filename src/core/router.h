@@ -40,6 +40,9 @@ struct publish_info {
     // confirm for it. Not in the count.
     size_t rejected = 0;
     uint64_t store_seq = 0;  // confirm only once confirm_gate::durable_seq() >= this
+    // A queue the message reached that is behind its consumers (core/flow.h): the front end
+    // notes it in its publisher_flow. The first such queue only.
+    queue_ptr behind;
 };
 
 // Where a message comes from: a dead letter obeys the cycle rule.

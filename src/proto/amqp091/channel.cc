@@ -409,6 +409,7 @@ core::result<void> channel::route(std::string_view exchange, bool mandatory,
         auto r = _conn.vhost().publish(exchange, msg, &info, _conn.access());
         if (!r) return r.error();
         reached = *r;
+        if (info.behind) _conn.note_flow(std::move(info.behind));
         _batch_store_seq = std::max(_batch_store_seq, info.store_seq);
         _tx_store_seq = std::max(_tx_store_seq, info.store_seq);
     }

@@ -226,6 +226,7 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
         }
     }
     end_of_batch();
+    if (_state == state::open) _flow.end_of_batch(_now);
     _in_batch = false;
     if (_input_dead || _state == state::closed) return data.size();
     _recv_oct += data.size() - buf.size();
@@ -690,6 +691,7 @@ void session::release() {
     _released = true;
     if (_alarm_listening) broker().remove_alarm_listener(this);
     _alarm_listening = false;
+    _flow.reset();
     _channels.for_each([](channel& ch) { ch.release(); });
     if (_vhost) _vhost->connection_closed(_id);
     auth::user_db& users = _server.auth().users;
@@ -811,7 +813,7 @@ void session::end_of_batch() {
 void session::block() {
     if (_blocked || _state != state::open) return;
     _blocked = true;
-    _io.pause_input();
+    update_input();
     const std::string reason = core::blocked_reason(_alarms);
     if (client_capability("connection.blocked")) {
         send(connection_blocked{reason});
@@ -826,8 +828,20 @@ void session::unblock() {
     _last_recv = _now;  // the heartbeat monitor starts again from now
     if (_state == state::open && _blocked_sent) send(connection_unblocked{});
     _blocked_sent = false;
-    _io.resume_input();
+    update_input();
     WLOG_INFO("amqp connection id={} peer={} unblocked", _id, _peer);
+}
+
+void session::update_input() {
+    if (_blocked || _flow.held())
+        _io.pause_input();
+    else
+        _io.resume_input();
+}
+
+void session::flow_changed() {
+    if (!_flow.held()) _last_recv = _now;  // not read while held: heartbeats count from now
+    update_input();
 }
 
 void session::alarms_changed(core::alarm_set now) {
@@ -836,6 +850,7 @@ void session::alarms_changed(core::alarm_set now) {
 }
 
 std::string_view session::flow_state() const {
+    if (_state == state::open && !_blocked && _flow.held()) return "flow";
     return core::flow_state(_state == state::open ? _alarms : core::alarm_set{}, _blocked);
 }
 
@@ -849,6 +864,7 @@ uint64_t session::timer_interval_ms() const {
             // consumer_timeout: checked every second while any channel holds a delivery.
             if (_server.config().consumer_timeout_ms && (iv == 0 || iv > 1000) && holds_unacked())
                 iv = 1000;
+            if (const uint64_t f = _flow.timer_interval_ms(); f != 0 && (iv == 0 || iv > f)) iv = f;
             return iv;
         }
         case state::closed:
@@ -874,13 +890,14 @@ void session::on_timer(uint64_t now_ms) {
             if (_now >= _closing_deadline) close_socket(true);
             return;
         case state::open: {
+            _flow.on_timer(_now);
             if (const uint64_t t = _server.config().consumer_timeout_ms) {
                 for (size_t i = 0; i < _active.size(); ++i)
                     if (channel* ch = _channels.find(_active[i])) ch->check_ack_timeout(_now, t);
             }
             if (_heartbeat == 0) return;
             uint64_t hb = uint64_t(_heartbeat) * 1000;
-            if (_now - _last_recv > 2 * hb && !_blocked) {
+            if (_now - _last_recv > 2 * hb && !_blocked && !_flow.held()) {
                 WLOG_WARN(
                     "amqp connection id={} peer={}: missed heartbeats from client, "
                     "timeout: {}s",

@@ -33,6 +33,7 @@
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/fields.h"
+#include "core/flow.h"
 #include "net/session.h"
 #include "proto/amqp091/codec/frame.h"
 #include "proto/amqp091/codec/methods.h"
@@ -110,7 +111,8 @@ public:
     uint64_t id() const { return _id; }
     const std::string& peer() const { return _peer; }
     // RabbitMQ's connection state for flow: "blocked" (not read: it published under an alarm),
-    // "blocking" (an alarm is on; blocked at its next publish), else "running".
+    // "blocking" (an alarm is on; blocked at its next publish), "flow" (not read: a queue it
+    // publishes to is behind its consumers, core/flow.h), else "running".
     std::string_view flow_state() const;
     bool open() const { return _state == state::open; }
     size_t channel_count() const { return _channel_count; }
@@ -142,6 +144,9 @@ public:
     void publish_received() {
         if (!_alarms.empty()) block();
     }
+    // Credit flow (core/flow.h): a queue this publish reached is behind its consumers; the
+    // connection is not read after this input batch until it catches up.
+    void note_flow(core::queue_ptr q) { _flow.note(std::move(q)); }
     // Scratch buffer for encoding properties of messages that have no wire form.
     std::string& scratch() { return _scratch; }
     // Channel finished closing (close-ok sent or received): forget it at the end of the frame.
@@ -180,6 +185,9 @@ private:
     bool holds_unacked() const;  // any channel holds an unacknowledged delivery
     void block();
     void unblock();
+    // Input is read unless an alarm blocked the connection or credit flow holds it.
+    void update_input();
+    void flow_changed();
     void trim_idle_buffers();
     // Tells the transport there is output (net::session_io::output_ready).
     void signal_output();
@@ -245,6 +253,7 @@ private:
     bool _alarm_listening = false;
     bool _blocked = false;       // input paused by an alarm
     bool _blocked_sent = false;  // connection.blocked sent: connection.unblocked follows
+    core::publisher_flow _flow{_id, [this] { flow_changed(); }};
 };
 
 }  // namespace warren::amqp

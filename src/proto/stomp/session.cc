@@ -134,13 +134,14 @@ session::session(core::broker& b, auth::authority& a, const session_settings& s,
       _connected_at_ms(b.wall_ms()),
       _parser(s.frame_limits) {
     _conn_id = _broker.next_connection_id();
+    _flow.set_connection_id(_conn_id);
     _session_id = fmt::format("session-{}-{:08x}", _conn_id, static_cast<uint32_t>(rng()()));
 }
 
 core::connection_info session::info() const {
     core::connection_info i;
     i.protocol = fmt::format("STOMP {}", version_name(_version));
-    i.state = core::flow_state(_alarms, _blocked);
+    i.state = !_blocked && _flow.held() ? "flow" : core::flow_state(_alarms, _blocked);
     std::string_view peer = _peer;
     for (std::string_view prefix : {"tls:", "wss:", "ws:"}) {
         if (peer.starts_with(prefix)) {
@@ -201,6 +202,7 @@ size_t session::on_bytes(std::string_view data, uint64_t now_ms) {
             break;
         }
     }
+    if (_connected && !_closing) _flow.end_of_batch(_now_ms);
     return all;
 }
 
@@ -226,7 +228,7 @@ status session::dispatch(frame& f) {
             status st = handle_send(f);
             if (!_alarms.empty() && !_blocked && !_closing) {
                 _blocked = true;
-                _io.pause_input();
+                update_input();
                 WLOG_INFO("stomp connection blocked peer={}: {}", _peer,
                           core::blocked_reason(_alarms));
             }
@@ -549,6 +551,7 @@ status session::publish(frame& f) {
     core::vhost::publish_info info;
     auto r = _vhost->publish(exchange, std::move(msg), &info, _access.get());
     if (!r) return render(r.error());
+    if (info.behind) _flow.note(std::move(info.behind));
     _store_seq = std::max(_store_seq, info.store_seq);
     return {};
 }
@@ -1030,8 +1033,9 @@ uint64_t session::timer_interval_ms() const {
     for (uint64_t v : {_send_interval, _recv_interval}) {
         if (v && (!i || v < i)) i = v;
     }
-    if (!i) return 0;
-    return std::max<uint64_t>(i / 2, 10);
+    if (i) i = std::max<uint64_t>(i / 2, 10);
+    if (const uint64_t f = _flow.timer_interval_ms(); f && (!i || f < i)) i = f;
+    return i;
 }
 
 void session::on_timer(uint64_t now_ms) {
@@ -1049,7 +1053,8 @@ void session::on_timer(uint64_t now_ms) {
         }
         return;
     }
-    if (_recv_interval && !_blocked && now_ms > _last_read_ms &&
+    _flow.on_timer(now_ms);
+    if (_recv_interval && !_blocked && !_flow.held() && now_ms > _last_read_ms &&
         now_ms - _last_read_ms > 2 * _recv_interval) {
         WLOG_INFO("stomp connection closing peer={} reason=\"missed heart-beats\" silent_ms={}",
                   _peer, now_ms - _last_read_ms);
@@ -1071,7 +1076,19 @@ void session::alarms_changed(core::alarm_set now) {
     _blocked = false;
     _last_read_ms = _now_ms;  // heart-beats are expected again from now
     WLOG_INFO("stomp connection unblocked peer={}", _peer);
-    _io.resume_input();
+    update_input();
+}
+
+void session::update_input() {
+    if (_blocked || _flow.held())
+        _io.pause_input();
+    else
+        _io.resume_input();
+}
+
+void session::flow_changed() {
+    if (!_flow.held()) _last_read_ms = _now_ms;  // not read while held
+    update_input();
 }
 
 void session::connection_closed() {
@@ -1080,6 +1097,7 @@ void session::connection_closed() {
     _closing = true;
     if (_alarm_listening) _broker.remove_alarm_listener(this);
     _alarm_listening = false;
+    _flow.reset();
     _held_receipts.clear();
     if (_waiting_durable) {
         if (auto* p = persist()) p->cancel_wait(this);

@@ -37,6 +37,7 @@
 #include "base/result.h"
 #include "core/alarms.h"
 #include "core/broker.h"
+#include "core/flow.h"
 #include "core/message.h"
 #include "core/persistence.h"
 #include "core/queue.h"
@@ -212,6 +213,10 @@ private:
     core::alarm_set _alarms;
     bool _alarm_listening = false;
     bool _blocked = false;  // input paused by a resource alarm
+    // Credit flow (core/flow.h): input paused while a queue it publishes to is behind.
+    core::publisher_flow _flow{0, [this] { flow_changed(); }};
+    void update_input();
+    void flow_changed();
     version _version = version::v1_0;
     uint64_t _conn_id = 0;
     std::string _session_id;
