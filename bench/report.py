@@ -190,7 +190,7 @@ def main():
              "The ratio column is Warren / RabbitMQ: above 1 is better for throughput, below 1 is "
              "better for latency and memory.")
     L.append("")
-    L.append("**Read these caveats first.** (1) Scenario 3 is like-for-like in what the client is promised but not in how: Warren sends a publisher confirm for a persistent message only after its record is written and fsynced (group commit: one fsync covers every message appended while the previous one ran), while RabbitMQ's classic queues confirm after writing without an fsync per confirm. (2) The machine has 2 cores shared with other work; the load average at the start of the run is given below. RabbitMQ (an Erlang VM wanting both cores) suffers more from a loaded machine than Warren's single broker thread, so compare ratios from quiet runs. (3) Warren pages message bodies to disk beyond `queue_memory_limit` (16 MiB per queue by default): in scenarios 1 and 2 the producer outruns the consumer and the queue grows, so part of the backlog is written to and read back from the message log, as RabbitMQ's classic queues also do. (4) Scenario 7: warren-perf could not open 10,000 connections to RabbitMQ within its 80 s limit (in the recorded run, well under 1,000 opened), so RabbitMQ has no per-connection memory figure.")
+    L.append("**Read these caveats first.** (1) Scenario 3 is like-for-like in what the client is promised but not in how: Warren sends a publisher confirm for a persistent message only after its record is written and fsynced (group commit: one fsync covers every message appended while the previous one ran), while RabbitMQ's classic queues confirm after writing without an fsync per confirm. (2) The machine has 2 cores shared with other work; the load average at the start of the run is given below. RabbitMQ (an Erlang VM wanting both cores) suffers more from a loaded machine than Warren's single broker thread, so compare ratios from quiet runs. (3) Warren pages message bodies to disk beyond `queue_memory_limit` (16 MiB per queue by default): in scenarios 1 and 2 the producer outruns the consumer and the queue grows, so part of the backlog is written to and read back from the message log, as RabbitMQ's classic queues also do; in scenario 10 (1 MiB bodies) that limit is 16 messages. (4) Scenario 7: warren-perf could not open 10,000 connections to RabbitMQ within its 80 s limit (in the recorded run, well under 1,000 opened), so RabbitMQ has no per-connection memory figure.")
     L.append("")
     L.append(f"- Machine: {machine()}")
     if args.loadavg:
@@ -401,7 +401,9 @@ def main():
     L.append("![throughput and latency](benchmarks.png)")
     L.append("")
     L.append("Reproduce: `bench/run` (or `make bench`); `RUNS=1 DURATION=3 SCENARIOS=\"1 5\" bench/run` "
-             "for a quick look. Each scenario's exact warren-perf flags are in `bench/run`.")
+             "for a quick look; `LONG_LIVED=1 bench/run` for the long-lived broker section, "
+             "`TLS=1 bench/run` for the TLS one. Each scenario's exact warren-perf flags are in "
+             "`bench/run`.")
     # Sections this script does not write are kept as they are, in their order: "TLS (AMQPS)"
     # (`TLS=1 bench/run`, bench/report_tls.py), "Long-lived broker" (`LONG_LIVED=1 bench/run`,
     # bench/report_long.py) and hand-written measurements.
