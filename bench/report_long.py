@@ -103,6 +103,7 @@ def p50(summary):
 
 
 def section(args, steps, rounds):
+    brokers = [b for b in BROKERS if b in steps or b in rounds] or BROKERS
     L = [HEADING, ""]
     L.append("*Produced by `LONG_LIVED=1 bench/run` (`bench/report_long.py` writes this section "
              "only; a full `bench/run` keeps it as it is).*")
@@ -127,8 +128,8 @@ def section(args, steps, rounds):
              f"{args.loadavg} at the start, {args.loadavg_end} at the end")
     L.append(f"- Warren: {args.warren_version}; RabbitMQ: {args.rabbit_version} (default "
              "configuration, classic queues)")
-    n_rounds = {b: len(rounds.get(b, [])) for b in BROKERS}
-    L.append("- Rounds per broker: " + ", ".join(f"{NAMES[b]} {n_rounds[b]}" for b in BROKERS))
+    n_rounds = {b: len(rounds.get(b, [])) for b in brokers}
+    L.append("- Rounds per broker: " + ", ".join(f"{NAMES[b]} {n_rounds[b]}" for b in brokers))
     L.append("")
 
     def first_last(b, which):
@@ -149,9 +150,9 @@ def section(args, steps, rounds):
                 where.append(best[1])
         return vals, where
 
-    L.append("| measure | " + " | ".join(NAMES[b] for b in BROKERS) + " |")
-    L.append("|---|" + "---|" * len(BROKERS))
-    row = lambda label, f: L.append(f"| {label} | " + " | ".join(f(b) for b in BROKERS) + " |")
+    L.append("| measure | " + " | ".join(NAMES[b] for b in brokers) + " |")
+    L.append("|---|" + "---|" * len(brokers))
+    row = lambda label, f: L.append(f"| {label} | " + " | ".join(f(b) for b in brokers) + " |")
     row("scenario 5 p50, first run (fresh process), ms",
         lambda b: cell([p50(s) for s in first_last(b, 0)], ms))
     row("scenario 5 p50, last run (long-lived), ms",
@@ -185,31 +186,32 @@ def section(args, steps, rounds):
 
     # Per step: medians over the rounds.
     L.append("Every step (medians over the rounds): msg/s is what was consumed (scenarios 8 and "
-             "9, with no consumer: ingest); backlog is the queue depth at the end of the run; "
+             "9, with no consumer: ingest; scenario 7: idle connections opened); backlog is the queue depth at the end of the run; "
              "RSS in MiB 1 s after the scenario (its queues still there) and 1 s after its queues "
              "were deleted.")
     L.append("")
     hdr = "| step | # | scenario |"
     sep = "|---|---|---|"
-    for b in BROKERS:
+    for b in brokers:
         hdr += f" {NAMES[b]} msg/s | {NAMES[b]} backlog at end | {NAMES[b]} p99 ms | " \
                f"{NAMES[b]} RSS after / deleted |"
         sep += "---|---|---|---|"
     L.append(hdr)
     L.append(sep)
     by_step = defaultdict(lambda: defaultdict(list))  # step -> broker -> [(s, summary, rss)]
-    for b in BROKERS:
+    for b in brokers:
         for r, lst in steps.get(b, {}).items():
             for step, s, su, rss in lst:
                 by_step[step][b].append((s, su, rss))
     for step in sorted(by_step):
         s = next(t[0] for lst in by_step[step].values() for t in lst)
         line = f"| {step} | {s} | {SHORT.get(s, '')} |"
-        for b in BROKERS:
+        for b in brokers:
             lst = by_step[step].get(b, [])
             sums = [su for _, su, _ in lst if su]
             key = "throughput" if s in (8, 9) else "receive_rate"
-            r_ = cell([su.get(key) for su in sums], rate) if s != 7 else "-"
+            r_ = cell([su.get(key) for su in sums], rate) if s != 7 else \
+                cell([su.get("idle_connections_open") for su in sums], rate) + " open"
             backlog = cell([su.get("queue_depth_end") for su in sums], rate) if s != 7 else "-"
             lat = cell([p99(su) for su in sums if su["latency_ns"]["count"]], ms)
             after = med([x.get("rss_after_kb") for _, _, x in lst])
@@ -217,7 +219,7 @@ def section(args, steps, rounds):
             line += f" {r_} | {backlog} | {lat} | {mib(after)} / {mib(deleted)} |"
         L.append(line)
     errs = []
-    for b in BROKERS:
+    for b in brokers:
         for r, lst in sorted(steps.get(b, {}).items()):
             for step, s, su, _ in lst:
                 if su is None:
