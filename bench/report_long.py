@@ -56,6 +56,9 @@ def load(results):
         if m:
             b, r, step, s = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
             rss = read_json(path[:-5] + ".rss.json") or {}
+            deleted = read_json(path[:-5] + ".delete.json")
+            if deleted and "deleted" in deleted:
+                rss["deleted_messages"] = sum(deleted["deleted"].values())
             steps[b][r].append((step, s, read_json(path), rss))
             continue
         m = re.match(r"ll-([a-z]+)-(\d+)\.json$", name)
@@ -186,14 +189,16 @@ def section(args, steps, rounds):
 
     # Per step: medians over the rounds.
     L.append("Every step (medians over the rounds): msg/s is what was consumed (scenarios 8 and "
-             "9, with no consumer: ingest; scenario 7: idle connections opened); backlog is the queue depth at the end of the run; "
-             "RSS in MiB 1 s after the scenario (its queues still there) and 1 s after its queues "
-             "were deleted.")
+             "9, with no consumer: ingest; scenario 7: idle connections opened); backlog is the "
+             "queue depth at the end of the run as warren-perf read it / the messages its queues "
+             "held when they were deleted a second or more later (publishes the broker had "
+             "buffered but not yet queued at the end count there); RSS in MiB 1 s after the "
+             "scenario (its queues still there) and 1 s after its queues were deleted.")
     L.append("")
     hdr = "| step | # | scenario |"
     sep = "|---|---|---|"
     for b in brokers:
-        hdr += f" {NAMES[b]} msg/s | {NAMES[b]} backlog at end | {NAMES[b]} p99 ms | " \
+        hdr += f" {NAMES[b]} msg/s | {NAMES[b]} backlog at end / deleted | {NAMES[b]} p99 ms | " \
                f"{NAMES[b]} RSS after / deleted |"
         sep += "---|---|---|---|"
     L.append(hdr)
@@ -212,7 +217,9 @@ def section(args, steps, rounds):
             key = "throughput" if s in (8, 9) else "receive_rate"
             r_ = cell([su.get(key) for su in sums], rate) if s != 7 else \
                 cell([su.get("idle_connections_open") for su in sums], rate) + " open"
-            backlog = cell([su.get("queue_depth_end") for su in sums], rate) if s != 7 else "-"
+            backlog = "-" if s == 7 else \
+                f"{cell([su.get('queue_depth_end') for su in sums], rate)} / " \
+                f"{rate(med([x.get('deleted_messages') for _, _, x in lst]))}"
             lat = cell([p99(su) for su in sums if su["latency_ns"]["count"]], ms)
             after = med([x.get("rss_after_kb") for _, _, x in lst])
             deleted = med([x.get("rss_deleted_kb") for _, _, x in lst])
