@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Turns bench/run's results (warren-perf --json summaries plus broker RSS readings) into
 docs/benchmarks.md and docs/benchmarks.png: per scenario and broker the median over the runs,
-the spread (min..max) and the Warren/RabbitMQ ratio."""
+the spread (min..max) and the Warren/RabbitMQ ratio. Throughput scenarios are reported by what
+the consumers got (consumed msg/s, the headline ratio), next to what the broker took in (ingest),
+the backlog left at the end and the end-to-end latency; scenario 10 (1 MiB bodies) in MB/s.
+Sections of the old document that this script does not write (TLS, long-lived broker,
+hand-written measurements) are kept, in their order, after the generated ones."""
 import argparse
 import glob
 import json
@@ -23,7 +27,14 @@ SCENARIOS = {
     7: ("idle connections: broker memory per connection", "memory_conn"),
     8: ("messages queued with no consumer, 16 B: fill time, memory per message", "fill"),
     9: ("1 KB persistent messages with confirms: fill, then restart until all are back", "recovery"),
+    10: ("1 producer -> 1 queue -> 1 consumer, 1 MiB transient, manual ack, prefetch 10", "large"),
 }
+# Level-2 headings this script writes (and older versions wrote): every other section of the old
+# document is kept. The profile comes from docs/profile.md.
+GENERATED = ("Throughput", "Consumed", "Ingest", "Latency at a fixed", "Memory",
+             "Persistent fill and recovery", "Large messages", "Is warren-perf the bottleneck",
+             "Runs with errors", "Profile: where the broker's time")
+BACKLOG_GOAL = 100000  # issue #15: the backlog left at the end of a run stays under this
 BROKERS = ["warren", "rabbitmq", "relay", "splice"]
 NAMES = {"warren": "Warren", "rabbitmq": "RabbitMQ", "relay": "relay (baseline)",
          "splice": "TCP splice (baseline)"}
@@ -61,8 +72,13 @@ def metric(s, kind, summary, rss, args):
     lat = summary.get("latency_ns", {})
     out.update(p50=lat.get("p50", 0) / 1e6, p99=lat.get("p99", 0) / 1e6,
                p999=lat.get("p999", 0) / 1e6, max=lat.get("max", 0) / 1e6)
-    out["throughput"] = summary.get("throughput", 0)
+    out["throughput"] = summary.get("throughput", 0)  # ingest: consumed + queue growth
+    out["consumed"] = summary.get("receive_rate", 0)
     out["send"] = summary.get("send_rate", 0)
+    out["backlog"] = summary.get("queue_depth_end")  # None when it could not be read
+    size = summary.get("size", 0)
+    out["consumed_mb"] = out["consumed"] * size / 1e6
+    out["ingest_mb"] = out["throughput"] * size / 1e6
     delta_kb = rss.get("rss_after_kb", 0) - rss.get("rss_before_kb", 0)
     if kind == "memory_conn":
         n = summary.get("idle_connections_open", 0)
@@ -113,6 +129,10 @@ def ratio(a, b):
     return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
+def frac(a, b):
+    return "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
+
+
 def machine():
     cpu = "unknown"
     try:
@@ -160,13 +180,17 @@ def main():
              "Warren's AMQP 0-9-1 load generator; both brokers ran on the same machine, one at a "
              "time, alternating, each started fresh for every run. Numbers are the **median** of "
              f"the runs (up to {args.runs} per broker, counts below) with the spread (min..max) in brackets; each throughput run "
-             f"lasted {args.duration} s. Throughput = messages consumed plus growth of the queue "
-             "depth (read back from the broker), per second. Latency is end to end (publish to "
-             "delivery, monotonic clock, producer and consumer in one process). The ratio column is "
-             "Warren / RabbitMQ: above 1 is better for throughput, below 1 is better for latency "
-             "and memory.")
+             f"lasted {args.duration} s. **Consumed** is messages delivered to the consumers per "
+             "second: what users get from a broker, the headline figure and ratio. **Ingest** is "
+             "what the broker took in: consumed plus the growth of the queue depth (read back from "
+             "the broker at the start and end of the run), per second; ingest above consumed means "
+             "a backlog grew during the run. **Backlog at end** is the queue depth when the run "
+             "ended (read after the consumers closed, so unacked deliveries count). Latency is end "
+             "to end (publish to delivery, monotonic clock, producer and consumer in one process). "
+             "The ratio column is Warren / RabbitMQ: above 1 is better for throughput, below 1 is "
+             "better for latency and memory.")
     L.append("")
-    L.append("**Read these caveats first.** (1) Scenario 3 is like-for-like in what the client is promised but not in how: Warren sends a publisher confirm for a persistent message only after its record is written and fsynced (group commit: one fsync covers every message appended while the previous one ran), while RabbitMQ's classic queues confirm after writing without an fsync per confirm. (2) The machine has 2 cores shared with other work; the load average at the start of the run is given below. RabbitMQ (an Erlang VM wanting both cores) suffers more from a loaded machine than Warren's single broker thread, so compare ratios from quiet runs. (3) Warren pages message bodies to disk beyond `queue_memory_limit` (16 MiB per queue by default): in scenarios 1 and 2 the producer outruns the consumer and the queue grows, so part of the backlog is written to and read back from the message log, as RabbitMQ's classic queues also do. (4) Scenario 7: warren-perf could not open 10,000 connections to RabbitMQ within its 80 s limit (in the recorded run, well under 1,000 opened), so RabbitMQ has no per-connection memory figure.")
+    L.append("**Read these caveats first.** (1) Scenario 3 is like-for-like in what the client is promised but not in how: Warren sends a publisher confirm for a persistent message only after its record is written and fsynced (group commit: one fsync covers every message appended while the previous one ran), while RabbitMQ's classic queues confirm after writing without an fsync per confirm. (2) The machine has 2 cores shared with other work; the load average at the start of the run is given below. RabbitMQ (an Erlang VM wanting both cores) suffers more from a loaded machine than Warren's single broker thread, so compare ratios from quiet runs. (3) Warren pages message bodies to disk beyond `queue_memory_limit` (16 MiB per queue by default): in scenarios 1 and 2 the producer outruns the consumer and the queue grows, so part of the backlog is written to and read back from the message log, as RabbitMQ's classic queues also do; in scenario 10 (1 MiB bodies) that limit is 16 messages. (4) Scenario 7: both brokers run with the same open-file limit. bench/run raises the shell's to 200,000 (or the hard limit) for warrend, and RabbitMQ's node, which its start script's `su` would leave at a soft limit of 1,024 (under 1,000 connections: the cause of the missing RabbitMQ figure in earlier versions of this page), to the 65,536 of its Debian systemd unit (or the hard limit). Warren refuses connections beyond its default `max_connections`, the descriptor limit less a reserve for its own files (9,936 under a hard limit of 20,000), so on such a machine set IDLE_CONNECTIONS below that.")
     L.append("")
     L.append(f"- Machine: {machine()}")
     if args.loadavg:
@@ -185,32 +209,81 @@ def main():
     L.append("")
 
     tp = [s for s in sorted(table) if SCENARIOS.get(s, ("", ""))[1] == "throughput"]
+    large = [s for s in sorted(table) if SCENARIOS.get(s, ("", ""))[1] == "large"]
     if tp:
-        L.append("## Throughput (msg/s)")
+        L.append("## Throughput: consumed (msg/s)")
+        L.append("")
+        L.append("Messages delivered to the consumers per second (warren-perf's `receive_rate`; "
+                 "scenario 4 counts the deliveries to all 10 queues). What the brokers took in, "
+                 "the backlog they were left with and the latency are in the next table.")
         L.append("")
         L.append("| # | scenario | Warren | RabbitMQ | Warren/RabbitMQ | relay baseline |")
         L.append("|---|---|---|---|---|---|")
         for s in tp:
             row = table[s]
-            get = lambda b: [m["throughput"] for m in row.get(b, [])]
+            get = lambda b: [m["consumed"] for m in row.get(b, [])]
             L.append(f"| {s} | {SCENARIOS[s][0]} | {cell(get('warren'), fmt_rate)} | "
                      f"{cell(get('rabbitmq'), fmt_rate)} | "
                      f"{ratio(med(get('warren'))[0], med(get('rabbitmq'))[0])} | "
                      f"{cell(get('relay'), fmt_rate)} |")
         if table.get(1, {}).get("splice"):
             L.append(f"| 1 | same bytes through a trivial TCP relay (splice) | | | | "
-                     f"{cell([m['throughput'] for m in table[1]['splice']], fmt_rate)} |")
+                     f"{cell([m['consumed'] for m in table[1]['splice']], fmt_rate)} |")
         L.append("")
-        L.append("Latency in the throughput runs (p50 / p99 ms, medians): these runs publish as "
-                 "fast as the broker accepts, so latency here is mostly queueing.")
+    if tp or large:
+        L.append("## Ingest, backlog and end-to-end latency")
         L.append("")
-        L.append("| # | Warren p50 | Warren p99 | RabbitMQ p50 | RabbitMQ p99 |")
+        L.append("Per throughput scenario and broker (medians): consumed and ingest msg/s, "
+                 "consumed / ingest (1.00 when the consumers keep up), the backlog left in the "
+                 f"queues at the end of the run (issue #15's goal: under {BACKLOG_GOAL:,} "
+                 "messages) and end-to-end latency p50 / p99 in ms. These runs publish as fast as "
+                 "the broker accepts, so when a backlog grows the latency is mostly queueing.")
+        L.append("")
+        L.append("| # | broker | consumed msg/s | ingest msg/s | consumed / ingest | "
+                 "backlog at end | p50 ms | p99 ms |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for s in tp + large:
+            for b in BROKERS:
+                ms = table[s].get(b)
+                if not ms:
+                    continue
+                g = lambda k: med([m[k] for m in ms])[0]
+                backlog = [m["backlog"] for m in ms]
+                L.append(f"| {s} | {NAMES[b]} | {cell([m['consumed'] for m in ms], fmt_rate)} | "
+                         f"{cell([m['throughput'] for m in ms], fmt_rate)} | "
+                         f"{frac(g('consumed'), g('throughput'))} | "
+                         f"{cell(backlog, fmt_rate)} | {fmt_ms(g('p50'))} | "
+                         f"{fmt_ms(g('p99'))} |")
+        L.append("")
+
+    for s in large:
+        row = table[s]
+        g = lambda b, k: [m[k] for m in row.get(b, [])]
+        mb = lambda v: f"{v:,.1f}"
+        L.append(f"## Large messages (scenario {s}, MB/s)")
+        L.append("")
+        L.append("One producer publishing 1 MiB (1,048,576 B) transient bodies as fast as the "
+                 "broker accepts into one queue, one consumer with manual acks and prefetch 10 "
+                 "(what a RabbitMQ user moving large payloads runs: acks so that a consumer crash "
+                 "loses nothing, a small prefetch so that a consumer does not sit on many "
+                 "megabytes). Both brokers offer frame_max 131,072 (their default), so each body "
+                 "travels as 9 body frames of at most 131,064 bytes. MB/s = 10^6 bytes of body per second; issue #15's goal is "
+                 "Warren at 3x RabbitMQ's consumed MB/s or more.")
+        L.append("")
+        L.append("| measure | Warren | RabbitMQ | Warren/RabbitMQ | relay baseline |")
         L.append("|---|---|---|---|---|")
-        for s in tp:
-            row = table[s]
-            g = lambda b, k: med([m[k] for m in row.get(b, [])])[0]
-            L.append(f"| {s} | {fmt_ms(g('warren', 'p50'))} | {fmt_ms(g('warren', 'p99'))} | "
-                     f"{fmt_ms(g('rabbitmq', 'p50'))} | {fmt_ms(g('rabbitmq', 'p99'))} |")
+        for key, label, f in (("consumed_mb", "consumed MB/s", mb),
+                              ("ingest_mb", "ingest MB/s", mb),
+                              ("consumed", "consumed msg/s", lambda v: f"{v:,.1f}"),
+                              ("backlog", "backlog at end (messages)", fmt_rate),
+                              ("p50", "end-to-end p50 ms", fmt_ms),
+                              ("p99", "end-to-end p99 ms", fmt_ms),
+                              ("rss_mb", "broker RSS after the run (MiB)", lambda v: f"{v:,.0f}")):
+            is_rate = key in ("consumed_mb", "ingest_mb", "consumed")
+            r = ratio(med(g("warren", key))[0], med(g("rabbitmq", key))[0]) \
+                if key != "backlog" else ""
+            L.append(f"| {label} | {cell(g('warren', key), f)} | {cell(g('rabbitmq', key), f)} | "
+                     f"{r} | {cell(g('relay', key), f) if is_rate else ''} |")
         L.append("")
 
     if 5 in table:
@@ -296,7 +369,8 @@ def main():
     L.append("")
     L.append("Its own CPU time (getrusage) per message sent or received, and its share of one core. "
              "Scenario 0 drives a sink that drops everything: the most one producer connection of "
-             "warren-perf can push.")
+             "warren-perf can push. msg/s is what was consumed (scenario 0: sent; 7-9, with no "
+             "consumer: ingest).")
     L.append("")
     L.append("| # | against | msg/s | warren-perf CPU per message | warren-perf CPU |")
     L.append("|---|---|---|---|---|")
@@ -305,7 +379,10 @@ def main():
             ms = table[s].get(b)
             if not ms:
                 continue
-            rate = [m["send"] if s == 0 else m["throughput"] for m in ms]
+            kind = SCENARIOS.get(s, ("", ""))[1]
+            key = "send" if s == 0 else "consumed" if kind in ("throughput", "large",
+                                                               "latency") else "throughput"
+            rate = [m[key] for m in ms]
             L.append(f"| {s} | {NAMES[b]} | {cell(rate, fmt_rate)} | "
                      f"{cell([m['cpu_ns'] for m in ms], lambda v: f'{v:,.0f} ns')} | "
                      f"{cell([m['cpu_pct'] for m in ms], lambda v: f'{v:.0f}%')} |")
@@ -324,16 +401,20 @@ def main():
     L.append("![throughput and latency](benchmarks.png)")
     L.append("")
     L.append("Reproduce: `bench/run` (or `make bench`); `RUNS=1 DURATION=3 SCENARIOS=\"1 5\" bench/run` "
-             "for a quick look. Each scenario's exact warren-perf flags are in `bench/run`.")
-    # The TLS section (written by `TLS=1 bench/run`, bench/report_tls.py) is kept as it is.
+             "for a quick look; `LONG_LIVED=1 bench/run` for the long-lived broker section, "
+             "`TLS=1 bench/run` for the TLS one. Each scenario's exact warren-perf flags are in "
+             "`bench/run`.")
+    # Sections this script does not write are kept as they are, in their order: "TLS (AMQPS)"
+    # (`TLS=1 bench/run`, bench/report_tls.py), "Long-lived broker" (`LONG_LIVED=1 bench/run`,
+    # bench/report_long.py) and hand-written measurements.
     if os.path.exists(args.doc):
         with open(args.doc) as f:
             old = f.read()
-        start = old.find("\n## TLS (AMQPS)\n")
-        if start >= 0:
-            end = old.find("\n## ", start + 1)
-            L.append("")
-            L.append(old[start + 1:end if end >= 0 else len(old)].rstrip("\n"))
+        for part in old.split("\n## ")[1:]:
+            heading = part.split("\n", 1)[0]
+            if not heading.startswith(GENERATED):
+                L.append("")
+                L.append("## " + part.rstrip("\n"))
     # Hand-written sections kept across runs: the profile of scenarios 1 and 2 (docs/profile.md).
     profile = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                            "profile.md")
@@ -350,7 +431,7 @@ def main():
     with open(dat, "w") as f:
         f.write("scenario Warren RabbitMQ relay\n")
         for s in tp:
-            vals = [med([m["throughput"] for m in table[s].get(b, [])])[0] for b in ("warren", "rabbitmq", "relay")]
+            vals = [med([m["consumed"] for m in table[s].get(b, [])])[0] for b in ("warren", "rabbitmq", "relay")]
             f.write(f"S{s} " + " ".join("NaN" if v is None else f"{v:.0f}" for v in vals) + "\n")
     lat = os.path.join(args.results, "latency.dat")
     with open(lat, "w") as f:
@@ -373,7 +454,7 @@ def main():
         panels.append(f"""set logscale y
 set yrange [100:*]
 set key top right autotitle columnheader
-set title 'Throughput by scenario (msg/s, log scale, median)'
+set title 'Consumed msg/s by scenario (log scale, median)'
 plot """ + tp_plot + "\n")
     if lat_plot:
         panels.append(f"""set logscale y
