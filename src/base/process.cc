@@ -1,5 +1,6 @@
 #include "base/process.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -11,6 +12,14 @@ uint64_t resident_memory() {
     uint64_t size = 0, resident = 0;
     if (!(statm >> size >> resident)) return 0;
     return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+bool give_back_free_memory() {
+#if defined(__GLIBC__)
+    return malloc_trim(0) == 1;
+#else
+    return false;  // other allocators give memory back themselves
+#endif
 }
 
 }  // namespace warren::process

@@ -3,7 +3,7 @@
 //
 // Everything runs on one broker thread, so a publish reaches its queues at once; what falls
 // behind is delivery. A queue is *behind* when it has consumers and more ready messages than
-// flow_high_messages (or more than flow_high_bytes of bodies). A publisher whose message reached
+// flow_mark.messages (or more than flow_mark.bytes of bodies). A publisher whose message reached
 // such a queue stops being read at the end of its input batch (its socket's buffers fill and the
 // client waits, as under RabbitMQ's flow) and is read again as soon as every queue it waits for
 // is down to half the mark, has lost its consumers, or is gone. The broker thread then spends
@@ -37,8 +37,13 @@
 
 namespace warren::core {
 
-inline constexpr size_t flow_high_messages = 10'000;
-inline constexpr uint64_t flow_high_bytes = 8ull << 20;  // under queue_memory_limit's 16 MiB
+// The flow mark: a queue with consumers is behind above either. Broker-wide, set at start from
+// warren.conf (flow.queue_ready_messages, flow.queue_ready_bytes); read on the broker thread.
+struct flow_marks {
+    size_t messages = 2'000;
+    uint64_t bytes = 8ull << 20;  // under queue_memory_limit's 16 MiB: nothing paged for a backlog
+};
+inline flow_marks flow_mark;
 inline constexpr uint64_t flow_stall_ms = 500;
 
 // What a queue calls when it is no longer behind (core/queue.h keeps the list).

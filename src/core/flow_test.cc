@@ -32,7 +32,7 @@ using PublisherFlow = flow_fixture;
 
 TEST_F(PublisherFlow, AQueueWithoutConsumersIsABufferAndHoldsNoOne) {
     auto q = make_queue();
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     EXPECT_FALSE(q->behind());
     flow.note(q);
     flow.end_of_batch(0);
@@ -45,7 +45,7 @@ TEST_F(PublisherFlow, HeldWhileBehindAndLetGoAtHalfTheMark) {
     test_consumer c("c", 0);  // no credit: the backlog builds up
     c.connection_id = 1;
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages);
+    fill(*q, flow_mark.messages);
     EXPECT_FALSE(q->behind());  // at the mark, not over it
     fill(*q, 1);
     ASSERT_TRUE(q->behind());
@@ -57,13 +57,13 @@ TEST_F(PublisherFlow, HeldWhileBehindAndLetGoAtHalfTheMark) {
     EXPECT_EQ(flow.stats().holds, 1u);
 
     // Deliveries down to just over half: still held. One more: let go at once, by the queue.
-    c.credit = static_cast<int>(flow_high_messages + 1 - flow_high_messages / 2 - 1);
+    c.credit = static_cast<int>(flow_mark.messages + 1 - flow_mark.messages / 2 - 1);
     q->dispatch();
-    EXPECT_EQ(q->message_count(), flow_high_messages / 2 + 1);
+    EXPECT_EQ(q->message_count(), flow_mark.messages / 2 + 1);
     EXPECT_TRUE(flow.held());
     c.credit = 1;
     q->dispatch();
-    EXPECT_EQ(q->message_count(), flow_high_messages / 2);
+    EXPECT_EQ(q->message_count(), flow_mark.messages / 2);
     EXPECT_FALSE(flow.held());
     EXPECT_EQ(changes, 2);
     q->remove_consumer(&c);
@@ -74,7 +74,7 @@ TEST_F(PublisherFlow, BodyBytesCountToo) {
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
     const std::string mib(1 << 20, 'x');
-    fill(*q, flow_high_bytes / mib.size(), mib);
+    fill(*q, flow_mark.bytes / mib.size(), mib);
     EXPECT_FALSE(q->behind());
     fill(*q, 1, mib);
     EXPECT_TRUE(q->behind());
@@ -87,7 +87,7 @@ TEST_F(PublisherFlow, NotHeldByAQueueItsOwnConnectionConsumesFrom) {
     test_consumer c("c", 0);
     c.connection_id = 7;  // the flow's own connection
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     ASSERT_TRUE(q->behind());
     flow.note(q);
     flow.end_of_batch(0);
@@ -100,7 +100,7 @@ TEST_F(PublisherFlow, AStuckConsumerHoldsThePublisherForAtMostTheStallTime) {
     test_consumer c("c", 0);
     c.connection_id = 1;
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     flow.note(q);
     flow.end_of_batch(1000);
     ASSERT_TRUE(flow.held());
@@ -130,7 +130,7 @@ TEST_F(PublisherFlow, AConsumerThatKeepsTakingKeepsThePublisherHeld) {
     auto q = make_queue();
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages + 1000);
+    fill(*q, flow_mark.messages + 1000);
     flow.note(q);
     flow.end_of_batch(0);
     for (uint64_t t = 100; t <= 5000; t += 100) {
@@ -147,14 +147,14 @@ TEST_F(PublisherFlow, DeletingOrPurgingTheQueueLetsGo) {
     auto q = make_queue();
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     flow.note(q);
     flow.end_of_batch(0);
     ASSERT_TRUE(flow.held());
     q->purge();
     EXPECT_FALSE(flow.held());
 
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     flow.note(q);
     flow.end_of_batch(0);
     ASSERT_TRUE(flow.held());
@@ -167,7 +167,7 @@ TEST_F(PublisherFlow, AFlowDestroyedWhileHeldLeavesNoDanglingWaiter) {
     auto q = make_queue();
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     {
         publisher_flow gone(9, [] {});
         gone.note(q);
@@ -184,7 +184,7 @@ TEST_F(PublisherFlow, AQueueDroppedWhileWaitedForLetsGoOnTheTimer) {
     auto q = make_queue();
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_high_messages + 1);
+    fill(*q, flow_mark.messages + 1);
     flow.note(q);
     flow.end_of_batch(0);
     ASSERT_TRUE(flow.held());
@@ -215,7 +215,7 @@ TEST(PublishInfo, NamesAQueueThatIsBehind) {
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
     publish_info info;
-    for (size_t i = 0; i < flow_high_messages; ++i) {
+    for (size_t i = 0; i < flow_mark.messages; ++i) {
         ASSERT_TRUE(vh.publish("", make_msg("m", "q"), &info));
         ASSERT_FALSE(info.behind);
     }

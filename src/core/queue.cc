@@ -763,7 +763,7 @@ bool queue::has_consumer_on(uint64_t connection_id) const {
 void queue::release_flow_waiters(bool all) {
     const bool caught_up =
         _deleted || _consumer_count == 0 ||
-        (_ready.size() <= flow_high_messages / 2 && _ready_bytes <= flow_high_bytes / 2);
+        (_ready.size() <= flow_mark.messages / 2 && _ready_bytes <= flow_mark.bytes / 2);
     if (!all && !caught_up) return;
     // A waiter resumes its connection, which may publish here again (on a later read, not
     // from inside this call), so the list is taken first.

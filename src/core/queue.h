@@ -142,7 +142,7 @@ public:
     // Behind: consumers are attached and the ready backlog is over the flow mark.
     bool behind() const {
         return _consumer_count != 0 && !_deleted &&
-               (_ready.size() > flow_high_messages || _ready_bytes > flow_high_bytes);
+               (_ready.size() > flow_mark.messages || _ready_bytes > flow_mark.bytes);
     }
     // Publishers held for this queue; each is told once (queue_caught_up) when the backlog is
     // down to half the mark, the last consumer goes, or the queue is deleted.

@@ -87,6 +87,11 @@ const std::vector<key_doc>& describe() {
         {"queue_memory_limit", "16777216",
          "bytes of ready messages (body + ~650 B each) one queue keeps in RAM; the rest is "
          "read from disk (0 = all)"},
+        {"flow.queue_ready_messages", "2000",
+         "credit flow: a queue with consumers and more ready messages than this holds its "
+         "publishers until it is down to half (1..100000000)"},
+        {"flow.queue_ready_bytes", "8388608",
+         "credit flow: the same mark in bytes of ready message bodies (1024..1125899906842624)"},
         {"log.level", "info", "trace, debug, info, warn, error, critical or off"},
         {"amqp.frame_max", "131072", "largest AMQP frame the broker accepts (4096..16777216)"},
         {"amqp.channel_max", "2047", "most channels per AMQP connection (1..65535)"},
@@ -241,6 +246,10 @@ void apply_setting(config& c, std::string_view key, std::string_view value) {
         c.data_dir = parse_string(key, value);
     } else if (key == "queue_memory_limit") {
         c.queue_memory_limit = parse_uint<uint64_t>(key, value, 0, uint64_t{1} << 50);
+    } else if (key == "flow.queue_ready_messages") {
+        c.flow_queue_ready_messages = parse_uint<uint64_t>(key, value, 1, 100'000'000);
+    } else if (key == "flow.queue_ready_bytes") {
+        c.flow_queue_ready_bytes = parse_uint<uint64_t>(key, value, 1024, uint64_t{1} << 50);
     } else if (key == "log.level") {
         spdlog::level::level_enum l;
         std::string v = parse_string(key, value);

@@ -19,6 +19,7 @@
 #include "auth/authority.h"
 #include "base/log.h"
 #include "core/broker.h"
+#include "core/flow.h"
 #include "durability/broker_store.h"
 #include "mgmt/access_api.h"
 #include "mgmt/definitions_import.h"
@@ -93,6 +94,8 @@ int run(const server::config& cfg, const config_reader& reread) {
         WLOG_INFO("connection_max infinity");
 
     boost::asio::io_context io(1);
+    core::flow_mark = {.messages = static_cast<size_t>(cfg.flow_queue_ready_messages),
+                       .bytes = cfg.flow_queue_ready_bytes};
     core::broker broker;
     auth::authority authority;
     authority.users.set_loopback_users(cfg.loopback_users);

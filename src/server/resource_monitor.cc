@@ -3,13 +3,36 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "base/log.h"
 #include "base/process.h"
+#include "core/queue.h"
 
 namespace warren::server {
+
+namespace {
+// A drop this large in what queues hold (deleted, purged or drained queues) gives the freed heap
+// back: a queue's worth of messages, not the churn of ordinary traffic, which glibc reuses.
+constexpr uint64_t give_back_threshold = 64ull << 20;
+}  // namespace
+
+void resource_monitor::give_back_memory() {
+    uint64_t held = 0;
+    for (auto& [name, vh] : _broker.vhosts())
+        for (auto& [qname, q] : vh->queues()) held += q->memory_bytes();
+    _held_peak = std::max(_held_peak, held);
+    if (_held_peak - held < give_back_threshold) return;
+    const uint64_t before = process::resident_memory();
+    process::give_back_free_memory();
+    WLOG_INFO(
+        "queues hold {} bytes fewer than at their peak: freed memory given back, resident "
+        "memory {} -> {} bytes",
+        _held_peak - held, before, process::resident_memory());
+    _held_peak = held;
+}
 
 resource_limits resource_limits::from(const config& c) {
     return {.memory_relative = c.vm_memory_high_watermark_relative,
@@ -86,6 +109,7 @@ void resource_monitor::arm() {
 
 void resource_monitor::check() {
     resource_reading r;
+    give_back_memory();
     r.rss = process::resident_memory();
     r.memory_limit = _limits.memory_absolute
                          ? *_limits.memory_absolute

@@ -60,6 +60,8 @@ public:
 
 private:
     void arm();
+    // Gives freed heap back to the OS after what queues hold fell by 64 MiB from its peak.
+    void give_back_memory();
 
     boost::asio::steady_timer _timer;
     core::broker& _broker;
@@ -68,6 +70,7 @@ private:
     resource_reading _last;
     uint64_t _total_memory;
     bool _stopped = false;
+    uint64_t _held_peak = 0;  // most bytes queues held in RAM since memory was last given back
 };
 
 }  // namespace warren::server
