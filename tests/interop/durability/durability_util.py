@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import pika  # noqa: E402
 import pika.exceptions as pex  # noqa: E402
 
-from harness import Skip, broker, run_tests, wait_listening  # noqa: E402,F401
+from harness import Skip, broker, run_tests, scaled, wait_listening  # noqa: E402,F401
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -111,6 +111,7 @@ def data_path(b, *parts):
 
 
 def wait_for(pred, timeout=10.0, step=0.02, what="condition"):
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
