@@ -30,7 +30,7 @@ function(warren_test name)
   math(EXPR A_TIMEOUT "${A_TIMEOUT} * ${WARREN_TIME_SCALE}")
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${A_TIMEOUT} LABELS unit
-    ENVIRONMENT "WARREN_SANITIZED=$<BOOL:${WARREN_SANITIZE}>;WARREN_TIME_SCALE=${WARREN_TIME_SCALE}")
+    ENVIRONMENT "WARREN_SANITIZED=$<BOOL:${WARREN_SANITIZE}>;WARREN_TIME_SCALE=${WARREN_TIME_SCALE};UBSAN_OPTIONS=print_stacktrace=1")
 endfunction()
 
 function(warren_benchmark name)
