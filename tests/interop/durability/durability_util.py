@@ -251,7 +251,7 @@ class ConfirmPublisher:
         self._conn = pika.SelectConnection(
             params(self.b), on_open_callback=self._on_open,
             on_open_error_callback=self._on_open_error, on_close_callback=self._on_closed)
-        self._timeout = self._conn.ioloop.call_later(timeout, self._on_timeout)
+        self._timeout = self._conn.ioloop.call_later(scaled(timeout), self._on_timeout)
         try:
             self._conn.ioloop.start()
         except Exception as e:  # noqa: BLE001 - record anything, the test decides
@@ -267,7 +267,7 @@ class ConfirmPublisher:
         return self
 
     def join(self, timeout=30):
-        self._thread.join(timeout)
+        self._thread.join(scaled(timeout))
         assert not self._thread.is_alive(), "publisher thread did not finish"
         return self
 
@@ -535,7 +535,7 @@ class BackgroundConsumer:
         self._stop.set()
 
     def join(self, timeout=30):
-        self._thread.join(timeout)
+        self._thread.join(scaled(timeout))
         assert not self._thread.is_alive(), "consumer thread did not finish"
         return self
 

@@ -46,12 +46,12 @@ logging.getLogger("stomp").setLevel(logging.CRITICAL)  # its send errors after a
 
 from durability_util import (  # noqa: E402
     ConfirmPublisher, body, broker, check_body, connect, count, needs_warrend, pika, run_tests,
-    size_for, skippable)
+    scaled, size_for, skippable)
 
 KILLS = int(os.environ.get("KILL_LOOP_KILLS", "100"))
 QUEUES = ("kl.q0", "kl.q1", "kl.q2", "kl.q3")
 FANOUT = "kl.fan"
-JOIN_TIMEOUT = 20
+JOIN_TIMEOUT = scaled(20)
 
 
 def route(key):
@@ -298,9 +298,9 @@ def check_queues(b, led, rng, keep):
             ctag = ch.basic_consume(
                 q, lambda _c, m, _p, bd, q=q: got.append(
                     (m.delivery_tag, led.delivered(q, bd, m.redelivered))))
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + scaled(30)
             while len(got) < n:
-                assert time.monotonic() < deadline, f"{q}: {len(got)} of {n} arrived in 30 s"
+                assert time.monotonic() < deadline, f"{q}: {len(got)} of {n} arrived in time"
                 conn.process_data_events(time_limit=0.05)
             ch.basic_cancel(ctag)
         keys = [k for _t, k in got]
