@@ -495,13 +495,13 @@ def proc_status(pid):
 def consume(ch, q, n, on_msg, prefetch=500, timeout=30.0):
     """Takes n messages from q with basic.consume (acking them), calling on_msg(method, props,
     body) for each, then cancels; messages prefetched beyond n are requeued with the channel's
-    close. Fails if fewer than n arrive within `timeout` of inactivity."""
+    close. Fails if fewer than n arrive within scaled(`timeout`) of inactivity."""
     if n <= 0:
         return 0
     ch.basic_qos(prefetch_count=prefetch)
     got = 0
     last_acked = 0
-    for m, p, bd in ch.consume(q, inactivity_timeout=timeout):
+    for m, p, bd in ch.consume(q, inactivity_timeout=scaled(timeout)):
         if m is None:
             raise AssertionError(f"{q}: only {got} of {n} messages arrived")
         on_msg(m, p, bd)
