@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "base/test_time.h"
 #include "core/test_consumer.h"
 #include "core/vhost.h"
 #include "store/test_util.h"
@@ -161,7 +162,7 @@ TEST(durability, bodies_beyond_the_memory_limit_are_paged_out_and_read_back_in_o
 // Runs the loop until `done` or 10 s pass.
 template <typename Pred>
 bool run_until(boost::asio::io_context& io, Pred done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + test::scaled(std::chrono::seconds(10));
     while (!done() && std::chrono::steady_clock::now() < deadline) {
         io.restart();
         io.run_for(std::chrono::milliseconds(5));

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "base/test_time.h"
 #include "store/crc32c.h"
 #include "store/fault_env.h"
 #include "store/log_format.h"
@@ -605,7 +606,8 @@ TEST_F(SegmentLogTest, FailedWritesOpensAndSyncsAreRetriedUntilTheySucceed) {
         if (kind == 2) fenv.fail_syncs = true;
         uint64_t last = 0;
         for (; id < 150; ++id) last = put(*log, id + 1, {1}, 100).seq;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        const auto deadline =
+            std::chrono::steady_clock::now() + test::scaled(std::chrono::seconds(10));
         while (!log->stalled() && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         ASSERT_TRUE(log->stalled());
@@ -819,7 +821,7 @@ TEST_F(SegmentLogTest, BackgroundFlusherCompactsWhenIdle) {
     }
     ASSERT_TRUE(log->ack(1, dead));
     ASSERT_TRUE(log->flush());
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto deadline = std::chrono::steady_clock::now() + test::scaled(std::chrono::seconds(10));
     while (log->segments().size() > 4 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_LE(log->segments().size(), 4u);
@@ -852,7 +854,7 @@ TEST_F(SegmentLogTest, CompactionIsNotStarvedBySustainedLoad) {
     next();
     while (batches.load() < 10) std::this_thread::yield();
     ASSERT_TRUE(log->ack(1, dead));
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    auto deadline = std::chrono::steady_clock::now() + test::scaled(std::chrono::seconds(20));
     while (log->segments().front().segment == first && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_NE(log->segments().front().segment, first);

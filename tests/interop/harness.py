@@ -14,11 +14,18 @@ Environment:
                    (e.g. RabbitMQ, to validate a test) instead of starting warrend; restart/kill
                    are then unavailable and tests needing them should skip.
   WARREN_KEEP_LOGS set to keep the data dir and log after the test.
+  WARREN_SANITIZED "1" on a sanitizer build (make asan; ctest sets it), which runs several times
+                   slower: WARREN_TIME_SCALE (ctest sets it, 3 there) multiplies wall-clock bounds.
+
+Wall-clock bounds: a test's upper bound on how long something may take is written scaled(seconds)
+so that it holds on the sanitizer build too; lower bounds (not before N s) are not scaled. A bound
+that measures performance itself checks only under not SANITIZED (the functional part still runs).
 
 Tests run in parallel under ctest: every broker gets its own ports and data dir.
 """
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +36,17 @@ import time
 
 HOST = "127.0.0.1"
 
+SANITIZED = os.environ.get("WARREN_SANITIZED") == "1"
+TIME_SCALE = float(os.environ.get("WARREN_TIME_SCALE") or (3 if SANITIZED else 1))
+
+
+def scaled(seconds):
+    """An upper bound on wall-clock time, stretched on a sanitizer build (WARREN_TIME_SCALE)."""
+    return seconds * TIME_SCALE
+
+
+SANITIZER_REPORT = re.compile(r"^.*(ERROR: (Address|Leak)Sanitizer|: runtime error: ).*$", re.M)
+
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -37,6 +55,7 @@ def free_port():
 
 
 def wait_listening(port, timeout=10.0, proc=None):
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -115,6 +134,7 @@ class Broker:
         """Clean stop (SIGTERM); returns the exit code."""
         if self.external or self.proc is None:
             return 0
+        timeout = scaled(timeout)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -151,6 +171,12 @@ class Broker:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def sanitizer_report(self):
+        """The first line of an ASan/UBSan report in the log (every start appends to it), or None:
+        a report fails the test even when warrend was killed or kept running after it."""
+        m = SANITIZER_REPORT.search(self.log_text())
+        return m.group(0) if m else None
+
     def close(self, failed=False):
         rc = 0
         try:
@@ -159,6 +185,9 @@ class Broker:
                 rc = self.stop()
                 if crashed:
                     failed = True
+            if self.sanitizer_report():
+                failed = True
+                rc = rc or -1
         finally:
             if self.data_dir:
                 if failed or os.environ.get("WARREN_KEEP_LOGS"):
@@ -183,7 +212,10 @@ def broker(*extra_args, config_text=None, stomp=True, http=True, **_):
         failed = True
         raise
     finally:
+        report = b.sanitizer_report()
         rc = b.close(failed)
+        if not failed and report:
+            raise AssertionError(f"sanitizer report in the warrend log: {report}")
         if not failed and rc not in (0, None):
             raise AssertionError(f"warrend exited with code {rc} on SIGTERM")
 

@@ -18,7 +18,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from harness import broker, run_tests  # noqa: E402
+from harness import broker, run_tests, scaled  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:8]
 _current = {}
@@ -54,6 +54,7 @@ def amqp_url(vhost="%2F", user="guest", password="guest"):
 
 
 def wait_for(pred, timeout=10.0, step=0.02, what="condition"):
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = pred()

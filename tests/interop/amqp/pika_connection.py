@@ -10,6 +10,7 @@ import pika.exceptions as pex
 
 import rawamqp as raw
 from amqp_util import connect, current_broker, expect_eq, main, uniq
+from harness import scaled  # noqa: E402
 
 
 def parse_table(r):
@@ -115,9 +116,9 @@ def test_missed_heartbeats_close_connection():
     c.expect_method(0, 10, 41)
     t0 = time.monotonic()
     beats = 0
-    c.sock.settimeout(10)
+    c.sock.settimeout(scaled(10))
     try:
-        while time.monotonic() - t0 < 10:
+        while time.monotonic() - t0 < scaled(10):
             ftype, channel, size = struct.unpack(">BHI", c.read_exact(7))
             c.read_exact(size + 1)
             if ftype == raw.FRAME_HEARTBEAT:
@@ -126,7 +127,7 @@ def test_missed_heartbeats_close_connection():
     except raw.Closed:
         pass
     elapsed = time.monotonic() - t0
-    assert 1.0 <= elapsed <= 8.0, f"closed after {elapsed:.1f}s"
+    assert 1.0 <= elapsed <= scaled(8.0), f"closed after {elapsed:.1f}s"
     assert beats >= 1, "server sent no heartbeat frames before closing"
     c.close()
 

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import pika  # noqa: E402
 import pika.exceptions as pex  # noqa: E402
 
-from harness import Skip, broker, run_tests, wait_listening  # noqa: E402,F401
+from harness import Skip, broker, run_tests, scaled, wait_listening  # noqa: E402,F401
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -111,6 +111,7 @@ def data_path(b, *parts):
 
 
 def wait_for(pred, timeout=10.0, step=0.02, what="condition"):
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -250,7 +251,7 @@ class ConfirmPublisher:
         self._conn = pika.SelectConnection(
             params(self.b), on_open_callback=self._on_open,
             on_open_error_callback=self._on_open_error, on_close_callback=self._on_closed)
-        self._timeout = self._conn.ioloop.call_later(timeout, self._on_timeout)
+        self._timeout = self._conn.ioloop.call_later(scaled(timeout), self._on_timeout)
         try:
             self._conn.ioloop.start()
         except Exception as e:  # noqa: BLE001 - record anything, the test decides
@@ -266,7 +267,7 @@ class ConfirmPublisher:
         return self
 
     def join(self, timeout=30):
-        self._thread.join(timeout)
+        self._thread.join(scaled(timeout))
         assert not self._thread.is_alive(), "publisher thread did not finish"
         return self
 
@@ -494,13 +495,13 @@ def proc_status(pid):
 def consume(ch, q, n, on_msg, prefetch=500, timeout=30.0):
     """Takes n messages from q with basic.consume (acking them), calling on_msg(method, props,
     body) for each, then cancels; messages prefetched beyond n are requeued with the channel's
-    close. Fails if fewer than n arrive within `timeout` of inactivity."""
+    close. Fails if fewer than n arrive within scaled(`timeout`) of inactivity."""
     if n <= 0:
         return 0
     ch.basic_qos(prefetch_count=prefetch)
     got = 0
     last_acked = 0
-    for m, p, bd in ch.consume(q, inactivity_timeout=timeout):
+    for m, p, bd in ch.consume(q, inactivity_timeout=scaled(timeout)):
         if m is None:
             raise AssertionError(f"{q}: only {got} of {n} messages arrived")
         on_msg(m, p, bd)
@@ -534,7 +535,7 @@ class BackgroundConsumer:
         self._stop.set()
 
     def join(self, timeout=30):
-        self._thread.join(timeout)
+        self._thread.join(scaled(timeout))
         assert not self._thread.is_alive(), "consumer thread did not finish"
         return self
 

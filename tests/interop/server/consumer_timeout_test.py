@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import pika  # noqa: E402
 import pika.exceptions as pex  # noqa: E402
 
-from harness import broker, run_tests  # noqa: E402
+from harness import broker, run_tests, scaled  # noqa: E402
 
 B = {}
 TEXT = ("PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value "
@@ -33,16 +33,16 @@ def test_unacked_delivery_times_out_with_rabbitmqs_406():
     ch.basic_publish("", "ct-q", b"slow")
     got = []
     ch.basic_consume("ct-q", lambda chan, m, p, body: got.append(body))
-    c.call_later(10, ch.stop_consuming)  # a bound, if the broker never closes the channel
+    c.call_later(scaled(10), ch.stop_consuming)  # a bound, if the broker never closes the channel
     t0 = time.monotonic()
     try:
         ch.start_consuming()  # raises when the broker closes the channel, as pika users see it
-        raise AssertionError("the channel was not closed within 10 s")
+        raise AssertionError(f"the channel was not closed within {scaled(10)} s")
     except pex.ChannelClosedByBroker as e:
         assert e.reply_code == 406 and e.reply_text == TEXT, (e.reply_code, e.reply_text)
     elapsed = time.monotonic() - t0
     assert got == [b"slow"], got
-    assert 1.0 <= elapsed < 4.0, elapsed
+    assert 1.0 <= elapsed < scaled(4.0), elapsed
     ch2 = c.channel()  # the connection is still usable, and the message is back
     m = ch2.basic_get("ct-q", auto_ack=True)
     assert m[2] == b"slow" and m[0].redelivered, m

@@ -22,7 +22,7 @@ import pika  # noqa: E402
 import pika.exceptions as pex  # noqa: E402
 import stomp  # noqa: E402
 
-from harness import broker, run_tests  # noqa: E402
+from harness import SANITIZED, broker, run_tests  # noqa: E402
 
 RABBITMQADMIN = "/usr/bin/rabbitmqadmin"
 B = {}
@@ -528,7 +528,9 @@ def test_queue_page_with_10000_queues_answers_in_under_100ms():
     med = statistics.median(times)
     print(f"GET /api/queues?page=1&page_size=100 with {page['total_count']} queues: "
           f"median {med:.1f} ms, max {max(times):.1f} ms (11 requests)", flush=True)
-    assert med < 100, times
+    # A bound on performance itself: not checked on a sanitizer build (make asan), where the
+    # broker runs several times slower; the pages are still checked above.
+    assert SANITIZED or med < 100, times
     t0 = time.monotonic()
     code, page = api("GET", "/api/queues?page=1&page_size=100&name=perf-0999")
     print(f"... with name=perf-0999: {(time.monotonic() - t0) * 1000:.1f} ms", flush=True)
@@ -541,7 +543,7 @@ def test_queue_page_with_10000_queues_answers_in_under_100ms():
         times.append((time.monotonic() - t0) * 1000)
         assert code == 200 and page["item_count"] == 100
     print(f"... with sort=messages: median {statistics.median(times):.1f} ms", flush=True)
-    assert statistics.median(times) < 100, times
+    assert SANITIZED or statistics.median(times) < 100, times
 
 
 def test_failed_http_logins_join_the_login_back_off():

@@ -23,7 +23,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from harness import broker, run_tests  # noqa: E402
+from harness import broker, run_tests, scaled  # noqa: E402
 
 import stomp  # noqa: E402
 
@@ -73,6 +73,7 @@ class Collector(stomp.ConnectionListener):
         self.heartbeat_timeouts += 1
 
     def next_message(self, timeout=5.0):
+        timeout = scaled(timeout)
         try:
             return self.messages.get(timeout=timeout)
         except queue.Empty:
@@ -86,6 +87,7 @@ class Collector(stomp.ConnectionListener):
         raise AssertionError(f"unexpected MESSAGE {m.headers} {m.body!r}")
 
     def receipt(self, rid, timeout=5.0):
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -97,6 +99,7 @@ class Collector(stomp.ConnectionListener):
         raise AssertionError(f"no RECEIPT {rid!r} within {timeout}s")
 
     def error(self, timeout=5.0):
+        timeout = scaled(timeout)
         try:
             return self.errors.get(timeout=timeout)
         except queue.Empty:
@@ -187,6 +190,7 @@ class Raw:
 
     def expect_closed(self, timeout=5.0):
         """The server closes the connection (EOF or reset) after whatever it still sends."""
+        timeout = scaled(timeout)
         self.sock.settimeout(timeout)
         try:
             while True:
@@ -203,6 +207,7 @@ class Raw:
 
 
 def wait_for(pred, timeout=10.0, step=0.02, what="condition"):
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = pred()

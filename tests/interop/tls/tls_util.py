@@ -30,7 +30,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from harness import HOST, broker, free_port, run_tests, wait_listening  # noqa: E402,F401
+from harness import HOST, broker, free_port, run_tests, scaled, wait_listening  # noqa: E402,F401
 
 RUN_ID = uuid.uuid4().hex[:8]
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -152,6 +152,7 @@ def tls_broker(c, verify="peer", extra_config="", cert="server"):
 
 
 def wait_for_log(b, text, timeout=5.0):
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if text in b.log_text():
@@ -161,7 +162,8 @@ def wait_for_log(b, text, timeout=5.0):
 
 
 def closed_within(sock, timeout):
-    """True when the peer closes (EOF or reset) within `timeout` seconds."""
+    """True when the peer closes (EOF or reset) within scaled(`timeout`) seconds."""
+    timeout = scaled(timeout)  # harness.scaled: longer on a sanitizer build
     sock.settimeout(timeout)
     try:
         while True:
