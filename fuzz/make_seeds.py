@@ -268,6 +268,9 @@ tls.verify = none
 policy = ttl ^q\\. queues 5 {"message-ttl": 1000, "max-length": 10, "overflow": "reject-publish"}
 policy = ha .* all 0 {"dead-letter-exchange": "dlx", "expires": 60000}
 """)
+# Found by fuzz_config: a back-reference number that overflowed int in std::regex (now RE2).
+write("config", "regex_backref_overflow",
+      '# \npolicy = ttl ^q\\11111111111120472518. queues 6 {"message-ttl": 1000, "expires": 6001}\n')
 
 # ---- management API (mode byte: 0 administrator, 1 management user) ----
 def requests(*reqs):

@@ -8,24 +8,22 @@ namespace {
 
 using core::reply_code;
 
-// "" allows nothing (RabbitMQ substitutes "^$"); otherwise an ECMAScript expression, searched
-// anywhere in the name like Erlang's re:run without anchors.
-core::result<std::shared_ptr<const std::regex>> compile_one(const std::string& pattern,
-                                                            std::string_view what) {
-    if (pattern.empty()) return std::shared_ptr<const std::regex>();
-    try {
-        return std::make_shared<const std::regex>(pattern,
-                                                  std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
+// "" allows nothing but the empty name (RabbitMQ substitutes "^$"); otherwise a regular
+// expression (base/name_pattern.h), searched anywhere in the name like Erlang's re:run.
+core::result<std::optional<name_pattern>> compile_one(const std::string& pattern,
+                                                      std::string_view what) {
+    if (pattern.empty()) return std::optional<name_pattern>();
+    auto re = name_pattern::compile(pattern);
+    if (!re)
         return core::error{
             reply_code::precondition_failed,
-            fmt::format("invalid {} regular expression '{}': {}", what, pattern, e.what())};
-    }
+            fmt::format("invalid {} regular expression '{}': {}", what, pattern, re.error())};
+    return std::optional<name_pattern>(std::move(*re));
 }
 
-bool search(const std::shared_ptr<const std::regex>& re, std::string_view name) {
+bool search(const std::optional<name_pattern>& re, std::string_view name) {
     if (!re) return name.empty();  // "^$"
-    return std::regex_search(name.begin(), name.end(), *re);
+    return re->search(name);
 }
 
 std::string expand(std::string pattern, std::string_view username, std::string_view vhost) {

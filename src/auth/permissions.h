@@ -14,11 +14,11 @@
 // on the destination and read on the source, consume/get/purge need read on the queue); this
 // file only answers "does this user's pattern allow this name" and words the refusal.
 
-#include <memory>
-#include <regex>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "base/name_pattern.h"
 #include "core/access.h"
 #include "core/error.h"
 
@@ -44,7 +44,7 @@ public:
 
 private:
     permission_patterns _patterns;
-    std::shared_ptr<const std::regex> _configure, _write, _read;  // null: allows nothing
+    std::optional<name_pattern> _configure, _write, _read;  // none: "", only the empty name
     // ".*" (the usual grant) matches every name: no regex search.
     bool _configure_all = false, _write_all = false, _read_all = false;
 };
@@ -62,7 +62,7 @@ public:
 
 private:
     std::string _exchange, _write_src, _read_src;
-    std::shared_ptr<const std::regex> _write, _read;
+    std::optional<name_pattern> _write, _read;
 };
 
 // RabbitMQ's refusal: 403 "access to queue 'q' in vhost '/' refused for user 'u'" (each

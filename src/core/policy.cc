@@ -1,7 +1,6 @@
 #include "core/policy.h"
 
 #include <algorithm>
-#include <regex>
 
 #include "core/queue.h"
 
@@ -156,12 +155,8 @@ result<void> validate_policy(const policy& p, policy_kind kind) {
     if (!applies_to_queues(p.apply_to) && !applies_to_exchanges(p.apply_to))
         return invalid("apply-to '" + p.apply_to +
                        "' unrecognised; should be 'queues', 'exchanges' or 'all'");
-    try {  // std::regex reports a bad pattern only by throwing (policies are config, not data)
-        std::regex re(p.pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-        return invalid("pattern should be regular expression but is invalid: " +
-                       std::string(e.what()));
-    }
+    if (auto re = name_pattern::compile(p.pattern); !re)
+        return invalid("pattern should be regular expression but is invalid: " + re.error());
     if (p.definition.empty()) return invalid("no policy provided");
     // Unknown keys are listed as RabbitMQ lists them: [{<<"key">>,value},...], sorted.
     std::vector<std::pair<std::string, std::string>> unknown;
@@ -232,14 +227,11 @@ field_table effective_definition(const policy* p, const policy* op) {
     return out;
 }
 
-struct policy_set::pattern {
-    std::regex re;
-};
-
 result<void> policy_set::set(policy p) {
     if (auto r = validate_policy(p, _kind); !r) return r;
-    item it{
-        p, std::make_shared<const pattern>(pattern{std::regex(p.pattern, std::regex::ECMAScript)})};
+    auto re = name_pattern::compile(p.pattern);  // validated above
+    if (!re) return error{reply_code::internal_error, re.error()};
+    item it{p, std::move(*re)};
     auto same = std::find_if(_items.begin(), _items.end(),
                              [&](const item& i) { return i.p.name == p.name; });
     if (same != _items.end())
@@ -268,7 +260,7 @@ const policy* policy_set::match(std::string_view name, bool queue) const {
     for (auto& i : _items) {
         if (queue ? !applies_to_queues(i.p.apply_to) : !applies_to_exchanges(i.p.apply_to))
             continue;
-        if (!std::regex_search(name.begin(), name.end(), i.re->re)) continue;
+        if (!i.re.search(name)) continue;
         if (!best || i.p.priority > best->priority ||
             (i.p.priority == best->priority && i.p.name < best->name))
             best = &i.p;

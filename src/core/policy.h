@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/name_pattern.h"
 #include "core/error.h"
 #include "core/fields.h"
 
@@ -44,7 +45,7 @@ enum class policy_kind { regular, operator_policy };
 
 struct policy {
     std::string name;
-    std::string pattern;           // regular expression (ECMAScript), searched in the name
+    std::string pattern;           // regular expression (RE2: Perl's syntax), searched in the name
     std::string apply_to = "all";  // queues | exchanges | all
     int priority = 0;
     field_table definition;  // key -> value (int64 / string)
@@ -76,10 +77,9 @@ public:
     bool empty() const { return _items.empty(); }
 
 private:
-    struct pattern;  // the compiled regular expression (policy.cc)
     struct item {
         policy p;
-        std::shared_ptr<const pattern> re;
+        name_pattern re;
     };
     const policy* match(std::string_view name, bool queue) const;
     policy_kind _kind;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <numeric>
-#include <regex>
 
 #include <fmt/format.h>
 
@@ -131,11 +130,11 @@ list_query::list_query(const call& c) : _c(c) {
         _page_size = *s;
     }
     if (_regex && !_name.empty()) {
-        try {
-            std::regex test(_name, std::regex::ECMAScript | std::regex::icase);
-        } catch (const std::regex_error& e) {
+        auto re = name_pattern::compile(_name, name_pattern::letter_case::ignored);
+        if (re)
+            _pattern = std::move(*re);
+        else
             _error = bad_request(c.req, fmt::format("invalid regular expression '{}'", _name));
-        }
     }
 }
 
@@ -222,12 +221,9 @@ response list_query::reply(size_t n, const std::function<std::string_view(size_t
     std::vector<size_t> kept;
     if (_name.empty()) {
         kept = std::move(idx);
-    } else if (_regex) {
-        std::regex re(_name, std::regex::ECMAScript | std::regex::icase);
-        for (size_t i : idx) {
-            auto nm = name(i);
-            if (std::regex_search(nm.begin(), nm.end(), re)) kept.push_back(i);
-        }
+    } else if (_pattern) {
+        for (size_t i : idx)
+            if (_pattern->search(name(i))) kept.push_back(i);
     } else {
         for (size_t i : idx)
             if (icontains(name(i), _name)) kept.push_back(i);

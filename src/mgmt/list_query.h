@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/name_pattern.h"
 #include "mgmt/api_util.h"
 #include "mgmt/router.h"
 
@@ -59,6 +60,7 @@ private:
     int64_t _page = 1, _page_size = 100;
     std::string _name;
     bool _regex = false;
+    std::optional<name_pattern> _pattern;            // use_regex=true with a name
     std::vector<std::vector<std::string>> _columns;  // each split at '.'
 };
 

@@ -293,6 +293,43 @@ def test_list_parameters_page_sort_filter_and_columns():
     assert (code, body["error"]) == (400, "bad_request"), (code, body)
 
 
+def test_hostile_patterns_cannot_stall_or_crash_the_broker():
+    # Patterns come from users and names from other users. `^(a+)+$` against 254 a's and a '!'
+    # never ends with a backtracking engine (std::regex: 0.5 s at 24 a's, doubling per a); a
+    # huge back-reference number was signed overflow in std::regex (found by fuzz_config).
+    victim = "a" * 254 + "!"
+    assert api("PUT", "/api/queues/%2F/" + q(victim), {"durable": False})[0] in (201, 204)
+    t0 = time.monotonic()
+    code, page = api("GET", "/api/queues?page=1&use_regex=true&name=" + q("^(a+)+$"))
+    assert code == 200 and page["filtered_count"] == 0, (code, page)
+    _, page = api("GET", "/api/queues?page=1&use_regex=true&name=" + q("^(a+)+!$"))
+    assert [i["name"] for i in page["items"]] == [victim], page
+    # A policy with the same pattern is matched against every queue name, on the broker thread.
+    assert api("PUT", "/api/policies/%2F/stall", {"pattern": "^(a+)+$",
+                                                  "definition": {"max-length": 5}})[0] == 201
+    assert api("PUT", "/api/queues/%2F/" + q("a" * 250 + "?"), {"durable": False})[0] == 201
+    assert api("GET", "/api/queues/%2F/" + q(victim))[1].get("policy") is None
+    assert time.monotonic() - t0 < 5
+    assert api("DELETE", "/api/policies/%2F/stall")[0] == 204
+    # RE2 reads \111 as octal, as PCRE does here; back-references and look-around are refused.
+    octal = q("^q\\11111111111120472518.")
+    _, page = api("GET", "/api/queues?page=1&use_regex=true&name=" + octal)
+    assert page["filtered_count"] == 0, page
+    for pattern in ["(a)\\1", "a(?=b)", "a{1,1001}"]:
+        code, body = api("GET", "/api/queues?page=1&use_regex=true&name=" + q(pattern))
+        assert (code, body["error"]) == (400, "bad_request"), (pattern, code, body)
+        code, body = api("PUT", "/api/policies/%2F/bad", {"pattern": pattern,
+                                                          "definition": {"max-length": 5}})
+        assert code == 400 and "pattern should be regular expression but is invalid" in \
+            body["reason"], (pattern, code, body)
+        code, body = api("PUT", "/api/permissions/%2F/guest",
+                         {"configure": pattern, "write": ".*", "read": ".*"})
+        assert code == 400, (pattern, code, body)
+    assert api("GET", "/api/aliveness-test/%2F")[0] == 200
+    for name in (victim, "a" * 250 + "?"):
+        api("DELETE", "/api/queues/%2F/" + q(name))
+
+
 def test_exchange_and_binding_endpoints():
     assert api("PUT", "/api/exchanges/%2F/ex-a", {"type": "fanout", "durable": True})[0] == 201
     assert api("PUT", "/api/exchanges/%2F/ex-a", {"type": "fanout", "durable": True})[0] == 204
@@ -537,6 +574,7 @@ if __name__ == "__main__":
                        test_rabbitmqadmin_publishes_gets_and_purges,
                        test_connections_channels_and_consumers_are_listed_and_closed,
                        test_list_parameters_page_sort_filter_and_columns,
+                       test_hostile_patterns_cannot_stall_or_crash_the_broker,
                        test_exchange_and_binding_endpoints,
                        test_overview_nodes_aliveness_and_health_checks,
                        test_tag_rules_decide_what_a_user_sees,
