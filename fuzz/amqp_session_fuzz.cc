@@ -4,7 +4,8 @@
 // byte chooses whether the handshake (start-ok, tune-ok, open) is done first, so that the
 // fuzzer's frames reach channels, how the rest is split into reads, and how far time moves
 // between reads (heart-beats, timeouts). Checked beyond "no crash": the session never consumes
-// more than it was offered, and everything it writes parses as frames.
+// more than it was offered, everything it writes parses as frames, and once it is closed the
+// connection and channels it counted against the user's limits are given back.
 
 #include <boost/asio/io_context.hpp>
 
@@ -84,10 +85,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (((mode >> 1) & 7) == 7) chunk = SIZE_MAX;
     uint64_t step = uint64_t(mode >> 4) * 700;  // ms between reads
 
+    // The users as a fresh server has them, hashed once; each input gets its own copy (the
+    // failed-login back-off and the per-user counts change), so every input starts alike.
+    static const auth::authority seeded = [] {
+        auth::authority a;
+        a.seed_default_user("guest", "guest", "/");
+        return a;
+    }();
     boost::asio::io_context io;
     core::broker broker;
-    auth::authority authority;
-    authority.seed_default_user("guest", "guest", "/");
+    auth::authority authority = seeded;
     amqp::server srv(io, broker, authority, amqp::settings{});
     fake_io fio;
     uint64_t now = 1000;
@@ -117,6 +124,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check_output(s);
         s.connection_closed();
     }
+    FUZZ_CHECK(authority.users.connections("guest") == 0);
+    FUZZ_CHECK(authority.users.channels("guest") == 0);
     io.poll();
     return 0;
 }

@@ -6,7 +6,9 @@
 // (users, permissions, whoami), the management API (vhosts, queues, exchanges, bindings...)
 // and the UI's files, on a fresh in-memory broker. The first input byte chooses the write size
 // (bits 0-2: 1, 2, 4 .. 64 bytes per write, 7 = all at once; the server reads between writes)
-// and how the connection ends (bit 3: the client half-closes, or the server shuts down).
+// and how the connection ends (bit 3: the client half-closes, or the server shuts down); a
+// long input gets larger writes, at most 64 of them (socket_pair::write_size), so that its cost
+// stays that of a short one.
 // Checked beyond "no crash": everything the server writes parses as HTTP/1.1 responses (one
 // Beast response parser each; a response to HEAD has no body), none is 5xx, nothing follows a
 // response that closes the connection or a 101, and after the client's half-close the server
@@ -95,12 +97,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((mode & 7) == 7) chunk = SIZE_MAX;
     const bool half_close = !(mode & 8);
 
+    // The users as a fresh server has them, hashed once: each input gets its own copy (the
+    // access API can change users), so every input starts from the same state.
+    static const auth::authority seeded = [] {
+        auth::authority a;
+        a.seed_default_user("guest", "guest", "/");
+        a.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
+        return a;
+    }();
     boost::asio::io_context io;
     core::broker broker;
     broker.add_vhost("/");
-    auth::authority authority;
-    authority.seed_default_user("guest", "guest", "/");
-    authority.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
+    auth::authority authority = seeded;
     {
         mgmt::http_server http(io);
         http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
@@ -122,6 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         http.accept(client.take_server());
         std::string_view rest = in.rest();
         const auto methods = request_methods(rest);
+        chunk = fuzz::socket_pair::write_size(chunk, rest.size());
         while (!rest.empty()) {
             auto piece = rest.substr(0, chunk);
             rest.remove_prefix(piece.size());

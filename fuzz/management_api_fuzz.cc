@@ -56,13 +56,19 @@ void one_request(mgmt::http_server& http, std::string_view text, const char* aut
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::input in(data, size);
     const bool as_management_user = in.byte() & 1;
+    // The users, hashed once; each input gets its own copy (requests change users), so every
+    // input starts from the same state.
+    static const auth::authority seeded = [] {
+        auth::authority a;
+        a.seed_default_user("guest", "guest", "/");
+        a.users.put_user("mg", auth::hash_password("mg"), {"management"});
+        (void)a.users.set_permissions("mg", "/", {".*", ".*", ".*"});
+        return a;
+    }();
     boost::asio::io_context io;
     core::broker broker;
     broker.add_vhost("/");
-    auth::authority authority;
-    authority.seed_default_user("guest", "guest", "/");
-    authority.users.put_user("mg", auth::hash_password("mg"), {"management"});
-    (void)authority.users.set_permissions("mg", "/", {".*", ".*", ".*"});
+    auth::authority authority = seeded;
     mgmt::http_server http(io);
     mgmt::access_api access(broker, authority, nullptr);
     access.install(http);

@@ -12,12 +12,14 @@
 //   sp.shutdown_send();  sp.settle();  sp.eof();
 //
 // settle() runs ready handlers (io_context::poll) until nothing more happens; timers are not
-// waited for, so one input costs no sleeping.
+// waited for, so one input costs no sleeping. Each write and settle() is a few system calls,
+// the main cost of these targets: write_size() bounds how many writes an input makes.
 
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <string_view>
@@ -54,13 +56,22 @@ public:
     }
 
     // Runs the io_context until no handler is ready, reading what the server wrote meanwhile.
+    // Done when a read found nothing and then no handler ran: reading frees socket buffer space
+    // (a server write waiting for it becomes ready), so a read that found bytes means another
+    // round.
     void settle() {
-        for (int idle = 0; idle < 2;) {
-            receive();
+        for (;;) {
+            bool got = receive();
             _io.restart();
-            idle = _io.poll() == 0 ? idle + 1 : 0;
+            if (_io.poll() == 0 && !got) return;
         }
-        receive();
+    }
+
+    // The write size for sending `total` bytes in writes of `chunk`, raised so that there are
+    // at most `max_writes` (each write costs a settle(), a few system calls): the read splits
+    // stay spread over the whole input, and a long input costs no more than a short one.
+    static size_t write_size(size_t chunk, size_t total, size_t max_writes = 64) {
+        return std::max(chunk, (total + max_writes - 1) / max_writes);
     }
 
     // Writes all of `bytes` (settling while the socket buffer is full). False if the server
@@ -88,16 +99,22 @@ public:
     bool eof() const { return _eof; }
 
 private:
-    void receive() {
+    // Reads what the server wrote; true if there was anything (bytes or the end).
+    bool receive() {
         char buf[16384];
+        bool got = false;
         for (;;) {
             ssize_t n = ::recv(_client, buf, sizeof buf, 0);
             if (n > 0) {
                 _out.append(buf, size_t(n));
+                got = true;
                 continue;
             }
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) _eof = true;
-            return;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                got |= !_eof;
+                _eof = true;
+            }
+            return got;
         }
     }
 

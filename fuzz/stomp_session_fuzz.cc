@@ -4,7 +4,8 @@
 // sent first (so the fuzzer's frames reach SEND, SUBSCRIBE, ACK, transactions...), the read
 // size and the time step. A second session on the same broker subscribes to a queue the seeds
 // use, so deliveries and acks cross connections. Checked beyond "no crash": everything the
-// session writes parses as STOMP frames.
+// session writes parses as STOMP frames, and once both are closed the connections they counted
+// against the user's limits are given back.
 
 #include <string>
 
@@ -67,9 +68,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (((mode >> 1) & 7) == 7) chunk = SIZE_MAX;
     uint64_t step = uint64_t(mode >> 4) * 300;
 
+    // The users as a fresh server has them, hashed once; each input gets its own copy (the
+    // failed-login back-off and the per-user counts change), so every input starts alike.
+    static const auth::authority seeded = [] {
+        auth::authority a;
+        a.seed_default_user("guest", "guest", "/");
+        return a;
+    }();
     core::broker broker;
-    auth::authority authority;
-    authority.seed_default_user("guest", "guest", "/");
+    auth::authority authority = seeded;
     stomp::session_settings settings;
     settings.frame_limits.max_body_size = 1 << 16;
     fake_io io, peer_io;
@@ -116,5 +123,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check_output(peer);
         peer.connection_closed();
     }
+    FUZZ_CHECK(authority.users.connections("guest") == 0);
     return 0;
 }

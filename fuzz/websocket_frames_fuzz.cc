@@ -13,7 +13,8 @@
 //               protocol header and handshake (start-ok, tune-ok, open), so that the fuzzer's
 //               frames reach SEND, SUBSCRIBE, channels...;
 //   bits 3-5    the write size: 1, 2, 4 .. 64 bytes, 7 = all at once (the server reads between
-//               writes);
+//               writes); a long stream gets larger writes, at most 64 of them
+//               (socket_pair::write_size), so that its cost stays that of a short one;
 //   bit 6       the broker's protocol server shuts down before the client closes.
 // Then the client half-closes. Checked beyond "no crash": everything the server writes after
 // the 101 parses as WebSocket frames a client accepts (unmasked, no reserved bits, known
@@ -219,11 +220,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool server_shutdown = mode & 64;
     const std::string subprotocol = is_amqp ? "amqp" : "v12.stomp";
 
+    // The users as a fresh server has them, hashed once; each input gets its own copy (the
+    // failed-login back-off and the per-user connection counts change), so every input starts
+    // from the same state.
+    static const auth::authority seeded = [] {
+        auth::authority a;
+        a.seed_default_user("guest", "guest", "/");
+        a.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
+        return a;
+    }();
     boost::asio::io_context io;
     core::broker broker;
-    auth::authority authority;
-    authority.seed_default_user("guest", "guest", "/");
-    authority.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
+    auth::authority authority = seeded;
     {
         std::optional<amqp::server> amqp_server;
         std::optional<stomp::server> stomp_server;
@@ -275,6 +283,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         stream += raw ? std::string(in.rest()) : framed(in);
         std::string_view rest = stream;
+        chunk = fuzz::socket_pair::write_size(chunk, rest.size());
         while (!rest.empty() && !client.eof()) {
             auto piece = rest.substr(0, chunk);
             rest.remove_prefix(piece.size());
