@@ -26,6 +26,11 @@ void fill(queue& q, size_t n, const std::string& body = "m") {
 struct flow_fixture : ::testing::Test {
     int changes = 0;
     publisher_flow flow{7, [this] { ++changes; }};
+    // One input batch whose publishes reached q.
+    void batch(const queue_ptr& q, uint64_t now_ms) {
+        flow.note(q);
+        flow.end_of_batch(now_ms);
+    }
 };
 
 using PublisherFlow = flow_fixture;
@@ -34,8 +39,7 @@ TEST_F(PublisherFlow, AQueueWithoutConsumersIsABufferAndHoldsNoOne) {
     auto q = make_queue();
     fill(*q, flow_mark.messages + 1);
     EXPECT_FALSE(q->behind());
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     EXPECT_FALSE(flow.held());
     EXPECT_EQ(changes, 0);
 }
@@ -89,8 +93,7 @@ TEST_F(PublisherFlow, NotHeldByAQueueItsOwnConnectionConsumesFrom) {
     ASSERT_TRUE(q->add_consumer(&c));
     fill(*q, flow_mark.messages + 1);
     ASSERT_TRUE(q->behind());
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     EXPECT_FALSE(flow.held());
     q->remove_consumer(&c);
 }
@@ -101,8 +104,7 @@ TEST_F(PublisherFlow, AStuckConsumerHoldsThePublisherForAtMostTheStallTime) {
     c.connection_id = 1;
     ASSERT_TRUE(q->add_consumer(&c));
     fill(*q, flow_mark.messages + 1);
-    flow.note(q);
-    flow.end_of_batch(1000);
+    batch(q, 1000);
     ASSERT_TRUE(flow.held());
     EXPECT_EQ(flow.timer_interval_ms(), flow_stall_ms / 5);
     flow.on_timer(1000 + flow_stall_ms - 1);
@@ -113,14 +115,12 @@ TEST_F(PublisherFlow, AStuckConsumerHoldsThePublisherForAtMostTheStallTime) {
     EXPECT_EQ(flow.timer_interval_ms(), 0u);
     // The queue grows, as in RabbitMQ, while its consumer takes nothing...
     fill(*q, 100);
-    flow.note(q);
-    flow.end_of_batch(2000);
+    batch(q, 2000);
     EXPECT_FALSE(flow.held());
     // ...and holds the publisher again once the consumer moves.
     c.credit = 1;
     q->dispatch();
-    flow.note(q);
-    flow.end_of_batch(3000);
+    batch(q, 3000);
     EXPECT_TRUE(flow.held());
     q->remove_consumer(&c);  // last consumer gone: a buffer again, let go
     EXPECT_FALSE(flow.held());
@@ -131,8 +131,7 @@ TEST_F(PublisherFlow, AConsumerThatKeepsTakingKeepsThePublisherHeld) {
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
     fill(*q, flow_mark.messages + 1000);
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     for (uint64_t t = 100; t <= 5000; t += 100) {
         c.credit = 1;  // slow but moving
         q->dispatch();
@@ -148,15 +147,13 @@ TEST_F(PublisherFlow, DeletingOrPurgingTheQueueLetsGo) {
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
     fill(*q, flow_mark.messages + 1);
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     ASSERT_TRUE(flow.held());
     q->purge();
     EXPECT_FALSE(flow.held());
 
     fill(*q, flow_mark.messages + 1);
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     ASSERT_TRUE(flow.held());
     q->mark_deleted();
     EXPECT_FALSE(flow.held());
@@ -185,20 +182,17 @@ TEST_F(PublisherFlow, AQueueDroppedWhileWaitedForLetsGoOnTheTimer) {
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
     fill(*q, flow_mark.messages + 1);
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     ASSERT_TRUE(flow.held());
     q->remove_consumer(&c);  // lets go...
     ASSERT_FALSE(flow.held());
     ASSERT_TRUE(q->add_consumer(&c));
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     ASSERT_TRUE(flow.held());
     q->remove_consumer(&c);
     ASSERT_FALSE(flow.held());
     ASSERT_TRUE(q->add_consumer(&c));
-    flow.note(q);
-    flow.end_of_batch(0);
+    batch(q, 0);
     ASSERT_TRUE(flow.held());
     std::weak_ptr<queue> w = q;
     q.reset();  // the last reference (the consumer is never removed: the queue is gone)
