@@ -3,6 +3,8 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 namespace warren::process {
@@ -19,6 +21,17 @@ bool give_back_free_memory() {
     return malloc_trim(0) == 1;
 #else
     return false;  // other allocators give memory back themselves
+#endif
+}
+
+bool keep_freed_memory_for_reuse() {
+#if defined(__GLIBC__)
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (tunables && std::strstr(tunables, "glibc.malloc.")) return false;
+    return mallopt(M_MMAP_THRESHOLD, int(heap_block_limit)) == 1 &&
+           mallopt(M_TRIM_THRESHOLD, int(heap_top_kept)) == 1;
+#else
+    return false;
 #endif
 }
 

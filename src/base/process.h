@@ -16,4 +16,15 @@ uint64_t resident_memory();
 // if memory was released.
 bool give_back_free_memory();
 
+// Called once at start, before the broker allocates: glibc's defaults give a freed block of
+// 128 KiB or more straight back to the OS (mmap/munmap, or trimming the heap's top past a few
+// MiB), so a broker relaying 1 MiB messages faulted in fresh zeroed pages for every body (about
+// 100 page faults a second per MB/s, 40% of its time). Here blocks up to 16 MiB come from the
+// heap and up to 64 MiB of free heap top is kept for reuse; give_back_free_memory() still
+// returns everything when the resource monitor asks. Leaves glibc alone if GLIBC_TUNABLES sets
+// malloc parameters (an operator's choice wins). Returns true if the settings were applied.
+bool keep_freed_memory_for_reuse();
+inline constexpr uint64_t heap_block_limit = 16ull << 20;   // M_MMAP_THRESHOLD
+inline constexpr uint64_t heap_top_kept = 64ull << 20;      // M_TRIM_THRESHOLD
+
 }  // namespace warren::process

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -38,6 +40,21 @@ TEST(Process, FreedSmallAllocationsAreGivenBack) {
     const uint64_t after = process::resident_memory();
     EXPECT_LT(after + (100u << 20), full) << "full " << full << " after " << after;
     for (auto* b : kept) std::free(b);
+}
+
+TEST(Process, BlocksUpTo16MiBComeFromTheHeap) {
+    if (std::getenv("WARREN_SANITIZED")) GTEST_SKIP() << "ASan's allocator keeps its own memory";
+    ASSERT_TRUE(process::keep_freed_memory_for_reuse());
+    // 12 MiB: above glibc's own mmap threshold even after it adapted (it rises only to the
+    // largest block freed so far), below heap_block_limit.
+    const size_t n = 12u << 20;
+    const size_t mapped = mallinfo2().hblks;
+    void* b = std::malloc(n);
+    asm volatile("" : : "r"(b) : "memory");  // the compiler may not drop the pair
+    EXPECT_EQ(mallinfo2().hblks, mapped) << "a 12 MiB block was mmapped";
+    std::memset(b, 1, n);
+    std::free(b);
+    EXPECT_TRUE(process::give_back_free_memory());
 }
 
 }  // namespace

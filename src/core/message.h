@@ -64,6 +64,8 @@ public:
 
 // Broker-unique message ids (monotonic, starting at 1).
 uint64_t next_message_id();
+// The last id handed out (0 = none yet): unchanged between two readings = nothing published.
+uint64_t last_message_id();
 // Recovery: continue numbering above `last` (ids in the store must keep growing).
 void advance_message_ids(uint64_t last);
 

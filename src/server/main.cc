@@ -18,6 +18,7 @@
 
 #include "auth/authority.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "core/broker.h"
 #include "core/flow.h"
 #include "durability/broker_store.h"
@@ -392,6 +393,7 @@ int run(const server::config& cfg, const config_reader& reread) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    warren::process::keep_freed_memory_for_reuse();
     CLI::App app{"warrend: the Warren message broker (AMQP 0-9-1, STOMP 1.0-1.2)", "warrend"};
     app.footer(keys_help());
     std::string config_path;

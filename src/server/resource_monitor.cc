@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/process.h"
+#include "core/message.h"
 #include "core/queue.h"
 
 namespace warren::server {
@@ -24,14 +25,30 @@ void resource_monitor::give_back_memory() {
     for (auto& [name, vh] : _broker.vhosts())
         for (auto& [qname, q] : vh->queues()) held += q->memory_bytes();
     _held_peak = std::max(_held_peak, held);
-    if (_held_peak - held < give_back_threshold) return;
-    const uint64_t before = process::resident_memory();
-    process::give_back_free_memory();
-    WLOG_INFO(
-        "queues hold {} bytes fewer than at their peak: freed memory given back, resident "
-        "memory {} -> {} bytes",
-        _held_peak - held, before, process::resident_memory());
-    _held_peak = held;
+    const uint64_t id = core::last_message_id();
+    const bool idle = id == _last_message_id;
+    _last_message_id = id;
+    if (!idle) _given_back_while_idle = false;
+    if (_held_peak - held >= give_back_threshold) {
+        const uint64_t before = process::resident_memory();
+        process::give_back_free_memory();
+        WLOG_INFO(
+            "queues hold {} bytes fewer than at their peak: freed memory given back, resident "
+            "memory {} -> {} bytes",
+            _held_peak - held, before, process::resident_memory());
+        _held_peak = held;
+        _given_back_while_idle = idle;
+    } else if (idle && !_given_back_while_idle) {
+        // Nothing was published for a whole interval: what the allocator kept for reuse is
+        // not needed now. Once per quiet spell; a busy broker is never trimmed by this.
+        const uint64_t before = process::resident_memory();
+        process::give_back_free_memory();
+        const uint64_t after = process::resident_memory();
+        if (before > after + (16u << 20))
+            WLOG_INFO("no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
+                      _limits.interval_ms, before, after);
+        _given_back_while_idle = true;
+    }
 }
 
 resource_limits resource_limits::from(const config& c) {
