@@ -24,7 +24,7 @@ bool give_back_free_memory();
 // returns everything when the resource monitor asks. Leaves glibc alone if GLIBC_TUNABLES sets
 // malloc parameters (an operator's choice wins). Returns true if the settings were applied.
 bool keep_freed_memory_for_reuse();
-inline constexpr uint64_t heap_block_limit = 16ull << 20;   // M_MMAP_THRESHOLD
-inline constexpr uint64_t heap_top_kept = 64ull << 20;      // M_TRIM_THRESHOLD
+inline constexpr uint64_t heap_block_limit = 16ull << 20;  // M_MMAP_THRESHOLD
+inline constexpr uint64_t heap_top_kept = 64ull << 20;     // M_TRIM_THRESHOLD
 
 }  // namespace warren::process

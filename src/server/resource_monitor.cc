@@ -45,8 +45,9 @@ void resource_monitor::give_back_memory() {
         process::give_back_free_memory();
         const uint64_t after = process::resident_memory();
         if (before > after + (16u << 20))
-            WLOG_INFO("no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
-                      _limits.interval_ms, before, after);
+            WLOG_INFO(
+                "no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
+                _limits.interval_ms, before, after);
         _given_back_while_idle = true;
     }
 }

@@ -73,7 +73,7 @@ private:
     uint64_t _total_memory;
     bool _stopped = false;
     uint64_t _held_peak = 0;  // most bytes queues held in RAM since memory was last given back
-    uint64_t _last_message_id = 0;      // core::last_message_id() at the previous check
+    uint64_t _last_message_id = 0;       // core::last_message_id() at the previous check
     bool _given_back_while_idle = true;  // nothing published since the last idle give-back
 };
 
