@@ -76,6 +76,7 @@ def metric(s, kind, summary, rss, args):
     out["consumed"] = summary.get("receive_rate", 0)
     out["send"] = summary.get("send_rate", 0)
     out["backlog"] = summary.get("queue_depth_end")  # None when it could not be read
+    out["after_close"] = summary.get("queue_depth_after_close")
     size = summary.get("size", 0)
     out["consumed_mb"] = out["consumed"] * size / 1e6
     out["ingest_mb"] = out["throughput"] * size / 1e6
@@ -184,8 +185,11 @@ def main():
              "second: what users get from a broker, the headline figure and ratio. **Ingest** is "
              "what the broker took in: consumed plus the growth of the queue depth (read back from "
              "the broker at the start and end of the run), per second; ingest above consumed means "
-             "a backlog grew during the run. **Backlog at end** is the queue depth when the run "
-             "ended (read after the consumers closed, so unacked deliveries count). Latency is end "
+             "a backlog grew during the run. **Backlog at end** is the messages ready in the queues "
+             "when the measured time ended, clients still connected (a passive declare, which "
+             "counts no unacked delivery); **after close** is the depth again once every client "
+             "closed: the consumers' unacked deliveries (up to prefetch each) are requeued and the "
+             "broker has read what the producers had already written to their sockets. Latency is end "
              "to end (publish to delivery, monotonic clock, producer and consumer in one process). "
              "The ratio column is Warren / RabbitMQ: above 1 is better for throughput, below 1 is "
              "better for latency and memory.")
@@ -240,8 +244,8 @@ def main():
                  "the broker accepts, so when a backlog grows the latency is mostly queueing.")
         L.append("")
         L.append("| # | broker | consumed msg/s | ingest msg/s | consumed / ingest | "
-                 "backlog at end | p50 ms | p99 ms |")
-        L.append("|---|---|---|---|---|---|---|---|")
+                 "backlog at end | after close | p50 ms | p99 ms |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for s in tp + large:
             for b in BROKERS:
                 ms = table[s].get(b)
@@ -249,10 +253,12 @@ def main():
                     continue
                 g = lambda k: med([m[k] for m in ms])[0]
                 backlog = [m["backlog"] for m in ms]
+                after = [m.get("after_close") for m in ms]
                 L.append(f"| {s} | {NAMES[b]} | {cell([m['consumed'] for m in ms], fmt_rate)} | "
                          f"{cell([m['throughput'] for m in ms], fmt_rate)} | "
                          f"{frac(g('consumed'), g('throughput'))} | "
-                         f"{cell(backlog, fmt_rate)} | {fmt_ms(g('p50'))} | "
+                         f"{cell(backlog, fmt_rate)} | {cell(after, fmt_rate)} | "
+                         f"{fmt_ms(g('p50'))} | "
                          f"{fmt_ms(g('p99'))} |")
         L.append("")
 

@@ -40,7 +40,7 @@ namespace warren::core {
 // The flow mark: a queue with consumers is behind above either. Broker-wide, set at start from
 // warren.conf (flow.queue_ready_messages, flow.queue_ready_bytes); read on the broker thread.
 struct flow_marks {
-    size_t messages = 2'000;
+    size_t messages = 1'000;
     uint64_t bytes = 8ull << 20;  // under queue_memory_limit's 16 MiB: nothing paged for a backlog
 };
 inline flow_marks flow_mark;

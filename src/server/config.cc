@@ -87,7 +87,7 @@ const std::vector<key_doc>& describe() {
         {"queue_memory_limit", "16777216",
          "bytes of ready messages (body + ~650 B each) one queue keeps in RAM; the rest is "
          "read from disk (0 = all)"},
-        {"flow.queue_ready_messages", "2000",
+        {"flow.queue_ready_messages", "1000",
          "credit flow: a queue with consumers and more ready messages than this holds its "
          "publishers until it is down to half (1..100000000)"},
         {"flow.queue_ready_bytes", "8388608",

@@ -49,7 +49,7 @@ struct config {
     uint32_t tls_handshake_timeout_ms = 10000;
     std::string data_dir = "data";
     uint64_t queue_memory_limit = 16ull << 20;
-    uint64_t flow_queue_ready_messages = 2000;  // credit flow mark (core/flow.h)
+    uint64_t flow_queue_ready_messages = 1000;  // credit flow mark (core/flow.h)
     uint64_t flow_queue_ready_bytes = 8ull << 20;
     std::string log_level = "info";
     uint32_t amqp_frame_max = 131072;

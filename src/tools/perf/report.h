@@ -33,8 +33,11 @@ struct run_summary {
     double connect_s = 0;  // time to open every connection
     uint64_t published = 0, confirmed = 0, nacked = 0, received = 0, acks_sent = 0;
     uint64_t expected = 0;  // deliveries expected by consumers (count mode), 0 if unknown
-    int64_t depth_start = 0, depth_end = 0;
+    int64_t depth_start = 0, depth_end = 0;  // ready messages, clients connected
     bool depth_known = false;
+    // After every client closed: + requeued unacked deliveries + what producers had in flight.
+    int64_t depth_after_close = 0;
+    bool depth_after_close_known = false;
     uint64_t blocked = 0;
     latency_summary latency, confirm_latency;
     double cpu_s = 0;  // user + system CPU of warren-perf during the measurement

@@ -43,6 +43,15 @@ TEST(PerfReport, JsonHasTheNumbersTestsRelyOn) {
     EXPECT_EQ(j["latency_ns"]["max"], 2000);
     EXPECT_TRUE(j["errors"].is_array());
     EXPECT_TRUE(j["queue_depth_end"].is_null());
+    EXPECT_TRUE(j["queue_depth_after_close"].is_null());
+    s.depth_known = s.depth_after_close_known = true;
+    s.depth_end = 1200;
+    s.depth_after_close = 5200;
+    EXPECT_EQ(summary_json(s)["queue_depth_end"], 1200) << "read with the clients connected";
+    EXPECT_EQ(summary_json(s)["queue_depth_after_close"], 5200);
+    EXPECT_NE(format_summary(s).find("1200 at end, 5200 after the clients closed"),
+              std::string::npos);
+    s.depth_known = s.depth_after_close_known = false;
     EXPECT_DOUBLE_EQ(j["send_rate"].get<double>(), 2000);
     EXPECT_TRUE(j["tls"].is_null()) << "plain connection";
     s.tls = "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate not verified";

@@ -349,6 +349,19 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     }
     sum.cpu_s = cpu_seconds() - cpu0;
     sum.duration_s = (end_ns - t0) / 1e9;
+    // The backlog at the end of the measured time, clients still connected: messages ready in
+    // the queues (a passive declare counts no unacked delivery), as a user watching the queue
+    // sees it. What the queues hold after the clients closed is read again below.
+    if (uses_queues) {
+        try {
+            int64_t depth = 0;
+            for (auto& q : o.queues) depth += admin->declare_queue(q, o.durable, {}, true);
+            sum.depth_end = depth;
+            sum.depth_known = true;
+        } catch (const std::exception& e) {
+            stats.add_error(std::string("queue depth at the end: ") + e.what());
+        }
+    }
     sum.published = stats.published.load();
     sum.confirmed = stats.confirmed.load();
     sum.nacked = stats.nacked.load();
@@ -364,13 +377,14 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     sum.latency = summarize(stats.total_latency());
     sum.confirm_latency = summarize(stats.total_confirm_latency());
 
-    // Queue depths at the end, then clean up.
+    // Queue depths once the clients closed (their unacked deliveries requeued, what the
+    // producers had written taken in), then clean up.
     if (uses_queues) {
         try {
             int64_t depth = 0;
             for (auto& q : o.queues) depth += admin->declare_queue(q, o.durable, {}, true);
-            sum.depth_end = depth;
-            sum.depth_known = true;
+            sum.depth_after_close = depth;
+            sum.depth_after_close_known = true;
             if (!o.keep_queues && !o.no_consume) {
                 for (auto& q : o.queues) admin->delete_queue(q);
                 if (!o.exchange.empty()) admin->delete_exchange(o.exchange);

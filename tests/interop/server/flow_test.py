@@ -3,7 +3,7 @@ socket, so the backlog stays bounded and the consumer still gets every message, 
 
 - A pika publisher sends 40,000 messages as fast as it can to a queue whose pika consumer (its
   own connection, prefetch 50, manual ack) takes about 4,000 a second. Without flow the backlog
-  would pass 30,000; with it, the ready count never goes much above the flow mark (2,000
+  would pass 30,000; with it, the ready count never goes much above the flow mark (1,000
   messages, plus one read of input). The publisher's connection shows state "flow" in
   /api/connections meanwhile, and "running" again after. Every message arrives, in order.
 - A queue without consumers is a buffer: the same publisher is not slowed by it.
@@ -25,7 +25,7 @@ import pika  # noqa: E402
 from harness import broker, run_tests  # noqa: E402
 
 B = {}
-FLOW_MARK = 2_000  # flow.queue_ready_messages' default
+FLOW_MARK = 1_000  # flow.queue_ready_messages' default
 # One read of input is 128 KiB: at ~60 bytes per 16-byte publish, ~2,200 messages can follow
 # the one that crossed the mark before the connection stops being read.
 SLACK = 4_000
