@@ -92,10 +92,11 @@ std::string format_summary(const run_summary& s) {
     o += fmt::format("  received         {} msg ({:.0f} msg/s){}\n", s.received, s.receive_rate(),
                      s.expected ? fmt::format(", {} expected", s.expected) : std::string());
     if (s.depth_known)
-        o += fmt::format("  queue depth      {} at start, {} at end{}\n", s.depth_start, s.depth_end,
-                         s.depth_after_close_known
-                             ? fmt::format(", {} after the clients closed", s.depth_after_close)
-                             : std::string());
+        o +=
+            fmt::format("  queue depth      {} at start, {} at end{}\n", s.depth_start, s.depth_end,
+                        s.depth_after_close_known
+                            ? fmt::format(", {} after the clients closed", s.depth_after_close)
+                            : std::string());
     o += fmt::format("  throughput       {:.0f} msg/s (consumed + queue growth)\n", s.throughput());
     o += fmt::format("  latency          {}\n", latency_line(s.latency));
     if (s.confirm) o += fmt::format("  confirm latency  {}\n", latency_line(s.confirm_latency));
