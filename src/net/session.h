@@ -44,6 +44,12 @@ struct peer_info {
     std::string local_address;  // "127.0.0.1:5672": the listener's side (management API)
 };
 
+// Reasons a session holds its peer's input (session_io::hold_input), as bits.
+enum class input_hold : uint8_t {
+    alarm = 1,  // a resource alarm blocked this publisher (core/alarms.h)
+    flow = 2,   // a queue it publishes to is behind its consumers (core/flow.h)
+};
+
 // What the transport offers its session.
 class session_io {
 public:
@@ -58,10 +64,26 @@ public:
     virtual void close_now() = 0;
     // Output taken by the transport and not yet written (for the session's backpressure).
     virtual size_t bytes_in_flight() const = 0;
-    // Flow control (a resource alarm blocked a publisher): the transport stops reading from
-    // the peer after the read in hand, until resume_input(). Output, timers and closing go on.
+    // Why a session holds its peer's input: the transport stops reading after the read in
+    // hand while any reason is set, and reads again once none is. Output, timers and closing
+    // go on. Every protocol sets its reasons here and never pauses or resumes by itself.
+    void hold_input(input_hold why, bool on) {
+        const uint8_t was = _holds;
+        _holds = on ? uint8_t(was | uint8_t(why)) : uint8_t(was & ~uint8_t(why));
+        if (!was && _holds)
+            pause_input();
+        else if (was && !_holds)
+            resume_input();
+    }
+    bool input_held() const { return _holds != 0; }
+
+protected:
+    // The transport's side of hold_input: stop reading, read again.
     virtual void pause_input() = 0;
     virtual void resume_input() = 0;
+
+private:
+    uint8_t _holds = 0;  // input_hold bits
 };
 
 // What a protocol implements.

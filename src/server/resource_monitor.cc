@@ -18,6 +18,8 @@ namespace {
 // A drop this large in what queues hold (deleted, purged or drained queues) gives the freed heap
 // back: a queue's worth of messages, not the churn of ordinary traffic, which glibc reuses.
 constexpr uint64_t give_back_threshold = 64ull << 20;
+// Growth of resident memory since the last give-back that a quiet broker gives back.
+constexpr uint64_t idle_give_back_growth = 4ull << 20;
 }  // namespace
 
 void resource_monitor::give_back_memory() {
@@ -26,30 +28,30 @@ void resource_monitor::give_back_memory() {
         for (auto& [qname, q] : vh->queues()) held += q->memory_bytes();
     _held_peak = std::max(_held_peak, held);
     const uint64_t id = core::last_message_id();
-    const bool idle = id == _last_message_id;
+    const bool idle = id == _last_message_id;  // nothing published for a whole interval
     _last_message_id = id;
-    if (!idle) _given_back_while_idle = false;
     if (_held_peak - held >= give_back_threshold) {
         const uint64_t before = process::resident_memory();
         process::give_back_free_memory();
+        _rss_given_back = process::resident_memory();
         WLOG_INFO(
             "queues hold {} bytes fewer than at their peak: freed memory given back, resident "
             "memory {} -> {} bytes",
-            _held_peak - held, before, process::resident_memory());
+            _held_peak - held, before, _rss_given_back);
         _held_peak = held;
-        _given_back_while_idle = idle;
-    } else if (idle && !_given_back_while_idle) {
-        // Nothing was published for a whole interval: what the allocator kept for reuse is
-        // not needed now. Once per quiet spell; a busy broker is never trimmed by this.
-        const uint64_t before = process::resident_memory();
-        process::give_back_free_memory();
-        const uint64_t after = process::resident_memory();
-        if (before > after + (16u << 20))
-            WLOG_INFO(
-                "no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
-                _limits.interval_ms, before, after);
-        _given_back_while_idle = true;
+        return;
     }
+    // A quiet broker that grew since memory was last given back (traffic, a burst of
+    // connections) returns what the allocator kept for reuse. Once per 4 MiB of growth: a
+    // busy broker is never trimmed by this, an idle one not over and over.
+    if (!idle) return;
+    const uint64_t before = process::resident_memory();
+    if (before < _rss_given_back + idle_give_back_growth) return;
+    process::give_back_free_memory();
+    _rss_given_back = process::resident_memory();
+    if (before > _rss_given_back + idle_give_back_growth)
+        WLOG_INFO("no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
+                  _limits.interval_ms, before, _rss_given_back);
 }
 
 resource_limits resource_limits::from(const config& c) {

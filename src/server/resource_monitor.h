@@ -61,8 +61,9 @@ public:
 private:
     void arm();
     // Gives freed heap back to the OS after what queues hold fell by 64 MiB from its peak, and
-    // once whenever publishing stops for a whole interval (the allocator keeps up to 64 MiB of
-    // freed heap for reuse while messages flow: base/process.h).
+    // when nothing was published for a whole interval while resident memory is 4 MiB above
+    // what it was after the last give-back (the allocator keeps up to 64 MiB of freed heap for
+    // reuse while messages flow: base/process.h).
     void give_back_memory();
 
     boost::asio::steady_timer _timer;
@@ -73,8 +74,8 @@ private:
     uint64_t _total_memory;
     bool _stopped = false;
     uint64_t _held_peak = 0;  // most bytes queues held in RAM since memory was last given back
-    uint64_t _last_message_id = 0;       // core::last_message_id() at the previous check
-    bool _given_back_while_idle = true;  // nothing published since the last idle give-back
+    uint64_t _last_message_id = 0;  // core::last_message_id() at the previous check
+    uint64_t _rss_given_back = 0;   // resident memory after the last give-back
 };
 
 }  // namespace warren::server

@@ -813,7 +813,7 @@ void session::end_of_batch() {
 void session::block() {
     if (_blocked || _state != state::open) return;
     _blocked = true;
-    update_input();
+    _io.hold_input(net::input_hold::alarm, _blocked);
     const std::string reason = core::blocked_reason(_alarms);
     if (client_capability("connection.blocked")) {
         send(connection_blocked{reason});
@@ -828,20 +828,13 @@ void session::unblock() {
     _last_recv = _now;  // the heartbeat monitor starts again from now
     if (_state == state::open && _blocked_sent) send(connection_unblocked{});
     _blocked_sent = false;
-    update_input();
+    _io.hold_input(net::input_hold::alarm, _blocked);
     WLOG_INFO("amqp connection id={} peer={} unblocked", _id, _peer);
-}
-
-void session::update_input() {
-    if (_blocked || _flow.held())
-        _io.pause_input();
-    else
-        _io.resume_input();
 }
 
 void session::flow_changed() {
     if (!_flow.held()) _last_recv = _now;  // not read while held: heartbeats count from now
-    update_input();
+    _io.hold_input(net::input_hold::flow, _flow.held());
 }
 
 void session::alarms_changed(core::alarm_set now) {
@@ -897,7 +890,7 @@ void session::on_timer(uint64_t now_ms) {
             }
             if (_heartbeat == 0) return;
             uint64_t hb = uint64_t(_heartbeat) * 1000;
-            if (_now - _last_recv > 2 * hb && !_blocked && !_flow.held()) {
+            if (_now - _last_recv > 2 * hb && !_io.input_held()) {
                 WLOG_WARN(
                     "amqp connection id={} peer={}: missed heartbeats from client, "
                     "timeout: {}s",

@@ -185,8 +185,8 @@ private:
     bool holds_unacked() const;  // any channel holds an unacknowledged delivery
     void block();
     void unblock();
-    // Input is read unless an alarm blocked the connection or credit flow holds it.
-    void update_input();
+    // Credit flow held or let go of this connection: the input hold (net::session_io::hold_input;
+    // alarms hold it in block/unblock) and the heart-beat clock.
     void flow_changed();
     void trim_idle_buffers();
     // Tells the transport there is output (net::session_io::output_ready).

@@ -35,10 +35,35 @@ struct fake_io : net::session_io {
     void close_requested() override { close_requested_ = true; }
     void close_now() override { close_now_ = true; }
     size_t bytes_in_flight() const override { return in_flight; }
-    void pause_input() override { paused = true; }
-    void resume_input() override { paused = false; }
+    void pause_input() override {
+        paused = true;
+        ++pauses;
+    }
+    void resume_input() override {
+        paused = false;
+        ++resumes;
+    }
     bool paused = false;
+    int pauses = 0, resumes = 0;
 };
+
+// net::session_io::hold_input: input is read only while no reason holds it, and the transport
+// hears one pause and one resume however the reasons overlap.
+TEST(SessionIo, InputIsHeldWhileAnyReasonIsSet) {
+    fake_io io;
+    io.hold_input(net::input_hold::alarm, true);
+    EXPECT_TRUE(io.paused);
+    io.hold_input(net::input_hold::flow, true);
+    io.hold_input(net::input_hold::alarm, false);
+    EXPECT_TRUE(io.paused) << "credit flow still holds it";
+    EXPECT_TRUE(io.input_held());
+    io.hold_input(net::input_hold::flow, false);
+    EXPECT_FALSE(io.paused);
+    EXPECT_FALSE(io.input_held());
+    io.hold_input(net::input_hold::flow, false);  // letting go twice is no second resume
+    EXPECT_EQ(io.pauses, 1);
+    EXPECT_EQ(io.resumes, 1);
+}
 
 struct out_frame {
     frame_type type;

@@ -228,7 +228,7 @@ status session::dispatch(frame& f) {
             status st = handle_send(f);
             if (!_alarms.empty() && !_blocked && !_closing) {
                 _blocked = true;
-                update_input();
+                _io.hold_input(net::input_hold::alarm, _blocked);
                 WLOG_INFO("stomp connection blocked peer={}: {}", _peer,
                           core::blocked_reason(_alarms));
             }
@@ -1054,7 +1054,7 @@ void session::on_timer(uint64_t now_ms) {
         return;
     }
     _flow.on_timer(now_ms);
-    if (_recv_interval && !_blocked && !_flow.held() && now_ms > _last_read_ms &&
+    if (_recv_interval && !_io.input_held() && now_ms > _last_read_ms &&
         now_ms - _last_read_ms > 2 * _recv_interval) {
         WLOG_INFO("stomp connection closing peer={} reason=\"missed heart-beats\" silent_ms={}",
                   _peer, now_ms - _last_read_ms);
@@ -1076,19 +1076,12 @@ void session::alarms_changed(core::alarm_set now) {
     _blocked = false;
     _last_read_ms = _now_ms;  // heart-beats are expected again from now
     WLOG_INFO("stomp connection unblocked peer={}", _peer);
-    update_input();
-}
-
-void session::update_input() {
-    if (_blocked || _flow.held())
-        _io.pause_input();
-    else
-        _io.resume_input();
+    _io.hold_input(net::input_hold::alarm, _blocked);
 }
 
 void session::flow_changed() {
     if (!_flow.held()) _last_read_ms = _now_ms;  // not read while held
-    update_input();
+    _io.hold_input(net::input_hold::flow, _flow.held());
 }
 
 void session::connection_closed() {

@@ -215,7 +215,6 @@ private:
     bool _blocked = false;  // input paused by a resource alarm
     // Credit flow (core/flow.h): input paused while a queue it publishes to is behind.
     core::publisher_flow _flow{0, [this] { flow_changed(); }};
-    void update_input();
     void flow_changed();
     version _version = version::v1_0;
     uint64_t _conn_id = 0;
