@@ -24,6 +24,14 @@ bool give_back_free_memory() {
 #endif
 }
 
+uint64_t free_heap_bytes() {
+#if defined(__GLIBC__)
+    return mallinfo2().fordblks;
+#else
+    return 0;
+#endif
+}
+
 bool keep_freed_memory_for_reuse() {
 #if defined(__GLIBC__)
     const char* tunables = std::getenv("GLIBC_TUNABLES");

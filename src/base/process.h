@@ -16,6 +16,11 @@ uint64_t resident_memory();
 // if memory was released.
 bool give_back_free_memory();
 
+// Bytes the allocator holds free for reuse (glibc: mallinfo2's fordblks; 0 elsewhere). It
+// walks the free lists: for a once-a-second check, not a hot path. Giving memory back does not
+// lower it (the pages go, the free chunks stay); freeing and allocating move it.
+uint64_t free_heap_bytes();
+
 // Called once at start, before the broker allocates: glibc's defaults give a freed block of
 // 128 KiB or more straight back to the OS (mmap/munmap, or trimming the heap's top past a few
 // MiB), so a broker relaying 1 MiB messages faulted in fresh zeroed pages for every body (about

@@ -18,8 +18,6 @@ namespace {
 // A drop this large in what queues hold (deleted, purged or drained queues) gives the freed heap
 // back: a queue's worth of messages, not the churn of ordinary traffic, which glibc reuses.
 constexpr uint64_t give_back_threshold = 64ull << 20;
-// Growth of resident memory since the last give-back that a quiet broker gives back.
-constexpr uint64_t idle_give_back_growth = 4ull << 20;
 }  // namespace
 
 void resource_monitor::give_back_memory() {
@@ -28,30 +26,40 @@ void resource_monitor::give_back_memory() {
         for (auto& [qname, q] : vh->queues()) held += q->memory_bytes();
     _held_peak = std::max(_held_peak, held);
     const uint64_t id = core::last_message_id();
-    const bool idle = id == _last_message_id;  // nothing published for a whole interval
+    const uint64_t rss = process::resident_memory();
+    // Activity since the previous check: a publish, or resident memory or the allocator's free
+    // bytes moved by 1 MiB (traffic without publishes: connections opening or closing,
+    // deliveries of a backlog).
+    auto moved = [](uint64_t a, uint64_t b) { return (a > b ? a - b : b - a) >= (1u << 20); };
+    bool active = id != _last_message_id || moved(rss, _last_rss);
+    if (!active) {  // (not read while publishes flow: a busy broker skips the walk)
+        const uint64_t free_heap = process::free_heap_bytes();
+        active = moved(free_heap, _last_free_heap);
+        _last_free_heap = free_heap;
+    }
     _last_message_id = id;
+    _last_rss = rss;
+    if (active) _quiet_given_back = false;
     if (_held_peak - held >= give_back_threshold) {
-        const uint64_t before = process::resident_memory();
         process::give_back_free_memory();
-        _rss_given_back = process::resident_memory();
+        const uint64_t after = process::resident_memory();
         WLOG_INFO(
             "queues hold {} bytes fewer than at their peak: freed memory given back, resident "
             "memory {} -> {} bytes",
-            _held_peak - held, before, _rss_given_back);
+            _held_peak - held, rss, after);
         _held_peak = held;
+        _last_rss = after;
         return;
     }
-    // A quiet broker that grew since memory was last given back (traffic, a burst of
-    // connections) returns what the allocator kept for reuse. Once per 4 MiB of growth: a
-    // busy broker is never trimmed by this, an idle one not over and over.
-    if (!idle) return;
-    const uint64_t before = process::resident_memory();
-    if (before < _rss_given_back + idle_give_back_growth) return;
+    // The first check of a quiet spell gives back what the allocator kept for reuse. Once per
+    // spell: a busy broker is never trimmed by this, an idle one not over and over.
+    if (active || _quiet_given_back) return;
+    _quiet_given_back = true;
     process::give_back_free_memory();
-    _rss_given_back = process::resident_memory();
-    if (before > _rss_given_back + idle_give_back_growth)
-        WLOG_INFO("no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
-                  _limits.interval_ms, before, _rss_given_back);
+    _last_rss = process::resident_memory();
+    if (rss > _last_rss + (4u << 20))
+        WLOG_INFO("quiet for {} ms: freed memory given back, resident memory {} -> {} bytes",
+                  _limits.interval_ms, rss, _last_rss);
 }
 
 resource_limits resource_limits::from(const config& c) {

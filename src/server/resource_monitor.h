@@ -61,9 +61,9 @@ public:
 private:
     void arm();
     // Gives freed heap back to the OS after what queues hold fell by 64 MiB from its peak, and
-    // when nothing was published for a whole interval while resident memory is 4 MiB above
-    // what it was after the last give-back (the allocator keeps up to 64 MiB of freed heap for
-    // reuse while messages flow: base/process.h).
+    // at the first check of a quiet spell (no publish, resident memory and free heap steady
+    // within 1 MiB, after activity): the allocator keeps up to 64 MiB of freed heap for reuse while
+    // messages flow (base/process.h).
     void give_back_memory();
 
     boost::asio::steady_timer _timer;
@@ -75,7 +75,9 @@ private:
     bool _stopped = false;
     uint64_t _held_peak = 0;  // most bytes queues held in RAM since memory was last given back
     uint64_t _last_message_id = 0;  // core::last_message_id() at the previous check
-    uint64_t _rss_given_back = 0;   // resident memory after the last give-back
+    uint64_t _last_rss = 0;         // resident memory at the previous check
+    uint64_t _last_free_heap = 0;   // process::free_heap_bytes() at the previous check
+    bool _quiet_given_back = true;  // given back since the last activity
 };
 
 }  // namespace warren::server
