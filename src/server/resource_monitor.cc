@@ -26,40 +26,37 @@ void resource_monitor::give_back_memory() {
         for (auto& [qname, q] : vh->queues()) held += q->memory_bytes();
     _held_peak = std::max(_held_peak, held);
     const uint64_t id = core::last_message_id();
-    const uint64_t rss = process::resident_memory();
-    // Activity since the previous check: a publish, or resident memory or the allocator's free
-    // bytes moved by 1 MiB (traffic without publishes: connections opening or closing,
-    // deliveries of a backlog).
-    auto moved = [](uint64_t a, uint64_t b) { return (a > b ? a - b : b - a) >= (1u << 20); };
-    bool active = id != _last_message_id || moved(rss, _last_rss);
-    if (!active) {  // (not read while publishes flow: a busy broker skips the walk)
-        const uint64_t free_heap = process::free_heap_bytes();
-        active = moved(free_heap, _last_free_heap);
-        _last_free_heap = free_heap;
-    }
+    const bool quiet = id == _last_message_id;  // nothing published for a whole interval
     _last_message_id = id;
-    _last_rss = rss;
-    if (active) _quiet_given_back = false;
     if (_held_peak - held >= give_back_threshold) {
-        process::give_back_free_memory();
-        const uint64_t after = process::resident_memory();
+        const uint64_t before = process::resident_memory();
+        give_back_and_note();
         WLOG_INFO(
             "queues hold {} bytes fewer than at their peak: freed memory given back, resident "
             "memory {} -> {} bytes",
-            _held_peak - held, rss, after);
+            _held_peak - held, before, _given_back_rss);
         _held_peak = held;
-        _last_rss = after;
         return;
     }
-    // The first check of a quiet spell gives back what the allocator kept for reuse. Once per
-    // spell: a busy broker is never trimmed by this, an idle one not over and over.
-    if (active || _quiet_given_back) return;
-    _quiet_given_back = true;
+    // A quiet broker gives back what the allocator kept for reuse, if resident memory or the
+    // allocator's free bytes moved by 1 MiB since it last did (traffic, deleted queues,
+    // connections come and gone). A busy broker is never trimmed by this, an idle one not over
+    // and over (giving back leaves the free bytes as they are).
+    if (!quiet) return;
+    const uint64_t rss = process::resident_memory();
+    auto moved = [](uint64_t a, uint64_t b) { return (a > b ? a - b : b - a) >= (1u << 20); };
+    if (!moved(rss, _given_back_rss) && !moved(process::free_heap_bytes(), _given_back_free))
+        return;
+    give_back_and_note();
+    if (rss > _given_back_rss + (4u << 20))
+        WLOG_INFO("no publishes for {} ms: freed memory given back, resident memory {} -> {} bytes",
+                  _limits.interval_ms, rss, _given_back_rss);
+}
+
+void resource_monitor::give_back_and_note() {
     process::give_back_free_memory();
-    _last_rss = process::resident_memory();
-    if (rss > _last_rss + (4u << 20))
-        WLOG_INFO("quiet for {} ms: freed memory given back, resident memory {} -> {} bytes",
-                  _limits.interval_ms, rss, _last_rss);
+    _given_back_rss = process::resident_memory();
+    _given_back_free = process::free_heap_bytes();
 }
 
 resource_limits resource_limits::from(const config& c) {

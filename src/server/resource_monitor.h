@@ -61,10 +61,11 @@ public:
 private:
     void arm();
     // Gives freed heap back to the OS after what queues hold fell by 64 MiB from its peak, and
-    // at the first check of a quiet spell (no publish, resident memory and free heap steady
-    // within 1 MiB, after activity): the allocator keeps up to 64 MiB of freed heap for reuse while
-    // messages flow (base/process.h).
+    // when nothing was published for a whole interval while resident memory or the allocator's
+    // free bytes moved by 1 MiB since the last give-back (the allocator keeps up to 64 MiB of
+    // freed heap for reuse while messages flow: base/process.h).
     void give_back_memory();
+    void give_back_and_note();  // gives back, notes resident memory and free bytes after
 
     boost::asio::steady_timer _timer;
     core::broker& _broker;
@@ -75,9 +76,8 @@ private:
     bool _stopped = false;
     uint64_t _held_peak = 0;  // most bytes queues held in RAM since memory was last given back
     uint64_t _last_message_id = 0;  // core::last_message_id() at the previous check
-    uint64_t _last_rss = 0;         // resident memory at the previous check
-    uint64_t _last_free_heap = 0;   // process::free_heap_bytes() at the previous check
-    bool _quiet_given_back = true;  // given back since the last activity
+    uint64_t _given_back_rss = 0;   // resident memory after the last give-back
+    uint64_t _given_back_free = 0;  // process::free_heap_bytes() after the last give-back
 };
 
 }  // namespace warren::server
