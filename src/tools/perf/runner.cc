@@ -127,6 +127,12 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
         tls = std::get<std::shared_ptr<asio::ssl::context>>(ctx);
     }
     std::optional<sync_client> admin;
+    // Messages ready in every queue of the run (passive declares; throws on a broker error).
+    auto total_depth = [&] {
+        int64_t depth = 0;
+        for (auto& q : o.queues) depth += admin->declare_queue(q, o.durable, {}, true);
+        return depth;
+    };
     try {
         admin.emplace(o.broker, tls.get());
         sum.broker = fmt::format("{} {} at {}:{}", admin->server_product(), admin->server_version(),
@@ -328,7 +334,7 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
             for (auto r : routed) target += r;
             int64_t depth = 0;
             try {
-                for (auto& q : o.queues) depth += admin->declare_queue(q, o.durable, {}, true);
+                depth = total_depth();
             } catch (const std::exception& e) {
                 stats.add_error(std::string("queue depth: ") + e.what());
                 continue;
@@ -354,9 +360,7 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     // sees it. What the queues hold after the clients closed is read again below.
     if (uses_queues) {
         try {
-            int64_t depth = 0;
-            for (auto& q : o.queues) depth += admin->declare_queue(q, o.durable, {}, true);
-            sum.depth_end = depth;
+            sum.depth_end = total_depth();
             sum.depth_known = true;
         } catch (const std::exception& e) {
             stats.add_error(std::string("queue depth at the end: ") + e.what());
@@ -381,9 +385,7 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     // producers had written taken in), then clean up.
     if (uses_queues) {
         try {
-            int64_t depth = 0;
-            for (auto& q : o.queues) depth += admin->declare_queue(q, o.durable, {}, true);
-            sum.depth_after_close = depth;
+            sum.depth_after_close = total_depth();
             sum.depth_after_close_known = true;
             if (!o.keep_queues && !o.no_consume) {
                 for (auto& q : o.queues) admin->delete_queue(q);

@@ -31,6 +31,14 @@ def minor_faults(b):
         return int(f.read().rsplit(")", 1)[1].split()[7])  # field 10, minflt
 
 
+def connect_unless_sanitized(b):
+    if os.environ.get("WARREN_SANITIZED") == "1":
+        from harness import Skip
+        raise Skip("ASan's allocator keeps its own memory")
+    return pika.BlockingConnection(pika.ConnectionParameters(b.host, b.amqp_port,
+                                                             connection_attempts=1))
+
+
 def rss(b):
     with open(f"/proc/{b.proc.pid}/status") as f:
         for line in f:
@@ -41,11 +49,7 @@ def rss(b):
 
 def test_rss_returns_after_a_large_queue_is_deleted():
     b = B["b"]
-    if os.environ.get("WARREN_SANITIZED") == "1":
-        from harness import Skip
-        raise Skip("ASan's allocator keeps its own memory")
-    c = pika.BlockingConnection(pika.ConnectionParameters(b.host, b.amqp_port,
-                                                          connection_attempts=1))
+    c = connect_unless_sanitized(b)
     ch = c.channel()
     ch.queue_declare("big")
     ch.queue_declare("keep")
@@ -95,11 +99,7 @@ def test_large_messages_reuse_memory_and_it_is_given_back_when_idle():
     in fresh pages for every body (glibc's defaults gave it back after each), and once nothing
     is published for a second the kept heap is returned, although the queue never held much."""
     b = B["b"]
-    if os.environ.get("WARREN_SANITIZED") == "1":
-        from harness import Skip
-        raise Skip("ASan's allocator keeps its own memory")
-    c = pika.BlockingConnection(pika.ConnectionParameters(b.host, b.amqp_port,
-                                                          connection_attempts=1))
+    c = connect_unless_sanitized(b)
     ch = c.channel()
     ch.queue_declare("relay")
     body = b"L" * (1 << 20)
