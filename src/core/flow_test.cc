@@ -31,6 +31,11 @@ struct flow_fixture : ::testing::Test {
         flow.note(q);
         flow.end_of_batch(now_ms);
     }
+    // One message over the mark, published in a batch of this flow's.
+    void publish_past_mark(const queue_ptr& q, uint64_t now_ms) {
+        fill(*q, flow_mark.messages + 1);
+        batch(q, now_ms);
+    }
 };
 
 using PublisherFlow = flow_fixture;
@@ -103,8 +108,7 @@ TEST_F(PublisherFlow, AStuckConsumerHoldsThePublisherForAtMostTheStallTime) {
     test_consumer c("c", 0);
     c.connection_id = 1;
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_mark.messages + 1);
-    batch(q, 1000);
+    publish_past_mark(q, 1000);
     ASSERT_TRUE(flow.held());
     EXPECT_EQ(flow.timer_interval_ms(), flow_stall_ms / 5);
     flow.on_timer(1000 + flow_stall_ms - 1);
@@ -146,14 +150,12 @@ TEST_F(PublisherFlow, DeletingOrPurgingTheQueueLetsGo) {
     auto q = make_queue();
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_mark.messages + 1);
-    batch(q, 0);
+    publish_past_mark(q, 0);
     ASSERT_TRUE(flow.held());
     q->purge();
     EXPECT_FALSE(flow.held());
 
-    fill(*q, flow_mark.messages + 1);
-    batch(q, 0);
+    publish_past_mark(q, 0);
     ASSERT_TRUE(flow.held());
     q->mark_deleted();
     EXPECT_FALSE(flow.held());
@@ -181,8 +183,7 @@ TEST_F(PublisherFlow, AQueueDroppedWhileWaitedForLetsGoOnTheTimer) {
     auto q = make_queue();
     test_consumer c("c", 0);
     ASSERT_TRUE(q->add_consumer(&c));
-    fill(*q, flow_mark.messages + 1);
-    batch(q, 0);
+    publish_past_mark(q, 0);
     ASSERT_TRUE(flow.held());
     q->remove_consumer(&c);  // lets go...
     ASSERT_FALSE(flow.held());

@@ -31,6 +31,17 @@ def minor_faults(b):
         return int(f.read().rsplit(")", 1)[1].split()[7])  # field 10, minflt
 
 
+def rss_settled(b, before, seconds):
+    """Polls RSS for up to `seconds` until it is within 20% + 8 MiB of `before`: (RSS, bound)."""
+    bound = before * 1.2 + (8 << 20)
+    deadline = time.monotonic() + seconds
+    now = rss(b)
+    while now > bound and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = rss(b)
+    return now, bound
+
+
 def connect_unless_sanitized(b):
     if os.environ.get("WARREN_SANITIZED") == "1":
         from harness import Skip
@@ -65,12 +76,7 @@ def test_rss_returns_after_a_large_queue_is_deleted():
     full = rss(b)
     assert full > before + (120 << 20), f"RSS {before} -> {full}: the load did not stay in RAM"
     ch.queue_delete("big")
-    bound = before * 1.2 + (8 << 20)
-    deadline = time.monotonic() + 10
-    now = rss(b)
-    while now > bound and time.monotonic() < deadline:
-        time.sleep(0.2)
-        now = rss(b)
+    now, bound = rss_settled(b, before, 10)
     print(f"  RSS before {before >> 20} MiB, loaded {full >> 20} MiB, "
           f"after delete {now >> 20} MiB (bound {int(bound) >> 20} MiB)")
     assert now <= bound, f"RSS stayed at {now >> 20} MiB after the delete (before: {before >> 20})"
@@ -115,12 +121,7 @@ def test_large_messages_reuse_memory_and_it_is_given_back_when_idle():
     print(f"  {per_message:.1f} page faults per relayed 1 MiB message; RSS {before >> 20} MiB "
           f"before, {loaded >> 20} MiB after the relay")
     assert per_message < 16, f"{per_message:.1f} page faults per 1 MiB message"
-    bound = before * 1.2 + (8 << 20)
-    deadline = time.monotonic() + 6
-    now = rss(b)
-    while now > bound and time.monotonic() < deadline:
-        time.sleep(0.2)
-        now = rss(b)
+    now, bound = rss_settled(b, before, 6)
     print(f"  RSS {now >> 20} MiB once idle (bound {int(bound) >> 20} MiB)")
     assert loaded > bound, "the relay did not grow the heap: nothing to give back was tested"
     assert now <= bound, f"RSS stayed at {now >> 20} MiB once idle (before: {before >> 20})"
