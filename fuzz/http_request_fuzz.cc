@@ -4,7 +4,8 @@
 // WebSocket upgrade check at /ws with its Sec-WebSocket-Key rules), over an in-process socket
 // pair (socket_pair.h). Routes installed: /api/health as the server wires it, the access API
 // (users, permissions, whoami), the management API (vhosts, queues, exchanges, bindings...)
-// and the UI's files, on a fresh in-memory broker. The first input byte chooses the write size
+// and the UI's files, on a fresh in-memory broker (recreated for every input; the routes are
+// installed once). The first input byte chooses the write size
 // (bits 0-2: 1, 2, 4 .. 64 bytes per write, 7 = all at once; the server reads between writes)
 // and how the connection ends (bit 3: the client half-closes, or the server shuts down); a
 // long input gets larger writes, at most 64 of them (socket_pair::write_size), so that its cost
@@ -12,11 +13,12 @@
 // Checked beyond "no crash": everything the server writes parses as HTTP/1.1 responses (one
 // Beast response parser each; a response to HEAD has no body), none is 5xx, nothing follows a
 // response that closes the connection or a 101, and after the client's half-close the server
-// has answered completely and closed.
+// has answered completely and closed, and the connection's session is gone.
 
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +92,54 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     return 0;
 }
 
+// The server and what its routes act on, built once: the broker, the users and the rate
+// sampler are recreated in place before every input (reset()), so every input starts from the
+// same state, while the routes (hundreds of handlers, whose installation cost more than most
+// inputs) are installed once. The routes hold references to the API objects and they to the
+// broker, the users and the sampler: recreating those in the same storage
+// (std::optional::emplace) keeps every reference valid.
+struct world {
+    world() {
+        http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
+            return mgmt::make_response(c.req, mgmt::http::status::ok, R"({"status":"ok"})");
+        });
+        access.install(http);
+        management.install(http);
+        mgmt::install_ui(http.routes());
+        http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
+                          [this](mgmt::ws_stream, const std::string&) { ++upgrades; });
+    }
+
+    void reset() {
+        rates.reset();
+        broker.reset();
+        broker.emplace();
+        broker->add_vhost("/");
+        authority = seeded;
+        rates.emplace(*broker);
+        access.set_rates(&*rates);
+        management.set_rates(&*rates);
+        upgrades = 0;
+    }
+
+    // The users as a fresh server has them, hashed once; every input gets a fresh copy (the
+    // access API can change users).
+    const auth::authority seeded = [] {
+        auth::authority a;
+        a.seed_default_user("guest", "guest", "/");
+        a.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
+        return a;
+    }();
+    boost::asio::io_context io;
+    std::optional<core::broker> broker{std::in_place};
+    auth::authority authority = seeded;
+    std::optional<mgmt::rate_sampler> rates{std::in_place, *broker};
+    mgmt::http_server http{io};
+    mgmt::access_api access{*broker, authority, nullptr};
+    mgmt::management_api management{*broker, authority};
+    int upgrades = 0;
+};
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::input in(data, size);
     const uint8_t mode = in.byte();
@@ -97,37 +147,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((mode & 7) == 7) chunk = SIZE_MAX;
     const bool half_close = !(mode & 8);
 
-    // The users as a fresh server has them, hashed once: each input gets its own copy (the
-    // access API can change users), so every input starts from the same state.
-    static const auth::authority seeded = [] {
-        auth::authority a;
-        a.seed_default_user("guest", "guest", "/");
-        a.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
-        return a;
-    }();
-    boost::asio::io_context io;
-    core::broker broker;
-    broker.add_vhost("/");
-    auth::authority authority = seeded;
+    static world w;
+    w.reset();
     {
-        mgmt::http_server http(io);
-        http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
-            return mgmt::make_response(c.req, mgmt::http::status::ok, R"({"status":"ok"})");
-        });
-        mgmt::access_api access(broker, authority, nullptr);
-        access.install(http);
-        mgmt::management_api management(broker, authority);
-        mgmt::rate_sampler rates(broker);
-        access.set_rates(&rates);
-        management.set_rates(&rates);
-        management.install(http);
-        mgmt::install_ui(http.routes());
-        int upgrades = 0;
-        http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
-                          [&](mgmt::ws_stream, const std::string&) { ++upgrades; });
-
-        fuzz::socket_pair client(io);
-        http.accept(client.take_server());
+        fuzz::socket_pair client(w.io);
+        w.http.accept(client.take_server());
         std::string_view rest = in.rest();
         const auto methods = request_methods(rest);
         chunk = fuzz::socket_pair::write_size(chunk, rest.size());
@@ -141,16 +165,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (half_close) {
             client.shutdown_send();
             client.settle();
-            // The server answered everything it read (or refused it) and closed.
+            // The server answered everything it read (or refused it) and closed, and the
+            // connection's session is gone.
             FUZZ_CHECK(client.eof());
             FUZZ_CHECK(check_responses(client.output(), methods));
+            FUZZ_CHECK(w.http.connection_count() == 0);
         } else {
-            http.shutdown();
+            w.http.shutdown();
             client.settle();
             (void)check_responses(client.output(), methods);
         }
-        FUZZ_CHECK(upgrades <= 1);
-        http.shutdown();
+        FUZZ_CHECK(w.upgrades <= 1);
+        w.http.shutdown();
         client.settle();
     }
     return 0;

@@ -10,9 +10,11 @@
 #include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 
 #include "auth/authority.h"
+#include "base/log.h"
 #include "core/broker.h"
 #include "fuzz/fuzz_input.h"
 #include "mgmt/access_api.h"
@@ -53,12 +55,36 @@ void one_request(mgmt::http_server& http, std::string_view text, const char* aut
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    fuzz::input in(data, size);
-    const bool as_management_user = in.byte() & 1;
-    // The users, hashed once; each input gets its own copy (requests change users), so every
-    // input starts from the same state.
-    static const auth::authority seeded = [] {
+// What the routes act on, built once: the broker, the users and the rate sampler are
+// recreated in place before every input (reset()), so every input starts from the same state
+// while the routes, hundreds of handlers whose installation cost more than most requests, are
+// installed once. A route holds references to the API objects and they to the broker, the
+// users and the sampler: recreating those in the same storage (std::optional::emplace) keeps
+// every reference valid.
+struct world {
+    world() {
+        access.install(http);
+        management.install(http);
+        policies.install(http);
+        definitions.install(http);
+        metrics.install(http);
+        mgmt::install_ui(http.routes());
+    }
+
+    void reset() {
+        rates.reset();
+        broker.reset();
+        broker.emplace();
+        broker->add_vhost("/");
+        authority = seeded;
+        rates.emplace(*broker);
+        access.set_rates(&*rates);
+        management.set_rates(&*rates);
+        rates->sample(0);
+    }
+
+    // The users, hashed once; every input gets a fresh copy (requests change users).
+    const auth::authority seeded = [] {
         auth::authority a;
         a.seed_default_user("guest", "guest", "/");
         a.users.put_user("mg", auth::hash_password("mg"), {"management"});
@@ -66,29 +92,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return a;
     }();
     boost::asio::io_context io;
-    core::broker broker;
-    broker.add_vhost("/");
+    std::optional<core::broker> broker{std::in_place};
     auth::authority authority = seeded;
-    mgmt::http_server http(io);
-    mgmt::access_api access(broker, authority, nullptr);
-    access.install(http);
-    mgmt::management_api management(broker, authority);
-    mgmt::rate_sampler rates(broker);
-    access.set_rates(&rates);
-    management.set_rates(&rates);
-    management.install(http);
-    mgmt::policy_api policies(broker, authority, management.node_name());
-    policies.install(http);
-    mgmt::definitions_import definitions(broker, authority);
-    definitions.install(http);
-    mgmt::metrics metrics(broker, nullptr);
-    metrics.install(http);
-    mgmt::install_ui(http.routes());
-    rates.sample(0);
+    std::optional<mgmt::rate_sampler> rates{std::in_place, *broker};
+    mgmt::http_server http{io};
+    mgmt::access_api access{*broker, authority, nullptr};
+    mgmt::management_api management{*broker, authority};
+    mgmt::policy_api policies{*broker, authority, management.node_name()};
+    mgmt::definitions_import definitions{*broker, authority};
+    mgmt::metrics metrics{*broker, nullptr};
+};
+
+// A log line per user created or import stopped would cost more than the request.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    log::init(spdlog::level::off);
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    fuzz::input in(data, size);
+    const bool as_management_user = in.byte() & 1;
+    static world w;
+    w.reset();
     // guest:guest and mg:mg, base64.
     const char* authorization = as_management_user ? "Basic bWc6bWc=" : "Basic Z3Vlc3Q6Z3Vlc3Q=";
     fuzz::split(in.rest(), "\n--\n", 4,
-                [&](std::string_view part) { one_request(http, part, authorization); });
-    rates.sample(5000);
+                [&](std::string_view part) { one_request(w.http, part, authorization); });
+    w.rates->sample(5000);
     return 0;
 }
