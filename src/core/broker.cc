@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/containers.h"
 #include "core/clock.h"
 
 namespace warren::core {
@@ -111,6 +112,7 @@ void broker::set_alarm(resource r, bool on) {
         if (alarm_listener* l = _alarm_listeners[i]) l->alarms_changed(_alarms);
     _notifying = false;
     std::erase(_alarm_listeners, nullptr);
+    shrink_when_sparse(_alarm_listeners);
 }
 
 void broker::add_alarm_listener(alarm_listener* l) {
@@ -126,6 +128,7 @@ void broker::remove_alarm_listener(alarm_listener* l) {
     }
     *it = _alarm_listeners.back();
     _alarm_listeners.pop_back();
+    shrink_when_sparse(_alarm_listeners);
 }
 
 }  // namespace warren::core

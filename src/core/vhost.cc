@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "base/containers.h"
 #include "core/clock.h"
 #include "core/features.h"
 
@@ -500,6 +501,7 @@ result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_i
 void vhost::connection_closed(uint64_t connection_id) {
     if (connection_id == 0) return;
     std::erase_if(_connections, [&](const auto& c) { return c.id == connection_id; });
+    shrink_when_sparse(_connections);
     std::vector<queue_ptr> doomed;
     for (auto& [n, q] : _queues)
         if (q->exclusive() && q->owner() == connection_id) doomed.push_back(q);

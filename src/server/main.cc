@@ -31,6 +31,7 @@
 #include "mgmt/policy_api.h"
 #include "mgmt/ui_assets.h"
 #include "net/listener.h"
+#include "net/reactor_reserve.h"
 #include "net/tls_context.h"
 #include "proto/amqp091/server.h"
 #include "proto/stomp/server.h"
@@ -184,10 +185,18 @@ int run(const server::config& cfg, const config_reader& reread) {
     // Sockets beyond connection_max + the handshake slack are closed at accept; HTTP
     // connections count there too (they hold descriptors), not against connection_max itself.
     mgmt::http_server* http_ptr = nullptr;
-    server::connection_gate gate(connection_max, [&node_connections, &http_ptr]() -> size_t {
+    auto open_sockets = [&node_connections, &http_ptr]() -> size_t {
         return node_connections() + (http_ptr ? http_ptr->connection_count() : 0);
-    });
-    auto admit = [&](std::string_view listener) { return gate.admit(listener, broker.now_ms()); };
+    };
+    server::connection_gate gate(connection_max, open_sockets);
+    // Boost.Asio's per-socket states, reserved in runs ahead of the accepts, so that they do
+    // not pin the pages of closed connections (net/reactor_reserve.h).
+    net::reactor_reserve reactor_states(
+        io, connection_max ? connection_max + server::handshake_slack : 0);
+    auto admit = [&](std::string_view listener) {
+        reactor_states.ensure(open_sockets());
+        return gate.admit(listener, broker.now_ms());
+    };
 
     // TLS: one context for every TLS listener, built now (a bad certificate or key is a config
     // error), rebuilt on SIGHUP for new connections.

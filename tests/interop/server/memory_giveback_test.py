@@ -12,8 +12,15 @@ monitor's malloc_trim glibc keeps every freed page.
 Then 1 MiB messages relayed through a queue with a consumer: few page faults per message (the
 allocator keeps freed heap for reuse, base/process.h), and that kept heap is given back once
 nothing is published for a resource-check interval.
+
+Last, a flood of sockets: thousands of AMQP connections opened at once (each waits in its
+handshake) and then closed. Without net/reactor_reserve.h each socket's Boost.Asio reactor
+state, kept for reuse for the process's life, sat among that connection's freed memory and
+pinned its pages: RSS stayed megabytes above its level before.
 """
 import os
+import resource
+import socket
 import sys
 import time
 
@@ -42,10 +49,14 @@ def rss_settled(b, before, seconds):
     return now, bound
 
 
-def connect_unless_sanitized(b):
+def skip_if_sanitized():
     if os.environ.get("WARREN_SANITIZED") == "1":
         from harness import Skip
         raise Skip("ASan's allocator keeps its own memory")
+
+
+def connect_unless_sanitized(b):
+    skip_if_sanitized()
     return pika.BlockingConnection(pika.ConnectionParameters(b.host, b.amqp_port,
                                                              connection_attempts=1))
 
@@ -128,8 +139,48 @@ def test_large_messages_reuse_memory_and_it_is_given_back_when_idle():
     c.close()
 
 
+def open_sockets(b, n):
+    """n AMQP sockets, each past the protocol header (the broker answered connection.start)."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((b.host, b.amqp_port), timeout=10)
+        s.sendall(b"AMQP\x00\x00\x09\x01")
+        socks.append(s)
+    for s in socks:
+        assert s.recv(7), "no connection.start"
+    return socks
+
+
+def test_rss_returns_after_a_flood_of_connections_closes():
+    b = B["b"]
+    skip_if_sanitized()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n = min(6000, hard - 256)
+    if soft < n + 256:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
+    for s in open_sockets(b, 50):  # warm up: the listener, the first runs of state
+        s.close()
+    time.sleep(2.5)  # the idle give-back after the warm-up
+    before = rss(b)
+    socks = open_sockets(b, n)
+    loaded = rss(b)
+    for s in socks:
+        s.close()
+    bound = before * 1.2
+    deadline = time.monotonic() + 8
+    now = rss(b)
+    while now > bound and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = rss(b)
+    print(f"  {n} sockets: RSS {before >> 20} MiB before, {loaded >> 20} MiB open, "
+          f"{now / (1 << 20):.1f} MiB after they closed (bound {bound / (1 << 20):.1f} MiB)")
+    assert loaded > bound + (4 << 20), "the sockets did not grow RSS: nothing was tested"
+    assert now <= bound, f"RSS stayed at {now >> 20} MiB after the sockets closed"
+
+
 if __name__ == "__main__":
     with broker(config_text="queue_memory_limit = 0\n") as b:
         B["b"] = b
         run_tests([test_rss_returns_after_a_large_queue_is_deleted,
-                   test_large_messages_reuse_memory_and_it_is_given_back_when_idle])
+                   test_large_messages_reuse_memory_and_it_is_given_back_when_idle,
+                   test_rss_returns_after_a_flood_of_connections_closes])
