@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/containers.h"
 #include "base/log.h"
 #include "store/log_format.h"
 
@@ -435,7 +436,10 @@ void segment_log::release_locked(uint64_t message_id, uint64_t queue_id, uint64_
     uint64_t seg = it->second.segment;
     uint32_t size = it->second.size;
     bool dead = it->second.queues.n == 0;
-    if (dead) _live.erase(it);
+    if (dead) {
+        _live.erase(it);
+        shrink_when_sparse(_live);
+    }
     auto s = _segs.find(seg);
     if (s == _segs.end()) return;
     --s->second.live;
