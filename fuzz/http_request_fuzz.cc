@@ -18,19 +18,14 @@
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "auth/authority.h"
 #include "base/log.h"
-#include "core/broker.h"
+#include "fuzz/api_world.h"
 #include "fuzz/fuzz_input.h"
 #include "fuzz/socket_pair.h"
-#include "mgmt/access_api.h"
 #include "mgmt/http_server.h"
-#include "mgmt/management_api.h"
-#include "mgmt/message_stats.h"
 #include "mgmt/ui_assets.h"
 
 using namespace warren;
@@ -92,51 +87,31 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     return 0;
 }
 
-// The server and what its routes act on, built once: the broker, the users and the rate
-// sampler are recreated in place before every input (reset()), so every input starts from the
-// same state, while the routes (hundreds of handlers, whose installation cost more than most
-// inputs) are installed once. The routes hold references to the API objects and they to the
-// broker, the users and the sampler: recreating those in the same storage
-// (std::optional::emplace) keeps every reference valid.
-struct world {
-    world() {
+// The server, the access and management APIs (fuzz/api_world.h), /api/health, the UI's files
+// and the WebSocket upgrade at /ws, whose handler only counts.
+struct world : fuzz::api_world {
+    world() : api_world(users()) {
         http.routes().add("GET", "/api/health", [](const mgmt::call& c) {
             return mgmt::make_response(c.req, mgmt::http::status::ok, R"({"status":"ok"})");
         });
-        access.install(http);
-        management.install(http);
         mgmt::install_ui(http.routes());
         http.on_websocket("/ws", {"v12.stomp", "v11.stomp", "v10.stomp", "amqp"},
                           [this](mgmt::ws_stream, const std::string&) { ++upgrades; });
     }
 
     void reset() {
-        rates.reset();
-        broker.reset();
-        broker.emplace();
-        broker->add_vhost("/");
-        authority = seeded;
-        rates.emplace(*broker);
-        access.set_rates(&*rates);
-        management.set_rates(&*rates);
+        api_world::reset();
         upgrades = 0;
     }
 
-    // The users as a fresh server has them, hashed once; every input gets a fresh copy (the
-    // access API can change users).
-    const auth::authority seeded = [] {
+    // The users as a fresh server has them.
+    static auth::authority users() {
         auth::authority a;
         a.seed_default_user("guest", "guest", "/");
         a.users.set_loopback_users({});  // the socket pair has no address: "?" is not local
         return a;
-    }();
-    boost::asio::io_context io;
-    std::optional<core::broker> broker{std::in_place};
-    auth::authority authority = seeded;
-    std::optional<mgmt::rate_sampler> rates{std::in_place, *broker};
-    mgmt::http_server http{io};
-    mgmt::access_api access{*broker, authority, nullptr};
-    mgmt::management_api management{*broker, authority};
+    }
+
     int upgrades = 0;
 };
 

@@ -10,18 +10,13 @@
 #include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
 
-#include <optional>
 #include <string>
 
-#include "auth/authority.h"
 #include "base/log.h"
-#include "core/broker.h"
+#include "fuzz/api_world.h"
 #include "fuzz/fuzz_input.h"
-#include "mgmt/access_api.h"
 #include "mgmt/definitions_import.h"
 #include "mgmt/http_server.h"
-#include "mgmt/management_api.h"
-#include "mgmt/message_stats.h"
 #include "mgmt/metrics.h"
 #include "mgmt/policy_api.h"
 #include "mgmt/ui_assets.h"
@@ -55,16 +50,10 @@ void one_request(mgmt::http_server& http, std::string_view text, const char* aut
 
 }  // namespace
 
-// What the routes act on, built once: the broker, the users and the rate sampler are
-// recreated in place before every input (reset()), so every input starts from the same state
-// while the routes, hundreds of handlers whose installation cost more than most requests, are
-// installed once. A route holds references to the API objects and they to the broker, the
-// users and the sampler: recreating those in the same storage (std::optional::emplace) keeps
-// every reference valid.
-struct world {
-    world() {
-        access.install(http);
-        management.install(http);
+// Every management route: the access and management APIs (fuzz/api_world.h), policies,
+// definitions import, /metrics and the UI's files.
+struct world : fuzz::api_world {
+    world() : api_world(users()) {
         policies.install(http);
         definitions.install(http);
         metrics.install(http);
@@ -72,32 +61,19 @@ struct world {
     }
 
     void reset() {
-        rates.reset();
-        broker.reset();
-        broker.emplace();
-        broker->add_vhost("/");
-        authority = seeded;
-        rates.emplace(*broker);
-        access.set_rates(&*rates);
-        management.set_rates(&*rates);
+        api_world::reset();
         rates->sample(0);
     }
 
-    // The users, hashed once; every input gets a fresh copy (requests change users).
-    const auth::authority seeded = [] {
+    // guest (administrator) and mg (management, all permissions on "/").
+    static auth::authority users() {
         auth::authority a;
         a.seed_default_user("guest", "guest", "/");
         a.users.put_user("mg", auth::hash_password("mg"), {"management"});
         (void)a.users.set_permissions("mg", "/", {".*", ".*", ".*"});
         return a;
-    }();
-    boost::asio::io_context io;
-    std::optional<core::broker> broker{std::in_place};
-    auth::authority authority = seeded;
-    std::optional<mgmt::rate_sampler> rates{std::in_place, *broker};
-    mgmt::http_server http{io};
-    mgmt::access_api access{*broker, authority, nullptr};
-    mgmt::management_api management{*broker, authority};
+    }
+
     mgmt::policy_api policies{*broker, authority, management.node_name()};
     mgmt::definitions_import definitions{*broker, authority};
     mgmt::metrics metrics{*broker, nullptr};
