@@ -97,15 +97,26 @@ class Broker:
             return
         self.binary = find_warrend()
         self.data_dir = tempfile.mkdtemp(prefix="warren-test-")
-        self.amqp_port = free_port()
-        self.stomp_port = free_port() if stomp else None
-        self.http_port = free_port() if http else None
+        self._stomp, self._http = stomp, http
+        self._config_text = config_text
         self.config_path = None
-        if config_text is not None:
+        self.config_ports = []
+        self._pick_ports()
+        self.log_path = os.path.join(self.data_dir, "warrend.log")
+
+    def _pick_ports(self):
+        """Free ports, and the config file. config_text is the text, or a function returning
+        (text, ports it names): called again for fresh ports after a bind conflict."""
+        self.amqp_port = free_port()
+        self.stomp_port = free_port() if self._stomp else None
+        self.http_port = free_port() if self._http else None
+        if self._config_text is not None:
+            text = self._config_text
+            if callable(text):
+                text, self.config_ports = text()
             self.config_path = os.path.join(self.data_dir, "warren.conf")
             with open(self.config_path, "w") as f:
-                f.write(config_text)
-        self.log_path = os.path.join(self.data_dir, "warrend.log")
+                f.write(text)
 
     @property
     def amqp_url(self):
@@ -122,13 +133,26 @@ class Broker:
         return a + self.extra_args
 
     def start(self, timeout=15.0):
+        """Starts warrend and waits for every port. A port that free_port() found free can be
+        taken before warrend binds it (by a client's ephemeral port of a test running beside
+        this one): then warrend exits with "Address already in use", and it is started again
+        on fresh ports, up to three times."""
         if self.external:
             return
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT)
-        for port in (self.amqp_port, self.stomp_port, self.http_port):
-            if port:
-                wait_listening(port, timeout, self.proc)
+        for attempt in range(3):
+            self._log = open(self.log_path, "ab" if attempt == 0 else "wb")
+            self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT)
+            try:
+                for port in [self.amqp_port, self.stomp_port, self.http_port] + self.config_ports:
+                    if port:
+                        wait_listening(port, timeout, self.proc)
+                return
+            except RuntimeError:
+                if attempt == 2 or self.proc.poll() is None or \
+                        "Address already in use" not in self.log_text():
+                    raise
+                self._log.close()
+                self._pick_ports()
 
     def stop(self, timeout=15.0):
         """Clean stop (SIGTERM); returns the exit code."""

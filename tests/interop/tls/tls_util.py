@@ -133,17 +133,19 @@ def tls_broker(c, verify="peer", extra_config="", cert="server"):
     live = os.path.join(c.dir, f"live-{uuid.uuid4().hex[:6]}")
     shutil.copy(c.path(f"{cert}.pem"), live + ".pem")
     shutil.copy(c.path(f"{cert}.key"), live + ".key")
-    ports = {"amqps": free_port(), "stomps": free_port(), "https": free_port()}
-    config = (f"amqp.tls.port = {ports['amqps']}\n"
-              f"stomp.tls.port = {ports['stomps']}\n"
-              f"http.tls.port = {ports['https']}\n"
-              f"tls.cert_file = {live}.pem\n"
-              f"tls.key_file = {live}.key\n"
-              f"tls.ca_file = {c.path('ca.pem')}\n"
-              f"tls.verify = {verify}\n" + extra_config)
+    ports = {}
+
+    def config():  # fresh ports each time the harness (re)starts warrend
+        ports.update(amqps=free_port(), stomps=free_port(), https=free_port())
+        return (f"amqp.tls.port = {ports['amqps']}\n"
+                f"stomp.tls.port = {ports['stomps']}\n"
+                f"http.tls.port = {ports['https']}\n"
+                f"tls.cert_file = {live}.pem\n"
+                f"tls.key_file = {live}.key\n"
+                f"tls.ca_file = {c.path('ca.pem')}\n"
+                f"tls.verify = {verify}\n" + extra_config), list(ports.values())
+
     with broker(config_text=config) as b:
-        for p in ports.values():
-            wait_listening(p, 10.0, b.proc)
         b.amqps_port = ports["amqps"]
         b.stomps_port = ports["stomps"]
         b.https_port = ports["https"]
