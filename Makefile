@@ -9,6 +9,7 @@
 BUILD_TYPE ?= Release
 BUILD_DIR  ?= build/release
 JOBS       ?= $(shell nproc)
+CTEST_JOBS ?= $(JOBS)
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
   CMAKE_FLAGS += -DWARREN_WERROR=ON
@@ -36,15 +37,17 @@ run: build
 	$(BUILD_DIR)/warrend --config warren.conf
 
 test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(CTEST_JOBS) --timeout 300
 
 debug:
 	$(MAKE) build BUILD_TYPE=Debug BUILD_DIR=build/debug
 
 # ASan + UBSan at -O1 -g with assertions on (no NDEBUG): -O0 made the suite miss its time bounds
 # and ctest timeouts; tests scale their bounds under WARREN_SANITIZED (docs/reliability.md).
+# The tests one at a time (CTEST_JOBS=1): beside durability_kill_loop_test, tls_tls_test's
+# STOMP-over-TLS connect failed on this build (docs/reliability.md, "Sanitizers").
 asan:
-	$(MAKE) test BUILD_TYPE=RelWithDebInfo BUILD_DIR=build/asan \
+	$(MAKE) test BUILD_TYPE=RelWithDebInfo BUILD_DIR=build/asan CTEST_JOBS=1 \
 	  CMAKE_FLAGS="$(CMAKE_FLAGS) -DWARREN_SANITIZE=ON '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g'"
 
 $(FUZZ_DIR)/build.ninja:
