@@ -89,11 +89,7 @@ bool delayed_holds::hold(const exchange& e, const message_ptr& m, uint64_t* stor
     uint64_t disk_id = 0;
     message_log* log = _vh.log();
     topology_store* topology = _vh.topology();
-    if (log && topology && m->persistent() && e.durable()) {
-        if (!_store_id) {
-            _store_id = topology->next_queue_id();
-            topology->topology_changed(_vh);  // the vhost's record carries the delayed store id
-        }
+    if (log && topology && m->persistent() && e.durable() && ensure_store_id()) {
         const uint64_t seq = log->write_held(*m, e.name(), _store_id, &disk_id);
         if (seq && store_seq) *store_seq = std::max(*store_seq, seq);
     }
@@ -101,6 +97,15 @@ bool delayed_holds::hold(const exchange& e, const message_ptr& m, uint64_t* stor
     // `delay` has surely passed (never early).
     _index.hold(e.name(), m, _vh.now_ms() + *delay + 1, *delay, disk_id);
     return true;
+}
+
+uint64_t delayed_holds::ensure_store_id() {
+    if (_store_id) return _store_id;
+    topology_store* topology = _vh.topology();
+    if (!topology) return 0;
+    _store_id = topology->next_queue_id();
+    topology->topology_changed(_vh);  // the vhost's record carries the delayed store id
+    return _store_id;
 }
 
 void delayed_holds::release(uint64_t now, router& r) {

@@ -98,7 +98,11 @@ public:
     size_t size() const { return _index.size(); }
     size_t pending(std::string_view exchange) const { return _index.pending(exchange); }
     // The store id held messages are logged under (0 = none yet; recovery sets the saved one).
+    // Deduplicating exchanges log their cached keys under it too (core/dedup.h).
     uint64_t store_id() const { return _store_id; }
+    // The store id, allocated (and saved with the vhost's record) on first use; 0 without a
+    // topology store.
+    uint64_t ensure_store_id();
     void set_store_id(uint64_t id) { _store_id = id; }
 
 private:

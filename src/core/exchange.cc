@@ -111,8 +111,16 @@ bool headers_match(const field_table& binding_args, const field_table* headers) 
 // exchange base: the binding set.
 
 exchange::exchange(exchange_decl d, exchange_type t)
-    : _decl(std::move(d)), _type(t), _delayed(_decl.type == "x-delayed-message") {}
+    : _decl(std::move(d)),
+      _type(t),
+      _delayed(_decl.type == "x-delayed-message"),
+      _dedup_type(_decl.type == k_dedup_exchange_type) {}
 exchange::~exchange() = default;
+
+void exchange::enable_dedup(dedup_options o) {
+    _dedup = std::make_unique<dedup_cache>(o.size);
+    _dedup_opts = std::move(o);
+}
 
 size_t exchange::dest_key_hash::operator()(const dest_key& k) const {
     size_t h = std::hash<std::string_view>{}(k.key);

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/dedup.h"
 #include "core/fields.h"
 #include "core/message.h"
 
@@ -104,9 +105,12 @@ public:
 
     const std::string& name() const { return _decl.name; }
     exchange_type type() const { return _type; }
-    // As declared: the routing type, or "x-delayed-message" for a delayed exchange.
+    // As declared: the routing type, or "x-delayed-message" for a delayed exchange, or
+    // "x-message-deduplication" for the deduplication plugin's type (routes as fanout).
     std::string_view type_name() const {
-        return _delayed ? std::string_view("x-delayed-message") : to_string(_type);
+        if (_delayed) return "x-delayed-message";
+        if (_dedup_type) return k_dedup_exchange_type;
+        return to_string(_type);
     }
     // An x-delayed-message exchange (routes as type(), holds messages with x-delay > 0).
     bool delayed() const { return _delayed; }
@@ -127,6 +131,10 @@ public:
         _policy_ae = std::move(alternate);
     }
     const std::string& policy_name() const { return _policy; }
+    // Deduplication (core/dedup.h): its options and cache, null if the exchange has none.
+    void enable_dedup(dedup_options o);
+    const dedup_options* dedup() const { return _dedup_opts ? &*_dedup_opts : nullptr; }
+    dedup_cache* dedup_keys() { return _dedup.get(); }
 
     // Appends the destinations this message routes to (possibly with repeats).
     virtual void route(const message& m, route_result& out) = 0;
@@ -171,6 +179,9 @@ private:
     exchange_decl _decl;
     exchange_type _type;
     bool _delayed = false;
+    bool _dedup_type = false;  // declared as x-message-deduplication
+    std::optional<dedup_options> _dedup_opts;
+    std::unique_ptr<dedup_cache> _dedup;
     std::string _policy;
     std::optional<std::string> _policy_ae;
     // (destination, key) -> the distinct argument tables bound with it (usually one, empty).

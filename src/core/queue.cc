@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "core/clock.h"
+#include "core/dedup.h"
 #include "core/features.h"
 #include "core/vhost.h"
 
@@ -38,6 +39,8 @@ queue_features queue_features::parse(const field_table& args) {
     if (auto* v = find(args, "x-single-active-consumer"))
         f.single_active_consumer = v->as_bool().value_or(false);
     f.delivery_limit = non_negative("x-delivery-limit");
+    f.deduplication = queue_dedup_enabled(args);
+    if (f.deduplication) f.dedup_header = queue_dedup_header(args);
     if (auto* v = find(args, "x-overflow")) {
         if (auto* s = v->as_string()) {
             if (*s == "reject-publish")
@@ -100,6 +103,20 @@ void queue::settle_disk(uint64_t disk_id, bool spilled) {
         p->settle(spilled ? spill_queue_id(_decl.store_id) : _decl.store_id, disk_id);
 }
 
+void queue::hold_key(uint64_t seq, const message& m) {
+    auto key = dedup_key(m, _features.dedup_header);
+    if (!key) return;
+    _dedup_keys.emplace(*key, seq);
+    _dedup_seqs.emplace(seq, std::move(*key));
+}
+
+void queue::release_key_slow(uint64_t seq) {
+    auto it = _dedup_seqs.find(seq);
+    if (it == _dedup_seqs.end()) return;
+    _dedup_keys.erase(it->second);
+    _dedup_seqs.erase(it);
+}
+
 void queue::page_out(ready_entry& e) {
     auto* p = log();
     if (!p || !e.msg) return;
@@ -135,6 +152,7 @@ bool queue::page_in(ready_entry& e) {
     if (p) e.msg = p->read(e.disk_id, &published);
     if (!e.msg) {
         settle_disk(e.disk_id, e.spilled);  // unreadable (the store logged why): never served
+        release_key(e.seq);
         return false;
     }
     return !e.stub || check_stub(e, published);
@@ -203,6 +221,7 @@ void queue::page_in_done(std::vector<std::pair<uint8_t, uint64_t>> keys,
                 WLOG_ERROR("message store: cannot read message {} of queue '{}': {}", out.disk_id,
                            name(), r.error);
                 settle_disk(out.disk_id, out.spilled);  // never served
+                release_key(out.seq);
                 continue;
             }
             out.msg = std::move(r.msg);
@@ -219,6 +238,7 @@ void queue::page_in_done(std::vector<std::pair<uint8_t, uint64_t>> keys,
 }
 
 void queue::drop(ready_entry e, death_reason why) {
+    release_key(e.seq);
     if (_features.dlx && _vhost) {
         if (!page_in(e)) return;  // unreadable: page_in settled it
         dead_letter(std::move(e.msg), why);
@@ -244,6 +264,7 @@ void queue::recover(message_ptr m, uint64_t disk_id, uint64_t age_ms) {
     }
     ++_stats.published;
     const uint64_t size = m->size_bytes();
+    if (_features.deduplication) hold_key(_next_seq, *m);
     ready_entry entry{_next_seq++, std::move(m), true, expires_at, prio, disk_id, size};
     page_out(entry);
     insert_ready(std::move(entry));
@@ -463,6 +484,15 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     if (_deleted || !m) return enqueue_result::accepted;
     const uint64_t disk_id = written ? m->id : 0;
     const auto& f = _features;
+    if (f.deduplication) {
+        // A message whose key is already in the queue is accepted and dropped (the plugin's
+        // is_duplicate): confirmed, not returned.
+        if (auto key = dedup_key(*m, f.dedup_header); key && _dedup_keys.contains(*key)) {
+            ++_stats.deduplicated;
+            settle_disk(disk_id, false);
+            return enqueue_result::accepted;
+        }
+    }
     const uint8_t prio = priority_of(*m);
     if (f.overflow != overflow_mode::drop_head) {
         bool full = (f.max_length && _ready.size() >= *f.max_length) ||
@@ -485,6 +515,7 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     ++_stats.published;
     const uint64_t seq = _next_seq++;
     const uint64_t size = m->size_bytes();
+    if (f.deduplication) hold_key(seq, *m);
     ready_entry entry{seq, std::move(m), false, expires_at, prio, disk_id, size};
     page_out(entry);
     insert_ready(std::move(entry));
@@ -505,6 +536,7 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
     if (no_ack) {
         ++_stats.acked;
         settle_disk(e.disk_id, e.spilled);
+        release_key(e.seq);
     } else {
         _unacked.insert(e.seq, unacked_entry{e.msg, e.redelivered, e.expires_at, e.priority,
                                              e.disk_id, e.delivery_count, e.spilled});
@@ -534,6 +566,7 @@ std::optional<delivery> queue::get(bool no_ack) {
 void queue::settle(uint64_t seq, bool acked) {
     auto e = _unacked.take(seq);
     if (!e) return;
+    release_key(seq);
     if (acked) {
         ++_stats.acked;
     } else {
@@ -566,6 +599,7 @@ void queue::requeue(std::vector<uint64_t> seqs) {
         if (_features.delivery_limit && ++count > *_features.delivery_limit) {
             // Quorum-queue semantics: a return beyond x-delivery-limit dead-letters it.
             ++_stats.dropped_delivery_limit;
+            release_key(*it);
             dead_letter(std::move(e->msg), death_reason::delivery_limit);
             settle_disk(e->disk_id, e->spilled);
             continue;
@@ -696,6 +730,8 @@ size_t queue::purge() {
     if (log())
         for (size_t i = 0; i < _ready.size(); ++i)
             settle_disk(_ready[i].disk_id, _ready[i].spilled);
+    if (!_dedup_seqs.empty())
+        for (size_t i = 0; i < _ready.size(); ++i) release_key(_ready[i].seq);
     _ready.reset();
     _ready_bytes = 0;
     _mem_bytes = 0;
@@ -728,6 +764,8 @@ size_t queue::mark_deleted() {
     _paged_bytes = 0;
     _expiry.clear();
     _unacked = seq_map<unacked_entry>{};
+    _dedup_keys = {};
+    _dedup_seqs = {};
     std::vector<consumer*> cancelled;
     cancelled.reserve(_consumer_count);
     for (auto& g : _groups)

@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,6 +60,7 @@ struct queue_stats {
     uint64_t rejected_publish = 0;        // refused by x-overflow reject-publish(-dlx)
     uint64_t dead_lettered = 0;           // republished to the dead-letter exchange
     uint64_t dropped_delivery_limit = 0;  // requeues refused by x-delivery-limit
+    uint64_t deduplicated = 0;            // not enqueued: x-message-deduplication duplicates
 };
 
 // The queue features RabbitMQ configures through x-arguments, parsed at declare (and again when
@@ -76,6 +78,8 @@ struct queue_features {
     std::optional<uint64_t> expires;                    // x-expires, ms unused before deletion
     bool single_active_consumer = false;                // x-single-active-consumer
     std::optional<uint64_t> delivery_limit;             // x-delivery-limit (quorum-queue semantics)
+    bool deduplication = false;                         // x-message-deduplication (core/dedup.h)
+    std::string dedup_header;  // x-deduplication-header: where the keys are (if deduplication)
     static queue_features parse(const field_table& args);
 };
 
@@ -171,6 +175,8 @@ public:
     // Memory held by ready messages kept in memory: bodies plus a per-message allowance for the
     // message object and its properties (what queue_memory_limit bounds).
     uint64_t memory_bytes() const { return _mem_bytes; }
+    // x-message-deduplication: the keys of the messages in the queue (ready and unacked).
+    size_t dedup_keys() const { return _dedup_keys.size(); }
     size_t paged_out() const { return _paged; }                // ready messages only on disk
     uint64_t paged_out_bytes() const { return _paged_bytes; }  // their bytes
 
@@ -250,6 +256,12 @@ private:
     void page_out(ready_entry& e);  // if over the memory limit
     static uint64_t mem_cost(const ready_entry& e) { return e.size + sizeof(message) + 64; }
     void settle_disk(uint64_t disk_id, bool spilled);
+    // x-message-deduplication: the message `seq` carries `key` / has left the queue.
+    void hold_key(uint64_t seq, const message& m);
+    void release_key(uint64_t seq) {
+        if (!_dedup_seqs.empty()) release_key_slow(seq);
+    }
+    void release_key_slow(uint64_t seq);
     message_log* log() const;
     uint64_t now() const;
     struct priority_group {
@@ -306,6 +318,10 @@ private:
     std::vector<inbound_binding> _inbound;
     std::string _policy;           // name of the policy in effect
     std::string _operator_policy;  // name of the operator policy in effect
+    // x-message-deduplication: key -> seq and seq -> key of every message in the queue that
+    // has a key (empty unless the queue deduplicates).
+    std::unordered_map<std::string, uint64_t> _dedup_keys;
+    std::unordered_map<uint64_t, std::string> _dedup_seqs;
 };
 
 }  // namespace warren::core

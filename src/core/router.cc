@@ -66,12 +66,14 @@ result<size_t> router::route(exchange& x, message_ptr m, publish_info* info, rou
         scratch& s;
         ~depth_guard() {
             s.targets.clear();
+            s.keys.clear();
             --r->_depth;
         }
     } guard{this, s};
     ++_depth;
 
     s.targets.clear();
+    s.keys.clear();
     const size_t held = walk(x, m, extra_keys, s, info);
     if (s.targets.empty() && !held) ++stats.unroutable;
     if (origin == route_origin::dead_letter) {
@@ -80,6 +82,10 @@ result<size_t> router::route(exchange& x, message_ptr m, publish_info* info, rou
 
     auto written = persist(*m, s, info);
     if (!written) return written.error();
+    // Keys after the message: a key on disk always has its message before it in the log.
+    for (auto& [e, key] : s.keys)
+        _vh.remember_key(*e, *m, std::move(key), info ? &info->store_seq : nullptr);
+    s.keys.clear();
     size_t n = 0;
     const size_t last = s.targets.size() - 1;
     for (size_t i = 0; i < s.targets.size(); ++i) {
@@ -138,6 +144,12 @@ size_t router::walk(exchange& x, const message_ptr& m, const std::vector<std::st
     for (size_t i = 0; i < s.frontier.size(); ++i) {
         s.route.clear();
         exchange* e = s.frontier[i];
+        if (const dedup_options* d = e->dedup()) {
+            if (auto key = dedup_key(*m, d->header)) {
+                if (_vh.is_duplicate(*e, *key)) continue;  // dropped here, not passed to the AE
+                s.keys.emplace_back(e, std::move(*key));
+            }
+        }
         if (e->delayed() && _vh.delayed().hold(*e, m, info ? &info->store_seq : nullptr)) {
             ++held;
             continue;

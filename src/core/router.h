@@ -5,6 +5,8 @@
 //     publish, so a cycle in the graph delivers once, and each queue gets the message once;
 //   - CC and BCC headers (sender-selected distribution) add routing keys; BCC is stripped;
 //   - an exchange that routes nowhere passes the message to its alternate exchange;
+//   - a deduplicating exchange (core/dedup.h) drops a message whose key it has cached: it
+//     routes nowhere from there; a new key is cached once the message is written;
 //   - an x-delayed-message exchange holds a message with a positive x-delay instead of routing
 //     it (core/delayed.h owns the holds and routes them here when due);
 //   - a dead-lettered message skips the queues it already died in (RabbitMQ's cycle rule);
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -70,6 +73,9 @@ private:
         std::vector<queue_ptr> targets;   // the distinct queues reached
         std::vector<exchange*> frontier;  // exchanges still to route through
         std::vector<uint64_t> store_ids;  // durable targets of a persistent message
+        // Deduplicating exchanges passed, with the message's key there: cached once the
+        // message is written (core/dedup.h).
+        std::vector<std::pair<exchange*, std::string>> keys;
     };
     // Fills s.targets; returns how many delayed exchanges held the message.
     size_t walk(exchange& x, const message_ptr& m, const std::vector<std::string>& extra_keys,

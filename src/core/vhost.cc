@@ -201,6 +201,7 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d, const access* 
     }
     auto type = parse_exchange_type(d.type);
     const bool delayed = !type && d.type == k_delayed_exchange_type;
+    if (!type && d.type == k_dedup_exchange_type) type = exchange_type::fanout;
     if (!type && !delayed)
         return error{reply_code::command_invalid, "invalid exchange type '" + d.type + "'"};
     if (d.name.empty()) return default_exchange_refused();
@@ -239,8 +240,11 @@ result<exchange*> vhost::declare_exchange(const exchange_decl& d, const access* 
         if (!t) return t.error();
         type = *t;
     }
+    auto dedup = exchange_dedup_options(d.type, d.args);
+    if (!dedup) return dedup.error();
     auto x = make_exchange(d, *type);
     exchange* p = x.get();
+    if (*dedup) p->enable_dedup(std::move(**dedup));
     if (!_policies.empty()) apply_policy(p);
     _exchanges.emplace(d.name, std::move(x));
     if (p->durable() && !durable_changed()) {
@@ -273,6 +277,11 @@ void vhost::delete_exchange_now(exchange* x) {
     std::unique_ptr<exchange> owned = std::move(it->second);
     _exchanges.erase(it);
     _delayed.exchange_deleted(*x);
+    if (dedup_cache* c = x->dedup_keys()) {
+        std::vector<uint64_t> gone;
+        c->clear(gone);
+        settle_held(gone);
+    }
     struct save_after {
         vhost* v;
         bool durable;
@@ -821,6 +830,82 @@ void vhost::apply_policies() {
         if (!q->deleted()) apply_policy(*q);
     for (auto& [n, x] : _exchanges) apply_policy(x.get());
     drain_dead_letters();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exchange deduplication (dedup.h)
+
+namespace {
+constexpr std::string_view k_dedup_record_key = "x-warren-dedup-key";
+constexpr std::string_view k_dedup_record_expires = "x-warren-dedup-expires";  // wall ms, 0: never
+}  // namespace
+
+void vhost::settle_held(const std::vector<uint64_t>& disk_ids) {
+    if (disk_ids.empty()) return;
+    message_log* l = log();
+    if (!l) return;
+    for (uint64_t id : disk_ids) l->settle(_delayed.store_id(), id);
+}
+
+bool vhost::is_duplicate(exchange& x, std::string_view key) {
+    dedup_cache* c = x.dedup_keys();
+    if (!c) return false;
+    std::vector<uint64_t> gone;
+    const bool dup = c->contains(key, now_ms(), gone);
+    settle_held(gone);
+    return dup;
+}
+
+void vhost::remember_key(exchange& x, const message& m, std::string key, uint64_t* store_seq) {
+    dedup_cache* c = x.dedup_keys();
+    if (!c) return;
+    std::optional<uint64_t> ttl = message_cache_ttl(m);
+    if (!ttl) ttl = x.dedup()->ttl;
+    const uint64_t now = now_ms();
+    const uint64_t expires_at = ttl ? now + *ttl : 0;
+    uint64_t disk_id = 0;
+    message_log* l = log();
+    if (l && x.durable() && m.persistent() && _delayed.ensure_store_id()) {
+        // The record: the exchange's name, and the key and its wall-clock expiry as headers.
+        message rec;
+        rec.exchange = x.name();
+        rec.props.delivery_mode = 2;
+        rec.props.headers.emplace();
+        rec.props.headers->emplace_back(std::string(k_dedup_record_key), bytes_value{key});
+        rec.props.headers->emplace_back(std::string(k_dedup_record_expires),
+                                        int64_t(ttl ? wall_ms() + *ttl : 0));
+        const uint64_t seq = l->write_held(rec, x.name(), _delayed.store_id(), &disk_id);
+        if (seq && store_seq) *store_seq = std::max(*store_seq, seq);
+    }
+    std::vector<uint64_t> gone;
+    c->insert(std::move(key), expires_at, disk_id, now, gone);
+    settle_held(gone);
+}
+
+bool vhost::is_dedup_record(const message& m) {
+    return m.props.headers && find(*m.props.headers, k_dedup_record_key);
+}
+
+bool vhost::restore_dedup(const message& record, uint64_t disk_id, uint64_t now_wall_ms) {
+    exchange* x = find_exchange(record.exchange);
+    dedup_cache* c = x ? x->dedup_keys() : nullptr;
+    if (!c || !record.props.headers) return false;
+    auto* k = find(*record.props.headers, k_dedup_record_key);
+    auto* e = find(*record.props.headers, k_dedup_record_expires);
+    const bytes_value* key = k ? std::get_if<bytes_value>(&k->v) : nullptr;
+    const std::string* skey = k ? k->as_string() : nullptr;
+    auto expires_wall = e ? e->as_int() : std::nullopt;
+    if ((!key && !skey) || !expires_wall || *expires_wall < 0) return false;
+    uint64_t expires_at = 0;
+    const uint64_t now = now_ms();
+    if (*expires_wall) {
+        if (uint64_t(*expires_wall) <= now_wall_ms) return false;
+        expires_at = now + (uint64_t(*expires_wall) - now_wall_ms);
+    }
+    std::vector<uint64_t> gone;
+    c->insert(key ? key->data : *skey, expires_at, disk_id, now, gone);
+    settle_held(gone);
+    return true;
 }
 
 void vhost::release_delayed(uint64_t now) {

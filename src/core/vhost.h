@@ -229,12 +229,25 @@ public:
     }
     delayed_holds& delayed() { return _delayed; }  // the router asks it at each exchange
 
+    // Exchange deduplication (core/dedup.h). The router asks is_duplicate() at each
+    // deduplicating exchange it walks, and once the message is written, remember_key() caches
+    // the key (logging it, beside the held messages, when x is durable and m persistent;
+    // *store_seq is raised to the seq its confirm waits for).
+    bool is_duplicate(exchange& x, std::string_view key);
+    void remember_key(exchange& x, const message& m, std::string key, uint64_t* store_seq);
+    // Recovery: a record read back from the held store id. is_dedup_record: it is a cached
+    // key, not a delayed message; restore_dedup puts it back in its exchange's cache (false:
+    // the exchange is gone or has no cache, or the key has expired: settle the record).
+    static bool is_dedup_record(const message& m);
+    bool restore_dedup(const message& record, uint64_t disk_id, uint64_t now_wall_ms);
+
     const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
     const string_map<queue_ptr>& queues() const { return _queues; }
 
 private:
-    size_t delete_queue_now(const queue_ptr& q);  // returns the ready count dropped
-    void apply_policies();                        // re-evaluates every queue and exchange
+    size_t delete_queue_now(const queue_ptr& q);              // returns the ready count dropped
+    void settle_held(const std::vector<uint64_t>& disk_ids);  // records under the held store id
+    void apply_policies();  // re-evaluates every queue and exchange
     void apply_policy(queue& q) const;
     result<void> set_in(policy_set& set, policy p);
     result<bool> clear_in(policy_set& set, std::string_view name);

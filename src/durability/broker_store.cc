@@ -110,9 +110,9 @@ basic_result<std::unique_ptr<broker_store>, std::string> broker_store::open(
     d->_topology->raise_next_queue_id(r->next_queue_id);
     d->_topology->start(loaded);  // a fresh snapshot of what was recovered; an empty log
     WLOG_INFO(
-        "recovered messages: restored={} delayed={} dropped_transient_or_orphan={} "
+        "recovered messages: restored={} delayed={} dedup_keys={} dropped_transient_or_orphan={} "
         "unreadable={}",
-        r->restored, r->delayed, r->dropped, r->unreadable);
+        r->restored, r->delayed, r->dedup_keys, r->dropped, r->unreadable);
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();

@@ -101,11 +101,17 @@ basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
             for (auto& m : msgs) {
                 uint64_t published = 0;
                 auto msg = reader.read(m.message_id, &published);
-                if (!msg || !d->second->restore_delayed(msg, m.message_id, published, now)) {
+                // Two kinds of record live here: keys cached by deduplicating exchanges, and
+                // messages held by delayed exchanges.
+                const bool key = msg && core::vhost::is_dedup_record(*msg);
+                const bool kept =
+                    msg && (key ? d->second->restore_dedup(*msg, m.message_id, now)
+                                : d->second->restore_delayed(msg, m.message_id, published, now));
+                if (!kept) {
                     settle.push_back(m.message_id);
                     continue;
                 }
-                ++out.delayed;
+                ++(key ? out.dedup_keys : out.delayed);
             }
             if (!settle.empty())
                 if (auto r = log.ack(qid, settle); !r) return "message store: " + r.error().text;
@@ -122,7 +128,7 @@ basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
         }
         core::queue& q = *it->second;
         const auto& f = q.features();
-        if (!f.max_priority && !f.message_ttl && !f.max_length_bytes) {
+        if (!f.max_priority && !f.message_ttl && !f.max_length_bytes && !f.deduplication) {
             // Nothing to decide from the properties now: enqueue index entries only and read
             // each body when a consumer reaches it (recovery then costs the log scan alone).
             for (auto& m : msgs) q.recover_stub(m.message_id, m.size);
