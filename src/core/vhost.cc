@@ -908,6 +908,24 @@ bool vhost::restore_dedup(const message& record, uint64_t disk_id, uint64_t now_
     return true;
 }
 
+size_t vhost::recover_keys_of(const message& m, uint64_t published_wall_ms, uint64_t now_wall_ms) {
+    exchange* x = find_exchange(m.exchange);
+    dedup_cache* c = x ? x->dedup_keys() : nullptr;
+    if (!c || !x->durable() || !m.persistent()) return 0;
+    auto key = dedup_key(m, x->dedup()->header);
+    if (!key) return 0;
+    std::vector<uint64_t> gone;
+    if (c->contains(*key, now_ms(), gone)) {
+        settle_held(gone);
+        return 0;
+    }
+    std::optional<uint64_t> ttl = message_cache_ttl(m);
+    if (!ttl) ttl = x->dedup()->ttl;
+    if (ttl && published_wall_ms && published_wall_ms + *ttl <= now_wall_ms) return 0;
+    remember_key(*x, m, std::move(*key), nullptr);
+    return 1;
+}
+
 void vhost::release_delayed(uint64_t now) {
     _delayed.release(now, _router);
     drain_dead_letters();

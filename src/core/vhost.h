@@ -240,6 +240,10 @@ public:
     // the exchange is gone or has no cache, or the key has expired: settle the record).
     static bool is_dedup_record(const message& m);
     bool restore_dedup(const message& record, uint64_t disk_id, uint64_t now_wall_ms);
+    // Recovery: the newest message in the log, which a crash may have cut off from its key
+    // records: caches (and logs) its key at its durable deduplicating exchange if missing and
+    // not expired. Returns how many keys it put back (0 or 1).
+    size_t recover_keys_of(const message& m, uint64_t published_wall_ms, uint64_t now_wall_ms);
 
     const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
     const string_map<queue_ptr>& queues() const { return _queues; }

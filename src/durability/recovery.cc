@@ -77,6 +77,21 @@ uint64_t replay_topology(core::broker& b, const store::topology& t) {
     return next_id;
 }
 
+namespace {
+// The durable queue holding message `id` in the recovered log, or null.
+core::queue* find_message_queue(const std::unordered_map<uint64_t, core::queue_ptr>& by_id,
+                                const store::recovery_result& rec, uint64_t id) {
+    if (id == 0) return nullptr;
+    for (auto& [qid, msgs] : rec.queues) {
+        auto it = by_id.find(qid);
+        if (it == by_id.end()) continue;
+        for (auto& m : msgs)
+            if (m.message_id == id) return it->second.get();
+    }
+    return nullptr;
+}
+}  // namespace
+
 basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
                                                                store::segment_log& log,
                                                                core::message_log& reader,
@@ -156,6 +171,15 @@ basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
         }
         if (!settle.empty())
             if (auto r = log.ack(qid, settle); !r) return "message store: " + r.error().text;
+    }
+    // A crash between a message's record and the records of the keys it added to durable
+    // deduplicating exchanges (core/dedup.h; written right after it) leaves that message as the
+    // last record in the log without its keys: put them back, so a publisher retrying it after
+    // the crash is deduplicated. Only the newest message can be in that state.
+    if (core::queue* last = find_message_queue(by_id, rec, rec.max_message_id)) {
+        uint64_t published = 0;
+        if (auto msg = reader.read(rec.max_message_id, &published); msg && last->owner_vhost())
+            out.dedup_keys += last->owner_vhost()->recover_keys_of(*msg, published, now);
     }
     core::advance_message_ids(rec.max_message_id);
     return out;

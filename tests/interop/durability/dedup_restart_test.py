@@ -15,7 +15,8 @@ import time
 
 import pika
 
-from durability_util import broker, connect, drain, needs_warrend, run_tests, skippable, uniq
+from durability_util import (broker, connect, drain, needs_warrend, parse_segment, run_tests,
+                             segment_files, skippable, uniq)
 
 KEY = "x-deduplication-header"
 
@@ -134,6 +135,44 @@ def test_clean_restart_keeps_the_cache():
         assert bodies(b, q) == [b"one", b"two"], "after a clean restart"
 
 
+@skippable
+def test_key_cut_off_from_its_message_by_a_crash_is_put_back():
+    """The key record is written right after its message; a crash (or a torn write) between
+    the two leaves the message in the log without its key. Here the log is cut by hand after
+    kill -9, so the newest record, the key, is gone: recovery must put the key back from the
+    message, or a retry of the unconfirmed publish would be a duplicate."""
+    with broker() as b:
+        needs_warrend(b, "kill -9")
+        x, q = uniq("dedup.torn"), uniq("dedup.torn.q")
+        conn = connect(b)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.exchange_declare(x, "x-message-deduplication", durable=True,
+                            arguments={"x-cache-size": 100})
+        ch.queue_declare(q, durable=True)
+        ch.queue_bind(q, x)
+        publish(ch, x, "", b"first", "k1")
+        publish(ch, x, "", b"last", "k2")
+        b.kill()
+        last_seg = segment_files(b)[-1]
+        recs = parse_segment(last_seg)
+        key_rec, msg_rec = recs[-1], recs[-2]
+        assert b"x-warren-dedup-key" in key_rec.payload, "the last record is not k2's key"
+        assert msg_rec.body == b"last", "the record before it is not k2's message"
+        with open(last_seg, "r+b") as f:
+            f.truncate(key_rec.offset)
+        b.start()
+        conn = connect(b)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        publish(ch, x, "", b"first-retry", "k1")
+        publish(ch, x, "", b"last-retry", "k2")
+        conn.close()
+        got = bodies(b, q)
+        assert got == [b"first", b"last"], got
+
+
 if __name__ == "__main__":
     run_tests([test_exchange_cache_survives_kill, test_queue_keys_rebuilt_after_kill,
-               test_clean_restart_keeps_the_cache])
+               test_clean_restart_keeps_the_cache,
+               test_key_cut_off_from_its_message_by_a_crash_is_put_back])
