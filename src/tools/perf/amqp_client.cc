@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proto/amqp091/codec/content.h"
 #include "proto/amqp091/codec/frame.h"
 #include "tools/perf/tls.h"
 
@@ -282,6 +284,52 @@ void sync_client::delete_exchange(const std::string& name) {
     amqp::exchange_delete d;
     d.exchange = name;
     call<amqp::exchange_delete_ok>(d);
+}
+
+void sync_client::confirm_select() {
+    call<amqp::confirm_select_ok>(amqp::confirm_select{});
+    _published = _confirmed = 0;
+    _acked_ahead.clear();
+}
+
+uint64_t sync_client::publish(std::string_view exchange, std::string_view routing_key,
+                              const core::basic_properties& props, std::string_view body) {
+    amqp::basic_publish p;
+    p.exchange = std::string(exchange);
+    p.routing_key = std::string(routing_key);
+    amqp::append_method_frame(_wbuf, _channel, p);
+    std::string raw;
+    amqp::encode_properties(raw, props);
+    amqp::append_content_header_frame(_wbuf, _channel, body.size(), raw);
+    amqp::append_body_frames(_wbuf, _channel, body, _frame_max);
+    return ++_published;
+}
+
+void sync_client::flush() {
+    if (_wbuf.empty()) return;
+    write_all(_wbuf);
+    _wbuf.clear();
+}
+
+void sync_client::wait_confirms(uint64_t seq) {
+    flush();
+    while (_confirmed < seq) {
+        amqp::method m = read_method(_channel);
+        if (auto* a = std::get_if<amqp::basic_ack>(&m)) {
+            if (a->multiple) {
+                _confirmed = std::max(_confirmed, a->delivery_tag);
+            } else {
+                _acked_ahead.insert(a->delivery_tag);
+            }
+            while (!_acked_ahead.empty() && *_acked_ahead.begin() <= _confirmed + 1) {
+                _confirmed = std::max(_confirmed, *_acked_ahead.begin());
+                _acked_ahead.erase(_acked_ahead.begin());
+            }
+        } else if (auto* n = std::get_if<amqp::basic_nack>(&m)) {
+            throw std::runtime_error("the broker refused publish " +
+                                     std::to_string(n->delivery_tag) + " (basic.nack)");
+        }
+    }
 }
 
 void sync_client::close() {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -77,6 +78,17 @@ public:
     void delete_exchange(const std::string& name);
     void close();
 
+    // Publishing with publisher confirms (warren-outbox). confirm_select() puts the channel in
+    // confirm mode; publish() queues one message (frames built here, nothing written yet) and
+    // returns its confirm seq (1, 2, ...); flush() writes what is queued in one write;
+    // wait_confirms(seq) reads until every publish up to seq is acked. A nack, or a channel or
+    // connection close, throws (the caller reconnects and publishes again).
+    void confirm_select();
+    uint64_t publish(std::string_view exchange, std::string_view routing_key,
+                     const core::basic_properties& props, std::string_view body);
+    void flush();
+    void wait_confirms(uint64_t seq);
+
     const std::string& server_product() const { return _server_product; }
     const std::string& server_version() const { return _server_version; }
     // "TLSv1.3 TLS_AES_256_GCM_SHA384", or empty on a plain connection.
@@ -101,6 +113,10 @@ private:
     std::string _rbuf;
     uint32_t _frame_max = wanted_frame_max;
     uint16_t _channel = 0;
+    std::string _wbuf;                // publishes queued by publish(), written by flush()
+    uint64_t _published = 0;          // confirm seq of the last publish
+    uint64_t _confirmed = 0;          // every seq up to this one is acked
+    std::set<uint64_t> _acked_ahead;  // single acks above _confirmed
     bool _open = false;
     std::string _server_product, _server_version;
 };
