@@ -2,6 +2,7 @@
 #   make run    installs dependencies if missing, builds (Release), starts warrend in the foreground
 #   make test   installs dependencies, builds, runs every test through ctest
 # Other targets: build, debug, asan (sanitizer build + tests), bench, clean, deps, format,
+#   feed (the seed's real-time feed app: warrend + Redis + feedd + warren-outbox; apps/feed/run),
 #   fuzz (libFuzzer targets built with clang in build/fuzz, each run FUZZ_SECONDS; fuzz/run),
 #   soak (SOAK_MINUTES, default 30, of mixed load at half capacity against the release warrend,
 #   watching RSS, fds, threads and p99; bench/soak/soak.py; not in CI).
@@ -19,7 +20,7 @@ FUZZ_DIR     ?= build/fuzz
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 30
 
-.PHONY: all run test build debug asan bench clean deps format fuzz soak
+.PHONY: all run test build debug asan bench clean deps format fuzz soak feed
 
 all: build
 
@@ -35,6 +36,9 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	@mkdir -p data
 	$(BUILD_DIR)/warrend --config warren.conf
+
+feed: build
+	bash apps/feed/run $(BUILD_DIR)
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(CTEST_JOBS) --timeout 300

@@ -257,11 +257,13 @@ uint32_t sync_client::declare_queue(const std::string& name, bool durable,
     return call<amqp::queue_declare_ok>(d).message_count;
 }
 
-void sync_client::declare_exchange(const std::string& name, const std::string& type, bool durable) {
+void sync_client::declare_exchange(const std::string& name, const std::string& type, bool durable,
+                                   const core::field_table& args) {
     amqp::exchange_declare d;
     d.exchange = name;
     d.type = type;
     d.durable = durable;
+    d.arguments = args;
     call<amqp::exchange_declare_ok>(d);
 }
 

@@ -72,7 +72,8 @@ public:
     // reopened, so the client stays usable).
     uint32_t declare_queue(const std::string& name, bool durable, const core::field_table& args,
                            bool passive);
-    void declare_exchange(const std::string& name, const std::string& type, bool durable);
+    void declare_exchange(const std::string& name, const std::string& type, bool durable,
+                          const core::field_table& args = {});
     void bind_queue(const std::string& queue, const std::string& exchange, const std::string& key);
     uint32_t delete_queue(const std::string& name);
     void delete_exchange(const std::string& name);
