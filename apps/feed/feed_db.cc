@@ -166,6 +166,32 @@ std::vector<int64_t> feed_db::following(int64_t u) {
     return out;
 }
 
+std::vector<int64_t> feed_db::create_users(const std::vector<std::string>& names) {
+    std::vector<int64_t> ids;
+    exec("BEGIN IMMEDIATE");
+    try {
+        for (auto& n : names) ids.push_back(create_user(n));
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(_db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    return ids;
+}
+
+size_t feed_db::follow_many(const std::vector<std::pair<int64_t, int64_t>>& pairs) {
+    size_t n = 0;
+    exec("BEGIN IMMEDIATE");
+    try {
+        for (auto [a, b] : pairs) n += follow(a, b) ? 1 : 0;
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(_db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    return n;
+}
+
 std::optional<post> feed_db::create_post(int64_t author, const std::string& text) {
     auto who = find_user(author);
     if (!who) return std::nullopt;

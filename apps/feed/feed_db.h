@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace warren::feed {
@@ -55,6 +56,9 @@ public:
     // false if either user does not exist. Following twice is fine.
     bool follow(int64_t follower, int64_t followee);
     std::vector<int64_t> following(int64_t user);
+    // Many at once, in one transaction (feed-bench's set-up); unknown users are skipped.
+    std::vector<int64_t> create_users(const std::vector<std::string>& names);
+    size_t follow_many(const std::vector<std::pair<int64_t, int64_t>>& pairs);
     // The post and its outbox row, in one transaction. nullopt: no such author.
     std::optional<post> create_post(int64_t author, const std::string& text);
     // Posts by the users `user` follows, newest first, only those with id > after.

@@ -15,6 +15,9 @@
 //
 // One I/O thread: HTTP (mgmt::http_server, the broker's own), SQLite, the broker's declares
 // (a blocking AMQP client) and Redis all run on it.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -58,6 +61,31 @@ struct options {
     std::string www;
     std::string stompjs;
     bool seed = false;
+    uint16_t outbox_wake = 0;
+};
+
+// Wakes warren-outbox after a commit (its --wake-udp): SQLite has no NOTIFY.
+class outbox_wake {
+public:
+    explicit outbox_wake(uint16_t port) {
+        if (!port) return;
+        _fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        _to.sin_family = AF_INET;
+        _to.sin_port = htons(port);
+        _to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    ~outbox_wake() {
+        if (_fd >= 0) ::close(_fd);
+    }
+    void ring() {
+        if (_fd >= 0)
+            (void)::sendto(_fd, "w", 1, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&_to),
+                           sizeof _to);
+    }
+
+private:
+    int _fd = -1;
+    sockaddr_in _to{};
 };
 
 std::string read_file(const std::string& path) {
@@ -104,6 +132,22 @@ public:
             declare_queue(c, follower);
             c.bind_queue(feed::user_queue(follower), feed::k_posts_exchange,
                          feed::author_key(followee));
+        });
+    }
+
+    // Many at once: the declares and binds pipelined (nowait), then one round trip.
+    void bulk(const std::vector<int64_t>& users,
+              const std::vector<std::pair<int64_t, int64_t>>& follows) {
+        call([&](perf::sync_client& c) {
+            const core::field_table args{{"x-message-ttl", _o.offline_ttl_ms},
+                                         {"x-max-length", _o.max_length}};
+            for (int64_t u : users) c.declare_queue_nowait(feed::user_queue(u), true, args);
+            for (auto [a, b] : follows) {
+                c.declare_queue_nowait(feed::user_queue(a), true, args);
+                c.bind_queue_nowait(feed::user_queue(a), feed::k_posts_exchange,
+                                    feed::author_key(b));
+            }
+            c.sync();
         });
     }
 
@@ -210,6 +254,8 @@ int main(int argc, char** argv) {
                    "the page's directory (default: apps/feed/www beside the source)");
     app.add_option("--stompjs", o.stompjs, "@stomp/stompjs's stomp.umd.min.js");
     app.add_flag("--seed", o.seed, "create demo users, follows and posts if the db is empty");
+    app.add_option("--outbox-wake", o.outbox_wake,
+                   "after each post, a datagram to 127.0.0.1:PORT (warren-outbox --wake-udp)");
     CLI11_PARSE(app, argc, argv);
 
     auto parsed = perf::parse_amqp_uri(o.amqp);
@@ -237,6 +283,7 @@ int main(int argc, char** argv) {
         feed::presence presence(o.redis.substr(0, colon), std::stoi(o.redis.substr(colon + 1)),
                                 std::string(host) + ":" + std::to_string(o.port));
         broker_setup broker(std::get<perf::amqp_uri>(parsed), o);
+        outbox_wake wake(o.outbox_wake);
         broker.exchange();
         if (o.seed && db.users().empty()) {
             const int64_t ann = db.create_user("ann"), bob = db.create_user("bob"),
@@ -299,7 +346,33 @@ int main(int argc, char** argv) {
                 return bad(c.req, "want {\"author\": id, \"text\": \"...\"}");
             auto p = db.create_post(j["author"].get<int64_t>(), j["text"].get<std::string>());
             if (!p) return reply(c.req, http::status::not_found, json{{"error", "no such user"}});
+            wake.ring();
             return reply(c.req, http::status::ok, to_json(*p));
+        });
+        // Bulk set-up for feed-bench: {"names": [...]} and {"pairs": [[follower, followee], ...]}.
+        r.add("POST", "/api/users/bulk", [&](const mgmt::call& c) {
+            auto j = json::parse(c.req.body(), nullptr, false);
+            if (!j.is_object() || !j.contains("names") || !j["names"].is_array())
+                return bad(c.req, "want {\"names\": [...]}");
+            std::vector<std::string> names;
+            for (auto& n : j["names"])
+                if (n.is_string()) names.push_back(n.get<std::string>());
+            auto ids = db.create_users(names);
+            broker.bulk(ids, {});
+            return reply(c.req, http::status::ok, json{{"ids", ids}});
+        });
+        r.add("POST", "/api/follows/bulk", [&](const mgmt::call& c) {
+            auto j = json::parse(c.req.body(), nullptr, false);
+            if (!j.is_object() || !j.contains("pairs") || !j["pairs"].is_array())
+                return bad(c.req, "want {\"pairs\": [[follower, followee], ...]}");
+            std::vector<std::pair<int64_t, int64_t>> pairs;
+            for (auto& p : j["pairs"])
+                if (p.is_array() && p.size() == 2 && p[0].is_number_integer() &&
+                    p[1].is_number_integer())
+                    pairs.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
+            const size_t n = db.follow_many(pairs);
+            broker.bulk({}, pairs);
+            return reply(c.req, http::status::ok, json{{"followed", n}});
         });
         r.add("GET", "/api/feed/{user}", [&](const mgmt::call& c) {
             auto u = to_id(c.param("user"));

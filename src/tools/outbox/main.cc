@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
                    "it sooner)")
         ->capture_default_str()
         ->check(CLI::Range(1, 3600000));
+    app.add_option("--wake-udp", o.wake_udp,
+                   "SQLite: a datagram to 127.0.0.1:PORT wakes the relay at once (the app sends "
+                   "one after each commit; PostgreSQL has NOTIFY)");
     app.add_option("--progress-ms", progress_ms, "progress line interval (0: none)")
         ->capture_default_str();
     app.add_option("--metrics-file", o.metrics_file,

@@ -1,5 +1,11 @@
 #include "tools/outbox/relay.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -77,7 +83,31 @@ core::field_table row_headers(const row& r, std::string* warning) {
     return h;
 }
 
+void relay::wait(source& src) {
+    if (_wake_fd < 0) {
+        src.wait(_o.poll);
+        return;
+    }
+    pollfd p{_wake_fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(_o.poll.count())) > 0) {
+        char buf[512];
+        while (::recv(_wake_fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+        }
+    }
+}
+
 int relay::run(const std::atomic<bool>& stop) {
+    if (_o.wake_udp) {
+        _wake_fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(_o.wake_udp);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (_wake_fd < 0 || ::bind(_wake_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            log_line(fmt::format("outbox: cannot bind the wake socket 127.0.0.1:{}", _o.wake_udp));
+            return 1;
+        }
+    }
     std::unique_ptr<source> src;
     std::unique_ptr<perf::sync_client> amqp;
     std::chrono::milliseconds backoff{100};
@@ -121,10 +151,11 @@ int relay::run(const std::atomic<bool>& stop) {
         }
         std::vector<row> rows;
         try {
+            ++_stats.db_queries;
             rows = src->fetch(_o.batch);
             if (rows.empty()) {
                 progress(*src, false);
-                src->wait(_o.poll);
+                wait(*src);
                 continue;
             }
         } catch (const std::exception& e) {
@@ -154,6 +185,7 @@ int relay::run(const std::atomic<bool>& stop) {
             continue;
         }
         try {
+            ++_stats.db_queries;
             src->remove(rows);
         } catch (const std::exception& e) {
             // Confirmed but not removed: published again after the reconnect (the broker's
@@ -175,6 +207,7 @@ int relay::run(const std::atomic<bool>& stop) {
         } catch (const std::exception&) {
         }
     }
+    if (_wake_fd >= 0) ::close(_wake_fd);
     if (amqp) {
         try {
             amqp->close();
@@ -188,6 +221,7 @@ void relay::progress(source& src, bool force) {
     const auto now = clock::now();
     if (!force && (_o.progress_every.count() == 0 || now - _last_progress < _o.progress_every))
         return;
+    ++_stats.db_queries;
     auto b = src.pending();
     _stats.pending = b.pending;
     _stats.oldest_age_ms = b.oldest_age_ms.value_or(0);
@@ -195,10 +229,10 @@ void relay::progress(source& src, bool force) {
     const uint64_t delta = _stats.relayed - _last_relayed;
     log_line(
         fmt::format("outbox: relayed={} (+{} in {:.1f} s, {:.0f}/s) pending={} lag_ms={:.0f} "
-                    "republished={} broker_reconnects={} db_reconnects={}",
+                    "republished={} broker_reconnects={} db_reconnects={} db_queries={}",
                     _stats.relayed, delta, secs, secs > 0 ? static_cast<double>(delta) / secs : 0.0,
                     _stats.pending, _stats.oldest_age_ms, _stats.republished,
-                    _stats.broker_reconnects, _stats.db_reconnects));
+                    _stats.broker_reconnects, _stats.db_reconnects, _stats.db_queries));
     _last_progress = now;
     _last_relayed = _stats.relayed;
     write_metrics();
@@ -221,6 +255,9 @@ void relay::write_metrics() const {
         metric("warren_outbox_republished_total", "counter",
                "Rows published again after a broker or database failure.",
                static_cast<double>(_stats.republished));
+        metric("warren_outbox_db_queries_total", "counter",
+               "Statements run against the outbox table (fetch, remove, count).",
+               static_cast<double>(_stats.db_queries));
         metric("warren_outbox_pending_rows", "gauge", "Rows waiting in the outbox.",
                static_cast<double>(_stats.pending));
         metric("warren_outbox_lag_seconds", "gauge", "Age of the oldest waiting row.",

@@ -27,8 +27,9 @@ struct relay_options {
     perf::amqp_uri amqp;
     std::string db;
     source_options src;
-    size_t batch = 500;                              // rows per publish batch
-    std::chrono::milliseconds poll{1000};            // wait when idle (PostgreSQL: or NOTIFY)
+    size_t batch = 500;                    // rows per publish batch
+    std::chrono::milliseconds poll{1000};  // wait when idle (PostgreSQL: or NOTIFY)
+    uint16_t wake_udp = 0;  // a datagram to 127.0.0.1:wake_udp ends the wait (SQLite's NOTIFY)
     std::chrono::milliseconds progress_every{5000};  // 0: no progress lines
     std::string metrics_file;                        // "": none
     bool init = false;                               // create the table first
@@ -40,6 +41,7 @@ struct relay_stats {
     uint64_t batches = 0;
     uint64_t republished = 0;  // rows published again after a failure
     uint64_t broker_reconnects = 0, db_reconnects = 0;
+    uint64_t db_queries = 0;   // statements run against the outbox (fetch, remove, count)
     uint64_t pending = 0;      // at the last progress check
     double oldest_age_ms = 0;  // lag: age of the oldest pending row then
 };
@@ -59,12 +61,15 @@ public:
 
 private:
     void progress(source& src, bool force);
+    // Waits for new rows: the source's own wait (NOTIFY or a sleep), or the wake socket.
+    void wait(source& src);
     void write_metrics() const;
 
     relay_options _o;
     relay_stats _stats;
     std::chrono::steady_clock::time_point _last_progress{};
     uint64_t _last_relayed = 0;
+    int _wake_fd = -1;
 };
 
 }  // namespace warren::outbox

@@ -230,6 +230,7 @@ amqp::method sync_client::read_method(uint16_t channel) {
 
 template <typename R, typename M>
 R sync_client::call(const M& m) {
+    flush();
     send(_channel, m);
     for (;;) {
         amqp::method reply = read_method(_channel);
@@ -274,6 +275,36 @@ void sync_client::bind_queue(const std::string& queue, const std::string& exchan
     b.exchange = exchange;
     b.routing_key = key;
     call<amqp::queue_bind_ok>(b);
+}
+
+void sync_client::declare_queue_nowait(const std::string& name, bool durable,
+                                       const core::field_table& args) {
+    amqp::queue_declare d;
+    d.queue = name;
+    d.durable = durable;
+    d.arguments = args;
+    d.nowait = true;
+    amqp::append_method_frame(_wbuf, _channel, d);
+}
+
+void sync_client::bind_queue_nowait(const std::string& queue, const std::string& exchange,
+                                    const std::string& key) {
+    amqp::queue_bind b;
+    b.queue = queue;
+    b.exchange = exchange;
+    b.routing_key = key;
+    b.nowait = true;
+    amqp::append_method_frame(_wbuf, _channel, b);
+}
+
+void sync_client::sync() {
+    flush();
+    // exchange.declare of amq.direct, passive: a no-op whose reply orders after the queued
+    // methods on this channel.
+    amqp::exchange_declare d;
+    d.exchange = "amq.direct";
+    d.passive = true;
+    call<amqp::exchange_declare_ok>(d);
 }
 
 uint32_t sync_client::delete_queue(const std::string& name) {

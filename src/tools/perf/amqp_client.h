@@ -75,6 +75,14 @@ public:
     void declare_exchange(const std::string& name, const std::string& type, bool durable,
                           const core::field_table& args = {});
     void bind_queue(const std::string& queue, const std::string& exchange, const std::string& key);
+    // queue.declare and queue.bind with nowait: queued like publish() (written by flush() or the
+    // next call that waits); a failure closes the channel, which the next waiting call reports.
+    void declare_queue_nowait(const std::string& name, bool durable, const core::field_table& args);
+    void bind_queue_nowait(const std::string& queue, const std::string& exchange,
+                           const std::string& key);
+    // Waits until everything queued before it has been processed (a passive declare's round
+    // trip); throws if one of them failed.
+    void sync();
     uint32_t delete_queue(const std::string& name);
     void delete_exchange(const std::string& name);
     void close();

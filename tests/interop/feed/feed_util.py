@@ -51,10 +51,12 @@ def redis():
 
 
 class FeedApp:
-    def __init__(self, b, r, mode="push", ttl_ms=60000, poll_ms=2000):
+    def __init__(self, b, r, mode="push", ttl_ms=60000, poll_ms=2000, relay_poll_ms=1000,
+                 relay_metrics=False):
         self.dir = tempfile.mkdtemp(prefix="warren-feed-")
         self.db = os.path.join(self.dir, "feed.db")
         self.port = free_port()
+        self.wake_port = free_port()  # a TCP port free; its UDP twin almost surely too
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "feed.log"), "wb")
         amqp = f"amqp://guest:guest@127.0.0.1:{b.amqp_port}/"
@@ -62,12 +64,17 @@ class FeedApp:
             [os.path.join(BUILD, "feedd"), "--port", str(self.port), "--db", self.db,
              "--amqp", amqp, "--redis", f"127.0.0.1:{r.port}",
              "--stomp-url", f"ws://127.0.0.1:{b.http_port}/ws", "--mode", mode,
-             "--poll-ms", str(poll_ms), "--offline-ttl-ms", str(ttl_ms)],
+             "--poll-ms", str(poll_ms), "--offline-ttl-ms", str(ttl_ms),
+             "--outbox-wake", str(self.wake_port)],
             stdout=self.log, stderr=self.log)
         self._wait_http()
+        self.metrics = os.path.join(self.dir, "outbox.prom")
+        progress = ["--progress-ms", "500", "--metrics-file", self.metrics] if relay_metrics \
+            else ["--progress-ms", "0"]
         self.relay = subprocess.Popen(
             [os.path.join(BUILD, "warren-outbox"), "--db", "sqlite:" + self.db, "--amqp", amqp,
-             "--poll-ms", "20", "--progress-ms", "0"], stdout=self.log, stderr=self.log)
+             "--poll-ms", str(relay_poll_ms), "--wake-udp", str(self.wake_port)] + progress,
+            stdout=self.log, stderr=self.log)
 
     def _wait_http(self):
         deadline = time.time() + scaled(15)
