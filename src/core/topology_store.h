@@ -11,10 +11,15 @@
 // Runs on the broker thread.
 
 #include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/fields.h"
 
 namespace warren::core {
 
 class vhost;
+class queue;
 
 class topology_store {
 public:
@@ -23,6 +28,21 @@ public:
     // A durable exchange, queue or binding changed in `vh`: save it (durably, before the front
     // end replies). false: it could not be saved (logged); the operation must fail.
     virtual bool topology_changed(vhost& vh) = 0;
+    // The common additions, saved without looking at the rest of the vhost (O(1) instead of
+    // O(durable objects): a vhost with 10^5 bindings binds as fast as an empty one). Same
+    // contract as topology_changed; the default just calls it.
+    //   binding_added: a new durable binding source -> destination (an exchange if
+    //   to_exchange) with that key and arguments;
+    //   queue_added: a new durable queue.
+    virtual bool binding_added(vhost& vh, const std::string& source, const std::string& destination,
+                               bool to_exchange, std::string_view key, const field_table& args) {
+        (void)source, (void)destination, (void)to_exchange, (void)key, (void)args;
+        return topology_changed(vh);
+    }
+    virtual bool queue_added(vhost& vh, const queue& q) {
+        (void)q;
+        return topology_changed(vh);
+    }
     // A save failed and none has succeeded since: the saved topology lags the broker's.
     virtual bool topology_pending() const = 0;
     // A new queue's store id (never reused).

@@ -405,7 +405,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
     auto q = std::make_shared<queue>(std::move(nd), this, owner);
     if (!_policies.empty() || !_operator_policies.empty()) apply_policy(*q);
     _queues.emplace(name, q);
-    if (q->keeps_persistent() && !durable_changed()) {
+    if (q->keeps_persistent() && !durable_queue_added(*q)) {
         _queues.erase(name);
         q->detach_vhost();
         return topology_error();
@@ -574,7 +574,8 @@ result<void> vhost::bind_queue(std::string_view queue, std::string_view exchange
     binding_dest d{q->get(), nullptr};
     if ((*x)->add_binding(d, key, args)) {
         (*q)->inbound_bindings().push_back(inbound_binding{(*x)->name(), std::string(key), args});
-        if ((*x)->durable() && (*q)->keeps_persistent() && !durable_changed()) {
+        if ((*x)->durable() && (*q)->keeps_persistent() &&
+            !durable_binding_added(**x, (*q)->name(), false, key, args)) {
             remove_binding(*x, d, key, args, false);
             return topology_error();
         }
@@ -627,7 +628,8 @@ result<void> vhost::bind_exchange(std::string_view dest, std::string_view source
     if ((*src)->add_binding(d, key, args)) {
         (*dst)->inbound_bindings().push_back(
             inbound_binding{(*src)->name(), std::string(key), args});
-        if ((*src)->durable() && (*dst)->durable() && !durable_changed()) {
+        if ((*src)->durable() && (*dst)->durable() &&
+            !durable_binding_added(**src, (*dst)->name(), true, key, args)) {
             remove_binding(*src, d, key, args, false);
             return topology_error();
         }

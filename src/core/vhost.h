@@ -290,6 +290,14 @@ private:
     bool durable_changed() {
         return !_storage.topology || _storage.topology->topology_changed(*this);
     }
+    bool durable_binding_added(const exchange& source, const std::string& destination,
+                               bool to_exchange, std::string_view key, const field_table& args) {
+        return !_storage.topology || _storage.topology->binding_added(
+                                         *this, source.name(), destination, to_exchange, key, args);
+    }
+    bool durable_queue_added(const queue& q) {
+        return !_storage.topology || _storage.topology->queue_added(*this, q);
+    }
     // A re-declare of a durable object: acknowledged only if the saved topology is current.
     bool durable_current() {
         return !_storage.topology || !_storage.topology->topology_pending() || durable_changed();

@@ -108,6 +108,7 @@ topology_saver::topology_saver(store::metadata_store& meta, const core::broker& 
     : _meta(meta), _broker(b), _compact_min_bytes(compact_min_bytes) {}
 
 store::vhost_def topology_saver::capture(const core::vhost& vh) const {
+    ++_captures;
     store::vhost_def vd;
     vd.name = vh.name();
     vd.delayed_store_id = vh.delayed_store_id();
@@ -229,8 +230,48 @@ bool topology_saver::save(std::vector<change> changes) {
     return true;
 }
 
+bool topology_saver::save_addition(core::vhost& vh, change c) {
+    if (_replaying) return true;
+    store::vhost_def* saved = _saved.find_vhost(vh.name());
+    if (_pending || !saved || needs_compaction()) return topology_changed(vh);
+    std::vector<change> changes;
+    changes.push_back(c);
+    if (_next_queue_id > _saved.next_queue_id)
+        changes.push_back(change{.kind = change::op::next_queue_id, .value = _next_queue_id});
+    if (!save(std::move(changes))) return false;
+    if (c.kind == change::op::put_binding)
+        saved->bindings.push_back(std::move(c.binding));
+    else
+        saved->queues.push_back(std::move(c.queue));
+    if (std::find(_unsorted.begin(), _unsorted.end(), vh.name()) == _unsorted.end())
+        _unsorted.push_back(vh.name());
+    _saved.next_queue_id = std::max(_saved.next_queue_id, _next_queue_id);
+    return true;
+}
+
+bool topology_saver::binding_added(core::vhost& vh, const std::string& source,
+                                   const std::string& destination, bool to_exchange,
+                                   std::string_view key, const core::field_table& args) {
+    if (source.empty()) return topology_changed(vh);  // default exchange: nothing to save
+    return save_addition(vh, change{.kind = change::op::put_binding,
+                                    .vhost = vh.name(),
+                                    .binding = store::binding_def{source, destination, to_exchange,
+                                                                  std::string(key), args}});
+}
+
+bool topology_saver::queue_added(core::vhost& vh, const core::queue& q) {
+    return save_addition(
+        vh, change{.kind = change::op::put_queue,
+                   .vhost = vh.name(),
+                   .queue = store::queue_def{q.name(), q.store_id(), q.auto_delete(), q.args()}});
+}
+
 bool topology_saver::topology_changed(core::vhost& vh) {
     if (_replaying) return true;
+    // Additions appended since the last diff: sort them in, as diff_vhost expects.
+    for (auto& name : _unsorted)
+        if (store::vhost_def* v = _saved.find_vhost(name)) sort_vhost(*v);
+    _unsorted.clear();
     std::vector<change> changes;
     std::vector<store::vhost_def> captured;
     auto diff_one = [&](const core::vhost& v) {

@@ -15,8 +15,9 @@
 //   b.set_storage({.topology = &topo, ...});
 //   ...; topo.stop();            // clean stop: compacts if the log has records
 //
-// Cost per save: capturing the changed vhost is O(its durable objects) in memory (no
-// allocation-free diff; fine up to ~10^5 bindings per vhost); the disk write is O(the change).
+// Cost per save: a new binding or queue is O(1) (binding_added, queue_added: the one change is
+// written and appended to the saved copy); any other change captures the changed vhost, O(its
+// durable objects) in memory; the disk write is O(the change).
 // Owned by broker_store; lives on the broker thread.
 
 #include <cstdint>
@@ -60,9 +61,19 @@ public:
 
     // The broker's durable topology, as it would be saved now.
     store::topology capture() const;
+    // Vhosts captured so far (each an O(its durable objects) walk): tests check that the
+    // O(1) paths take none.
+    uint64_t vhost_captures() const { return _captures; }
 
     // core::topology_store
     bool topology_changed(core::vhost& vh) override;
+    // O(1): the one change is logged and put into the saved copy (appended; the copy is sorted
+    // again before it is next diffed). Falls back to topology_changed when a save is pending,
+    // the vhost is not saved yet, or the log is due for compaction.
+    bool binding_added(core::vhost& vh, const std::string& source, const std::string& destination,
+                       bool to_exchange, std::string_view key,
+                       const core::field_table& args) override;
+    bool queue_added(core::vhost& vh, const core::queue& q) override;
     bool topology_pending() const override { return _pending; }
     uint64_t next_queue_id() override { return _next_queue_id++; }
 
@@ -71,16 +82,21 @@ private:
     bool compact();
     bool needs_compaction() const;
     bool save(std::vector<store::topology_change> changes);
+    // The shared part of binding_added / queue_added: `c` for vhost `vh`.
+    bool save_addition(core::vhost& vh, store::topology_change c);
 
     store::metadata_store& _meta;
     const core::broker& _broker;
     const auth::user_db* _users = nullptr;
     store::topology _saved;  // what is on disk (snapshot + log)
+    // Vhosts of _saved that additions were appended to since they were last sorted.
+    std::vector<std::string> _unsorted;
     uint64_t _compact_min_bytes;
     uint64_t _next_queue_id = 1;
     bool _pending = false;
     bool _replaying = false;
     bool _started = false;  // start() ran: stop() may write
+    mutable uint64_t _captures = 0;
 };
 
 // The changes that turn `before` into `after` (one vhost), appended to `out`.
