@@ -117,6 +117,11 @@ void queue::release_key_slow(uint64_t seq) {
     _dedup_seqs.erase(it);
 }
 
+void queue::watch_timers_slow() {
+    _timers_watched = true;
+    _vhost->watch_timers(shared_from_this());
+}
+
 void queue::page_out(ready_entry& e) {
     auto* p = log();
     if (!p || !e.msg) return;
@@ -312,7 +317,10 @@ void queue::insert_ready(ready_entry e) {
         ++_paged;
         _paged_bytes += e.size;
     }
-    if (e.expires_at) _expiry.emplace(e.expires_at, e.priority, e.seq);
+    if (e.expires_at) {
+        _expiry.emplace(e.expires_at, e.priority, e.seq);
+        watch_timers();
+    }
     if (_ready.empty() || before(_ready.back(), e.priority, e.seq)) {
         _ready.push_back(std::move(e));
     } else if (!before(_ready.front(), e.priority, e.seq)) {
@@ -393,6 +401,7 @@ void queue::apply_policy(const policy* p, const policy* op) {
     _operator_policy = op ? op->name : std::string();
     if (_features.expires && !had_expires) _last_used = now();
     if (_deleted) return;
+    watch_timers();
     if (trim_to_max_length() && _vhost) _vhost->drain_dead_letters();
 }
 

@@ -188,6 +188,14 @@ public:
     std::optional<uint64_t> next_expiry() const;
     // x-expires: the time the queue was last used (consumer, basic.get, redeclare).
     void touch();
+    // Time-driven work pending (a ready message with a TTL, or x-expires): the vhost's tick
+    // looks only at queues that have some (vhost::watch_timers), not at every queue.
+    bool has_timers() const { return !_expiry.empty() || _features.expires.has_value(); }
+    // Registers with the vhost if it has timers and is not registered yet.
+    void watch_timers() {
+        if (!_timers_watched && _vhost && !_deleted && has_timers()) watch_timers_slow();
+    }
+    void timers_unwatched() { _timers_watched = false; }  // the vhost dropped it
     // x-expires deadline (steady ms) if the queue is currently unused; nullopt otherwise.
     std::optional<uint64_t> expires_at() const;
 
@@ -256,6 +264,7 @@ private:
     void page_out(ready_entry& e);  // if over the memory limit
     static uint64_t mem_cost(const ready_entry& e) { return e.size + sizeof(message) + 64; }
     void settle_disk(uint64_t disk_id, bool spilled);
+    void watch_timers_slow();
     // x-message-deduplication: the message `seq` carries `key` / has left the queue.
     void hold_key(uint64_t seq, const message& m);
     void release_key(uint64_t seq) {
@@ -315,6 +324,7 @@ private:
     std::set<std::tuple<uint64_t, uint8_t, uint64_t>> _expiry;
     uint64_t _fresh_seq = 0;  // exempt from the expiry check while its enqueue dispatches
     uint64_t _last_used = 0;
+    bool _timers_watched = false;  // in the vhost's list of queues with timers
     std::vector<inbound_binding> _inbound;
     std::string _policy;           // name of the policy in effect
     std::string _operator_policy;  // name of the operator policy in effect

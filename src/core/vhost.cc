@@ -405,6 +405,7 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
     auto q = std::make_shared<queue>(std::move(nd), this, owner);
     if (!_policies.empty() || !_operator_policies.empty()) apply_policy(*q);
     _queues.emplace(name, q);
+    q->watch_timers();  // x-expires
     if (q->keeps_persistent() && !durable_queue_added(*q)) {
         _queues.erase(name);
         q->detach_vhost();
@@ -938,7 +939,18 @@ void vhost::tick(uint64_t now) {
     // Collect first: expiring dead-letters and delivers, and consumers may declare or delete
     // queues from their callbacks.
     std::vector<queue_ptr> due, doomed;
-    for (auto& [name, q] : _queues) {
+    // Only the queues with timers; those that have none any more leave the list (a queue
+    // registers again when it gets one: queue::watch_timers).
+    std::vector<std::weak_ptr<queue>> timed;
+    timed.swap(_timed);
+    for (auto& w : timed) {
+        queue_ptr q = w.lock();
+        if (!q || q->deleted()) continue;
+        if (!q->has_timers()) {
+            q->timers_unwatched();
+            continue;
+        }
+        _timed.push_back(q);
         if (auto t = q->next_expiry(); t && *t <= now) due.push_back(q);
         if (auto t = q->expires_at(); t && *t <= now) doomed.push_back(q);
     }
@@ -953,7 +965,9 @@ void vhost::tick(uint64_t now) {
 
 std::optional<uint64_t> vhost::next_expiry() const {
     std::optional<uint64_t> best = _delayed.next_due();
-    for (auto& [name, q] : _queues) {
+    for (auto& w : _timed) {
+        queue_ptr q = w.lock();
+        if (!q || q->deleted()) continue;
         for (auto t : {q->next_expiry(), q->expires_at()})
             if (t && (!best || *t < *best)) best = t;
     }
