@@ -142,8 +142,9 @@ class Http:
 
 
 async def run_mode(mode, args, b, app):
+    t_setup = time.time()
     users = app.api("POST", "/api/users/bulk",
-                    {"names": [f"u{i}" for i in range(args.users)]})["ids"]
+                    {"names": [f"u{i}" for i in range(args.users)]}, timeout=600)["ids"]
     rnd = random.Random(1)
     pairs = []
     followers = {u: [] for u in users}
@@ -152,7 +153,9 @@ async def run_mode(mode, args, b, app):
             pairs.append([u, v])
             followers[v].append(u)
     for i in range(0, len(pairs), 20000):
-        app.api("POST", "/api/follows/bulk", {"pairs": pairs[i:i + 20000]})
+        app.api("POST", "/api/follows/bulk", {"pairs": pairs[i:i + 20000]}, timeout=600)
+    print(f"feed-bench: {mode}: {len(users)} users, {len(pairs)} follows set up in "
+          f"{time.time() - t_setup:.0f} s", file=sys.stderr, flush=True)
 
     latencies, delivered = [], [0]
     start_ms = [None]

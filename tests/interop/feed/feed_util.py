@@ -88,11 +88,11 @@ class FeedApp:
                 time.sleep(0.05)
         raise AssertionError("feedd did not answer: " + self.output())
 
-    def api(self, method, path, body=None):
+    def api(self, method, path, body=None, timeout=10):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
     def output(self):
