@@ -155,7 +155,9 @@ class Listener(stomp.ConnectionListener):
 
 def stomp_tls(client=None, port=None):
     port = port or BROKER.stomps_port
-    conn = stomp.Connection12([(HOST, port)], heartbeats=(0, 0), timeout=5)
+    # Scaled: on the sanitizer build beside a CPU-heavy test, a TLS handshake and CONNECT took
+    # longer than a fixed 5 s (the failure seen beside durability_kill_loop_test in stop 25).
+    conn = stomp.Connection12([(HOST, port)], heartbeats=(0, 0), timeout=scaled(5))
     kw = {"ca_certs": CERTS.path("ca.pem")}
     if client:
         kw.update(cert_file=CERTS.path(f"{client}.pem"), key_file=CERTS.path(f"{client}.key"))
@@ -169,7 +171,7 @@ def stomp_roundtrip(conn, listener):
     q = "/queue/" + uniq("s")
     conn.subscribe(q, id="1", ack="auto")
     conn.send(q, "hello over tls")
-    assert listener.event.wait(5), "no MESSAGE"
+    assert listener.event.wait(scaled(5)), "no MESSAGE"
     assert listener.messages[0].body == "hello over tls"
 
 
