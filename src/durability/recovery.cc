@@ -96,6 +96,9 @@ basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
                                                                store::segment_log& log,
                                                                core::message_log& reader,
                                                                store::recovery_result& rec) {
+    // First: recovery itself may write (a deduplication key put back below), and a new record
+    // must never take the id of one still live in the log (the store refuses it and fails).
+    core::advance_message_ids(rec.max_message_id);
     std::unordered_map<uint64_t, core::queue_ptr> by_id;
     std::unordered_map<uint64_t, core::vhost*> delayed_ids;
     for (auto& name : b.vhost_names()) {
@@ -181,7 +184,6 @@ basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
         if (auto msg = reader.read(rec.max_message_id, &published); msg && last->owner_vhost())
             out.dedup_keys += last->owner_vhost()->recover_keys_of(*msg, published, now);
     }
-    core::advance_message_ids(rec.max_message_id);
     return out;
 }
 
