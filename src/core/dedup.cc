@@ -68,6 +68,11 @@ std::optional<uint64_t> message_cache_ttl(const message& m) {
     return v ? positive(*v) : std::nullopt;
 }
 
+std::optional<uint64_t> key_ttl(const dedup_options& o, const message& m) {
+    if (auto t = message_cache_ttl(m)) return t;
+    return o.ttl;
+}
+
 result<std::optional<dedup_options>> exchange_dedup_options(std::string_view type,
                                                             const field_table& args) {
     const bool plugin = type == k_dedup_exchange_type;

@@ -55,6 +55,11 @@ std::optional<std::string> dedup_key(const message& m, std::string_view header);
 // The message header x-cache-ttl: a positive integer (ms), else nullopt.
 std::optional<uint64_t> message_cache_ttl(const message& m);
 
+struct dedup_options;
+// How long m's key is kept: its x-cache-ttl header, else the exchange's x-cache-ttl (nullopt:
+// until evicted).
+std::optional<uint64_t> key_ttl(const dedup_options& o, const message& m);
+
 struct dedup_options {
     uint64_t size = 128;          // x-cache-size
     std::optional<uint64_t> ttl;  // x-cache-ttl, ms (nullopt: until evicted)

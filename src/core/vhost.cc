@@ -862,8 +862,7 @@ bool vhost::is_duplicate(exchange& x, std::string_view key) {
 void vhost::remember_key(exchange& x, const message& m, std::string key, uint64_t* store_seq) {
     dedup_cache* c = x.dedup_keys();
     if (!c) return;
-    std::optional<uint64_t> ttl = message_cache_ttl(m);
-    if (!ttl) ttl = x.dedup()->ttl;
+    const std::optional<uint64_t> ttl = key_ttl(*x.dedup(), m);
     const uint64_t now = now_ms();
     const uint64_t expires_at = ttl ? now + *ttl : 0;
     uint64_t disk_id = 0;
@@ -922,8 +921,7 @@ size_t vhost::recover_keys_of(const message& m, uint64_t published_wall_ms, uint
         settle_held(gone);
         return 0;
     }
-    std::optional<uint64_t> ttl = message_cache_ttl(m);
-    if (!ttl) ttl = x->dedup()->ttl;
+    const std::optional<uint64_t> ttl = key_ttl(*x->dedup(), m);
     if (ttl && published_wall_ms && published_wall_ms + *ttl <= now_wall_ms) return 0;
     remember_key(*x, m, std::move(*key), nullptr);
     return 1;
