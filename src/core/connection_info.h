@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/fields.h"
+
 namespace warren::core {
 
 struct consumer_info {
@@ -20,6 +22,7 @@ struct consumer_info {
     bool exclusive = false;
     uint32_t prefetch_count = 0;  // 0 = none
     int priority = 0;
+    field_table arguments;  // basic.consume arguments
 };
 
 struct channel_info {

@@ -60,6 +60,7 @@ public:
     bool exclusive = false;
     bool no_ack = false;  // deliveries are settled on delivery (never become unacked)
     uint64_t connection_id = 0;
+    field_table args;  // basic.consume arguments (a stream reads its x-stream-* ones)
 };
 
 // Broker-unique message ids (monotonic, starting at 1).

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/message.h"
+#include "core/stream.h"
 
 namespace warren::core {
 
@@ -79,6 +80,12 @@ public:
     virtual void settle(uint64_t queue_id, uint64_t disk_id) = 0;
     // The queue is gone, with these messages still in it.
     virtual void queue_deleted(uint64_t queue_id, std::span<const uint64_t> disk_ids) = 0;
+    // The log of stream queue `store_id` (core/stream.h), opened (and recovered) or created;
+    // null: keep it in memory. Its appends are confirmed through the same confirm gate.
+    virtual std::unique_ptr<stream_storage> open_stream(uint64_t /*store_id*/,
+                                                        uint64_t /*max_segment_bytes*/) {
+        return nullptr;
+    }
     // Bytes of message bodies one queue keeps in memory before paging out (0 = no limit).
     virtual uint64_t queue_memory_limit() const = 0;
 };

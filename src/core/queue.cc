@@ -85,6 +85,8 @@ queue::queue(queue_decl d, vhost* owner_vhost, uint64_t owner_connection)
       _owner(owner_connection),
       _features(queue_features::parse(_decl.args)) {
     if (_features.expires) _last_used = now();
+    if (is_stream_decl(_decl.args))
+        _stream = std::make_unique<stream>(*this, stream_settings::parse(_decl.args, nullptr));
 }
 
 queue::~queue() = default;
@@ -370,6 +372,11 @@ void queue::drop_expired_head(uint64_t now_ms) {
 }
 
 size_t queue::expire(uint64_t now_ms) {
+    if (_stream) {
+        if (_vhost) _stream->tick(_vhost->wall_ms());
+        _stream_tick_at = now_ms + 1000;
+        return 0;
+    }
     size_t n = 0;
     while (!_expiry.empty()) {
         auto [at, prio, seq] = *_expiry.begin();
@@ -387,6 +394,8 @@ size_t queue::expire(uint64_t now_ms) {
 }
 
 std::optional<uint64_t> queue::next_expiry() const {
+    if (_stream)
+        return _stream->next_tick() ? std::optional<uint64_t>(_stream_tick_at) : std::nullopt;
     if (_expiry.empty()) return std::nullopt;
     return std::get<0>(*_expiry.begin());
 }
@@ -399,6 +408,10 @@ void queue::apply_policy(const policy* p, const policy* op) {
     _features = std::move(f);
     _policy = p ? p->name : std::string();
     _operator_policy = op ? op->name : std::string();
+    if (_stream) {
+        const field_table def = effective_definition(p, op);
+        _stream->apply_settings(stream_settings::parse(_decl.args, &def));
+    }
     if (_features.expires && !had_expires) _last_used = now();
     if (_deleted) return;
     watch_timers();
@@ -489,8 +502,14 @@ void queue::dead_letter(message_ptr m, death_reason why) {
     _vhost->dead_letter(*_features.dlx, std::move(n));
 }
 
-enqueue_result queue::enqueue(message_ptr m, bool written) {
+enqueue_result queue::enqueue(message_ptr m, bool written, uint64_t* store_seq) {
     if (_deleted || !m) return enqueue_result::accepted;
+    if (_stream) {
+        if (!_stream->append(m, store_seq)) return enqueue_result::rejected;
+        ++_stats.published;
+        dispatch();
+        return enqueue_result::accepted;
+    }
     const uint64_t disk_id = written ? m->id : 0;
     const auto& f = _features;
     if (f.deduplication) {
@@ -555,7 +574,7 @@ enqueue_result queue::enqueue(message_ptr m, bool written) {
 }
 
 std::optional<delivery> queue::get(bool no_ack) {
-    if (_deleted) return std::nullopt;
+    if (_deleted || _stream) return std::nullopt;  // the front ends refuse basic.get on streams
     touch();
     if (!_expiry.empty()) drop_expired_head(now());
     if (_ready.empty()) {
@@ -626,6 +645,20 @@ void queue::dispatch() {
         _dispatch_again = true;
         return;
     }
+    if (_stream) {
+        if (_consumer_count == 0 || _deleted) return;
+        auto self = weak_from_this().lock();
+        std::vector<consumer*> all;
+        _dispatching = true;
+        do {
+            _dispatch_again = false;
+            all.clear();
+            for (auto& g : _groups) all.insert(all.end(), g.members.begin(), g.members.end());
+            _stream->dispatch(all);
+        } while (_dispatch_again && !_deleted);
+        _dispatching = false;
+        return;
+    }
     if (_consumer_count == 0 || _ready.empty() || _deleted) return;
     auto self = weak_from_this().lock();  // a consumer may delete the queue under us
     _dispatching = true;
@@ -676,6 +709,8 @@ result<void> queue::add_consumer(consumer* c) {
         return error{reply_code::access_refused,
                      resource_name(name(), _vhost) + " in exclusive use",
                      resource_name(name(), _vhost)};
+    if (_stream)
+        if (auto r = _stream->attach(c); !r) return r;
     auto it = std::find_if(_groups.begin(), _groups.end(),
                            [&](const priority_group& g) { return g.priority <= c->priority; });
     if (it == _groups.end() || it->priority != c->priority)
@@ -699,6 +734,7 @@ void queue::remove_consumer(consumer* c) {
         if (g->cursor >= g->members.size()) g->cursor = 0;
         if (g->members.empty()) _groups.erase(g);
         --_consumer_count;
+        if (_stream) _stream->detach(c);
         if (c->exclusive) _exclusive_consumer = false;
         touch();
         release_flow_waiters_if_caught_up();
@@ -783,6 +819,7 @@ size_t queue::mark_deleted() {
     _active = nullptr;
     _consumer_count = 0;
     _exclusive_consumer = false;
+    if (_stream) _stream->destroy();
     for (auto* c : cancelled) c->cancelled_by_broker();
     release_flow_waiters(true);
     return n;

@@ -33,6 +33,7 @@
 #include "core/message_log.h"
 #include "core/ring.h"
 #include "core/seq_map.h"
+#include "core/stream.h"
 
 namespace warren::core {
 
@@ -112,7 +113,9 @@ public:
     // message is not kept; with reject-publish-dlx it is dead-lettered).
     // `written`: the message is already in the store for this queue (a persistent message
     // reaching a durable queue: vhost::publish wrote it once for all such queues).
-    enqueue_result enqueue(message_ptr m, bool written = false);
+    // A stream (is_stream()) appends instead and raises *store_seq (may be null) to the seq
+    // to confirm at; it is never `written` (its log is its own).
+    enqueue_result enqueue(message_ptr m, bool written = false, uint64_t* store_seq = nullptr);
     // Recovery: a message the store kept for this queue, back in the ready list with
     // redelivered=true. `m` is the decoded message (its body is dropped again if the queue is
     // over its memory limit).
@@ -154,7 +157,8 @@ public:
     void remove_flow_waiter(flow_waiter* w);  // unknown w: no-op
     bool has_consumer_on(uint64_t connection_id) const;
 
-    size_t message_count() const { return _ready.size(); }  // ready
+    // Ready messages; a stream's length (RabbitMQ counts a stream's messages as ready).
+    size_t message_count() const { return _stream ? _stream->message_count() : _ready.size(); }
     size_t unacked_count() const { return _unacked.size(); }
     size_t consumer_count() const { return _consumer_count; }
     size_t purge();  // drops ready messages, returns how many
@@ -172,6 +176,13 @@ public:
     // messages are written (durable, not exclusive: exclusive queues die with the broker).
     uint64_t store_id() const { return _decl.store_id; }
     bool keeps_persistent() const { return _decl.durable && !_decl.exclusive; }
+    // Whether its persistent messages go to the shared message log (a stream has its own).
+    bool writes_to_log() const { return keeps_persistent() && !_stream; }
+    // x-queue-type: stream (core/stream.h); null for other queues.
+    bool is_stream() const { return _stream != nullptr; }
+    stream* stream_state() { return _stream.get(); }
+    const stream* stream_state() const { return _stream.get(); }
+    void count_stream_delivery() { ++_stats.delivered; }
     // Memory held by ready messages kept in memory: bodies plus a per-message allowance for the
     // message object and its properties (what queue_memory_limit bounds).
     uint64_t memory_bytes() const { return _mem_bytes; }
@@ -190,7 +201,10 @@ public:
     void touch();
     // Time-driven work pending (a ready message with a TTL, or x-expires): the vhost's tick
     // looks only at queues that have some (vhost::watch_timers), not at every queue.
-    bool has_timers() const { return !_expiry.empty() || _features.expires.has_value(); }
+    bool has_timers() const {
+        return !_expiry.empty() || _features.expires.has_value() ||
+               (_stream && _stream->next_tick().has_value());
+    }
     // Registers with the vhost if it has timers and is not registered yet.
     void watch_timers() {
         if (!_timers_watched && _vhost && !_deleted && has_timers()) watch_timers_slow();
@@ -332,6 +346,8 @@ private:
     // has a key (empty unless the queue deduplicates).
     std::unordered_map<std::string, uint64_t> _dedup_keys;
     std::unordered_map<uint64_t, std::string> _dedup_seqs;
+    std::unique_ptr<stream> _stream;  // x-queue-type: stream
+    uint64_t _stream_tick_at = 0;     // steady ms of its next retention check (x-max-age)
 };
 
 }  // namespace warren::core

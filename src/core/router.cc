@@ -92,8 +92,9 @@ result<size_t> router::route(exchange& x, message_ptr m, publish_info* info, rou
         queue& q = *s.targets[i];  // kept alive by s.targets
         // enqueue may call consumers, which may publish (next frame) or delete this queue. The
         // last queue gets our reference (one refcount round trip less per publish).
-        const bool w = *written && q.keeps_persistent();
-        if (q.enqueue(i == last ? std::move(m) : m, w) == enqueue_result::rejected) {
+        const bool w = *written && q.writes_to_log();
+        if (q.enqueue(i == last ? std::move(m) : m, w, info ? &info->store_seq : nullptr) ==
+            enqueue_result::rejected) {
             if (info) ++info->rejected;
         } else {
             ++n;
@@ -116,7 +117,7 @@ result<size_t> router::route_default(message_ptr m, exchange_stats& stats, publi
     queue_ptr q = qi->second;  // enqueue may delete it (consumer callbacks)
     if (origin == route_origin::dead_letter && is_cycle(*m, q->name())) return size_t{0};
     bool written = false;
-    if (message_log* log = _vh.log(); log && m->persistent() && q->keeps_persistent()) {
+    if (message_log* log = _vh.log(); log && m->persistent() && q->writes_to_log()) {
         const uint64_t id = q->store_id();
         const uint64_t seq = log->write_message(*m, std::span<const uint64_t>(&id, 1));
         if (seq == 0) return error{reply_code::internal_error, "the message store cannot write"};
@@ -124,7 +125,7 @@ result<size_t> router::route_default(message_ptr m, exchange_stats& stats, publi
         if (info) info->store_seq = std::max(info->store_seq, seq);
     }
     ++_depth;  // routing(): dead letters wait until this enqueue is done
-    const auto res = q->enqueue(std::move(m), written);
+    const auto res = q->enqueue(std::move(m), written, info ? &info->store_seq : nullptr);
     --_depth;
     if (res == enqueue_result::rejected) {
         if (info) ++info->rejected;
@@ -190,7 +191,7 @@ result<bool> router::persist(const message& m, scratch& s, publish_info* info) {
     if (!log || !m.persistent()) return false;
     s.store_ids.clear();
     for (auto& q : s.targets)
-        if (q->keeps_persistent()) s.store_ids.push_back(q->store_id());
+        if (q->writes_to_log()) s.store_ids.push_back(q->store_id());
     if (s.store_ids.empty()) return false;
     const uint64_t seq = log->write_message(m, s.store_ids);
     if (seq == 0) {

@@ -130,6 +130,11 @@ result<void> check_args(const field_table& current, const field_table& received,
         auto* r = find(received, key);
         if (!c && !r) continue;
         if (c && r && same_class_equal(*c, *r)) continue;
+        // rabbit_misc:assert_args_equivalence: both present, the bare values; one missing,
+        // "the value '...' of type '...'" against "none".
+        if (c && r)
+            return inequivalent(key, resource, "'" + format_value(*r) + "'",
+                                "'" + format_value(*c) + "'");
         return inequivalent(key, resource, describe(r), describe(c));
     }
     return {};
@@ -356,6 +361,8 @@ std::string vhost::generate_queue_name() {
 result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t connection_id,
                                                    const access* who) {
     auto counts = [](const queue_ptr& q) {
+        // A stream: its length, and (as RabbitMQ's stream stat/1) 0 consumers.
+        if (auto* s = q->stream_state()) return declared_queue{q, saturate(s->message_count()), 0};
         return declared_queue{q, saturate(q->message_count()), saturate(q->consumer_count())};
     };
     if (d.passive) {
@@ -364,6 +371,10 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         return counts(*q);
     }
     std::string name = d.name;
+    const bool stream = is_stream_decl(d.args);
+    if (stream && name.empty())
+        return error{reply_code::precondition_failed,
+                     "Cannot declare a server-named queue for type rabbit_stream_queue"};
     if (name.empty()) {
         name = generate_queue_name();
     } else if (has_amq_prefix(name)) {
@@ -381,8 +392,9 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         if (q->auto_delete() != d.auto_delete)
             return inequivalent("auto_delete", res, quoted_bool(d.auto_delete),
                                 quoted_bool(q->auto_delete()));
-        if (auto r = check_args(q->args(), d.args, k_queue_equivalence_args, res); !r)
-            return r.error();
+        auto r = q->is_stream() ? check_args(q->args(), d.args, stream_equivalence_args, res)
+                                : check_args(q->args(), d.args, k_queue_equivalence_args, res);
+        if (!r) return r.error();
         if (q->keeps_persistent() && !durable_current()) return topology_error();
         q->touch();  // x-expires: a redeclare counts as use
         return counts(q);
@@ -392,7 +404,11 @@ result<vhost::declared_queue> vhost::declare_queue(const queue_decl& d, uint64_t
         return error{reply_code::precondition_failed,
                      "cannot declare queue '" + name + "': queue limit in vhost '" + _name + "' (" +
                          std::to_string(_limits.max_queues) + ") is reached"};
-    if (auto r = validate_queue_args(d.args, queue_resource(name)); !r) return r.error();
+    if (auto r = stream ? validate_stream_declare(d.args, d.durable, d.exclusive, d.auto_delete,
+                                                  queue_resource(name))
+                        : validate_queue_args(d.args, queue_resource(name));
+        !r)
+        return r.error();
     if (const auto* dlx = find(d.args, "x-dead-letter-exchange"); dlx && who && dlx->as_string()) {
         if (auto r = who->check(permission::read, resource_kind::queue, name); !r) return r.error();
         if (auto r = who->check(permission::write, resource_kind::exchange, *dlx->as_string()); !r)
@@ -449,10 +465,10 @@ result<uint32_t> vhost::delete_queue(std::string_view name, bool if_unused, bool
     if (it == _queues.end()) return uint32_t{0};
     queue_ptr q = it->second;
     if (q->exclusive() && q->owner() != connection_id) return locked(name);
-    if (if_unused && q->consumer_count() != 0)
+    if (if_unused && !q->is_stream() && q->consumer_count() != 0)
         return error{reply_code::precondition_failed, queue_resource(name) + " in use",
                      queue_resource(name)};
-    if (if_empty && q->message_count() != 0)
+    if (if_empty && !q->is_stream() && q->message_count() != 0)
         return error{reply_code::precondition_failed, queue_resource(name) + " not empty",
                      queue_resource(name)};
     return saturate(delete_queue_now(q));
@@ -505,6 +521,9 @@ result<uint32_t> vhost::purge_queue(std::string_view name, uint64_t connection_i
         return r.error();
     auto q = queue_for(name, connection_id);
     if (!q) return q.error();
+    if ((*q)->is_stream())
+        return error{reply_code::not_implemented,
+                     "queue.purge not supported by stream queues " + queue_resource(name)};
     return saturate((*q)->purge());
 }
 

@@ -253,6 +253,10 @@ public:
     const string_map<std::unique_ptr<exchange>>& exchanges() const { return _exchanges; }
     const string_map<queue_ptr>& queues() const { return _queues; }
 
+public:
+    // RabbitMQ's rs() of a queue: "queue 'q' in vhost '/'" (error texts).
+    std::string queue_resource(std::string_view name) const;
+
 private:
     size_t delete_queue_now(const queue_ptr& q);              // returns the ready count dropped
     void settle_held(const std::vector<uint64_t>& disk_ids);  // records under the held store id
@@ -271,7 +275,6 @@ private:
                                std::string_view source, std::string_view key, const access* who);
     std::string generate_queue_name();
     std::string exchange_resource(std::string_view name) const;  // "exchange 'x' in vhost '/'"
-    std::string queue_resource(std::string_view name) const;
     error locked(std::string_view name) const;
 
     std::string _name;

@@ -97,8 +97,8 @@ basic_result<std::unique_ptr<broker_store>, std::string> broker_store::open(
             rec.stats.bytes_skipped, rec.stats.corrupt_segments);
     d->_acks = std::make_unique<ack_batcher>(
         io, *d->_log, [self](const std::string& why) { self->_messages->failed("ack", why); });
-    d->_messages = std::make_unique<segment_message_log>(io, *d->_log, *d->_acks, b,
-                                                         d->_opts.queue_memory_limit);
+    d->_messages = std::make_unique<segment_message_log>(
+        io, *d->_log, *d->_acks, b, d->_opts.queue_memory_limit, d->_dir->streams_dir());
 
     d->_attached = true;
     b.set_storage({.log = d->_messages.get(),
@@ -111,8 +111,8 @@ basic_result<std::unique_ptr<broker_store>, std::string> broker_store::open(
     d->_topology->start(loaded);  // a fresh snapshot of what was recovered; an empty log
     WLOG_INFO(
         "recovered messages: restored={} delayed={} dedup_keys={} dropped_transient_or_orphan={} "
-        "unreadable={}",
-        r->restored, r->delayed, r->dedup_keys, r->dropped, r->unreadable);
+        "unreadable={} streams={}",
+        r->restored, r->delayed, r->dedup_keys, r->dropped, r->unreadable, r->streams);
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -125,6 +125,11 @@ void broker_store::detach() {
     if (!_attached) return;
     if (_acks) _acks->flush();
     if (_topology) _topology->stop();
+    // Streams hold the log (their sync runs in its group commit): closed while it exists.
+    for (auto& name : _broker.vhost_names())
+        if (core::vhost* vh = _broker.find_vhost(name))
+            for (auto& [qn, q] : vh->queues())
+                if (auto* s = q->stream_state()) s->close_storage();
     _broker.set_storage({});
     _attached = false;
 }

@@ -2,13 +2,26 @@
 
 #include "base/log.h"
 #include "durability/message_record.h"
+#include "durability/stream_storage.h"
 
 namespace warren::durability {
 
 segment_message_log::segment_message_log(boost::asio::io_context& io, store::segment_log& log,
                                          ack_batcher& acks, const core::broker& clock,
-                                         uint64_t queue_memory_limit)
-    : _log(log), _acks(acks), _clock(clock), _queue_memory_limit(queue_memory_limit), _io(io) {}
+                                         uint64_t queue_memory_limit, std::string streams_dir)
+    : _log(log),
+      _acks(acks),
+      _clock(clock),
+      _queue_memory_limit(queue_memory_limit),
+      _streams_dir(std::move(streams_dir)),
+      _io(io) {}
+
+std::unique_ptr<core::stream_storage> segment_message_log::open_stream(uint64_t store_id,
+                                                                       uint64_t max_segment_bytes) {
+    if (_streams_dir.empty() || store_id == 0) return nullptr;
+    return durable_stream::open(_log, _streams_dir + "/" + std::to_string(store_id),
+                                max_segment_bytes);
+}
 
 segment_message_log::~segment_message_log() {
     _alive->store(false);

@@ -33,7 +33,8 @@ class segment_message_log final : public core::message_log {
 public:
     // `clock` stamps publish times (its wall clock: injected in tests).
     segment_message_log(boost::asio::io_context& io, store::segment_log& log, ack_batcher& acks,
-                        const core::broker& clock, uint64_t queue_memory_limit);
+                        const core::broker& clock, uint64_t queue_memory_limit,
+                        std::string streams_dir = {});
     ~segment_message_log() override;
 
     // The log refused work once: every later write is refused too (0), so nothing is
@@ -51,6 +52,9 @@ public:
     void settle(uint64_t queue_id, uint64_t disk_id) override;
     void queue_deleted(uint64_t queue_id, std::span<const uint64_t> disk_ids) override;
     uint64_t queue_memory_limit() const override { return _queue_memory_limit; }
+    // <streams_dir>/<store_id> (durability/stream_storage.h); null without a streams dir.
+    std::unique_ptr<core::stream_storage> open_stream(uint64_t store_id,
+                                                      uint64_t max_segment_bytes) override;
 
 private:
     uint64_t append(uint64_t id, std::span<const uint64_t> queue_ids, const core::message& m,
@@ -60,6 +64,7 @@ private:
     ack_batcher& _acks;
     const core::broker& _clock;
     uint64_t _queue_memory_limit;
+    std::string _streams_dir;
     bool _healthy = true;
     std::string _scratch;  // encoded properties of a message without props_raw
     boost::asio::io_context& _io;

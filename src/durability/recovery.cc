@@ -104,11 +104,18 @@ basic_result<recovered_messages, std::string> recover_messages(core::broker& b,
     for (auto& name : b.vhost_names()) {
         core::vhost* vh = b.find_vhost(name);
         for (auto& [qn, q] : vh->queues())
-            if (q->keeps_persistent()) by_id.emplace(q->store_id(), q);
+            if (q->writes_to_log()) by_id.emplace(q->store_id(), q);
         if (vh->delayed_store_id()) delayed_ids.emplace(vh->delayed_store_id(), vh);
     }
     recovered_messages out;
     const uint64_t now = b.wall_ms();
+    // Streams keep their own logs: open (and recover) each now, not at its first use.
+    for (auto& name : b.vhost_names())
+        for (auto& [qn, q] : b.find_vhost(name)->queues())
+            if (auto* s = q->stream_state()) {
+                s->open_storage();
+                ++out.streams;
+            }
     for (auto& [qid, msgs] : rec.queues) {
         if (!(qid & core::spill_queue_bit))
             out.next_queue_id = std::max(out.next_queue_id, qid + 1);

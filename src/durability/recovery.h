@@ -29,7 +29,7 @@ namespace warren::durability {
 uint64_t replay_topology(core::broker& b, const store::topology& t);
 
 struct recovered_messages {
-    uint64_t restored = 0, delayed = 0, dedup_keys = 0, dropped = 0, unreadable = 0;
+    uint64_t restored = 0, delayed = 0, dedup_keys = 0, dropped = 0, unreadable = 0, streams = 0;
     uint64_t next_queue_id = 1;  // above every queue id found in the log
 };
 // `reader` reads message bodies back (the broker's message log). Wall-clock time (TTL spent

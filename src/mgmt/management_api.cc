@@ -1102,6 +1102,19 @@ json queue_json(const core::vhost& vh, const core::queue& q, const std::string& 
               {"message_bytes_ready", q.ready_bytes()},
               {"memory", q.memory_bytes()},
               {"message_stats", queue_message_stats(q)}};
+    if (const core::stream* s = q.stream_state()) {
+        // RabbitMQ's stream fields (one node: it is the member, online, and has every reader),
+        // and the log itself: offsets, segments, bytes (docs/streams.md).
+        j["members"] = json::array({node});
+        j["online"] = json::array({node});
+        j["readers"] = {{node, q.consumer_count()}};
+        const uint64_t first = s->first_offset(), next = s->next_offset();
+        j["first_offset"] = first;
+        j["last_offset"] = next > first ? json(next - 1) : json(nullptr);
+        j["committed_offset"] = next > first ? json(next - 1) : json(nullptr);
+        j["segments"] = s->segment_count();
+        j["stream_bytes"] = s->bytes();
+    }
     if (rates) {
         rates->add_rates(j, q);  // messages_details, messages_ready_details, ...
         rates->add_rates(j["message_stats"], q);
@@ -1168,6 +1181,7 @@ response management_api::queue(const call& c, const auth::user& me) {
                                          {"ack_required", cs.ack_required},
                                          {"exclusive", cs.exclusive},
                                          {"prefetch_count", cs.prefetch_count},
+                                         {"arguments", table_json(cs.arguments)},
                                          {"queue", {{"name", qp->name()}, {"vhost", vh->name()}}}});
     }
     j["consumer_details"] = consumers;

@@ -28,6 +28,7 @@ public:
     const std::string& root() const { return _root; }
     std::string msgs_dir() const { return _root + "/msgs"; }
     std::string meta_dir() const { return _root + "/meta"; }
+    std::string streams_dir() const { return _root + "/streams"; }  // one directory per stream
 
 private:
     data_dir(std::string root, int fd) : _root(std::move(root)), _lock_fd(fd) {}

@@ -486,13 +486,18 @@ status segment_log::flush_once() {
     std::lock_guard flk(_flush_mu);
     std::vector<uint64_t> dels;
     uint64_t batch_seq = 0;
+    bool external = false;
+    std::vector<std::shared_ptr<sync_participant>> parts;
     {
         std::lock_guard lk(_mu);
         if (_error) return *_error;
-        if (_pending.empty() && _to_delete.empty()) return {};
+        if (_pending.empty() && _to_delete.empty() && !_external) return {};
         _inflight.swap(_pending);
         dels.swap(_to_delete);
         batch_seq = _last_seq;
+        external = _external;
+        _external = false;
+        if (external) parts = _participants;
         _busy = true;
     }
 
@@ -556,6 +561,10 @@ status segment_log::flush_once() {
         if (s) ++syncs;
     }
     if (s && created) s = _env->sync_dir(_dir);
+    for (auto& p : parts) {
+        if (!s) break;
+        s = p->sync();
+    }
 
     std::vector<std::function<void()>> ready;
     {
@@ -582,6 +591,7 @@ status segment_log::flush_once() {
             _inflight.clear();
             _to_delete.insert(_to_delete.begin(), dels.begin(), dels.end());
             dels.clear();
+            _external = _external || external;
             _busy = false;
             stalled_now = !_stall;
             if (stalled_now)
@@ -633,7 +643,7 @@ status segment_log::flush_once() {
         if (stalled_now && _opts.on_stalled) _opts.on_stalled(s.error());
         return s;
     }
-    if (_opts.on_durable && written > 0) _opts.on_durable(batch_seq);
+    if (_opts.on_durable && (written > 0 || external)) _opts.on_durable(batch_seq);
     if (resumed && _opts.on_resumed) _opts.on_resumed();
     for (auto& cb : ready) cb();
     if (!dels.empty()) delete_segments(std::move(dels));
@@ -686,7 +696,7 @@ void segment_log::flusher_main() {
     auto last_compact = std::chrono::steady_clock::now();
     std::unique_lock lk(_mu);
     for (;;) {
-        if (_pending.empty() && _to_delete.empty()) {
+        if (_pending.empty() && _to_delete.empty() && !_external) {
             if (_stop) break;
             if (!_error && !_stall && compaction_pending_locked()) {
                 lk.unlock();
@@ -696,7 +706,9 @@ void segment_log::flusher_main() {
                 continue;
             }
             _flusher_idle = true;
-            _work_cv.wait(lk, [this] { return _stop || !_pending.empty() || !_to_delete.empty(); });
+            _work_cv.wait(lk, [this] {
+                return _stop || !_pending.empty() || !_to_delete.empty() || _external;
+            });
             _flusher_idle = false;
             continue;
         }
@@ -739,7 +751,7 @@ status segment_log::flush() {
         for (;;) {
             if (auto s = flush_once(); !s) return s;
             std::lock_guard lk(_mu);
-            if (_pending.empty() && _to_delete.empty()) return {};
+            if (_pending.empty() && _to_delete.empty() && !_external) return {};
         }
     }
     std::unique_lock lk(_mu);
@@ -752,6 +764,28 @@ status segment_log::flush() {
     if (_error) return *_error;
     if (_stall && _durable_seq.load() < target) return *_stall;
     return {};
+}
+
+void segment_log::add_participant(std::shared_ptr<sync_participant> p) {
+    std::lock_guard lk(_mu);
+    _participants.push_back(std::move(p));
+}
+
+void segment_log::remove_participant(const sync_participant* p) {
+    std::lock_guard lk(_mu);
+    std::erase_if(_participants, [p](const auto& q) { return q.get() == p; });
+}
+
+uint64_t segment_log::note_external() {
+    std::unique_lock lk(_mu);
+    if (_error) return 0;
+    const uint64_t seq = ++_last_seq;
+    _external = true;
+    bool wake = _flusher_idle;
+    _flusher_idle = false;
+    lk.unlock();
+    if (wake) _work_cv.notify_one();
+    return seq;
 }
 
 void segment_log::on_durable(uint64_t seq, std::function<void()> cb) {

@@ -71,6 +71,15 @@ struct position {
     auto operator<=>(const position&) const = default;
 };
 
+// Another file that must be durable before the log's durable_seq may pass a seq: a stream's own
+// log (stream_log.h). The flusher calls sync() after each batch it wrote (and fsynced), before
+// it publishes the batch's durable_seq; a failure stalls and retries the batch like its own.
+class sync_participant {
+public:
+    virtual ~sync_participant() = default;
+    virtual status sync() = 0;
+};
+
 struct segment_log_options {
     // Nominal segment size. A record larger than this gets a segment of its own.
     uint64_t segment_size = 64ull << 20;
@@ -193,6 +202,12 @@ public:
     // One step of compaction (at most compact_step_bytes of a sparse segment). Returns true
     // if there is more to do. The flusher calls it when idle; call it yourself without one.
     result<bool> compact();
+
+    // Participants (sync_participant): registered ones are synced with every batch after they
+    // call note_external(), which returns the seq to wait for (0 if the log has failed).
+    void add_participant(std::shared_ptr<sync_participant> p);
+    void remove_participant(const sync_participant* p);
+    uint64_t note_external();
 
     // Sequence number of the newest append (0 before any).
     uint64_t last_seq() const;
@@ -318,6 +333,8 @@ private:
     std::unordered_map<uint64_t, live_entry> _live;
     std::vector<uint64_t> _to_delete;
     std::multimap<uint64_t, std::function<void()>> _waiters;
+    std::vector<std::shared_ptr<sync_participant>> _participants;
+    bool _external = false;  // a participant has data to sync
     uint64_t _append_seg = 0;
     uint64_t _append_off = 0;
     uint64_t _last_seq = 0;

@@ -445,7 +445,7 @@ core::channel_info channel::info() const {
     i.global_prefetch_count = _global_prefetch;
     for (const auto& [tag, c] : _consumers)
         i.consumers.push_back({tag, c->q ? c->q->name() : std::string(), !c->no_ack, c->exclusive,
-                               c->prefetch, c->priority});
+                               c->prefetch, c->priority, c->args});
     return i;
 }
 

@@ -174,6 +174,8 @@ private:
     unacked_entry* find_live(uint64_t tag);
     // Collects into _settle the live entries an ack/nack/reject names (406 for an unknown tag).
     core::result<void> collect(uint64_t tag, bool multiple, settle_op op);
+    // A nack/reject that names a stream delivery: RabbitMQ's 540 (nothing settled).
+    core::result<void> refuse_stream_settle();
     // Settles what _settle holds (or, in a transaction, parks it until commit).
     void settle_collected();
     void settle_now();

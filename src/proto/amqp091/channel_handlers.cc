@@ -229,14 +229,38 @@ result channel::on(const basic_consume& m) {
         return r.error();
     auto q = _conn.vhost().queue_for(*qn, _conn.id());
     if (!q) return q.error();
+    if ((*q)->is_stream()) {
+        // rabbit_stream_queue:consume's checks, in its order.
+        const std::string res = _conn.vhost().queue_resource(*qn);
+        if (_consumer_prefetch == 0)
+            return make_error(rc::precondition_failed,
+                              fmt::format("consumer prefetch count is not set for '{}'", res));
+        if (m.no_ack)
+            return make_error(rc::not_implemented,
+                              "automatic acknowledgement not supported by stream queues " + res);
+        if (core::find(m.arguments, "x-priority"))
+            return make_error(rc::precondition_failed, "invalid arg 'x-priority' for " + res +
+                                                           " of queue type rabbit_stream_queue");
+        if (auto* v = core::find(m.arguments, "x-stream-offset");
+            v && !core::parse_stream_offset(*v, 0)) {
+            // RabbitMQ prints the value as an Erlang term: <<"1x">> for a string.
+            const std::string* s = v->as_string();
+            const std::string term = s ? "<<\"" + *s + "\">>" : "...";
+            return make_error(rc::precondition_failed,
+                              fmt::format("invalid arg 'x-stream-offset' for {}: "
+                                          "{{invalid_stream_offset_arg,{{{},{}}}}}",
+                                          res, core::field_type_name(*v), term));
+        }
+    }
     std::string tag = m.consumer_tag.empty() ? generate_consumer_tag() : m.consumer_tag;
     if (_consumers.count(tag))
         return make_error(rc::not_allowed, fmt::format("attempt to reuse consumer tag '{}'", tag));
     auto c = std::make_unique<amqp_consumer>(*this, *q, m.no_ack ? 0 : _consumer_prefetch);
     c->tag = tag;
     c->no_ack = m.no_ack;
-    c->exclusive = m.exclusive;
+    c->exclusive = m.exclusive && !(*q)->is_stream();  // a stream ignores the flag
     c->connection_id = _conn.id();
+    c->args = m.arguments;
     if (auto* p = core::find(m.arguments, "x-priority")) {
         auto v = p->as_int();
         if (!v)  // RabbitMQ's check_consume_arguments wording
@@ -286,6 +310,9 @@ result channel::on(const basic_get& m) {
         return r.error();
     auto q = _conn.vhost().queue_for(*qn, _conn.id());
     if (!q) return q.error();
+    if ((*q)->is_stream())
+        return make_error(rc::not_implemented, "basic.get not supported by stream queues " +
+                                                   _conn.vhost().queue_resource(*qn));
     auto d = (*q)->get(m.no_ack);
     if (!d) {
         send(basic_get_empty{});
@@ -314,6 +341,7 @@ result channel::on(const basic_ack& m) {
 result channel::on(const basic_reject& m) {
     auto r = collect(m.delivery_tag, false, m.requeue ? settle_op::requeue : settle_op::discard);
     if (!r) return r;
+    if (auto e = refuse_stream_settle(); !e) return e;
     settle_collected();
     return {};
 }
@@ -322,7 +350,20 @@ result channel::on(const basic_nack& m) {
     auto r =
         collect(m.delivery_tag, m.multiple, m.requeue ? settle_op::requeue : settle_op::discard);
     if (!r) return r;
+    if (auto e = refuse_stream_settle(); !e) return e;
     settle_collected();
+    return {};
+}
+
+result channel::refuse_stream_settle() {
+    // rabbit_stream_queue:settle refuses anything but an ack (a stream cannot requeue).
+    for (auto& [e, op] : _settle)
+        if (e->q && e->q->is_stream()) {
+            std::string res = _conn.vhost().queue_resource(e->q->name());
+            _settle.clear();
+            return make_error(rc::not_implemented,
+                              "basic.nack and basic.reject not supported by stream queues " + res);
+        }
     return {};
 }
 

@@ -675,8 +675,50 @@ status session::handle_subscribe(const frame& f) {
         !r)
         return render(r.error());
 
+    core::field_table consume_args;
+    if (q->is_stream()) {
+        // RabbitMQ's adapter consumes with basic.qos(prefetch-count) and ack mode: a stream
+        // needs credit and acks (rabbit_stream_queue:consume).
+        if (prefetch == 0)
+            return render(core::error{core::reply_code::precondition_failed,
+                                      "consumer prefetch count is not set for '" +
+                                          _vhost->queue_resource(q->name()) + "'"});
+        if (mode == ack_mode::auto_ack) {
+            WLOG_INFO("stomp auto-ack subscription to stream peer={} queue={}", _peer, q->name());
+            return errors::processing_error();
+        }
+        // x-stream-offset: first | last | next | offset=<n> | timestamp=<seconds>; anything
+        // else is ignored (next), as the adapter does.
+        if (const std::string* o = f.get("x-stream-offset")) {
+            std::string_view v = *o;
+            int64_t n = 0;
+            if (v == "first" || v == "last" || v == "next") {
+                consume_args.emplace_back("x-stream-offset", core::field_value{std::string(v)});
+            } else if (v.starts_with("offset=") || v.starts_with("timestamp=")) {
+                const bool ts = v.starts_with("timestamp=");
+                if (!parse_erlang_integer(std::string(v.substr(ts ? 10 : 7)), n)) {
+                    WLOG_INFO("stomp bad x-stream-offset peer={} value=\"{}\"", _peer, v);
+                    return errors::processing_error();
+                }
+                if (ts)
+                    consume_args.emplace_back("x-stream-offset",
+                                              core::field_value{core::timestamp_value{
+                                                  static_cast<uint64_t>(std::max<int64_t>(n, 0))}});
+                else
+                    consume_args.emplace_back("x-stream-offset", core::field_value{n});
+            }
+        }
+        for (const char* h : {"x-stream-filter", "x-stream-match-unfiltered"})
+            if (const std::string* fv = f.get(h)) {
+                if (std::string_view(h) == "x-stream-match-unfiltered")
+                    consume_args.emplace_back(h, core::field_value{*fv == "true"});
+                else
+                    consume_args.emplace_back(h, core::field_value{*fv});
+            }
+    }
     auto sub = std::make_unique<subscription>(*this, id_header ? *id_header : *dest_text,
                                               _next_sub_serial++);
+    sub->args = std::move(consume_args);
     sub->tag = key.tag;
     sub->description = key.description;
     sub->has_id = id_header != nullptr;
