@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rows = [r for r in rows if r["mode"] in ("push", "pull")]  # not the offline and fault runs
 groups = sorted({r["users"] for r in rows})
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 width = 0.35

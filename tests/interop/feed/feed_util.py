@@ -71,10 +71,22 @@ class FeedApp:
         self.metrics = os.path.join(self.dir, "outbox.prom")
         progress = ["--progress-ms", "500", "--metrics-file", self.metrics] if relay_metrics \
             else ["--progress-ms", "0"]
-        self.relay = subprocess.Popen(
-            [os.path.join(BUILD, "warren-outbox"), "--db", "sqlite:" + self.db, "--amqp", amqp,
-             "--poll-ms", str(relay_poll_ms), "--wake-udp", str(self.wake_port)] + progress,
-            stdout=self.log, stderr=self.log)
+        self.relay_args = [os.path.join(BUILD, "warren-outbox"), "--db", "sqlite:" + self.db,
+                           "--amqp", amqp, "--poll-ms", str(relay_poll_ms),
+                           "--wake-udp", str(self.wake_port)] + progress
+        self.relay = None
+        self.start_relay()
+
+    def start_relay(self):
+        """(Re)starts warren-outbox with the same arguments (feed-bench's fault run)."""
+        self.log.write(b"feed_util: starting warren-outbox\n")
+        self.log.flush()
+        self.relay = subprocess.Popen(self.relay_args, stdout=self.log, stderr=self.log)
+
+    def kill_relay(self):
+        """SIGKILL of warren-outbox, no clean-up."""
+        self.relay.kill()
+        self.relay.wait()
 
     def _wait_http(self):
         deadline = time.time() + scaled(15)
