@@ -26,6 +26,9 @@ struct message {
                                         // (reused on delivery); empty = encode from props
     std::string body;
     mutable uint64_t id = 0;  // broker-unique, set by vhost::publish (if still 0)
+    // Not to be delivered before the store is durable up to this seq (0: no wait): a message
+    // whose deduplication key was written (core/dedup.h). Set by the router before enqueue.
+    mutable uint64_t hold_seq = 0;
 
     bool persistent() const { return props.delivery_mode && *props.delivery_mode == 2; }
     // Body plus a rough fixed overhead; for memory accounting and max-length-bytes later.

@@ -581,6 +581,7 @@ std::optional<delivery> queue::get(bool no_ack) {
         if (_vhost) _vhost->drain_dead_letters();
         return std::nullopt;
     }
+    if (head_held()) return std::nullopt;  // get-empty until its key is on disk
     ready_entry e = pop_ready_front();
     while (!page_in(e)) {
         if (_ready.empty()) return std::nullopt;
@@ -672,9 +673,20 @@ void queue::dispatch() {
     if (_vhost) _vhost->drain_dead_letters();
 }
 
+bool queue::head_held() {
+    const message* m = _ready[0].msg.get();
+    if (!m || !m->hold_seq || !_vhost || _vhost->durable_reached(m->hold_seq)) return false;
+    if (!_awaiting_durable) {
+        _awaiting_durable = true;
+        _vhost->dispatch_when_durable(*this);
+    }
+    return true;
+}
+
 bool queue::dispatch_one() {
     if (!_expiry.empty()) drop_expired_head(now());
     if (_ready.empty()) return false;
+    if (head_held()) return false;  // dispatched again once the store is durable
     if (_features.single_active_consumer) {
         consumer* c = single_active();
         if (!c || !c->can_accept()) return false;

@@ -219,6 +219,7 @@ public:
     size_t mark_deleted();
     std::vector<inbound_binding>& inbound_bindings() { return _inbound; }
     bool had_consumer() const { return _had_consumer; }
+    void durable_wait_over() { _awaiting_durable = false; }  // vhost::dispatch_when_durable
     void detach_vhost() { _vhost = nullptr; }  // the vhost is going away
     uint64_t route_mark = 0;                   // publish epoch, for at-most-once routing
 
@@ -294,6 +295,9 @@ private:
     };
 
     bool dispatch_one();  // false: nothing delivered (no message or no credit)
+    // The head must not be delivered yet (message::hold_seq not durable): registers with the
+    // vhost to be dispatched when it is.
+    bool head_held();
     // x-single-active-consumer: the consumer that gets every message (chosen when none is:
     // highest priority, then the earliest registered); null if there are no consumers.
     consumer* single_active();
@@ -348,6 +352,7 @@ private:
     std::unordered_map<uint64_t, std::string> _dedup_seqs;
     std::unique_ptr<stream> _stream;  // x-queue-type: stream
     uint64_t _stream_tick_at = 0;     // steady ms of its next retention check (x-max-age)
+    bool _awaiting_durable = false;   // registered with vhost::dispatch_when_durable
 };
 
 }  // namespace warren::core

@@ -83,9 +83,16 @@ result<size_t> router::route(exchange& x, message_ptr m, publish_info* info, rou
     auto written = persist(*m, s, info);
     if (!written) return written.error();
     // Keys after the message: a key on disk always has its message before it in the log.
-    for (auto& [e, key] : s.keys)
-        _vh.remember_key(*e, *m, std::move(key), info ? &info->store_seq : nullptr);
+    // A message whose key was written is delivered only once the key is durable: delivered
+    // earlier, a kill -9 could lose the key after a consumer had the message, and the
+    // publisher's retry (it never got the confirm) would then be delivered again.
+    uint64_t key_seq = 0;
+    for (auto& [e, key] : s.keys) _vh.remember_key(*e, *m, std::move(key), &key_seq);
     s.keys.clear();
+    if (key_seq) {
+        m->hold_seq = key_seq;
+        if (info) info->store_seq = std::max(info->store_seq, key_seq);
+    }
     size_t n = 0;
     const size_t last = s.targets.size() - 1;
     for (size_t i = 0; i < s.targets.size(); ++i) {

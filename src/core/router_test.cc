@@ -320,6 +320,64 @@ TEST_F(RouterStore, StoreWriteFailureReachesNoQueue) {
     for (auto q : {"d1", "d2", "t"}) EXPECT_EQ(vh.find_queue(q)->message_count(), 0u) << q;
 }
 
+// A confirm gate whose durable seq the test moves.
+struct manual_gate : confirm_gate {
+    uint64_t durable = 0;
+    std::vector<durable_waiter*> waiters;
+    uint64_t durable_seq() const override { return durable; }
+    void wait(durable_waiter* w) override { waiters.push_back(w); }
+    void cancel_wait(durable_waiter* w) override { std::erase(waiters, w); }
+    void advance(uint64_t to) {
+        durable = to;
+        auto ws = std::move(waiters);
+        waiters.clear();
+        for (auto* w : ws) w->durable_advanced(to);
+    }
+};
+
+struct key_log : recording_log {
+    uint64_t write_held(const message&, std::string_view, uint64_t, uint64_t* disk_id) override {
+        *disk_id = 1000 + seq;
+        return ++seq;
+    }
+};
+
+TEST(RouterDedupHold, AMessageWhoseKeyWasWrittenIsDeliveredOnlyOnceTheKeyIsOnDisk) {
+    key_log log;
+    manual_gate gate;
+    vhost vh{"/"};
+    vh.set_storage({.log = &log, .confirms = &gate});
+    vh.set_delayed_store_id(99);
+    exchange_decl x{.name = "dd", .type = "x-message-deduplication", .durable = true};
+    x.args = {{"x-cache-size", field_value{int64_t{10}}}};
+    ASSERT_TRUE(vh.declare_exchange(x));
+    queue_decl qd{.name = "q", .durable = true, .store_id = 7};
+    ASSERT_TRUE(vh.declare_queue(qd, 1));
+    ASSERT_TRUE(vh.bind_queue("q", "dd", "", {}, 1));
+    testing::test_consumer c;
+    auto q = vh.find_queue("q");
+    ASSERT_TRUE(q->add_consumer(&c));
+
+    auto keyed = persistent("k1", "");
+    keyed->props.headers = field_table{{"x-deduplication-header", field_value{std::string("a")}}};
+    publish_info info;
+    ASSERT_TRUE(vh.publish("dd", keyed, &info));
+    EXPECT_EQ(info.store_seq, 2u);  // the message (1), then its key (2)
+    EXPECT_TRUE(c.got.empty()) << "delivered before its key is durable";
+    EXPECT_FALSE(q->get().has_value());
+    gate.advance(1);
+    EXPECT_TRUE(c.got.empty());
+    gate.advance(2);
+    ASSERT_EQ(c.got.size(), 1u);
+    EXPECT_EQ(c.got[0].msg->body, "k1");
+    // A transient message writes no key: nothing to wait for.
+    auto t = make_msg("t1", "");
+    t->props.headers = field_table{{"x-deduplication-header", field_value{std::string("b")}}};
+    ASSERT_TRUE(vh.publish("dd", t));
+    EXPECT_EQ(c.got.size(), 2u);
+    q->remove_consumer(&c);
+}
+
 std::shared_ptr<message> dead(std::string body, std::string queue, std::string reason) {
     auto m = make_msg(std::move(body), "k");
     field_table death;

@@ -162,12 +162,53 @@ vhost::vhost(std::string name) : _name(std::move(name)), _rng(std::random_device
 }
 
 vhost::~vhost() {
+    if (_held.waiting && _storage.confirms) _storage.confirms->cancel_wait(&_held);
     // Consumers may outlive us in the front ends' view; mark queues deleted without callbacks
     // into a half-destroyed vhost.
     for (auto& [n, q] : _queues) {
         q->inbound_bindings().clear();
         q->detach_vhost();
     }
+}
+
+void vhost::set_storage(const storage& s) {
+    if (_held.waiting && _storage.confirms) _storage.confirms->cancel_wait(&_held);
+    _held.waiting = false;
+    _storage = s;
+    _held.failed = false;
+    _held.redispatch();  // whatever waited on the old store need not wait on the new one
+}
+
+void vhost::dispatch_when_durable(queue& q) {
+    _held.vh = this;
+    _held.queues.push_back(q.weak_from_this());
+    if (!_held.waiting && _storage.confirms) {
+        _held.waiting = true;
+        _storage.confirms->wait(&_held);
+    }
+}
+
+void vhost::held_dispatch::durable_advanced(uint64_t) {
+    waiting = false;
+    redispatch();
+}
+
+void vhost::held_dispatch::durable_failed() {
+    // Nothing more will become durable: stop holding (the publishers are told by the store).
+    waiting = false;
+    failed = true;
+    redispatch();
+}
+
+void vhost::held_dispatch::redispatch() {
+    std::vector<std::weak_ptr<queue>> qs;
+    qs.swap(queues);
+    // Each queue still held registers again (dispatch_when_durable).
+    for (auto& w : qs)
+        if (queue_ptr q = w.lock(); q && !q->deleted()) {
+            q->durable_wait_over();
+            q->dispatch();
+        }
 }
 
 std::string vhost::exchange_resource(std::string_view name) const {

@@ -188,7 +188,15 @@ public:
     // ---- durability (see persistence.h) ----
     // Set by the broker: the message log, the topology store (queues get store ids from it;
     // durable topology changes are saved) and the confirm gate. Not owned.
-    void set_storage(const storage& s) { _storage = s; }
+    void set_storage(const storage& s);
+    // Whether a message held until `seq` (message::hold_seq) may be delivered: the store is
+    // durable up to it (or there is no store, or it failed for good: nothing to wait for).
+    bool durable_reached(uint64_t seq) const {
+        return seq == 0 || !_storage.confirms || _held.failed ||
+               _storage.confirms->durable_seq() >= seq;
+    }
+    // A queue whose head is held: dispatched again when the store's durable seq advances.
+    void dispatch_when_durable(queue& q);
     message_log* log() const { return _storage.log; }
     topology_store* topology() const { return _storage.topology; }
     confirm_gate* confirms() const { return _storage.confirms; }
@@ -294,6 +302,16 @@ private:
     totals _totals;
     bool _draining = false;
     storage _storage;
+    // Queues waiting for durable_reached (dispatch_when_durable).
+    struct held_dispatch final : durable_waiter {
+        vhost* vh = nullptr;
+        std::vector<std::weak_ptr<queue>> queues;
+        bool waiting = false;
+        bool failed = false;
+        void durable_advanced(uint64_t) override;
+        void durable_failed() override;
+        void redispatch();
+    } _held;
     // A durable object changed: save the topology. false: not saved (the caller fails the
     // operation with topology_error() instead of acknowledging it).
     bool durable_changed() {
