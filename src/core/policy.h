@@ -17,10 +17,12 @@
 //
 // Accepted with RabbitMQ's validation but without effect in Warren (so that definitions and
 // policies written for RabbitMQ 3.10 load unchanged): max-in-memory-length,
-// max-in-memory-bytes, queue-mode (Warren pages by itself), queue-version, max-age,
+// max-in-memory-bytes, queue-mode (Warren pages by itself), queue-version,
 // max-segment-size, queue-leader-locator, initial-cluster-size, queue-master-locator and the
 // classic mirroring keys ha-mode, ha-params, ha-sync-mode, ha-sync-batch-size,
 // ha-promote-on-shutdown, ha-promote-on-failure (Warren is a single node).
+// Streams (core/stream.h) read max-length-bytes, max-age and stream-max-segment-size-bytes,
+// the lower value winning.
 //
 // Operator policies (RabbitMQ's, set by an administrator) take only expires, message-ttl,
 // max-length, max-length-bytes, max-in-memory-length, max-in-memory-bytes and

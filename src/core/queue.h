@@ -220,8 +220,8 @@ public:
     std::vector<inbound_binding>& inbound_bindings() { return _inbound; }
     bool had_consumer() const { return _had_consumer; }
     void durable_wait_over() { _awaiting_durable = false; }  // vhost::dispatch_when_durable
-    void detach_vhost() { _vhost = nullptr; }  // the vhost is going away
-    uint64_t route_mark = 0;                   // publish epoch, for at-most-once routing
+    void detach_vhost() { _vhost = nullptr; }                // the vhost is going away
+    uint64_t route_mark = 0;  // publish epoch, for at-most-once routing
 
 private:
     struct ready_entry {

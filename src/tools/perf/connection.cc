@@ -142,6 +142,11 @@ void perf_connection::on_read(size_t n) {
     if (_rlen == _rbuf.size()) _rbuf.resize(_rbuf.size() * 2);  // a frame bigger than the buffer
 
     if (_batch_received) {
+        if (_received == 0) _first_delivery_ns.store(now, std::memory_order_release);
+        _received += _batch_received;
+        _received_pub.store(_received, std::memory_order_relaxed);
+        if (_o.cmessages && _received >= _o.cmessages && _received - _batch_received < _o.cmessages)
+            _count_reached_ns.store(now, std::memory_order_release);
         _stats.received.fetch_add(_batch_received, std::memory_order_relaxed);
         _batch_received = 0;
         _stats.record_latencies(_latencies);
@@ -346,7 +351,9 @@ void perf_connection::send_consume() {
     c.queue = _o.queue_for(_index);
     c.consumer_tag = fmt::format("warren-perf-{}", _index);
     c.no_ack = _o.auto_ack;
+    c.arguments = _o.consumer_args;
     amqp::append_method_frame(_pending, channel_id, c);
+    _consume_sent_ns.store(now_ns(), std::memory_order_release);
     send_now();
 }
 

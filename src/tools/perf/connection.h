@@ -62,6 +62,15 @@ public:
     // stop publishing).
     bool producer_done() const { return _done.load(std::memory_order_acquire); }
     uint64_t published() const { return _published_pub.load(std::memory_order_relaxed); }
+    // A consumer's own numbers (monotonic ns, 0 = not yet): deliveries read in full; when
+    // basic.consume was sent; when its first delivery arrived (the frame's socket read); when it
+    // had read --cmessages.
+    uint64_t received() const { return _received_pub.load(std::memory_order_relaxed); }
+    uint64_t consume_sent_ns() const { return _consume_sent_ns.load(std::memory_order_acquire); }
+    uint64_t first_delivery_ns() const {
+        return _first_delivery_ns.load(std::memory_order_acquire);
+    }
+    uint64_t count_reached_ns() const { return _count_reached_ns.load(std::memory_order_acquire); }
 
 private:
     void do_start(boost::asio::ip::tcp::endpoint ep);
@@ -100,6 +109,10 @@ private:
     std::atomic<status> _state{status::connecting};
     std::atomic<bool> _done{false};
     std::atomic<uint64_t> _published_pub{0};
+    std::atomic<uint64_t> _received_pub{0};
+    std::atomic<uint64_t> _consume_sent_ns{0};
+    std::atomic<uint64_t> _first_delivery_ns{0};
+    std::atomic<uint64_t> _count_reached_ns{0};
 
     client_handshake _hs;
     bool _handshaking = true;
@@ -122,6 +135,7 @@ private:
     uint64_t _unacked = 0;  // received since the last ack
     uint64_t _ack_every = 0;
     uint64_t _batch_received = 0;
+    uint64_t _received = 0;  // in total
     std::vector<uint64_t> _latencies;
 
     // Producer state.

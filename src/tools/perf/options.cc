@@ -105,7 +105,14 @@ std::variant<amqp_uri, std::string> parse_amqp_uri(std::string_view uri) {
     return u;
 }
 
-std::variant<core::field_table, std::string> parse_queue_args(std::string_view text) {
+bool perf_options::stream_queues() const {
+    auto* t = core::find(queue_args, "x-queue-type");
+    auto* s = t ? t->as_string() : nullptr;
+    return s && *s == "stream";
+}
+
+std::variant<core::field_table, std::string> parse_queue_args(std::string_view text,
+                                                              std::string_view what) {
     core::field_table t;
     while (!text.empty()) {
         auto comma = text.find(',');
@@ -114,7 +121,7 @@ std::variant<core::field_table, std::string> parse_queue_args(std::string_view t
         if (item.empty()) continue;
         auto eq = item.find('=');
         if (eq == std::string_view::npos || eq == 0)
-            return std::string("queue argument '") + std::string(item) + "' is not key=value";
+            return std::string(what) + " '" + std::string(item) + "' is not key=value";
         std::string key(item.substr(0, eq));
         std::string_view value = item.substr(eq + 1);
         int64_t n = 0;
@@ -137,7 +144,7 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
     app.set_help_flag("--help", "Print this help and exit");
     app.get_formatter()->column_width(34);
 
-    std::string uri, host, vhost, user, password, queue, queue_args;
+    std::string uri, host, vhost, user, password, queue, queue_args, consumer_args;
     int port = 0, queue_count = 0;
     bool tls = false;
     app.add_option("--uri", uri, "Broker URI amqp://user:pass@host:port/vhost (amqps:// for TLS)");
@@ -165,7 +172,10 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
     app.add_option("--queue-pattern", o.queue_pattern, "Queue name pattern, %d is the index");
     queues_opt->excludes(queue_opt);
     app.add_option("--queue-args", queue_args, "Queue arguments k=v,k=v (x-max-length=...)");
-    app.add_flag("--durable", o.durable, "Declare durable queues (implied by --persistent)");
+    app.add_option("--consumer-args", consumer_args,
+                   "basic.consume arguments k=v,k=v (x-stream-offset=first|last|next|N)");
+    app.add_flag("--durable", o.durable,
+                 "Declare durable queues (implied by --persistent and x-queue-type=stream)");
     app.add_flag("--keep-queues", o.keep_queues, "Do not delete the queues at the end");
     app.add_option("-e,--exchange", o.exchange, "Exchange (default: the default exchange)");
     app.add_option("-t,--type", o.exchange_type, "Exchange type")
@@ -184,6 +194,8 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
         ->check(CLI::NonNegativeNumber);
     app.add_option("-z,--time", o.time_s, "Run time in seconds")->check(CLI::NonNegativeNumber);
     app.add_option("-C,--pmessages", o.pmessages, "Messages per producer, then stop");
+    app.add_option("-D,--cmessages", o.cmessages,
+                   "Messages per consumer, then stop (a stream's consumers each read them all)");
     app.add_flag("--no-consume", o.no_consume, "Fill mode: no consumers, measure queue growth");
     app.add_option("--connections", o.idle_connections, "Extra idle connections to hold open")
         ->check(CLI::Range(0, 1000000));
@@ -237,9 +249,18 @@ std::variant<perf_options, parse_exit> parse_options(int argc, const char* const
         if (auto* err = std::get_if<std::string>(&t)) return fail(*err);
         o.queue_args = std::get<core::field_table>(t);
     }
+    if (!consumer_args.empty()) {
+        auto t = parse_queue_args(consumer_args, "consumer argument");
+        if (auto* err = std::get_if<std::string>(&t)) return fail(*err);
+        o.consumer_args = std::get<core::field_table>(t);
+    }
     o.routing_key_given = rk_opt->count() > 0;
-    if (o.persistent) o.durable = true;
+    if (o.persistent || o.stream_queues()) o.durable = true;
     if (o.no_consume) o.consumers = 0;
+    if (o.cmessages > 0 && o.consumers == 0)
+        return fail("--cmessages needs consumers (-y N, not --no-consume)");
+    if (o.stream_queues() && o.consumers > 0 && (o.auto_ack || o.prefetch == 0))
+        return fail("stream consumers need manual ack and a prefetch (-q N, no -a)");
     if (o.producers == 0 && o.consumers == 0 && o.idle_connections == 0)
         return fail("nothing to do: no producers, consumers or connections");
     if (o.exchange.empty() && o.exchange_type != "direct")

@@ -34,8 +34,10 @@ std::variant<amqp_uri, std::string> parse_amqp_uri(std::string_view uri);
 
 // Parses "x-max-length=1000,x-queue-type=classic,x-message-ttl=60000" into a field table.
 // Values that are decimal integers become long (int64) values, true/false become bools, the rest
-// strings. Returns an error text on failure.
-std::variant<core::field_table, std::string> parse_queue_args(std::string_view text);
+// strings. Returns an error text on failure (naming the item as a `what`: "queue argument").
+// Also parses --consumer-args ("x-stream-offset=first", "x-stream-offset=5000", "x-priority=5").
+std::variant<core::field_table, std::string> parse_queue_args(
+    std::string_view text, std::string_view what = "queue argument");
 
 struct perf_options {
     amqp_uri broker;
@@ -50,8 +52,9 @@ struct perf_options {
     std::vector<std::string> queues;
     std::string queue_pattern = "warren-perf-%d";
     core::field_table queue_args;
-    bool durable = false;      // durable queues (implied by --persistent)
-    bool keep_queues = false;  // do not delete the queues at the end
+    core::field_table consumer_args;  // basic.consume arguments (x-stream-offset=first, ...)
+    bool durable = false;             // durable queues (implied by --persistent)
+    bool keep_queues = false;         // do not delete the queues at the end
 
     std::string exchange;  // empty: the default exchange, routing key = queue name
     std::string exchange_type = "direct";
@@ -67,6 +70,7 @@ struct perf_options {
     double rate = 0;             // total msg/s over all producers; 0 = unlimited
     double time_s = 0;           // run time in seconds; 0 = until the message count is reached
     uint64_t pmessages = 0;      // messages per producer; 0 = until the time is up
+    uint64_t cmessages = 0;      // messages per consumer, then stop; 0 = no such limit
     bool no_consume = false;     // fill mode: no consumers, measure queue growth
     int idle_connections = 0;    // extra connections opened and held idle (memory scenario)
     int threads = 0;             // I/O threads; 0 = 2 when both producers and consumers run
@@ -77,6 +81,10 @@ struct perf_options {
 
     // The queue a producer or consumer with this index uses.
     const std::string& queue_for(int index) const { return queues[index % queues.size()]; }
+    // x-queue-type=stream: every consumer reads every message of its queue (none is taken off
+    // it), so a queue's consumers each expect all of it; streams are durable, and their
+    // consumers need manual ack and a prefetch.
+    bool stream_queues() const;
 };
 
 struct parse_exit {

@@ -175,6 +175,41 @@ TEST(PerfOptions, QueueArguments) {
     EXPECT_EQ(exit_code({"--queue-args", "=1"}), 2);
 }
 
+TEST(PerfOptions, ConsumerArgumentsAndStreams) {
+    perf_options o =
+        ok({"--queue-args", "x-queue-type=stream", "--consumer-args", "x-stream-offset=first", "-x",
+            "0", "-y", "3", "-q", "1000", "-D", "2000000"});
+    EXPECT_TRUE(o.stream_queues());
+    EXPECT_TRUE(o.durable) << "a stream is durable (RabbitMQ refuses anything else)";
+    EXPECT_EQ(*core::find(o.consumer_args, "x-stream-offset")->as_string(), "first");
+    EXPECT_EQ(o.cmessages, 2000000u);
+    EXPECT_EQ(o.consumers, 3);
+    perf_options n =
+        ok({"--consumer-args", "x-stream-offset=5000000,x-priority=3", "--cmessages", "10"});
+    EXPECT_TRUE(std::holds_alternative<int64_t>(core::find(n.consumer_args, "x-stream-offset")->v))
+        << "a numeric offset is sent as a long, as RabbitMQ wants it";
+    EXPECT_EQ(core::find(n.consumer_args, "x-stream-offset")->as_int(), 5000000);
+    EXPECT_FALSE(n.stream_queues());
+    EXPECT_FALSE(n.durable);
+    EXPECT_TRUE(ok({}).consumer_args.empty());
+    EXPECT_EQ(ok({}).cmessages, 0u);
+
+    auto r = parse({"--consumer-args", "x-stream-offset"});
+    ASSERT_TRUE(std::holds_alternative<parse_exit>(r));
+    EXPECT_EQ(std::get<parse_exit>(r).code, 2);
+    EXPECT_NE(std::get<parse_exit>(r).message.find("consumer argument 'x-stream-offset'"),
+              std::string::npos);
+    EXPECT_EQ(exit_code({"--no-consume", "-D", "5"}), 2) << "--cmessages needs consumers";
+    EXPECT_EQ(exit_code({"--queue-args", "x-queue-type=stream", "-a"}), 2)
+        << "a stream consumer cannot auto-ack";
+    EXPECT_EQ(exit_code({"--queue-args", "x-queue-type=stream"}), 2)
+        << "a stream consumer needs a prefetch";
+    perf_options fill =
+        ok({"--queue-args", "x-queue-type=stream", "--no-consume", "-c", "1000", "-C", "1000000"});
+    EXPECT_TRUE(fill.durable);
+    EXPECT_EQ(fill.consumers, 0) << "filling a stream needs no prefetch";
+}
+
 TEST(PerfOptions, FillModeAndIdleConnections) {
     perf_options o = ok({"--no-consume", "-C", "1000000"});
     EXPECT_TRUE(o.no_consume);

@@ -91,6 +91,17 @@ std::string format_summary(const run_summary& s) {
                          s.confirm_rate(), s.nacked);
     o += fmt::format("  received         {} msg ({:.0f} msg/s){}\n", s.received, s.receive_rate(),
                      s.expected ? fmt::format(", {} expected", s.expected) : std::string());
+    // Per consumer when they differ in what they read (streams: each reads the whole log).
+    if (s.consumer_results.size() > 1 || (s.consumer_results.size() == 1 && s.expected)) {
+        for (size_t i = 0; i < s.consumer_results.size(); ++i) {
+            const auto& c = s.consumer_results[i];
+            o += fmt::format(
+                "  consumer {:<8} {} msg in {:.3f} s ({:.0f} msg/s), first delivery {}\n", i,
+                c.received, c.duration_s, c.rate(),
+                c.first_delivery_s < 0 ? std::string("none")
+                                       : fmt::format("after {:.1f} ms", c.first_delivery_s * 1e3));
+        }
+    }
     if (s.depth_known)
         o +=
             fmt::format("  queue depth      {} at start, {} at end{}\n", s.depth_start, s.depth_end,
@@ -155,6 +166,15 @@ nlohmann::json summary_json(const run_summary& s) {
     j["confirm_rate"] = s.confirm_rate();
     j["receive_rate"] = s.receive_rate();
     j["throughput"] = s.throughput();
+    j["consumer_results"] = nlohmann::json::array();
+    for (const auto& c : s.consumer_results)
+        j["consumer_results"].push_back(
+            {{"received", c.received},
+             {"duration_s", c.duration_s},
+             {"receive_rate", c.rate()},
+             {"first_delivery_ms", c.first_delivery_s < 0
+                                       ? nlohmann::json(nullptr)
+                                       : nlohmann::json(c.first_delivery_s * 1e3)}});
     j["latency_ns"] = latency_json(s.latency);
     j["confirm_latency_ns"] = latency_json(s.confirm_latency);
     j["cpu_s"] = s.cpu_s;

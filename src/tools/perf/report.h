@@ -18,6 +18,15 @@ struct latency_summary {
 };
 latency_summary summarize(const histogram& h);
 
+// One consumer's own numbers (count mode, streams): what it read, in how long from its
+// basic.consume, and how long its first delivery took to arrive.
+struct consumer_result {
+    uint64_t received = 0;
+    double duration_s = 0;         // basic.consume sent until --cmessages read (or the run's end)
+    double first_delivery_s = -1;  // basic.consume sent until the first delivery; -1: none came
+    double rate() const { return duration_s > 0 ? received / duration_s : 0; }
+};
+
 struct run_summary {
     std::string broker;  // "RabbitMQ 3.10.8 at 127.0.0.1:5672"
     std::string vhost;
@@ -39,6 +48,7 @@ struct run_summary {
     int64_t depth_after_close = 0;
     bool depth_after_close_known = false;
     uint64_t blocked = 0;
+    std::vector<consumer_result> consumer_results;  // one per consumer, in index order
     latency_summary latency, confirm_latency;
     double cpu_s = 0;  // user + system CPU of warren-perf during the measurement
     std::vector<std::string> errors;

@@ -59,6 +59,27 @@ TEST(PerfReport, JsonHasTheNumbersTestsRelyOn) {
     EXPECT_NE(format_summary(s).find("TLSv1.3"), std::string::npos);
 }
 
+TEST(PerfReport, PerConsumerResults) {
+    run_summary s;
+    s.consumers = 2;
+    s.expected = 2000;
+    s.consumer_results.push_back({1000, 0.5, 0.0123});
+    s.consumer_results.push_back({1000, 2.0, -1});
+    EXPECT_DOUBLE_EQ(s.consumer_results[0].rate(), 2000);
+    auto j = summary_json(s);
+    ASSERT_EQ(j["consumer_results"].size(), 2u);
+    EXPECT_EQ(j["consumer_results"][0]["received"], 1000);
+    EXPECT_DOUBLE_EQ(j["consumer_results"][0]["receive_rate"].get<double>(), 2000);
+    EXPECT_NEAR(j["consumer_results"][0]["first_delivery_ms"].get<double>(), 12.3, 1e-9);
+    EXPECT_TRUE(j["consumer_results"][1]["first_delivery_ms"].is_null()) << "none arrived";
+    std::string t = format_summary(s);
+    EXPECT_NE(t.find("1000 msg in 0.500 s (2000 msg/s), first delivery after 12.3 ms"),
+              std::string::npos)
+        << t;
+    EXPECT_NE(t.find("first delivery none"), std::string::npos);
+    EXPECT_TRUE(summary_json(run_summary{})["consumer_results"].is_array());
+}
+
 TEST(PerfReport, LiveLineShowsRatesAndLatency) {
     histogram h;
     h.record(500000);

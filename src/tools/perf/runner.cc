@@ -78,6 +78,19 @@ std::vector<uint64_t> routed_per_queue(const perf_options& o,
     return routed;
 }
 
+// Deliveries the consumers expect in count mode: a stream's consumers each read every message
+// routed to their queue; a classic queue's consumers share them.
+uint64_t expected_deliveries(const perf_options& o, const std::vector<uint64_t>& routed,
+                             const std::set<size_t>& consumed_queues) {
+    uint64_t expected = 0;
+    if (o.stream_queues()) {
+        for (int i = 0; i < o.consumers; ++i) expected += routed[i % o.queues.size()];
+    } else {
+        for (size_t q : consumed_queues) expected += routed[q];
+    }
+    return expected;
+}
+
 }  // namespace
 
 void request_stop() {
@@ -267,6 +280,8 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     for (auto& p : producers) p->begin_publishing();
 
     const bool count_mode = o.pmessages > 0 && o.producers > 0;
+    // Every consumer stops at --cmessages (with no producers: reading what the queue holds).
+    const bool consumer_count_mode = o.cmessages > 0 && !consumers.empty();
     std::set<size_t> consumed_queues;
     for (int i = 0; i < o.consumers; ++i) consumed_queues.insert(i % o.queues.size());
     uint64_t last_tick_ns = t0;
@@ -308,6 +323,24 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
             end_ns = now;
             break;
         }
+        if (consumer_count_mode) {
+            bool all_read = std::all_of(consumers.begin(), consumers.end(),
+                                        [&](auto& c) { return c->received() >= o.cmessages; });
+            if (all_read) {
+                end_ns = now;
+                break;
+            }
+            uint64_t recv = stats.received.load();
+            if (recv != last_received || last_progress_ns == 0)
+                last_received = recv, last_progress_ns = now;
+            if (now - last_progress_ns > static_cast<uint64_t>(o.drain_timeout_s * 1e9)) {
+                end_ns = last_progress_ns;
+                stats.add_error("timed out waiting for deliveries (--cmessages)");
+                failed = true;
+                break;
+            }
+            continue;
+        }
         if (!count_mode) continue;
         if (!producers_finished) {
             producers_finished = std::all_of(producers.begin(), producers.end(),
@@ -319,8 +352,7 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
         // Count mode, every message published: wait for them to arrive.
         auto routed = routed_per_queue(o, producers);
         if (o.consumers > 0) {
-            uint64_t expected = 0;
-            for (size_t q : consumed_queues) expected += routed[q];
+            uint64_t expected = expected_deliveries(o, routed, consumed_queues);
             sum.expected = expected;
             uint64_t recv = stats.received.load();
             if (recv >= expected) {
@@ -328,6 +360,11 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
                 break;
             }
             if (recv != last_received) last_received = recv, last_progress_ns = now;
+        } else if (o.stream_queues() && o.confirm > 0) {
+            // Filling a stream with confirms: every message is confirmed, so it is in the log
+            // (RabbitMQ's declare-ok counts no stream's messages: its depth cannot be waited for).
+            end_ns = now;
+            break;
         } else {
             // Fill mode: until the queues hold everything published (as the broker reports).
             uint64_t target = 0;
@@ -355,6 +392,22 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     }
     sum.cpu_s = cpu_seconds() - cpu0;
     sum.duration_s = (end_ns - t0) / 1e9;
+    // Each consumer's own numbers. With no producers the consumers start reading when their
+    // basic.consume goes out, before the measured time: time them from there.
+    uint64_t first_consume = 0;
+    for (auto& c : consumers) {
+        consumer_result r;
+        r.received = c->received();
+        uint64_t sent = c->consume_sent_ns(), first = c->first_delivery_ns(),
+                 reached = c->count_reached_ns();
+        if (sent && (first_consume == 0 || sent < first_consume)) first_consume = sent;
+        if (sent && first >= sent) r.first_delivery_s = (first - sent) / 1e9;
+        uint64_t stop = reached ? reached : end_ns;
+        if (sent && stop > sent) r.duration_s = (stop - sent) / 1e9;
+        sum.consumer_results.push_back(r);
+    }
+    if (consumer_count_mode && o.producers == 0 && first_consume && first_consume < t0)
+        sum.duration_s = (end_ns - first_consume) / 1e9;
     // The backlog at the end of the measured time, clients still connected: messages ready in
     // the queues (a passive declare counts no unacked delivery), as a user watching the queue
     // sees it. What the queues hold after the clients closed is read again below.
@@ -372,10 +425,9 @@ int run(const perf_options& o, std::ostream& live, std::ostream& out) {
     sum.received = stats.received.load();
     sum.acks_sent = stats.acks_sent.load();
     sum.blocked = stats.blocked.load();
-    if (count_mode && o.consumers > 0 && sum.expected == 0) {
-        auto routed = routed_per_queue(o, producers);
-        for (size_t q : consumed_queues) sum.expected += routed[q];
-    }
+    if (count_mode && o.consumers > 0 && sum.expected == 0)
+        sum.expected = expected_deliveries(o, routed_per_queue(o, producers), consumed_queues);
+    if (consumer_count_mode && sum.expected == 0) sum.expected = o.cmessages * o.consumers;
 
     shutdown();
     sum.latency = summarize(stats.total_latency());
