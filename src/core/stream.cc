@@ -177,6 +177,13 @@ result<void> validate_stream_declare(const field_table& args, bool durable, bool
     return {};
 }
 
+void stamp_stream_offset(message& m, uint64_t offset) {
+    if (!m.props.headers) m.props.headers.emplace();
+    set(*m.props.headers, "x-stream-offset", field_value{static_cast<int64_t>(offset)});
+    m.props_raw.clear();
+    encode_properties(m.props_raw, m.props);
+}
+
 // ---------------------------------------------------------------------------------------------
 // In-memory storage
 
@@ -192,7 +199,9 @@ public:
             _segments.push_back({_next, 0, ts});
         _segments.back().bytes += size;
         _segments.back().last_ts = std::max(_segments.back().last_ts, ts);
-        _entries.push_back({_next, ts, std::string(filter), std::make_shared<message>(m)});
+        auto n = std::make_shared<message>(m);
+        stamp_stream_offset(*n, _next);
+        _entries.push_back({_next, ts, std::string(filter), std::move(n)});
         ++_next;
         return 1;
     }
@@ -302,19 +311,16 @@ bool stream::append(const message_ptr& m, uint64_t* store_seq) {
     stream_storage& st = storage();
     const uint64_t offset = st.next_offset();
     const uint64_t now = _q.owner_vhost() ? _q.owner_vhost()->wall_ms() : 0;
-    // Stamped once here, shared by every consumer (and stored so: a read from disk has it).
-    auto n = std::make_shared<message>(*m);
-    if (!n->props.headers) n->props.headers.emplace();
-    set(*n->props.headers, "x-stream-offset", field_value{static_cast<int64_t>(offset)});
+    // Stored as published (no copy here); stamped with its offset at its first delivery from
+    // the tail cache, once for every consumer.
     std::string_view filter;
-    if (auto* f = find(*n->props.headers, "x-stream-filter-value"))
-        if (auto* s = f->as_string()) filter = *s;
-    n->props_raw.clear();
-    encode_properties(n->props_raw, n->props);
-    const uint64_t seq = st.append(*n, now, filter);
+    if (m->props.headers)
+        if (auto* f = find(*m->props.headers, "x-stream-filter-value"))
+            if (auto* s = f->as_string()) filter = *s;
+    const uint64_t seq = st.append(*m, now, filter);
     if (seq == 0) return false;
     if (store_seq) *store_seq = std::max(*store_seq, seq);
-    _tail.push_back({offset, now, std::string(filter), std::move(n)});
+    _tail.push_back({offset, now, std::string(filter), m, false});
     _tail_bytes += _tail.back().msg->body.size() + 128;
     while (_tail.size() > 1 && _tail_bytes > tail_cache_bytes) {
         _tail_bytes -= _tail.front().msg->body.size() + 128;
@@ -402,7 +408,7 @@ bool stream::wanted(const reader& r, const stream_storage::entry& e) const {
     return std::find(r.filters.begin(), r.filters.end(), e.filter) != r.filters.end();
 }
 
-const stream_storage::entry* stream::peek(reader& r) {
+stream_storage::entry* stream::peek(reader& r) {
     for (;;) {
         while (!r.batch.empty() && r.batch.front().offset < r.next) r.batch.pop_front();
         if (!r.batch.empty()) {
@@ -435,12 +441,17 @@ void stream::dispatch(std::span<consumer* const> consumers) {
         if (it == _readers.end()) continue;
         reader& r = it->second;
         while (c->can_accept()) {
-            const stream_storage::entry* e = peek(r);
+            stream_storage::entry* e = peek(r);
             if (!e) break;
-            const bool want = wanted(r, *e);
-            message_ptr msg = e->msg;
             ++r.next;
-            if (!want) continue;
+            if (!wanted(r, *e)) continue;
+            if (!e->stamped) {
+                auto n = std::make_shared<message>(*e->msg);
+                stamp_stream_offset(*n, e->offset);
+                e->msg = std::move(n);
+                e->stamped = true;
+            }
+            message_ptr msg = e->msg;
             _q.count_stream_delivery();
             c->deliver(delivery{_q.shared_from_this(), std::move(msg), ++_seq, false});
             // deliver() may have cancelled this consumer (and erased the reader).

@@ -45,6 +45,7 @@ public:
         uint64_t timestamp_ms = 0;  // wall clock, when it was appended
         std::string filter;         // x-stream-filter-value ("" = none)
         message_ptr msg;
+        bool stamped = true;  // msg has its x-stream-offset header (read() returns them so)
     };
     // Appends m at next_offset(); returns the seq of the shared log's group commit to confirm
     // at (1 for a storage with nothing to wait for), 0 if it cannot be stored.
@@ -66,6 +67,10 @@ public:
 };
 
 std::unique_ptr<stream_storage> memory_stream_storage(uint64_t max_segment_bytes);
+
+// Sets header x-stream-offset (long) and re-encodes props_raw: what a stream delivers. The log
+// stores the message as published; readers stamp what they read.
+void stamp_stream_offset(message& m, uint64_t offset);
 
 // RabbitMQ's stream settings, from x-arguments and policies (the lower value wins).
 struct stream_settings {
@@ -148,7 +153,7 @@ private:
     void retain(uint64_t now_ms);
     bool wanted(const reader& r, const stream_storage::entry& e) const;
     // The entry at r.next (from the tail cache or storage); null at the end.
-    const stream_storage::entry* peek(reader& r);
+    stream_storage::entry* peek(reader& r);
 
     queue& _q;
     stream_settings _settings;

@@ -30,8 +30,8 @@ store::message_fields record_fields(const core::message& m, std::string_view exc
                                     uint64_t published_ms, std::string& scratch);
 
 struct decoded_record {
-    core::message_ptr msg;
-    uint64_t published_ms = 0;  // wall clock; 0 if unknown (version 1 record)
+    std::shared_ptr<core::message> msg;  // not yet shared: the caller may still change it
+    uint64_t published_ms = 0;           // wall clock; 0 if unknown (version 1 record)
 };
 // Rebuilds the message stored under `disk_id` (which becomes its id).
 basic_result<decoded_record, std::string> decode_record(std::string_view bytes, uint64_t disk_id);

@@ -57,6 +57,7 @@ std::vector<core::stream_storage::entry> durable_stream::read(uint64_t from, siz
             WLOG_ERROR("stream {}: record {} {}: skipped", _log->dir(), rec.offset, d.error());
             continue;
         }
+        core::stamp_stream_offset(*d->msg, rec.offset);
         out.push_back({rec.offset, rec.timestamp_ms, std::move(rec.filter), std::move(d->msg)});
     }
     return out;

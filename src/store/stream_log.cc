@@ -73,6 +73,67 @@ void stream_log::note_record_locked(segment& s, uint64_t offset, uint64_t pos, u
     s.next = offset + 1;
 }
 
+std::string stream_log::index_path_of(uint64_t first) const {
+    return fmt::format("{}/{:020}.idx", _dir, first);
+}
+
+namespace {
+constexpr char k_index_magic[8] = {'W', 'R', 'N', 'S', 'I', 'D', 'X', '1'};
+}  // namespace
+
+void stream_log::write_index_locked(const segment& s) {
+    // Best effort: without it (or with a bad one) recovery scans the segment instead.
+    std::string out(k_index_magic, sizeof k_index_magic);
+    for (uint64_t v : {s.first, s.next, s.first_ts, s.last_ts, s.bytes, uint64_t(s.index.size())})
+        lf::put_u64(out, v);
+    for (auto& e : s.index) {
+        lf::put_u64(out, e.offset);
+        lf::put_u64(out, e.pos);
+        lf::put_u64(out, e.ts);
+    }
+    lf::put_u32(out, crc32c::mask(crc32c::value(out.data(), out.size())));
+    const std::string path = index_path_of(s.first), tmp = path + ".tmp";
+    auto f = _env->new_writable_file(tmp);
+    if (!f || !(*f)->append(out) || !(*f)->close() || !_env->rename_file(tmp, path)) {
+        WLOG_WARN("stream {}: could not write the index of segment {} (recovery will scan it)",
+                  _dir, s.first);
+        (void)_env->remove_file(tmp);
+    }
+}
+
+bool stream_log::load_index(uint64_t first, uint64_t file_size, segment& s) const {
+    const std::string path = index_path_of(first);
+    auto size = _env->file_size(path);
+    if (!size || *size < 8 + 6 * 8 + 4) return false;
+    auto f = _env->new_random_access_file(path);
+    if (!f) return false;
+    std::string buf(*size, '\0');
+    auto n = (*f)->read(0, buf.size(), buf.data());
+    if (!n || *n != buf.size()) return false;
+    if (std::memcmp(buf.data(), k_index_magic, sizeof k_index_magic) != 0) return false;
+    const size_t body = buf.size() - 4;
+    if (crc32c::unmask(lf::get_u32(buf.data() + body)) != crc32c::value(buf.data(), body))
+        return false;
+    const char* p = buf.data() + 8;
+    segment out;
+    out.first = lf::get_u64(p);
+    out.next = lf::get_u64(p + 8);
+    out.first_ts = lf::get_u64(p + 16);
+    out.last_ts = lf::get_u64(p + 24);
+    out.bytes = lf::get_u64(p + 32);
+    const uint64_t count = lf::get_u64(p + 40);
+    p += 48;
+    if (out.first != first || out.bytes != file_size || out.next < out.first ||
+        count != (body - 8 - 48) / 24 || (body - 8 - 48) % 24 != 0)
+        return false;
+    out.index.reserve(count);
+    for (uint64_t i = 0; i < count; ++i, p += 24)
+        out.index.push_back({lf::get_u64(p), lf::get_u64(p + 8), lf::get_u64(p + 16)});
+    if (!out.index.empty()) out.last_index_pos = out.index.back().pos;
+    s = std::move(out);
+    return true;
+}
+
 status stream_log::recover(stream_recovery_stats& st) {
     auto names = _env->list_dir(_dir);
     if (!names) return names.error();
@@ -80,78 +141,130 @@ status stream_log::recover(stream_recovery_stats& st) {
     for (auto& n : *names) {
         uint64_t f = 0;
         if (parse_name(n, f)) firsts.push_back(f);
+        if (n.ends_with(".idx.tmp")) (void)_env->remove_file(_dir + "/" + n);
     }
     std::sort(firsts.begin(), firsts.end());
     bool broken = false;  // a gap or a corrupt middle: what follows is set aside
     std::string buf;
     for (size_t i = 0; i < firsts.size(); ++i) {
         const uint64_t first = firsts[i];
+        const bool last = i + 1 == firsts.size();
         const std::string path = path_of(first);
         if (broken || (!_segs.empty() && first != _next)) {
             broken = true;
             WLOG_ERROR("stream {}: segment {} does not follow offset {}: set aside as .corrupt",
                        _dir, path, _next);
             (void)_env->rename_file(path, path + ".corrupt");
+            (void)_env->remove_file(index_path_of(first));
             ++st.segments_set_aside;
             continue;
         }
         auto size = _env->file_size(path);
         if (!size) return size.error();
-        auto f = _env->new_random_access_file(path);
-        if (!f) return f.error();
-        buf.resize(*size);
-        size_t got = 0;
-        while (got < *size) {
-            auto n = (*f)->read(got, *size - got, buf.data() + got);
-            if (!n) return n.error();
-            if (*n == 0) break;
-            got += *n;
-        }
-        buf.resize(got);
-        if (got < k_header || std::memcmp(buf.data(), k_magic, sizeof k_magic) != 0 ||
-            lf::get_u64(buf.data() + 8) != first) {
-            if (i + 1 == firsts.size() && got < k_header) {
-                // A segment created but never written past its header: start it again.
-                (void)_env->remove_file(path);
+        segment s;
+        // A sealed segment with a good index is not read at all.
+        if (!last && load_index(first, *size, s)) {
+            ++st.indexed;
+        } else {
+            auto f = _env->new_random_access_file(path);
+            if (!f) return f.error();
+            // Read in windows (memory stays small however large the segment): a record cut by
+            // a window's end is read again at the start of the next.
+            auto read_at = [&](uint64_t pos, size_t n) -> status {
+                buf.resize(n);
+                size_t got = 0;
+                while (got < n) {
+                    auto r = (*f)->read(pos + got, n - got, buf.data() + got);
+                    if (!r) return r.error();
+                    if (*r == 0) break;
+                    got += *r;
+                }
+                buf.resize(got);
+                return {};
+            };
+            if (auto r = read_at(0, k_header); !r) return r;
+            if (buf.size() < k_header || std::memcmp(buf.data(), k_magic, sizeof k_magic) != 0 ||
+                lf::get_u64(buf.data() + 8) != first) {
+                if (last && buf.size() < k_header) {
+                    // A segment created but never written past its header: start it again.
+                    (void)_env->remove_file(path);
+                    continue;
+                }
+                WLOG_ERROR("stream {}: segment {} has a bad header: set aside as .corrupt", _dir,
+                           path);
+                (void)_env->rename_file(path, path + ".corrupt");
+                ++st.segments_set_aside;
+                broken = true;
                 continue;
             }
-            WLOG_ERROR("stream {}: segment {} has a bad header: set aside as .corrupt", _dir, path);
-            (void)_env->rename_file(path, path + ".corrupt");
-            ++st.segments_set_aside;
-            broken = true;
-            continue;
+            s.first = s.next = first;
+            uint64_t pos = k_header;
+            bool bad = false;
+            while (!bad && pos < *size) {
+                if (auto r = read_at(pos, std::min<uint64_t>(k_read_block * 4, *size - pos)); !r)
+                    return r;
+                size_t i2 = 0;
+                while (i2 + k_prefix + k_fixed <= buf.size()) {
+                    const char* p = buf.data() + i2;
+                    const uint32_t len = lf::get_u32(p);
+                    if (len < k_fixed || len > k_max_len || pos + i2 + k_prefix + len > *size) {
+                        bad = true;
+                        break;
+                    }
+                    if (i2 + k_prefix + len > buf.size()) break;  // next window
+                    if (crc32c::unmask(lf::get_u32(p + 4)) != crc32c::value(p + k_prefix, len)) {
+                        bad = true;
+                        break;
+                    }
+                    const uint64_t off = lf::get_u64(p + k_prefix);
+                    const uint64_t ts = lf::get_u64(p + k_prefix + 8);
+                    const uint16_t flen = lf::get_u16(p + k_prefix + 16);
+                    if (off != s.next || k_fixed + flen > len) {
+                        bad = true;
+                        break;
+                    }
+                    note_record_locked(s, off, pos + i2, ts);
+                    ++st.records;
+                    i2 += k_prefix + len;
+                }
+                if (i2 == 0 && !bad) {
+                    // One record larger than the window: read it whole.
+                    const uint32_t len = buf.size() >= 4 ? lf::get_u32(buf.data()) : 0;
+                    if (len < k_fixed || len > k_max_len || pos + k_prefix + len > *size) {
+                        bad = true;
+                        break;
+                    }
+                    if (auto r = read_at(pos, k_prefix + len); !r) return r;
+                    const char* p = buf.data();
+                    const uint64_t off = lf::get_u64(p + k_prefix);
+                    if (buf.size() < k_prefix + len ||
+                        crc32c::unmask(lf::get_u32(p + 4)) != crc32c::value(p + k_prefix, len) ||
+                        off != s.next) {
+                        bad = true;
+                        break;
+                    }
+                    note_record_locked(s, off, pos, lf::get_u64(p + k_prefix + 8));
+                    ++st.records;
+                    i2 = k_prefix + len;
+                }
+                pos += i2;
+            }
+            if (pos < *size) {
+                WLOG_WARN("stream {}: cut {} bytes of a {} tail off segment {}", _dir, *size - pos,
+                          last ? "torn" : "corrupt", path);
+                if (auto t = _env->truncate_file(path, pos); !t) return t;
+                st.bytes_truncated += *size - pos;
+                if (!last) broken = true;
+            }
+            s.bytes = pos;
+            if (!last && !broken) write_index_locked(s);  // next time, no scan
         }
-        segment s;
-        s.first = s.next = first;
-        uint64_t pos = k_header;
-        while (pos + k_prefix + k_fixed <= got) {
-            const char* p = buf.data() + pos;
-            const uint32_t len = lf::get_u32(p);
-            const uint32_t crc = lf::get_u32(p + 4);
-            if (len < k_fixed || len > k_max_len || pos + k_prefix + len > got) break;
-            if (crc32c::unmask(crc) != crc32c::value(p + k_prefix, len)) break;
-            const uint64_t off = lf::get_u64(p + k_prefix);
-            const uint64_t ts = lf::get_u64(p + k_prefix + 8);
-            const uint16_t flen = lf::get_u16(p + k_prefix + 16);
-            if (off != s.next || k_fixed + flen > len) break;
-            note_record_locked(s, off, pos, ts);
-            ++st.records;
-            pos += k_prefix + len;
-        }
-        if (pos < got) {
-            const bool last = i + 1 == firsts.size();
-            WLOG_WARN("stream {}: cut {} bytes of a {} tail off segment {}", _dir, got - pos,
-                      last ? "torn" : "corrupt", path);
-            if (auto t = _env->truncate_file(path, pos); !t) return t;
-            st.bytes_truncated += got - pos;
-            if (!last) broken = true;
-        }
-        s.bytes = pos;
-        st.bytes += pos;
+        st.bytes += s.bytes;
         ++st.segments;
         _next = s.next;
         _segs.emplace(first, std::move(s));
     }
+    buf = std::string();
     if (!_segs.empty()) {
         // Appends continue in the newest segment.
         auto& last = _segs.rbegin()->second;
@@ -176,6 +289,7 @@ status stream_log::start_segment_locked(uint64_t first) {
         _writer.reset();
         _buf.clear();
         _written = 0;
+        write_index_locked(_segs.rbegin()->second);
     }
     auto w = _env->new_writable_file(path_of(first));
     if (!w) return w.error();
@@ -449,6 +563,7 @@ result<size_t> stream_log::apply_retention(uint64_t max_bytes, uint64_t max_age_
         }
     }
     for (uint64_t f : gone) {
+        (void)_env->remove_file(index_path_of(f));
         auto s = _env->remove_file(path_of(f));
         if (!s && s.error().code != errc::not_found) return s.error();
     }

@@ -23,9 +23,11 @@
 // entry per index_interval_bytes of each segment: offset, file position, time) finds where to
 // start, so memory stays small however long the stream is.
 //
-// Recovery (open): every segment is read once to rebuild the index; a torn or corrupt tail of
-// the newest segment is cut off, and a gap in offsets ends the stream there (later segments
-// are set aside as *.corrupt).
+// Recovery (open): a sealed segment's index comes from its <first>.idx file (written when the
+// segment was sealed; crc-checked, and only if the segment still has the length it records),
+// else the segment is read once, in windows of 1 MiB; the newest segment is always read. A torn
+// or corrupt tail is cut off, and a gap in offsets ends the stream there (later segments are
+// set aside as *.corrupt).
 //
 //   auto log = store::stream_log::open(store::posix_env(), dir, {});
 //   auto off = (*log)->append(now_ms, "", fields);      // buffered
@@ -74,6 +76,7 @@ struct stream_recovery_stats {
     uint64_t segments = 0, records = 0, bytes = 0;
     uint64_t bytes_truncated = 0;  // torn or corrupt tail cut off
     uint64_t segments_set_aside = 0;
+    uint64_t indexed = 0;  // sealed segments recovered from their .idx without a scan
 };
 
 class stream_log final : public sync_participant {
@@ -131,6 +134,11 @@ private:
     stream_log(env* e, std::string dir, stream_log_options opts);
     status recover(stream_recovery_stats& st);
     std::string path_of(uint64_t first) const;
+    std::string index_path_of(uint64_t first) const;
+    // <first>.idx: a sealed segment's index (written when the next segment starts), so that
+    // recovery need not read the segment. Checked by crc and against the segment's length.
+    void write_index_locked(const segment& s);
+    bool load_index(uint64_t first, uint64_t file_size, segment& s) const;
     status start_segment_locked(uint64_t first);  // seals the active one first
     void note_record_locked(segment& s, uint64_t offset, uint64_t pos, uint64_t ts);
     template <typename Writer>

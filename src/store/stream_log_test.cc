@@ -79,7 +79,7 @@ TEST_F(StreamLogTest, RollsSegmentsAndRecoversEveryRecordAfterReopen) {
     }
     EXPECT_GT(seg_files(), 4u);
     auto log = open(4096);
-    EXPECT_EQ(stats.records, 200u);
+    EXPECT_EQ(stats.indexed + 1, log->segments().size());
     EXPECT_EQ(log->next_offset(), 200u);
     auto r = log->read(0, 1000, 1 << 30);
     ASSERT_TRUE(r);
@@ -89,6 +89,34 @@ TEST_F(StreamLogTest, RollsSegmentsAndRecoversEveryRecordAfterReopen) {
     EXPECT_EQ(*log->append(5, "", "x"), 200u);
     ASSERT_TRUE(log->sync());
     EXPECT_EQ(log->read(200, 1, 100)->at(0).data, "x");
+}
+
+TEST_F(StreamLogTest, SealedSegmentsAreRecoveredFromTheirIndexFilesWithoutAScan) {
+    {
+        auto log = open(4096);
+        for (uint64_t i = 0; i < 200; ++i) ASSERT_TRUE(log->append(i, "", data_for(i)));
+        ASSERT_TRUE(log->sync());
+    }
+    auto log = open(4096);
+    const size_t segs = log->segments().size();
+    EXPECT_EQ(stats.indexed, segs - 1);  // every sealed one
+    EXPECT_LT(stats.records, 200u);      // only the newest segment was read
+    auto r = log->read(0, 1000, 1 << 30);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->size(), 200u);
+    EXPECT_EQ((*r)[123].data, data_for(123));
+    EXPECT_EQ(*log->offset_at_time(150), 150u);
+    log.reset();
+    // A damaged index is not trusted: that segment is scanned (and its index written again).
+    const std::string idx = dir() + "/" + std::string(20, '0') + ".idx";
+    ASSERT_TRUE(std::filesystem::exists(idx));
+    testing::flip_bit(idx, 20, 1);
+    log = open(4096);
+    EXPECT_EQ(stats.indexed, segs - 2);
+    EXPECT_EQ(log->read(0, 1000, 1 << 30)->size(), 200u);
+    log.reset();
+    log = open(4096);
+    EXPECT_EQ(stats.indexed, segs - 1);
 }
 
 TEST_F(StreamLogTest, ATornTailIsCutAndAppendsContinueFromTheLastWholeRecord) {
