@@ -314,14 +314,21 @@ result<uint64_t> stream_log::append_impl(uint64_t ts, std::string_view filter, s
     if (filter.size() > 0xffff) filter = filter.substr(0, 0xffff);
     const size_t len = k_fixed + filter.size() + data_len;
     if (len > k_max_len) return make_error(errc::invalid_argument, "record too large");
-    std::lock_guard sl(_sync_mu);  // a segment switch must not race a sync()
-    std::lock_guard lk(_mu);
+    std::unique_lock lk(_mu);
+    auto must_switch = [&] {
+        if (_segs.empty()) return true;
+        const segment& cur = _segs.rbegin()->second;
+        return cur.bytes + k_prefix + len > _opts.max_segment_bytes && cur.next != cur.first;
+    };
     if (_destroyed) return make_error(errc::failed, "stream deleted");
-    if (_segs.empty()) {
-        if (auto s = start_segment_locked(_next); !s) return s.error();
-    } else {
-        segment& cur = _segs.rbegin()->second;
-        if (cur.bytes + k_prefix + len > _opts.max_segment_bytes && cur.next != cur.first)
+    if (must_switch()) {
+        // A segment switch must not race a sync() (which fsyncs outside _mu): wait for it.
+        // Only here: an append never waits for an fsync otherwise.
+        lk.unlock();
+        std::lock_guard sl(_sync_mu);
+        lk.lock();
+        if (_destroyed) return make_error(errc::failed, "stream deleted");
+        if (must_switch())
             if (auto s = start_segment_locked(_next); !s) return s.error();
     }
     segment& cur = _segs.rbegin()->second;
