@@ -364,6 +364,7 @@ result<void> stream::attach(consumer* c) {
         start = *s;
     }
     reader r;
+    r.id = _next_reader_id++;
     if (auto* f = find(c->args, "x-stream-filter")) {
         if (auto* s = f->as_string()) {
             r.filters.push_back(*s);
@@ -414,6 +415,13 @@ stream_storage::entry* stream::peek(reader& r) {
         if (!r.batch.empty()) {
             // A batch read earlier; if a gap appears (retention), jump with it.
             r.next = r.batch.front().offset;
+            // Keep the next batch coming while this one is delivered.
+            if (!r.reading && r.batch.size() <= read_batch / 4 && _storage->reads_async()) {
+                const uint64_t after = r.batch.back().offset + 1;
+                if (after < _storage->next_offset() &&
+                    (_tail.empty() || after < _tail.front().offset))
+                    read_ahead(r, after);
+            }
             return &r.batch.front();
         }
         if (!_tail.empty() && r.next >= _tail.front().offset) {
@@ -423,10 +431,34 @@ stream_storage::entry* stream::peek(reader& r) {
         stream_storage& st = storage();
         if (r.next >= st.next_offset()) return nullptr;
         r.next = std::max(r.next, st.first_offset());
+        if (st.reads_async()) {
+            // From disk, off the broker thread: dispatch resumes when it lands (on_read).
+            if (!r.reading) read_ahead(r, r.next);
+            return nullptr;
+        }
         auto got = st.read(r.next, read_batch, 1u << 20);
         if (got.empty()) return nullptr;
         for (auto& e : got) r.batch.push_back(std::move(e));
     }
+}
+
+void stream::read_ahead(reader& r, uint64_t from) {
+    r.reading = true;
+    _storage->read_async(
+        from, read_batch, 1u << 20,
+        [this, id = r.id](std::vector<stream_storage::entry> got) { on_read(id, std::move(got)); });
+}
+
+void stream::on_read(uint64_t reader_id, std::vector<stream_storage::entry> got) {
+    auto it = std::find_if(_readers.begin(), _readers.end(),
+                           [&](const auto& kv) { return kv.second.id == reader_id; });
+    if (it == _readers.end()) return;  // the consumer left meanwhile
+    reader& r = it->second;
+    r.reading = false;
+    if (got.empty()) return;  // an error (logged) or nothing: the next dispatch tries again
+    for (auto& e : got)
+        if (r.batch.empty() || e.offset > r.batch.back().offset) r.batch.push_back(std::move(e));
+    _q.dispatch();
 }
 
 void stream::dispatch(std::span<consumer* const> consumers) {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -53,6 +54,14 @@ public:
     // Entries from `from` (raised to first_offset()): at most max_records, stopping after the
     // one that reaches max_bytes of bodies. Empty at the end or on a read error (logged).
     virtual std::vector<entry> read(uint64_t from, size_t max_records, size_t max_bytes) = 0;
+    // The same off the broker thread (a storage on disk): `done` runs later on the broker
+    // thread, never after the storage is destroyed. reads_async() false: read() is cheap (in
+    // memory) and read_async is not used.
+    using read_done = std::function<void(std::vector<entry>)>;
+    virtual bool reads_async() const { return false; }
+    virtual void read_async(uint64_t from, size_t max_records, size_t max_bytes, read_done done) {
+        done(read(from, max_records, max_bytes));
+    }
     virtual uint64_t first_offset() const = 0;
     virtual uint64_t next_offset() const = 0;
     // First offset appended at or after ts_ms (next_offset() if none).
@@ -148,7 +157,12 @@ private:
         std::vector<std::string> filters;
         bool match_unfiltered = false;
         std::deque<stream_storage::entry> batch;  // read ahead from storage
+        uint64_t id = 0;       // for a read_async that lands after the reader is gone
+        bool reading = false;  // a read_async is in flight
     };
+    // Starts a read_async for r from `from` (its result lands in on_read).
+    void read_ahead(reader& r, uint64_t from);
+    void on_read(uint64_t reader_id, std::vector<stream_storage::entry> got);
     stream_storage& storage();
     void retain(uint64_t now_ms);
     bool wanted(const reader& r, const stream_storage::entry& e) const;
@@ -163,6 +177,7 @@ private:
     std::unordered_map<const consumer*, reader> _readers;
     uint64_t _last_retention = 0;
     uint64_t _seq = 0;  // delivery seqs (an ack only returns credit)
+    uint64_t _next_reader_id = 1;
     size_t _segments_seen = 0;
     bool _dispatching = false;
 };

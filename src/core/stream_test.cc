@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/message_log.h"
 #include "core/queue.h"
 #include "core/test_consumer.h"
+#include "core/vhost.h"
 
 namespace warren::core {
 namespace {
@@ -136,6 +138,85 @@ TEST(Stream, MaxAgeParsesRabbitMQsUnits) {
     EXPECT_FALSE(parse_max_age("1x"));
     EXPECT_FALSE(parse_max_age("h"));
     EXPECT_FALSE(parse_max_age("10"));
+}
+
+// A storage on "disk": reads are answered only when the test says so (read_async).
+struct deferred_storage : stream_storage {
+    std::unique_ptr<stream_storage> mem = memory_stream_storage(1 << 20);
+    std::vector<std::function<void()>> pending;
+    uint64_t append(const message& m, uint64_t ts, std::string_view f) override {
+        return mem->append(m, ts, f);
+    }
+    std::vector<entry> read(uint64_t from, size_t n, size_t b) override {
+        return mem->read(from, n, b);
+    }
+    bool reads_async() const override { return true; }
+    void read_async(uint64_t from, size_t n, size_t b, read_done done) override {
+        pending.push_back([this, from, n, b, done = std::move(done)] { done(read(from, n, b)); });
+    }
+    uint64_t first_offset() const override { return mem->first_offset(); }
+    uint64_t next_offset() const override { return mem->next_offset(); }
+    uint64_t offset_at_time(uint64_t ts) override { return mem->offset_at_time(ts); }
+    uint64_t bytes() const override { return mem->bytes(); }
+    size_t segment_count() const override { return mem->segment_count(); }
+    void retain(uint64_t a, uint64_t b, uint64_t c) override { mem->retain(a, b, c); }
+    void set_max_segment_bytes(uint64_t n) override { mem->set_max_segment_bytes(n); }
+    void destroy() override { mem->destroy(); }
+    void run() {
+        auto p = std::move(pending);
+        pending.clear();
+        for (auto& f : p) f();
+    }
+};
+
+struct stream_log_double : message_log {
+    deferred_storage* last = nullptr;
+    uint64_t write_message(const message&, std::span<const uint64_t>) override { return 1; }
+    uint64_t spill(const message&, uint64_t) override { return 0; }
+    uint64_t write_held(const message&, std::string_view, uint64_t, uint64_t*) override {
+        return 0;
+    }
+    message_ptr read(uint64_t, uint64_t*) override { return nullptr; }
+    void settle(uint64_t, uint64_t) override {}
+    void queue_deleted(uint64_t, std::span<const uint64_t>) override {}
+    uint64_t queue_memory_limit() const override { return 0; }
+    std::unique_ptr<stream_storage> open_stream(uint64_t, uint64_t) override {
+        auto s = std::make_unique<deferred_storage>();
+        last = s.get();
+        return s;
+    }
+};
+
+TEST(Stream, AConsumerBehindReadsOffTheBrokerThreadAndWaitsForIt) {
+    stream_log_double log;
+    vhost vh{"/"};
+    vh.set_storage({.log = &log});
+    queue_decl d{.name = "s", .durable = true, .store_id = 3};
+    d.args = {{"x-queue-type", field_value{std::string("stream")}}};
+    ASSERT_TRUE(vh.declare_queue(d, 1));
+    auto q = vh.find_queue("s");
+    // 20 messages of 1 MiB: the tail cache (8 MiB) keeps only the newest few.
+    for (int i = 0; i < 20; ++i) q->enqueue(make_msg(std::string(1 << 20, char('a' + i))));
+    ASSERT_NE(log.last, nullptr);
+    test_consumer c("c"), gone("g");
+    c.args = {{"x-stream-offset", field_value{std::string("first")}}};
+    gone.args = c.args;
+    ASSERT_TRUE(q->add_consumer(&c));
+    ASSERT_TRUE(q->add_consumer(&gone));
+    q->dispatch();
+    EXPECT_TRUE(c.got.empty()) << "offset 0 is not in memory: it must wait for the read";
+    EXPECT_EQ(log.last->pending.size(), 2u);  // one read per reader, not one per dispatch
+    q->dispatch();
+    EXPECT_EQ(log.last->pending.size(), 2u);
+    q->remove_consumer(&gone);  // its read lands after it left: dropped
+    while (!log.last->pending.empty()) log.last->run();
+    ASSERT_EQ(c.got.size(), 20u);
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(offset_of(c.got[i]), i);
+        EXPECT_EQ(c.got[i].msg->body[0], char('a' + i));
+    }
+    EXPECT_TRUE(gone.got.empty());
+    q->remove_consumer(&c);
 }
 
 TEST(Stream, DeletingTheQueueCancelsItsConsumers) {

@@ -20,7 +20,7 @@ std::unique_ptr<core::stream_storage> segment_message_log::open_stream(uint64_t 
                                                                        uint64_t max_segment_bytes) {
     if (_streams_dir.empty() || store_id == 0) return nullptr;
     return durable_stream::open(_log, _streams_dir + "/" + std::to_string(store_id),
-                                max_segment_bytes);
+                                max_segment_bytes, _io, _reader);
 }
 
 segment_message_log::~segment_message_log() {

@@ -2,13 +2,17 @@
 
 #include <filesystem>
 
+#include <boost/asio/post.hpp>
+
 #include "base/log.h"
 #include "durability/message_record.h"
 
 namespace warren::durability {
 
 std::unique_ptr<durable_stream> durable_stream::open(store::segment_log& shared, std::string dir,
-                                                     uint64_t max_segment_bytes) {
+                                                     uint64_t max_segment_bytes,
+                                                     boost::asio::io_context& io,
+                                                     boost::asio::thread_pool& readers) {
     store::stream_log_options o;
     o.max_segment_bytes = max_segment_bytes;
     store::stream_recovery_stats st;
@@ -24,11 +28,51 @@ std::unique_ptr<durable_stream> durable_stream::open(store::segment_log& shared,
             dir, (*log)->first_offset(), (*log)->next_offset(), st.segments, st.bytes,
             st.bytes_truncated, st.segments_set_aside);
     shared.add_participant(*log);
-    return std::unique_ptr<durable_stream>(new durable_stream(shared, std::move(*log)));
+    return std::unique_ptr<durable_stream>(
+        new durable_stream(shared, std::move(*log), io, readers));
 }
 
 durable_stream::~durable_stream() {
+    _alive->store(false);
     if (_attached) _shared.remove_participant(_log.get());
+}
+
+namespace {
+// Records -> entries (decoded, stamped with their offsets); undecodable ones are logged and
+// skipped. Pure: runs on the reader thread too.
+std::vector<core::stream_storage::entry> decode_all(const std::string& dir,
+                                                    std::vector<store::stream_record>& recs) {
+    std::vector<core::stream_storage::entry> out;
+    out.reserve(recs.size());
+    for (auto& rec : recs) {
+        auto d = decode_record(rec.data, 0);
+        if (!d) {
+            WLOG_ERROR("stream {}: record {} {}: skipped", dir, rec.offset, d.error());
+            continue;
+        }
+        core::stamp_stream_offset(*d->msg, rec.offset);
+        out.push_back({rec.offset, rec.timestamp_ms, std::move(rec.filter), std::move(d->msg)});
+    }
+    return out;
+}
+}  // namespace
+
+void durable_stream::read_async(uint64_t from, size_t max_records, size_t max_bytes,
+                                read_done done) {
+    boost::asio::post(_readers, [log = _log, &io = _io, alive = _alive, from, max_records,
+                                 max_bytes, done = std::move(done)]() mutable {
+        std::vector<entry> out;
+        auto r = log->read(from, max_records, max_bytes);
+        if (!r)
+            WLOG_ERROR("stream {}: read from offset {} failed: {}", log->dir(), from,
+                       r.error().text);
+        else
+            out = decode_all(log->dir(), *r);
+        boost::asio::post(
+            io, [alive = std::move(alive), done = std::move(done), out = std::move(out)]() mutable {
+                if (alive->load()) done(std::move(out));
+            });
+    });
 }
 
 uint64_t durable_stream::append(const core::message& m, uint64_t timestamp_ms,
@@ -44,23 +88,12 @@ uint64_t durable_stream::append(const core::message& m, uint64_t timestamp_ms,
 
 std::vector<core::stream_storage::entry> durable_stream::read(uint64_t from, size_t max_records,
                                                               size_t max_bytes) {
-    std::vector<entry> out;
     auto r = _log->read(from, max_records, max_bytes);
     if (!r) {
         WLOG_ERROR("stream {}: read from offset {} failed: {}", _log->dir(), from, r.error().text);
-        return out;
+        return {};
     }
-    out.reserve(r->size());
-    for (auto& rec : *r) {
-        auto d = decode_record(rec.data, 0);
-        if (!d) {
-            WLOG_ERROR("stream {}: record {} {}: skipped", _log->dir(), rec.offset, d.error());
-            continue;
-        }
-        core::stamp_stream_offset(*d->msg, rec.offset);
-        out.push_back({rec.offset, rec.timestamp_ms, std::move(rec.filter), std::move(d->msg)});
-    }
-    return out;
+    return decode_all(_log->dir(), *r);
 }
 
 uint64_t durable_stream::offset_at_time(uint64_t ts_ms) {
