@@ -326,10 +326,7 @@ bool stream::append(const message_ptr& m, uint64_t* store_seq) {
         _tail_bytes -= _tail.front().msg->body.size() + 128;
         _tail.pop_front();
     }
-    if (st.segment_count() != _segments_seen) {
-        retain(now);  // RabbitMQ applies retention when a segment is full
-        _segments_seen = st.segment_count();
-    }
+    if (st.segment_count() != _segments_seen) retain(now);  // RabbitMQ: when a segment is full
     return true;
 }
 
@@ -462,12 +459,7 @@ void stream::on_read(uint64_t reader_id, std::vector<stream_storage::entry> got)
 }
 
 void stream::dispatch(std::span<consumer* const> consumers) {
-    if (_dispatching) return;
-    _dispatching = true;
-    struct reset {
-        bool& b;
-        ~reset() { b = false; }
-    } guard{_dispatching};
+    // Not re-entered: queue::dispatch folds nested calls into its own loop.
     for (consumer* c : consumers) {
         auto it = _readers.find(c);
         if (it == _readers.end()) continue;

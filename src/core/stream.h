@@ -179,7 +179,6 @@ private:
     uint64_t _seq = 0;  // delivery seqs (an ack only returns credit)
     uint64_t _next_reader_id = 1;
     size_t _segments_seen = 0;
-    bool _dispatching = false;
 };
 
 }  // namespace warren::core

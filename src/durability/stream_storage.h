@@ -42,7 +42,7 @@ public:
     uint64_t next_offset() const override { return _log->next_offset(); }
     uint64_t offset_at_time(uint64_t ts_ms) override;
     uint64_t bytes() const override { return _log->bytes(); }
-    size_t segment_count() const override { return _log->segments().size(); }
+    size_t segment_count() const override { return _log->segment_count(); }
     void retain(uint64_t max_bytes, uint64_t max_age_ms, uint64_t now_ms) override;
     void set_max_segment_bytes(uint64_t n) override { _log->set_max_segment_bytes(n); }
     void destroy() override;

@@ -28,6 +28,23 @@ std::string encode_header(uint64_t first) {
     return h;
 }
 
+// A whole record at p (k_prefix + len bytes, len already range-checked): its fields, or false
+// if its checksum or filter length is wrong.
+struct record_view {
+    uint64_t offset = 0, ts = 0;
+    std::string_view filter, data;
+};
+bool view_record(const char* p, uint32_t len, record_view& v) {
+    if (crc32c::unmask(lf::get_u32(p + 4)) != crc32c::value(p + k_prefix, len)) return false;
+    const uint16_t flen = lf::get_u16(p + k_prefix + 16);
+    if (k_fixed + flen > len) return false;
+    v.offset = lf::get_u64(p + k_prefix);
+    v.ts = lf::get_u64(p + k_prefix + 8);
+    v.filter = std::string_view(p + k_prefix + k_fixed, flen);
+    v.data = std::string_view(p + k_prefix + k_fixed + flen, len - k_fixed - flen);
+    return true;
+}
+
 bool parse_name(const std::string& name, uint64_t& first) {
     if (name.size() != 24 || name.compare(20, 4, ".seg") != 0) return false;
     first = 0;
@@ -200,9 +217,12 @@ status stream_log::recover(stream_recovery_stats& st) {
             s.first = s.next = first;
             uint64_t pos = k_header;
             bool bad = false;
+            constexpr size_t k_window = k_read_block * 4;
+            size_t window = k_window;
             while (!bad && pos < *size) {
-                if (auto r = read_at(pos, std::min<uint64_t>(k_read_block * 4, *size - pos)); !r)
-                    return r;
+                if (auto r = read_at(pos, std::min<uint64_t>(window, *size - pos)); !r) return r;
+                const bool enlarged = window != k_window;
+                window = k_window;
                 size_t i2 = 0;
                 while (i2 + k_prefix + k_fixed <= buf.size()) {
                     const char* p = buf.data() + i2;
@@ -211,42 +231,22 @@ status stream_log::recover(stream_recovery_stats& st) {
                         bad = true;
                         break;
                     }
-                    if (i2 + k_prefix + len > buf.size()) break;  // next window
-                    if (crc32c::unmask(lf::get_u32(p + 4)) != crc32c::value(p + k_prefix, len)) {
+                    if (i2 + k_prefix + len > buf.size()) {
+                        // Cut by the window's end: read again from it (all of it if larger).
+                        if (i2 == 0) window = k_prefix + len;
+                        break;
+                    }
+                    record_view v;
+                    if (!view_record(p, len, v) || v.offset != s.next) {
                         bad = true;
                         break;
                     }
-                    const uint64_t off = lf::get_u64(p + k_prefix);
-                    const uint64_t ts = lf::get_u64(p + k_prefix + 8);
-                    const uint16_t flen = lf::get_u16(p + k_prefix + 16);
-                    if (off != s.next || k_fixed + flen > len) {
-                        bad = true;
-                        break;
-                    }
-                    note_record_locked(s, off, pos + i2, ts);
+                    note_record_locked(s, v.offset, pos + i2, v.ts);
                     ++st.records;
                     i2 += k_prefix + len;
                 }
-                if (i2 == 0 && !bad) {
-                    // One record larger than the window: read it whole.
-                    const uint32_t len = buf.size() >= 4 ? lf::get_u32(buf.data()) : 0;
-                    if (len < k_fixed || len > k_max_len || pos + k_prefix + len > *size) {
-                        bad = true;
-                        break;
-                    }
-                    if (auto r = read_at(pos, k_prefix + len); !r) return r;
-                    const char* p = buf.data();
-                    const uint64_t off = lf::get_u64(p + k_prefix);
-                    if (buf.size() < k_prefix + len ||
-                        crc32c::unmask(lf::get_u32(p + 4)) != crc32c::value(p + k_prefix, len) ||
-                        off != s.next) {
-                        bad = true;
-                        break;
-                    }
-                    note_record_locked(s, off, pos, lf::get_u64(p + k_prefix + 8));
-                    ++st.records;
-                    i2 = k_prefix + len;
-                }
+                // Nothing whole left: a torn tail (or a window too small for one record).
+                if (i2 == 0 && (window == k_window || enlarged)) bad = true;
                 pos += i2;
             }
             if (pos < *size) {
@@ -454,20 +454,13 @@ status stream_log::scan_locked(const segment& s, uint64_t pos, uint64_t from, si
             }
             const uint64_t off = lf::get_u64(p + k_prefix);
             if (off >= from) {
-                if (crc32c::unmask(lf::get_u32(p + 4)) != crc32c::value(p + k_prefix, len))
+                record_view v;
+                if (!view_record(p, len, v))
                     return make_error(errc::corruption,
                                       fmt::format("stream record {} in {} fails its checksum", off,
                                                   path_of(s.first)));
-                const uint16_t flen = lf::get_u16(p + k_prefix + 16);
-                if (k_fixed + flen > len)
-                    return make_error(errc::corruption, "stream record has a bad filter length");
-                stream_record rec;
-                rec.offset = off;
-                rec.timestamp_ms = lf::get_u64(p + k_prefix + 8);
-                rec.filter.assign(p + k_prefix + k_fixed, flen);
-                rec.data.assign(p + k_prefix + k_fixed + flen, len - k_fixed - flen);
-                got_bytes += rec.data.size();
-                out.push_back(std::move(rec));
+                got_bytes += v.data.size();
+                out.push_back({v.offset, v.ts, std::string(v.filter), std::string(v.data)});
             }
             i += k_prefix + len;
         }
@@ -541,6 +534,11 @@ uint64_t stream_log::bytes() const {
     uint64_t n = 0;
     for (auto& [f, s] : _segs) n += s.bytes;
     return n;
+}
+
+size_t stream_log::segment_count() const {
+    std::lock_guard lk(_mu);
+    return _segs.size();
 }
 
 std::vector<stream_segment_info> stream_log::segments() const {

@@ -106,6 +106,7 @@ public:
     result<uint64_t> offset_at_time(uint64_t ts_ms) const;
     uint64_t bytes() const;  // of every segment file
     std::vector<stream_segment_info> segments() const;
+    size_t segment_count() const;  // segments().size() without building the list
     // Deletes whole segments, oldest first, never the newest: while the stream is over
     // max_bytes (0: no limit), and every segment whose newest record is older than
     // now_ms - max_age_ms (max_age_ms 0: no limit). Returns how many were deleted.

@@ -708,13 +708,11 @@ status session::handle_subscribe(const frame& f) {
                     consume_args.emplace_back("x-stream-offset", core::field_value{n});
             }
         }
-        for (const char* h : {"x-stream-filter", "x-stream-match-unfiltered"})
-            if (const std::string* fv = f.get(h)) {
-                if (std::string_view(h) == "x-stream-match-unfiltered")
-                    consume_args.emplace_back(h, core::field_value{*fv == "true"});
-                else
-                    consume_args.emplace_back(h, core::field_value{*fv});
-            }
+        if (const std::string* fv = f.get("x-stream-filter"))
+            consume_args.emplace_back("x-stream-filter", core::field_value{*fv});
+        if (const std::string* fv = f.get("x-stream-match-unfiltered"))
+            consume_args.emplace_back("x-stream-match-unfiltered",
+                                      core::field_value{*fv == "true"});
     }
     auto sub = std::make_unique<subscription>(*this, id_header ? *id_header : *dest_text,
                                               _next_sub_serial++);
